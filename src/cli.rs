@@ -1,0 +1,58 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::logging::LogTarget;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kesgate",
+    version,
+    about = "Start MinIO only once KES can serve its keys"
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "KESGATE_CONFIG", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Where log lines go.
+    #[arg(long, global = true, value_enum, default_value_t = LogTarget::Auto)]
+    pub log: LogTarget,
+    /// Log debug details too.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Wait until KES is reachable, authorises our identity and its key store answers.
+    Wait,
+    /// Print or create KES identities and API keys.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Print the identity KES derives from an API key or certificate (last line: the hex identity).
+    Of(IdentityOf),
+    /// Print a fresh API key and its identity.
+    New {
+        /// Also print a KES policy block with this name granting what MinIO and kesgate need.
+        #[arg(long, value_name = "NAME")]
+        policy: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct IdentityOf {
+    /// An API key, `-` for standard input, or a PEM certificate file. Prefer
+    /// `-` or --file: an API key in argv is visible to other local users.
+    pub input: Option<String>,
+    /// Read the API key or PEM certificate from this file.
+    #[arg(long, conflicts_with = "input")]
+    pub file: Option<PathBuf>,
+}

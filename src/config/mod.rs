@@ -1,0 +1,308 @@
+//! Configuration: read `/etc/kesgate/kesgate.toml` once, validate everything,
+//! and hand the stages typed settings they never need to re-check.
+
+mod ellipses;
+mod raw;
+mod secrets;
+
+use std::fs;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::kes::apikey::{ApiKey, Identity};
+use crate::kes::keyname::KeyName;
+pub use raw::Require;
+use raw::{RawConfig, RawKes, RawWait};
+
+pub const DEFAULT_PATH: &str = "/etc/kesgate/kesgate.toml";
+/// systemd credential name for the API key (`LoadCredential=kes-api-key:…`).
+pub const API_KEY_CREDENTIAL: &str = "kes-api-key";
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub struct Settings {
+    pub path: PathBuf,
+    pub kes: KesSettings,
+    pub wait: WaitSettings,
+}
+
+#[derive(Debug)]
+pub struct KesSettings {
+    /// Expanded, validated endpoints: the hosts MinIO will connect to.
+    pub endpoints: Vec<Endpoint>,
+    pub auth: Auth,
+    /// A PEM file or a directory of PEM files; `None` = the OS trust store.
+    pub ca: Option<PathBuf>,
+    pub default_key: KeyName,
+}
+
+/// A KES endpoint: `https://host:port`, shown as written (no trailing slash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint(Url);
+
+impl Endpoint {
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str().trim_end_matches('/'))
+    }
+}
+
+impl KesSettings {
+    /// The identity KES sees for us (and for MinIO, which uses the same
+    /// credentials); `None` if a configured certificate cannot be read.
+    pub fn identity(&self) -> Option<Identity> {
+        match &self.auth {
+            Auth::ApiKey { key, .. } => Some(key.identity().clone()),
+            Auth::CertFile { cert, .. } => {
+                use rustls_pki_types::CertificateDer;
+                use rustls_pki_types::pem::PemObject;
+                let der = CertificateDer::from_pem_file(cert).ok()?;
+                Identity::of_certificate(&der).ok()
+            }
+        }
+    }
+}
+
+/// How kesgate (and MinIO) authenticate to KES.
+#[derive(Debug)]
+pub enum Auth {
+    ApiKey { key: ApiKey, source: String },
+    CertFile { cert: PathBuf, key: PathBuf },
+}
+
+impl Auth {
+    /// Where the credentials come from, for the log (never the secret).
+    pub fn describe(&self) -> String {
+        match self {
+            Auth::ApiKey { source, .. } => format!("API key from {source}"),
+            Auth::CertFile { cert, .. } => format!("client certificate {}", cert.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WaitSettings {
+    /// `None` waits forever (`timeout = "0"`).
+    pub timeout: Option<Duration>,
+    pub require: Require,
+    pub max_interval: Duration,
+}
+
+/// A configuration problem. Each variant names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot read {path}: {source}\n  fix: create it (see README, \"Configuration\") or pass --config FILE"
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}\n  fix: {fix}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        fix: String,
+    },
+    #[error(
+        "{path} holds a secret but is readable by group or others (mode {mode:04o})\n  fix: chmod 600 {path}"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+    #[error(
+        "{source_name}: not a usable KES API key: {reason}\n  fix: put the `kes:v1:…` key printed by `kesgate identity new` there"
+    )]
+    ApiKey {
+        source_name: String,
+        reason: crate::kes::apikey::ApiKeyError,
+    },
+}
+
+impl Settings {
+    /// Loads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let ctx = Source { path, text: &text };
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            ctx.invalid(span, e.message().trim_end(), fix_for_syntax(e.message()))
+        })?;
+        let kes = validate_kes(&ctx, raw.kes.into_inner())?;
+        let wait = validate_wait(&ctx, raw.wait)?;
+        Ok(Settings {
+            path: path.to_owned(),
+            kes,
+            wait,
+        })
+    }
+}
+
+fn fix_for_syntax(message: &str) -> &'static str {
+    if message.contains("unknown field") {
+        "remove the key or correct its spelling (README, \"Configuration\", lists every key)"
+    } else if message.contains("missing field") {
+        "add the missing key (README, \"Configuration\")"
+    } else if message.contains("unknown variant") {
+        "use one of the values listed"
+    } else {
+        "correct the TOML syntax at this position"
+    }
+}
+
+/// The file being validated, to turn byte spans into line:column.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn invalid(&self, span: Range<usize>, message: &str, fix: &str) -> ConfigError {
+        let before = &self.text[..span.start.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+        ConfigError::Invalid {
+            path: self.path.to_owned(),
+            line,
+            column,
+            message: message.to_owned(),
+            fix: fix.to_owned(),
+        }
+    }
+
+    /// Relative paths in the file are relative to the file's directory.
+    fn resolve(&self, p: &Path) -> PathBuf {
+        match self.path.parent() {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.to_owned(),
+        }
+    }
+}
+
+fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
+    let mut endpoints = Vec::new();
+    for entry in raw.endpoints.get_ref() {
+        // MinIO splits on commas and trims; accept the same inside one entry.
+        for part in entry
+            .get_ref()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let expanded = ellipses::expand(part).map_err(|m| {
+                ctx.invalid(
+                    entry.span(),
+                    &m,
+                    "write ranges as {1...3}, as MinIO expects",
+                )
+            })?;
+            for e in expanded {
+                endpoints.push(parse_endpoint(&e).map_err(|m| {
+                    ctx.invalid(entry.span(), &m, "write endpoints as https://host:7373")
+                })?);
+            }
+        }
+    }
+    if endpoints.is_empty() {
+        return Err(ctx.invalid(
+            raw.endpoints.span(),
+            "no KES endpoint configured",
+            "list at least one, e.g. endpoints = [\"https://kes.example.net:7373\"]",
+        ));
+    }
+    let default_key = KeyName::parse(raw.default_key.get_ref()).map_err(|m| {
+        ctx.invalid(
+            raw.default_key.span(),
+            &m,
+            "choose a name like minio-backend-default-key",
+        )
+    })?;
+    let auth = secrets::auth(ctx, &raw)?;
+    let ca = raw.ca.map(|c| ctx.resolve(c.get_ref()));
+    Ok(KesSettings {
+        endpoints,
+        auth,
+        ca,
+        default_key,
+    })
+}
+
+/// KES is HTTPS only, and MinIO builds request URLs by concatenation, so an
+/// endpoint is scheme, host and port and nothing else.
+fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
+    let url = Url::parse(text).map_err(|e| format!("endpoint `{text}` is not a URL: {e}"))?;
+    if url.scheme() != "https" {
+        return Err(format!(
+            "endpoint `{text}` must use https:// (KES serves TLS only)"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("endpoint `{text}` has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("endpoint `{text}` must not contain credentials"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || text.ends_with('/')
+    {
+        return Err(format!(
+            "endpoint `{text}` must not have a path, query or trailing slash: MinIO appends /v1/… to it"
+        ));
+    }
+    Ok(Endpoint(url))
+}
+
+fn validate_wait(ctx: &Source, raw: RawWait) -> Result<WaitSettings, ConfigError> {
+    let timeout = match raw.timeout {
+        None => Some(DEFAULT_TIMEOUT),
+        Some(t) => {
+            let d = parse_duration(ctx, &t)?;
+            (!d.is_zero()).then_some(d)
+        }
+    };
+    let max_interval = match raw.max_interval {
+        None => DEFAULT_MAX_INTERVAL,
+        Some(t) => {
+            let d = parse_duration(ctx, &t)?;
+            if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+                return Err(ctx.invalid(
+                    t.span(),
+                    &format!("max_interval {} is out of range", t.get_ref()),
+                    "choose between 100ms and 1h; the default is 1s",
+                ));
+            }
+            d
+        }
+    };
+    Ok(WaitSettings {
+        timeout,
+        require: raw.require.map_or(Require::Any, |r| *r.get_ref()),
+        max_interval,
+    })
+}
+
+fn parse_duration(ctx: &Source, text: &toml::Spanned<String>) -> Result<Duration, ConfigError> {
+    let s = text.get_ref().trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| {
+        ctx.invalid(
+            text.span(),
+            &format!("`{s}` is not a duration: {e}"),
+            "write durations like \"15m\", \"90s\", \"1s\" or \"500ms\" (\"0\" = forever)",
+        )
+    })
+}

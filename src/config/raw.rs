@@ -1,0 +1,43 @@
+//! The configuration file as written: serde structs that keep source spans
+//! so that every complaint can name the file, line and column.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub kes: Spanned<RawKes>,
+    #[serde(default)]
+    pub wait: RawWait,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKes {
+    pub endpoints: Spanned<Vec<Spanned<String>>>,
+    pub api_key: Option<Spanned<String>>,
+    pub api_key_file: Option<Spanned<PathBuf>>,
+    pub cert_file: Option<Spanned<PathBuf>>,
+    pub key_file: Option<Spanned<PathBuf>>,
+    pub ca: Option<Spanned<PathBuf>>,
+    pub default_key: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWait {
+    pub timeout: Option<Spanned<String>>,
+    pub require: Option<Spanned<Require>>,
+    pub max_interval: Option<Spanned<String>>,
+}
+
+/// How many of the expanded endpoints must be ready.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Require {
+    Any,
+    All,
+}

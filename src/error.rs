@@ -1,0 +1,66 @@
+//! The one place where a failure becomes an exit code (sysexits.h), so that
+//! units can say `RestartPreventExitStatus=` for what waiting cannot fix.
+
+use crate::config::ConfigError;
+use crate::identity::IdentityError;
+use crate::kes::tls::TlsSetupError;
+use crate::logging::ids;
+use crate::wait::WaitError;
+
+pub const EX_UNAVAILABLE: u8 = 69;
+pub const EX_PROTOCOL: u8 = 76;
+pub const EX_NOPERM: u8 = 77;
+pub const EX_CONFIG: u8 = 78;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(ConfigError::Exposed { .. }) => EX_NOPERM,
+            Error::Config(_) | Error::Tls(_) => EX_CONFIG,
+            Error::Wait(WaitError::TimedOut { .. }) => EX_UNAVAILABLE,
+            Error::Wait(WaitError::Forbidden { .. } | WaitError::ClientCertRejected { .. }) => {
+                EX_NOPERM
+            }
+            Error::Wait(WaitError::Untrusted { .. } | WaitError::Protocol { .. }) => EX_PROTOCOL,
+            Error::Identity(IdentityError::Usage(_)) => 64,
+            Error::Identity(_) => EX_CONFIG,
+        }
+    }
+
+    /// The KES endpoint concerned, if any (KESGATE_ENDPOINT).
+    pub fn endpoint(&self) -> Option<String> {
+        match self {
+            Error::Wait(w) => w.endpoint().map(ToString::to_string),
+            _ => None,
+        }
+    }
+
+    /// MESSAGE_ID and KESGATE_ERROR_KIND for the journal.
+    pub fn journal_tags(&self) -> (&'static str, &'static str) {
+        match self {
+            Error::Config(ConfigError::Exposed { .. }) => (ids::FAILED, "secret_exposed"),
+            Error::Config(_) => (ids::FAILED, "config"),
+            Error::Tls(_) => (ids::FAILED, "tls_setup"),
+            Error::Wait(WaitError::TimedOut { .. }) => (ids::WAIT_GAVE_UP, "timeout"),
+            Error::Wait(WaitError::Forbidden { .. }) => (ids::IDENTITY_REJECTED, "forbidden"),
+            Error::Wait(WaitError::Untrusted { .. }) => (ids::TLS_UNTRUSTED, "tls_untrusted"),
+            Error::Wait(WaitError::ClientCertRejected { .. }) => {
+                (ids::IDENTITY_REJECTED, "client_cert_rejected")
+            }
+            Error::Wait(WaitError::Protocol { .. }) => (ids::FAILED, "protocol"),
+            Error::Identity(_) => (ids::FAILED, "identity"),
+        }
+    }
+}

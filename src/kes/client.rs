@@ -1,0 +1,189 @@
+//! An HTTP client for KES: one pooled connection per endpoint (keep-alive
+//! across polls), a timeout on every request, bounded bodies, lenient errors.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use reqwest::Method;
+use rustls::{AlertDescription, CertificateError};
+
+use super::tls::{TlsSetupError, client_config};
+use crate::config::{Endpoint, KesSettings};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// KES answers with small JSON objects; anything larger is not worth reading.
+const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct KesClient {
+    http: reqwest::Client,
+}
+
+/// A KES answer with its body read (and cut at `BODY_LIMIT`).
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// KES's error text: the `message` (or kms-go's `error`) field of a JSON
+    /// object, else the raw body. 2023 servers build the JSON by string
+    /// formatting, so a quote in the text breaks it: fall back to the raw text.
+    pub fn message(&self) -> String {
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&self.body) {
+            for field in ["error", "message"] {
+                if let Some(serde_json::Value::String(s)) = map.get(field)
+                    && !s.is_empty()
+                {
+                    return s.clone();
+                }
+            }
+        }
+        let raw = String::from_utf8_lossy(&self.body).trim().to_owned();
+        raw.strip_prefix("{\"message\":\"")
+            .and_then(|s| s.strip_suffix("\"}"))
+            .map(str::to_owned)
+            .unwrap_or(raw)
+    }
+}
+
+/// Why no HTTP answer came back, sorted by what waiting can do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// Refused, reset, DNS, timeouts: KES is not (yet) there.
+    Unreachable(String),
+    /// The server's certificate is outside its validity period: a clock not
+    /// yet synchronised at boot heals, an expired certificate does not.
+    CertificateTime(String),
+    /// The server's certificate does not chain to the configured CA or does
+    /// not name the host.
+    Untrusted(String),
+    /// The server refused our client certificate during the handshake.
+    ClientCertRejected(String),
+    /// Something that is not a KES TLS endpoint answered.
+    Protocol(String),
+}
+
+impl KesClient {
+    pub fn new(kes: &KesSettings) -> Result<KesClient, TlsSetupError> {
+        let tls = client_config(kes)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .http1_only()
+            // A proxy between us and KES would terminate mTLS; never use one.
+            .no_proxy()
+            .build()
+            .map_err(|e| TlsSetupError::ClientAuth(e.to_string()))?;
+        Ok(KesClient { http })
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        endpoint: &Endpoint,
+        path: &str,
+    ) -> Result<Response, TransportError> {
+        let url = endpoint
+            .url()
+            .join(path)
+            .map_err(|e| TransportError::Protocol(e.to_string()))?;
+        let mut resp = self
+            .http
+            .request(method, url)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while body.len() < BODY_LIMIT {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => return Err(classify(&e)),
+            }
+        }
+        body.truncate(BODY_LIMIT);
+        Ok(Response { status, body })
+    }
+
+    pub async fn get(&self, endpoint: &Endpoint, path: &str) -> Result<Response, TransportError> {
+        self.request(Method::GET, endpoint, path).await
+    }
+}
+
+/// Finds the rustls error inside reqwest's error chain. tokio-rustls and
+/// hyper wrap it in (nested) io::Errors, whose `source()` skips the inner
+/// error, so dig through those by hand.
+fn rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(err) = next {
+        let mut inner = err;
+        loop {
+            if let Some(r) = inner.downcast_ref::<rustls::Error>() {
+                return Some(r);
+            }
+            match inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(wrapped) => inner = wrapped,
+                None => break,
+            }
+        }
+        next = err.source();
+    }
+    None
+}
+
+fn chain_text(e: &reqwest::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(err) = next {
+        let text = err.to_string();
+        // hyper's "client error (Connect)" says nothing the cause doesn't.
+        if !text.starts_with("client error (") && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    // reqwest's own top line repeats the URL; the endpoint is reported by the caller.
+    parts.remove(0);
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+fn classify(e: &reqwest::Error) -> TransportError {
+    let text = chain_text(e);
+    if let Some(tls) = rustls_error(e) {
+        return match tls {
+            rustls::Error::InvalidCertificate(
+                CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. },
+            ) => TransportError::CertificateTime(text),
+            rustls::Error::InvalidCertificate(_) => TransportError::Untrusted(text),
+            rustls::Error::AlertReceived(
+                AlertDescription::BadCertificate
+                | AlertDescription::CertificateRequired
+                | AlertDescription::UnknownCA
+                | AlertDescription::AccessDenied
+                | AlertDescription::UnsupportedCertificate
+                | AlertDescription::CertificateUnknown,
+            ) => TransportError::ClientCertRejected(text),
+            rustls::Error::InvalidMessage(_)
+            | rustls::Error::InappropriateMessage { .. }
+            | rustls::Error::InappropriateHandshakeMessage { .. }
+            | rustls::Error::PeerIncompatible(_) => TransportError::Protocol(text),
+            _ => TransportError::Unreachable(text),
+        };
+    }
+    TransportError::Unreachable(text)
+}

@@ -1,0 +1,127 @@
+//! Logging: structured journal entries (with MESSAGE_IDs and KESGATE_*
+//! fields) when stderr is the journal, plain lines on a terminal.
+
+use std::fmt;
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::registry::LookupSpan;
+
+/// MESSAGE_IDs (32 lowercase hex digits); the journal catalog explains each.
+pub mod ids {
+    /// KES answered ready: reachable, identity authorised, key store up.
+    pub const KES_READY: &str = "8f0d89a983d443ceb1ea0f826d7aa62c";
+    /// An endpoint changed to a not-ready state (logged once per change).
+    pub const KES_NOT_READY: &str = "23c27382dbae471291e0a4c2b4c1e9a4";
+    /// The wait timed out.
+    pub const WAIT_GAVE_UP: &str = "ef8a6507387d4e0a965fefbef281864f";
+    /// KES answered 403 for our identity.
+    pub const IDENTITY_REJECTED: &str = "ee8891ccb1a7414b8fee2c21e78ce9fc";
+    /// The KES server certificate is not trusted.
+    pub const TLS_UNTRUSTED: &str = "d89c19d77e924f7cb2a00162e3f37a75";
+    /// Any other failure that ended a command.
+    pub const FAILED: &str = "3a6e1758e35147b9b96edd91a8a0e7d5";
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogTarget {
+    /// The journal when stderr is connected to it, else the terminal.
+    Auto,
+    Journal,
+    Terminal,
+}
+
+pub fn init(target: LogTarget, verbose: bool) {
+    let level = if verbose { Level::DEBUG } else { Level::INFO };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("kesgate", level)
+        .with_default(Level::WARN);
+    let journal = match target {
+        LogTarget::Journal => true,
+        LogTarget::Terminal => false,
+        LogTarget::Auto => crate::systemd::stderr_is_journal(),
+    };
+    if journal {
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                let layer = layer
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("kesgate".into());
+                tracing_subscriber::registry()
+                    .with(layer.with_filter(filter))
+                    .init();
+                return;
+            }
+            Err(e) => eprintln!("kesgate: journal not available ({e}); logging to stderr"),
+        }
+    }
+    let plain = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .event_format(PlainLine);
+    tracing_subscriber::registry()
+        .with(plain.with_filter(filter))
+        .init();
+}
+
+/// `warning: <message>`: the message only; the structured fields are for
+/// the journal and would clutter a terminal.
+struct PlainLine;
+
+impl<S, N> FormatEvent<S, N> for PlainLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let prefix = match *event.metadata().level() {
+            Level::ERROR => "error: ",
+            Level::WARN => "warning: ",
+            Level::DEBUG | Level::TRACE => "debug: ",
+            Level::INFO => "",
+        };
+        let mut message = MessageOnly(String::new());
+        event.record(&mut message);
+        writeln!(w, "kesgate: {prefix}{}", message.0)
+    }
+}
+
+struct MessageOnly(String);
+
+impl tracing::field::Visit for MessageOnly {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+/// Logs a failure as the top line plus one entry per further line and per
+/// cause, all under one MESSAGE_ID, so `journalctl -u` shows the whole chain.
+pub fn log_failure(
+    message_id: &str,
+    kind: &str,
+    endpoint: Option<&str>,
+    err: &(dyn std::error::Error + 'static),
+) {
+    let mut lines: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        lines.push(format!("  caused by: {c}"));
+        cause = c.source();
+    }
+    for line in lines {
+        tracing::error!(
+            message_id,
+            kesgate_error_kind = kind,
+            kesgate_endpoint = endpoint,
+            "{line}"
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! A wrapper that keeps secret material out of logs and error messages.
+
+use std::fmt;
+
+/// Holds a secret; `Debug` prints a placeholder and there is no `Display`,
+/// so a secret can only leave through an explicit `expose()`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The only way to the value: every call site is a place to review.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}

@@ -1,0 +1,49 @@
+//! sd_notify: STATUS= for `systemctl status`, READY=1, EXTEND_TIMEOUT_USEC=.
+//! A no-op outside systemd (no NOTIFY_SOCKET).
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+
+pub struct Notifier {
+    enabled: bool,
+    last_status: RefCell<String>,
+}
+
+impl Notifier {
+    pub fn from_env() -> Notifier {
+        Notifier {
+            enabled: std::env::var_os("NOTIFY_SOCKET").is_some(),
+            last_status: RefCell::default(),
+        }
+    }
+
+    fn send(&self, states: &[NotifyState]) {
+        if self.enabled
+            && let Err(e) = sd_notify::notify(states)
+        {
+            tracing::debug!("sd_notify failed: {e}");
+        }
+    }
+
+    /// STATUS= shown by `systemctl status`; repeated texts are not re-sent.
+    pub fn status(&self, text: &str) {
+        if *self.last_status.borrow() == text {
+            return;
+        }
+        self.send(&[NotifyState::Status(text)]);
+        *self.last_status.borrow_mut() = text.to_owned();
+    }
+
+    pub fn ready(&self, status: &str) {
+        self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
+        *self.last_status.borrow_mut() = status.to_owned();
+    }
+
+    /// Asks for at least `by` more before the start timeout fires.
+    pub fn extend_timeout(&self, by: Duration) {
+        let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
+        self.send(&[NotifyState::ExtendTimeoutUsec(usec)]);
+    }
+}

@@ -1,0 +1,296 @@
+//! Stage 1, wait: until KES is reachable over TLS with our identity, our
+//! identity is authorised, and its key store answers. Transient states are
+//! retried with backoff; permanent ones fail at once with the fix.
+
+mod backoff;
+mod probe;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::config::{Endpoint, KesSettings, Require, WaitSettings};
+use crate::kes::apikey::Identity;
+use crate::kes::client::KesClient;
+use crate::kes::policy::policy_yaml;
+use crate::logging::ids;
+use crate::systemd::notify::Notifier;
+use backoff::Backoff;
+use probe::{Api, Outcome, Permanent, probe};
+pub use probe::{Kind, NotReady};
+
+/// How long past the next attempt the service manager should give us before
+/// deciding we hang: the longest request plus a margin.
+const EXTEND_MARGIN: Duration = Duration::from_secs(20);
+
+/// What a successful wait reports.
+#[derive(Debug)]
+pub struct Ready {
+    pub endpoint: Endpoint,
+    pub via: &'static str,
+    pub waited: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("KES was not ready after {}: {}\n  fix: start KES and unseal its key store (e.g. `bao operator unseal`), or raise [wait] timeout", humantime::format_duration(*waited), summary(last))]
+    TimedOut {
+        waited: Duration,
+        last: Vec<(Endpoint, NotReady)>,
+    },
+    #[error(
+        "KES {endpoint} refused identity {identity} for {path} (HTTP 403: {message})\n  fix: add this policy to KES's configuration (or the identity to an existing policy) and restart KES:\n{policy}"
+    )]
+    Forbidden {
+        endpoint: Endpoint,
+        identity: String,
+        path: String,
+        message: String,
+        policy: String,
+    },
+    #[error(
+        "KES {endpoint}: the server certificate is not trusted: {detail}\n  fix: set [kes] ca to the CA that signed KES's certificate, and use a host name that the certificate names"
+    )]
+    Untrusted { endpoint: Endpoint, detail: String },
+    #[error(
+        "KES {endpoint} rejected our client certificate: {detail}\n  fix: run KES with client verification off (the default since 2024-03; `--auth=off` on 2023 releases) or use cert_file/key_file signed by a CA KES trusts"
+    )]
+    ClientCertRejected { endpoint: Endpoint, detail: String },
+    #[error(
+        "{endpoint} does not answer like KES: {detail}\n  fix: check the host and port of the endpoint (KES listens on https://…:7373 by default)"
+    )]
+    Protocol { endpoint: Endpoint, detail: String },
+}
+
+fn summary(last: &[(Endpoint, NotReady)]) -> String {
+    let mut s = String::new();
+    for (i, (url, nr)) in last.iter().enumerate() {
+        if i > 0 {
+            s.push_str("; ");
+        }
+        let _ = write!(s, "{url}: {} ({})", nr.kind.describe(), nr.detail);
+    }
+    if s.is_empty() {
+        "no answer yet".into()
+    } else {
+        s
+    }
+}
+
+struct Tracked {
+    url: Endpoint,
+    api: Api,
+    ready: bool,
+    last: Option<NotReady>,
+}
+
+pub async fn wait(
+    kes: &KesSettings,
+    settings: &WaitSettings,
+    client: &KesClient,
+    notifier: &Notifier,
+) -> Result<Ready, WaitError> {
+    let started = Instant::now();
+    let deadline = settings.timeout.map(|t| started + t);
+    let mut endpoints: Vec<Tracked> = kes
+        .endpoints
+        .iter()
+        .map(|url| Tracked {
+            url: url.clone(),
+            api: Api::Unknown,
+            ready: false,
+            last: None,
+        })
+        .collect();
+    let mut backoff = Backoff::new(settings.max_interval);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let round = round(kes, settings.require, client, &mut endpoints, attempt);
+        let outcome = match deadline {
+            Some(d) => tokio::time::timeout_at(d, round).await.ok(),
+            None => Some(round.await),
+        };
+        match outcome {
+            Some(Ok(Some((endpoint, via)))) => {
+                let ready = Ready {
+                    endpoint,
+                    via,
+                    waited: started.elapsed(),
+                };
+                tracing::info!(
+                    message_id = ids::KES_READY,
+                    kesgate_endpoint = %ready.endpoint,
+                    kesgate_attempt = attempt,
+                    kesgate_waited_ms = ready.waited.as_millis() as u64,
+                    "KES {} is ready (checked {}, attempt {attempt}, waited {})",
+                    ready.endpoint,
+                    ready.via,
+                    humantime::format_duration(round_ms(ready.waited)),
+                );
+                notifier.ready(&format!("KES ready: {} ({})", ready.endpoint, ready.via));
+                return Ok(ready);
+            }
+            Some(Ok(None)) => {}
+            Some(Err((endpoint, permanent))) => {
+                return Err(permanent_error(kes, endpoint, permanent));
+            }
+            None => return Err(timed_out(started, &endpoints)),
+        }
+        let mut delay = backoff.next_delay();
+        if let Some(d) = deadline {
+            let now = Instant::now();
+            if now >= d {
+                return Err(timed_out(started, &endpoints));
+            }
+            delay = delay.min(d - now);
+        }
+        notifier.status(&status_line(&endpoints, attempt, delay));
+        notifier.extend_timeout(delay + EXTEND_MARGIN);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+fn timed_out(started: Instant, endpoints: &[Tracked]) -> WaitError {
+    WaitError::TimedOut {
+        waited: round_ms(started.elapsed()),
+        last: endpoints
+            .iter()
+            .filter(|e| !e.ready)
+            .map(|e| {
+                let nr = e.last.clone().unwrap_or(NotReady {
+                    kind: Kind::Unreachable,
+                    detail: "no answer before the timeout".into(),
+                });
+                (e.url.clone(), nr)
+            })
+            .collect(),
+    }
+}
+
+/// Probes every endpoint not yet ready, concurrently. Returns the ready
+/// endpoint once `require` is met, `None` to retry, or the first permanent
+/// failure (any endpoint's: MinIO fails over only on 5xx, so a 403 from one
+/// KES breaks MinIO as surely as from all).
+async fn round(
+    kes: &KesSettings,
+    require: Require,
+    client: &KesClient,
+    endpoints: &mut [Tracked],
+    attempt: u32,
+) -> Result<Option<(Endpoint, &'static str)>, (Endpoint, Permanent)> {
+    let mut set = JoinSet::new();
+    for (i, e) in endpoints.iter().enumerate().filter(|(_, e)| !e.ready) {
+        let (client, url, key, mut api) = (
+            client.clone(),
+            e.url.clone(),
+            kes.default_key.clone(),
+            e.api,
+        );
+        set.spawn(async move {
+            let outcome = probe(&client, &url, &mut api, &key).await;
+            (i, api, outcome)
+        });
+    }
+    let mut via_last = "/v1/ready";
+    while let Some(joined) = set.join_next().await {
+        let Ok((i, api, outcome)) = joined else {
+            continue;
+        };
+        let e = &mut endpoints[i];
+        e.api = api;
+        match outcome {
+            Outcome::Ready { via } => {
+                e.ready = true;
+                via_last = via;
+                if require == Require::Any {
+                    return Ok(Some((e.url.clone(), via)));
+                }
+            }
+            Outcome::NotReady(nr) => {
+                if e.last.as_ref().map(|l| l.kind) != Some(nr.kind) {
+                    tracing::warn!(
+                        message_id = ids::KES_NOT_READY,
+                        kesgate_endpoint = %e.url,
+                        kesgate_attempt = attempt,
+                        kesgate_error_kind = nr.kind.as_str(),
+                        "KES {}: {}: {}",
+                        e.url,
+                        nr.kind.describe(),
+                        nr.detail
+                    );
+                }
+                e.last = Some(nr);
+            }
+            Outcome::Failed(p) => return Err((e.url.clone(), p)),
+        }
+    }
+    if endpoints.iter().all(|e| e.ready) {
+        let last = endpoints
+            .last()
+            .map(|e| e.url.clone())
+            .expect("at least one endpoint");
+        return Ok(Some((last, via_last)));
+    }
+    Ok(None)
+}
+
+fn status_line(endpoints: &[Tracked], attempt: u32, next: Duration) -> String {
+    let waiting: Vec<&Tracked> = endpoints.iter().filter(|e| !e.ready).collect();
+    let first = waiting.first().map_or_else(String::new, |e| {
+        let what = e
+            .last
+            .as_ref()
+            .map_or("no answer yet", |l| l.kind.describe());
+        format!("KES {}: {what}", e.url)
+    });
+    let more = match waiting.len() {
+        0 | 1 => String::new(),
+        n => format!(" (+{} more endpoints)", n - 1),
+    };
+    format!(
+        "{first}{more}, attempt {attempt}, next in {} ms",
+        next.as_millis()
+    )
+}
+
+fn permanent_error(kes: &KesSettings, endpoint: Endpoint, p: Permanent) -> WaitError {
+    match p {
+        Permanent::Forbidden { path, message } => {
+            let identity = kes.identity().map_or_else(
+                || "<identity of cert_file: run `kesgate identity of CERT.pem`>".to_owned(),
+                |i: Identity| i.to_string(),
+            );
+            let policy = policy_yaml("minio", &identity);
+            WaitError::Forbidden {
+                endpoint,
+                identity,
+                path,
+                message,
+                policy,
+            }
+        }
+        Permanent::Untrusted(detail) => WaitError::Untrusted { endpoint, detail },
+        Permanent::ClientCertRejected(detail) => WaitError::ClientCertRejected { endpoint, detail },
+        Permanent::Protocol(detail) => WaitError::Protocol { endpoint, detail },
+    }
+}
+
+impl WaitError {
+    /// The endpoint the failure is about, for the journal's KESGATE_ENDPOINT.
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        match self {
+            WaitError::TimedOut { last, .. } => last.first().map(|(e, _)| e),
+            WaitError::Forbidden { endpoint, .. }
+            | WaitError::Untrusted { endpoint, .. }
+            | WaitError::ClientCertRejected { endpoint, .. }
+            | WaitError::Protocol { endpoint, .. } => Some(endpoint),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Shared fixtures: a KES test server with its CA and our API key on disk,
+//! kesgate runs, and a real sd_notify socket to watch them through.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub use kes_test_server::{Backend, Config, Generation, Policy, Server, TestCa};
+
+/// The public kms-go test vector; every fixture uses it unless told otherwise.
+pub const API_KEY: &str = "kes:v1:AGaV6VXHasF0FnaB60WdCOeTZ8eTIDikL4zlN16c8NAs";
+pub const IDENTITY: &str = "ea9826089311fe44d7590408ede9150f7c637b6cab0a91ee6fe1aa5d9fb366f6";
+/// A second key whose identity no policy lists.
+pub const OTHER_KEY: &str = "kes:v1:ACxXIOfMd9+5rdaMjxH+c6OGKclji5I0vzZGRWLtHRte";
+
+/// What `kesgate identity new --policy` grants.
+pub const MINIO_PATHS: [&str; 6] = [
+    "/v1/ready",
+    "/v1/status",
+    "/v1/key/create/*",
+    "/v1/key/describe/*",
+    "/v1/key/generate/*",
+    "/v1/key/decrypt/*",
+];
+
+pub fn minio_policy(identity: &str) -> Policy {
+    Policy::new("minio", &MINIO_PATHS, &[identity])
+}
+
+/// One CA, servers signed by it, and a working directory with ca.pem and
+/// the API key file (mode 0600).
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub ca: TestCa,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new("kes-test-ca");
+        std::fs::write(dir.path().join("ca.pem"), &ca.ca_pem).unwrap();
+        let f = Fixture { dir, ca };
+        f.write_secret("kes-api-key", API_KEY);
+        f
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write_secret(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
+
+    pub fn server(&self, generation: Generation) -> Server {
+        self.server_at(generation, "127.0.0.1:0", vec![minio_policy(IDENTITY)])
+    }
+
+    pub fn server_at(&self, generation: Generation, listen: &str, policies: Vec<Policy>) -> Server {
+        Server::start(Config {
+            generation,
+            listen: listen.parse().unwrap(),
+            admin: None,
+            policies,
+            backend: Backend::memory(),
+            legacy_texts: false,
+            cert: self
+                .ca
+                .server_cert(&["localhost", "127.0.0.1", "127.0.0.2"]),
+        })
+    }
+
+    /// Writes kesgate.toml with the given endpoints and extra [wait] lines.
+    pub fn config(&self, endpoints: &[String], wait: &str) -> PathBuf {
+        self.config_with(endpoints, "api_key_file = \"kes-api-key\"\n", wait)
+    }
+
+    pub fn config_with(&self, endpoints: &[String], auth: &str, wait: &str) -> PathBuf {
+        let list: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
+        let text = format!(
+            "[kes]\nendpoints = [{}]\n{auth}ca = \"ca.pem\"\ndefault_key = \"minio-default\"\n\n[wait]\n{wait}\n",
+            list.join(", ")
+        );
+        let p = self.path("kesgate.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+pub fn kesgate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kesgate"));
+    c.arg("--log").arg("terminal");
+    c.env_remove("NOTIFY_SOCKET")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("KESGATE_CONFIG");
+    c
+}
+
+pub fn run(config: &Path, args: &[&str]) -> Output {
+    kesgate()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A real sd_notify socket, as systemd provides one.
+pub struct NotifySocket {
+    pub path: PathBuf,
+    sock: UnixDatagram,
+    _dir: tempfile::TempDir,
+}
+
+impl NotifySocket {
+    pub fn new() -> NotifySocket {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        // A guard against hanging forever if kesgate never sends: a failed
+        // test, not a timing assertion.
+        sock.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        NotifySocket {
+            path,
+            sock,
+            _dir: dir,
+        }
+    }
+
+    pub fn spawn(&self, config: &Path) -> Child {
+        kesgate()
+            .arg("--config")
+            .arg(config)
+            .arg("wait")
+            .env("NOTIFY_SOCKET", &self.path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn recv(&self) -> String {
+        let mut buf = vec![0u8; 65536];
+        let n = self
+            .sock
+            .recv(&mut buf)
+            .expect("an sd_notify message from kesgate");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Reads messages until one contains `needle`; returns all read so far.
+    pub fn until(&self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let m = self.recv();
+            let hit = m.contains(needle);
+            seen.push(m);
+            if hit {
+                return seen;
+            }
+        }
+    }
+}

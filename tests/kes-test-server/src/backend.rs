@@ -1,0 +1,154 @@
+//! Key stores behind the test server: memory (sealed by a switch) or a real
+//! OpenBao, whose own seal state decides reachability.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub enum StoreError {
+    /// The key store cannot be reached (a sealed Vault lands here).
+    Unreachable(String),
+    Exists,
+    NotFound,
+}
+
+pub enum Backend {
+    Memory {
+        sealed: AtomicBool,
+        keys: Mutex<BTreeMap<String, String>>,
+    },
+    OpenBao {
+        addr: String,
+        token: String,
+        mount: String,
+        http: reqwest::Client,
+    },
+}
+
+impl Backend {
+    pub fn memory() -> Backend {
+        Backend::Memory {
+            sealed: AtomicBool::new(false),
+            keys: Mutex::default(),
+        }
+    }
+
+    pub fn openbao(addr: &str, token: &str, mount: &str) -> Backend {
+        Backend::OpenBao {
+            addr: addr.trim_end_matches('/').into(),
+            token: token.into(),
+            mount: mount.into(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn set_sealed(&self, value: bool) {
+        match self {
+            Backend::Memory { sealed, .. } => sealed.store(value, Ordering::SeqCst),
+            Backend::OpenBao { .. } => panic!("seal the OpenBao server itself"),
+        }
+    }
+
+    pub async fn status(&self) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory { sealed, .. } => {
+                if sealed.load(Ordering::SeqCst) {
+                    Err(StoreError::Unreachable("vault is sealed".into()))
+                } else {
+                    Ok(())
+                }
+            }
+            Backend::OpenBao { addr, http, .. } => {
+                let r = http
+                    .get(format!("{addr}/v1/sys/health"))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+                match r.status().as_u16() {
+                    200 => Ok(()),
+                    503 => Err(StoreError::Unreachable("vault is sealed".into())),
+                    s => Err(StoreError::Unreachable(format!("vault health: HTTP {s}"))),
+                }
+            }
+        }
+    }
+
+    pub async fn get(&self, name: &str) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory { keys, .. } => {
+                self.status().await?;
+                keys.lock()
+                    .unwrap()
+                    .get(name)
+                    .map(|_| ())
+                    .ok_or(StoreError::NotFound)
+            }
+            Backend::OpenBao {
+                addr,
+                token,
+                mount,
+                http,
+            } => {
+                let r = http
+                    .get(format!("{addr}/v1/{mount}/{name}"))
+                    .header("X-Vault-Token", token)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+                match r.status().as_u16() {
+                    200 => Ok(()),
+                    404 => Err(StoreError::NotFound),
+                    s => Err(StoreError::Unreachable(format!("vault: HTTP {s}"))),
+                }
+            }
+        }
+    }
+
+    pub async fn create(&self, name: &str) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory { keys, .. } => {
+                self.status().await?;
+                let mut keys = keys.lock().unwrap();
+                if keys.contains_key(name) {
+                    return Err(StoreError::Exists);
+                }
+                keys.insert(name.into(), "key material".into());
+                Ok(())
+            }
+            Backend::OpenBao {
+                addr,
+                token,
+                mount,
+                http,
+            } => {
+                match self.get(name).await {
+                    Ok(()) => return Err(StoreError::Exists),
+                    Err(StoreError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+                let r = http
+                    .post(format!("{addr}/v1/{mount}/{name}"))
+                    .header("X-Vault-Token", token)
+                    .json(&serde_json::json!({"bytes": "test key material"}))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+                if r.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(StoreError::Unreachable(format!(
+                        "vault: HTTP {}",
+                        r.status()
+                    )))
+                }
+            }
+        }
+    }
+
+    pub fn key_names(&self) -> Vec<String> {
+        match self {
+            Backend::Memory { keys, .. } => keys.lock().unwrap().keys().cloned().collect(),
+            Backend::OpenBao { .. } => vec![],
+        }
+    }
+}

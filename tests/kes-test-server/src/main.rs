@@ -1,0 +1,88 @@
+//! `kes-test-server`: the test KES as a process, for the systemd tests,
+//! the demo and the benchmark. Writes its CA to `--tls-dir`/ca.pem.
+//!
+//! kes-test-server --listen 127.0.0.1:7373 --tls-dir DIR [--generation 2024]
+//!   [--policy NAME=ID[,ID…]:PATH[,PATH…]]… [--admin ID]
+//!   [--openbao ADDR --openbao-token-file FILE [--openbao-mount kes]]
+
+use std::path::PathBuf;
+
+use kes_test_server::{Backend, Config, Generation, Policy, Server, TestCa};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut listen = "127.0.0.1:7373".to_owned();
+    let mut tls_dir: Option<PathBuf> = None;
+    let mut generation = Generation::V2024;
+    let mut policies = Vec::new();
+    let mut admin = None;
+    let (mut bao, mut bao_token_file, mut bao_mount) = (None, None, "kes".to_owned());
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| die(&format!("{flag} needs a value")))
+        };
+        match flag.as_str() {
+            "--listen" => listen = value(),
+            "--tls-dir" => tls_dir = Some(value().into()),
+            "--generation" => generation = value().parse().unwrap_or_else(|e: String| die(&e)),
+            "--policy" => policies.push(parse_policy(&value())),
+            "--admin" => admin = Some(value()),
+            "--openbao" => bao = Some(value()),
+            "--openbao-token-file" => bao_token_file = Some(value()),
+            "--openbao-mount" => bao_mount = value(),
+            _ => die(&format!("unknown argument {flag}")),
+        }
+    }
+    let tls_dir = tls_dir.unwrap_or_else(|| die("--tls-dir is required"));
+    let backend = match bao {
+        None => Backend::memory(),
+        Some(addr) => {
+            let file =
+                bao_token_file.unwrap_or_else(|| die("--openbao needs --openbao-token-file"));
+            let token = std::fs::read_to_string(file).unwrap_or_else(|e| die(&e.to_string()));
+            Backend::openbao(&addr, token.trim(), &bao_mount)
+        }
+    };
+    let ca = TestCa::new("kes-test-ca");
+    std::fs::create_dir_all(&tls_dir).unwrap_or_else(|e| die(&e.to_string()));
+    std::fs::write(tls_dir.join("ca.pem"), &ca.ca_pem).unwrap_or_else(|e| die(&e.to_string()));
+    let server = Server::start(Config {
+        generation,
+        listen: listen
+            .parse()
+            .unwrap_or_else(|_| die("--listen takes ADDR:PORT")),
+        admin,
+        policies,
+        backend,
+        legacy_texts: false,
+        cert: ca.server_cert(&["localhost", "127.0.0.1"]),
+    });
+    println!(
+        "kes-test-server listening on {} ({generation:?})",
+        server.addr
+    );
+    // Serve until killed.
+    loop {
+        std::thread::park();
+    }
+}
+
+fn parse_policy(s: &str) -> Policy {
+    let (name, rest) = s
+        .split_once('=')
+        .unwrap_or_else(|| die("--policy NAME=ID,…:PATH,…"));
+    let (ids, paths) = rest
+        .split_once(':')
+        .unwrap_or_else(|| die("--policy NAME=ID,…:PATH,…"));
+    Policy::new(
+        name,
+        &paths.split(',').collect::<Vec<_>>(),
+        &ids.split(',').collect::<Vec<_>>(),
+    )
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("kes-test-server: {msg}");
+    std::process::exit(2)
+}

@@ -1,0 +1,276 @@
+//! KES's HTTP routes as each generation answers them.
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::backend::StoreError;
+use crate::policy::allowed;
+use crate::{Generation, State};
+
+type Resp = Response<Full<Bytes>>;
+
+pub async fn handle(state: &State, identity: Option<&str>, req: Request<Incoming>) -> Resp {
+    let generation = *state.generation.lock().unwrap();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    state
+        .requests
+        .lock()
+        .unwrap()
+        .push((method.to_string(), path.clone()));
+    let ctx = Ctx {
+        state,
+        identity,
+        generation,
+    };
+    if path == "/version" {
+        return json(StatusCode::OK, r#"{"version":"test"}"#.into(), generation);
+    }
+    let Some(identity) = identity else {
+        return ctx.error(StatusCode::BAD_REQUEST, "no client certificate is present");
+    };
+    let _ = identity;
+    match path.as_str() {
+        "/v1/ready" if generation != Generation::V2023_02 => ctx.ready(&method, &path).await,
+        "/v1/status" => ctx.status(&method, &path).await,
+        _ => {
+            if let Some(name) = path.strip_prefix("/v1/key/create/") {
+                ctx.create(&method, &path, name).await
+            } else if let Some(name) = path.strip_prefix("/v1/key/describe/") {
+                ctx.describe(&method, &path, name).await
+            } else {
+                ctx.error(StatusCode::NOT_FOUND, "not found")
+            }
+        }
+    }
+}
+
+struct Ctx<'a> {
+    state: &'a State,
+    identity: Option<&'a str>,
+    generation: Generation,
+}
+
+fn json(status: StatusCode, body: String, generation: Generation) -> Resp {
+    let content_type = match generation {
+        Generation::V2024 => "application/json",
+        _ => "application/json; charset=utf-8",
+    };
+    Response::builder()
+        .status(status)
+        .header("Content-Type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
+impl Ctx<'_> {
+    fn error(&self, status: StatusCode, message: &str) -> Resp {
+        let body = match self.generation {
+            // 2023 formats the JSON by hand (a quote in the text breaks it).
+            Generation::V2023_02 | Generation::V2023_05 => format!("{{\"message\":\"{message}\"}}"),
+            Generation::V2024 => format!("{{\"message\":{}\n}}", serde_json::Value::from(message)),
+        };
+        json(status, body, self.generation)
+    }
+
+    fn method_not_allowed(&self, got: &Method, want: &str) -> Resp {
+        let mut r = match self.generation {
+            Generation::V2024 => self.error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!("received method '{got}' expected '{want}'"),
+            ),
+            _ => {
+                let mut r = Response::new(Full::new(Bytes::from("Method Not Allowed")));
+                *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+                r
+            }
+        };
+        r.headers_mut().insert("Accept", want.parse().unwrap());
+        r
+    }
+
+    fn authorised(&self, path: &str) -> bool {
+        let identity = self.identity.unwrap_or_default();
+        if self.state.admin.as_deref() == Some(identity) {
+            return true;
+        }
+        allowed(
+            &self.state.policies.lock().unwrap(),
+            identity,
+            path,
+            self.generation,
+        )
+    }
+
+    fn forbidden(&self) -> Resp {
+        let text = if self.state.legacy_texts {
+            "prohibited by policy"
+        } else {
+            "not authorized: insufficient permissions"
+        };
+        self.error(StatusCode::FORBIDDEN, text)
+    }
+
+    async fn ready(&self, method: &Method, path: &str) -> Resp {
+        if method != Method::GET {
+            return self.method_not_allowed(method, "GET");
+        }
+        if !self.authorised(path) {
+            return self.forbidden();
+        }
+        match self.state.backend.status().await {
+            Ok(()) => json(StatusCode::OK, String::new(), self.generation),
+            Err(StoreError::Unreachable(e)) => match self.generation {
+                Generation::V2024 => {
+                    self.error(StatusCode::GATEWAY_TIMEOUT, "key store is not reachable")
+                }
+                _ => self.error(StatusCode::GATEWAY_TIMEOUT, &e),
+            },
+            Err(_) => self.error(StatusCode::BAD_GATEWAY, "key store is unavailable"),
+        }
+    }
+
+    async fn status(&self, method: &Method, path: &str) -> Resp {
+        if method != Method::GET {
+            return self.method_not_allowed(method, "GET");
+        }
+        if !self.authorised(path) {
+            return self.forbidden();
+        }
+        let unreachable = self.state.backend.status().await.is_err();
+        let mut v = serde_json::json!({
+            "version": "test", "os": "linux", "arch": "amd64", "num_cpu": 2, "num_cpu_used": 2,
+            "mem_heap_used": 1, "mem_stack_used": 1,
+        });
+        match self.generation {
+            Generation::V2023_02 => v["uptime"] = 1_000_000_000u64.into(),
+            Generation::V2023_05 => {
+                v["uptime"] = 1_000_000_000u64.into();
+                v["keystore_latency"] = if unreachable { 0 } else { 1 }.into();
+                v["keystore_unavailable"] = false.into();
+                v["keystore_unreachable"] = unreachable.into();
+            }
+            Generation::V2024 => {
+                v["uptime"] = 1.into();
+                if !unreachable {
+                    v["keystore_latency"] = 1.into();
+                }
+                v["keystore_unreachable"] = unreachable.into();
+            }
+        }
+        json(StatusCode::OK, v.to_string(), self.generation)
+    }
+
+    fn name_error(&self, name: &str) -> Option<Resp> {
+        let valid_chars = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        match self.generation {
+            Generation::V2024 => {
+                let ok = !name.is_empty()
+                    && name.len() <= 80
+                    && valid_chars
+                    && !name.starts_with('-')
+                    && !name.ends_with('-')
+                    && name != "_";
+                (!ok).then(|| {
+                    self.error(
+                        StatusCode::BAD_REQUEST,
+                        &format!(
+                            "key name '{name}' is empty, too long or contains invalid characters"
+                        ),
+                    )
+                })
+            }
+            _ => {
+                let msg = if name.is_empty() {
+                    Some("invalid argument: name is empty")
+                } else if name.len() > 80 {
+                    Some("invalid argument: name is too long")
+                } else if !valid_chars {
+                    Some("invalid argument: name contains invalid character")
+                } else {
+                    None
+                };
+                msg.map(|m| self.error(StatusCode::BAD_REQUEST, m))
+            }
+        }
+    }
+
+    async fn create(&self, method: &Method, path: &str, name: &str) -> Resp {
+        let method_ok = match self.generation {
+            Generation::V2024 => *method == Method::PUT || *method == Method::POST,
+            _ => *method == Method::POST,
+        };
+        if !method_ok {
+            let want = if self.generation == Generation::V2024 {
+                "PUT"
+            } else {
+                "POST"
+            };
+            return self.method_not_allowed(method, want);
+        }
+        // 2023-05 checks the name before the caller; the others the reverse.
+        if self.generation == Generation::V2023_05
+            && let Some(r) = self.name_error(name)
+        {
+            return r;
+        }
+        if !self.authorised(path) {
+            return self.forbidden();
+        }
+        if let Some(r) = self.name_error(name) {
+            return r;
+        }
+        match self.state.backend.create(name).await {
+            Ok(()) => json(StatusCode::OK, String::new(), self.generation),
+            Err(StoreError::Exists) => {
+                let text = if self.state.legacy_texts {
+                    "key does already exist"
+                } else {
+                    "key already exists"
+                };
+                self.error(StatusCode::BAD_REQUEST, text)
+            }
+            Err(StoreError::Unreachable(e)) => match self.generation {
+                Generation::V2024 => self.error(StatusCode::BAD_GATEWAY, "failed to create key"),
+                _ => self.error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+            },
+            Err(StoreError::NotFound) => {
+                self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+
+    async fn describe(&self, method: &Method, path: &str, name: &str) -> Resp {
+        if method != Method::GET {
+            return self.method_not_allowed(method, "GET");
+        }
+        if !self.authorised(path) {
+            return self.forbidden();
+        }
+        if let Some(r) = self.name_error(name) {
+            return r;
+        }
+        match self.state.backend.get(name).await {
+            Ok(()) => {
+                let algorithm = if self.generation == Generation::V2024 {
+                    "AES256"
+                } else {
+                    "AES256-GCM_SHA256"
+                };
+                let body = serde_json::json!({
+                    "name": name, "algorithm": algorithm,
+                    "created_at": "2026-01-01T00:00:00Z", "created_by": self.identity.unwrap_or_default(),
+                });
+                json(StatusCode::OK, body.to_string(), self.generation)
+            }
+            Err(StoreError::NotFound) => self.error(StatusCode::NOT_FOUND, "key does not exist"),
+            Err(StoreError::Unreachable(e)) => self.error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+            Err(StoreError::Exists) => {
+                self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! `kesgate wait` against the KES test server over real mTLS: every
+//! readiness outcome, the three generations, classification, any/all.
+
+mod common;
+
+use common::*;
+use std::os::unix::process::ExitStatusExt;
+
+fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "output:\n{}", text(out));
+}
+
+#[test]
+fn ready_on_every_generation() {
+    let f = Fixture::new();
+    for (generation, expected) in [
+        (Generation::V2024, vec!["/v1/ready"]),
+        (Generation::V2023_05, vec!["/v1/ready"]),
+        // 2023-02: no /v1/ready, no key-store fields: describe proves the key store.
+        (
+            Generation::V2023_02,
+            vec!["/v1/ready", "/v1/status", "/v1/key/describe/minio-default"],
+        ),
+    ] {
+        let kes = f.server(generation);
+        let out = run(&f.config(&[kes.endpoint()], "timeout = \"30s\""), &["wait"]);
+        assert_exit(&out, 0);
+        let paths: Vec<String> = kes.requests().into_iter().map(|(_, p)| p).collect();
+        assert_eq!(paths, expected, "{generation:?}");
+        assert!(text(&out).contains("is ready"), "{}", text(&out));
+    }
+}
+
+#[test]
+fn sealed_then_unsealed_reports_and_becomes_ready_on_one_connection() {
+    let f = Fixture::new();
+    for generation in [
+        Generation::V2024,
+        Generation::V2023_05,
+        Generation::V2023_02,
+    ] {
+        let kes = f.server(generation);
+        kes.set_sealed(true);
+        let notify = NotifySocket::new();
+        let config = f.config(
+            &[kes.endpoint()],
+            "timeout = \"0\"\nmax_interval = \"200ms\"",
+        );
+        let child = notify.spawn(&config);
+        let expected = match generation {
+            // 2023-02 cannot tell sealed from broken: its describe answers 500.
+            Generation::V2023_02 => "server error",
+            _ => "key store unreachable (sealed?)",
+        };
+        let seen = notify.until(&format!("attempt 3,"));
+        assert!(
+            seen.iter().any(|m| m.contains(expected)),
+            "{generation:?}: {seen:?}"
+        );
+        assert!(
+            seen.iter().any(|m| m.contains("EXTEND_TIMEOUT_USEC=")),
+            "{seen:?}"
+        );
+        kes.set_sealed(false);
+        let seen = notify.until("READY=1");
+        assert!(
+            seen.last().unwrap().contains("STATUS=KES ready"),
+            "{seen:?}"
+        );
+        let out = child.wait_with_output().unwrap();
+        assert_exit(&out, 0);
+        // Polls reuse one kept-alive connection.
+        assert_eq!(kes.connections(), 1, "{generation:?}");
+        // One journal/log line per state change, not one per retry.
+        let log = text(&out);
+        assert_eq!(log.matches(expected).count(), 1, "{log}");
+    }
+}
+
+#[test]
+fn sealed_past_the_timeout_exits_69_naming_endpoint_and_state() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    kes.set_sealed(true);
+    let out = run(
+        &f.config(
+            &[kes.endpoint()],
+            "timeout = \"1s\"\nmax_interval = \"200ms\"",
+        ),
+        &["wait"],
+    );
+    assert_exit(&out, 69);
+    let log = text(&out);
+    assert!(log.contains(&kes.endpoint()), "{log}");
+    assert!(
+        log.contains("key store unreachable (sealed?)") && log.contains("HTTP 504"),
+        "{log}"
+    );
+    assert!(log.contains("fix:"), "{log}");
+}
+
+#[test]
+fn nothing_listening_is_transient_until_the_timeout() {
+    let f = Fixture::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("https://localhost:{port}");
+    let out = run(
+        &f.config(&[endpoint.clone()], "timeout = \"1s\""),
+        &["wait"],
+    );
+    assert_exit(&out, 69);
+    assert!(
+        text(&out).contains("not reachable") && text(&out).contains(&endpoint),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn forbidden_identity_fails_at_once_with_the_policy_to_add() {
+    let f = Fixture::new();
+    for generation in [
+        Generation::V2024,
+        Generation::V2023_05,
+        Generation::V2023_02,
+    ] {
+        // The policy lists another identity only.
+        let kes = f.server_at(
+            generation,
+            "127.0.0.1:0",
+            vec![minio_policy(&"0".repeat(64))],
+        );
+        let out = run(&f.config(&[kes.endpoint()], "timeout = \"0\""), &["wait"]);
+        assert_exit(&out, 77);
+        let log = text(&out);
+        assert!(log.contains(IDENTITY), "{log}");
+        assert!(
+            log.contains("policy:")
+                && log.contains("- /v1/ready")
+                && log.contains(&format!("- {IDENTITY}")),
+            "{log}"
+        );
+        // A 403 is not retried (2023-02 first learns it has no /v1/ready).
+        let paths: Vec<String> = kes.requests().into_iter().map(|(_, p)| p).collect();
+        let expected: &[&str] = match generation {
+            Generation::V2023_02 => &["/v1/ready", "/v1/status"],
+            _ => &["/v1/ready"],
+        };
+        assert_eq!(paths, expected);
+    }
+}
+
+#[test]
+fn partial_policy_names_the_denied_route() {
+    let f = Fixture::new();
+    // May read /v1/ready but not describe: a 2023-02 server needs describe.
+    let kes = f.server_at(
+        Generation::V2023_02,
+        "127.0.0.1:0",
+        vec![Policy::new("p", &["/v1/status"], &[IDENTITY])],
+    );
+    let out = run(&f.config(&[kes.endpoint()], "timeout = \"0\""), &["wait"]);
+    assert_exit(&out, 77);
+    assert!(
+        text(&out).contains("/v1/key/describe/<default key>"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn untrusted_server_certificate_fails_at_once() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    // Trust another CA than the one that signed the server.
+    std::fs::write(f.path("ca.pem"), TestCa::new("other").ca_pem).unwrap();
+    let out = run(&f.config(&[kes.endpoint()], "timeout = \"0\""), &["wait"]);
+    assert_exit(&out, 76);
+    let log = text(&out);
+    assert!(
+        log.contains("not trusted") && log.contains(&kes.endpoint()) && log.contains("[kes] ca"),
+        "{log}"
+    );
+}
+
+#[test]
+fn wrong_host_name_is_untrusted() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    // 127.0.0.3 is not in the server certificate (localhost, 127.0.0.1, 127.0.0.2 are).
+    let listen = format!("127.0.0.3:{}", kes.addr.port());
+    let other = f.server_at(Generation::V2024, &listen, vec![minio_policy(IDENTITY)]);
+    let out = run(
+        &f.config(&[format!("https://{}", other.addr)], "timeout = \"0\""),
+        &["wait"],
+    );
+    assert_exit(&out, 76);
+}
+
+#[test]
+fn plain_http_port_is_a_protocol_error() {
+    let f = Fixture::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in listener.incoming() {
+            let mut s = s.unwrap();
+            let _ = s.read(&mut [0u8; 1024]);
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let out = run(
+        &f.config(&[format!("https://localhost:{port}")], "timeout = \"0\""),
+        &["wait"],
+    );
+    assert_exit(&out, 76);
+    assert!(
+        text(&out).contains("does not answer like KES"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn any_and_all() {
+    let f = Fixture::new();
+    let up = f.server(Generation::V2024);
+    let sealed = f.server(Generation::V2023_05);
+    sealed.set_sealed(true);
+    let endpoints = [sealed.endpoint(), up.endpoint()];
+    let out = run(
+        &f.config(&endpoints, "require = \"any\"\ntimeout = \"30s\""),
+        &["wait"],
+    );
+    assert_exit(&out, 0);
+    assert!(
+        text(&out).contains(&format!("{} is ready", up.endpoint())),
+        "{}",
+        text(&out)
+    );
+
+    let out = run(
+        &f.config(
+            &endpoints,
+            "require = \"all\"\ntimeout = \"1s\"\nmax_interval = \"200ms\"",
+        ),
+        &["wait"],
+    );
+    assert_exit(&out, 69);
+    let log = text(&out);
+    let gave_up = log
+        .lines()
+        .find(|l| l.contains("was not ready after"))
+        .unwrap();
+    assert!(
+        gave_up.contains(&sealed.endpoint()) && !gave_up.contains(&up.endpoint()),
+        "{log}"
+    );
+
+    let notify = NotifySocket::new();
+    let child = notify.spawn(&f.config(
+        &endpoints,
+        "require = \"all\"\ntimeout = \"0\"\nmax_interval = \"200ms\"",
+    ));
+    notify.until(&format!("KES {}: key store unreachable", sealed.endpoint()));
+    sealed.set_sealed(false);
+    notify.until("READY=1");
+    assert_exit(&child.wait_with_output().unwrap(), 0);
+}
+
+#[test]
+fn ellipses_expand_like_minio_and_all_hosts_are_probed() {
+    let f = Fixture::new();
+    let a = f.server(Generation::V2024);
+    let b = f.server_at(
+        Generation::V2024,
+        &format!("127.0.0.2:{}", a.addr.port()),
+        vec![minio_policy(IDENTITY)],
+    );
+    let endpoint = format!("https://127.0.0.{{1...2}}:{}", a.addr.port());
+    let out = run(
+        &f.config(&[endpoint], "require = \"all\"\ntimeout = \"30s\""),
+        &["wait"],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(a.requests().len(), 1);
+    assert_eq!(b.requests().len(), 1);
+}
+
+#[test]
+fn api_key_from_a_systemd_credential() {
+    let f = Fixture::new();
+    // Only the credential's identity is allowed; the config names none.
+    let other = kesgate_identity_of(OTHER_KEY);
+    let kes = f.server_at(Generation::V2024, "127.0.0.1:0", vec![minio_policy(&other)]);
+    let creds = tempfile::tempdir().unwrap();
+    let cred = creds.path().join("kes-api-key");
+    std::fs::write(&cred, OTHER_KEY).unwrap();
+    std::fs::set_permissions(&cred, std::os::unix::fs::PermissionsExt::from_mode(0o400)).unwrap();
+    let config = f.config_with(&[kes.endpoint()], "", "timeout = \"0\"");
+    let out = kesgate()
+        .arg("--config")
+        .arg(&config)
+        .arg("wait")
+        .env("CREDENTIALS_DIRECTORY", creds.path())
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert!(text(&out).contains(&other), "{}", text(&out));
+    // Without the credential there is no key at all: a config error.
+    assert_exit(&run(&config, &["wait"]), 78);
+}
+
+#[test]
+fn client_certificate_files_authenticate_with_the_identity_kesgate_prints() {
+    let f = Fixture::new();
+    let client = TestCa::new("client-ca").server_cert(&["client"]);
+    std::fs::write(f.path("client.pem"), &client.cert_pem).unwrap();
+    f.write_secret("client.key", &client.key_pem);
+    let out = kesgate()
+        .args(["identity", "of", "--file"])
+        .arg(f.path("client.pem"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let identity = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let kes = f.server_at(
+        Generation::V2024,
+        "127.0.0.1:0",
+        vec![minio_policy(&identity)],
+    );
+    let auth = "cert_file = \"client.pem\"\nkey_file = \"client.key\"\n";
+    let out = run(
+        &f.config_with(&[kes.endpoint()], auth, "timeout = \"0\""),
+        &["wait"],
+    );
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn key_file_readable_by_others_is_refused_with_the_fix() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let config = f.config(&[kes.endpoint()], "");
+    for mode in [0o640, 0o604, 0o644] {
+        std::fs::set_permissions(
+            f.path("kes-api-key"),
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )
+        .unwrap();
+        let out = run(&config, &["wait"]);
+        assert_exit(&out, 77);
+        assert!(
+            text(&out).contains(&format!("chmod 600 {}", f.path("kes-api-key").display())),
+            "{}",
+            text(&out)
+        );
+    }
+    assert!(kes.requests().is_empty());
+}
+
+#[test]
+fn sigterm_ends_the_wait_as_a_clean_stop() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    kes.set_sealed(true);
+    let notify = NotifySocket::new();
+    let child = notify.spawn(&f.config(&[kes.endpoint()], "timeout = \"0\""));
+    notify.until("attempt 1,");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(15), "{}", text(&out));
+}
+
+#[test]
+fn secrets_never_appear_in_output() {
+    let f = Fixture::new();
+    let kes = f.server_at(Generation::V2024, "127.0.0.1:0", vec![]);
+    let secret_body = API_KEY.trim_start_matches("kes:v1:");
+    let mut outputs = vec![run(
+        &f.config(&[kes.endpoint()], "timeout = \"0\""),
+        &["-v", "wait"],
+    )];
+    // A broken key in the file must not be echoed either.
+    f.write_secret("kes-api-key", &API_KEY[..30]);
+    outputs.push(run(&f.config(&[kes.endpoint()], ""), &["-v", "wait"]));
+    f.write_secret("kes-api-key", API_KEY);
+    outputs.push(
+        kesgate()
+            .args(["identity", "of", "--file"])
+            .arg(f.path("kes-api-key"))
+            .output()
+            .unwrap(),
+    );
+    for out in &outputs {
+        let t = text(out);
+        assert!(
+            !t.contains(secret_body) && !t.contains(&secret_body[..20]),
+            "{t}"
+        );
+    }
+}
+
+fn kesgate_identity_of(key: &str) -> String {
+    use std::io::Write;
+    let mut child = kesgate()
+        .args(["identity", "of", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(key.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned()
+}
