@@ -52,7 +52,7 @@ fn sealed_then_unsealed_reports_and_becomes_ready_on_one_connection() {
             Generation::V2023_02 => "server error",
             _ => "key store unreachable (sealed?)",
         };
-        let seen = notify.until(&format!("attempt 3,"));
+        let seen = notify.until("attempt 3,");
         assert!(
             seen.iter().any(|m| m.contains(expected)),
             "{generation:?}: {seen:?}"
@@ -109,7 +109,7 @@ fn nothing_listening_is_transient_until_the_timeout() {
         .port();
     let endpoint = format!("https://localhost:{port}");
     let out = run(
-        &f.config(&[endpoint.clone()], "timeout = \"1s\""),
+        &f.config(std::slice::from_ref(&endpoint), "timeout = \"1s\""),
         &["wait"],
     );
     assert_exit(&out, 69);

@@ -38,7 +38,7 @@ impl Backend {
             addr: addr.trim_end_matches('/').into(),
             token: token.into(),
             mount: mount.into(),
-            http: reqwest::Client::new(),
+            http: crate::http_client(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! check order and messages of the 2023-02, 2023-05 and 2024+ generations.
 
 mod backend;
+mod openbao;
 mod pki;
 mod policy;
 mod routes;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub use backend::Backend;
+pub use openbao::OpenBao;
 pub use pki::{ServerCert, TestCa};
 pub use policy::Policy;
 
@@ -185,4 +187,11 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<Stat
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A plain HTTP client (for OpenBao). reqwest's rustls backend is compiled
+/// in without a default provider, so name ring once.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

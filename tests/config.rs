@@ -1,0 +1,159 @@
+//! Configuration refusals: each names file:line:column and the fix, exit 78
+//! (77 for secrets readable by others), and nothing is contacted.
+
+mod common;
+
+use common::*;
+
+fn check(body: &str, line_col: &str, words: &[&str]) {
+    let f = Fixture::new();
+    let path = f.path("kesgate.toml");
+    std::fs::write(&path, body).unwrap();
+    let out = run(&path, &["wait"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{t}");
+    assert!(
+        t.contains(&format!("{}:{line_col}:", path.display())),
+        "{t}"
+    );
+    assert!(t.contains("fix:"), "{t}");
+    for w in words {
+        assert!(t.contains(w), "missing {w:?} in {t}");
+    }
+}
+
+const KES: &str = "[kes]\nendpoints = [\"https://kes:7373\"]\napi_key_file = \"kes-api-key\"\ndefault_key = \"k\"\n";
+
+#[test]
+fn unknown_key() {
+    check(
+        &format!("{KES}colour = \"blue\"\n"),
+        "5:1",
+        &["unknown field `colour`", "spelling"],
+    );
+}
+
+#[test]
+fn unknown_section_key() {
+    check(
+        &format!("{KES}[wait]\ntimout = \"1s\"\n"),
+        "6:1",
+        &["unknown field `timout`"],
+    );
+}
+
+#[test]
+fn wrong_type() {
+    check(
+        "[kes]\nendpoints = \"https://kes:7373\"\n",
+        "2:13",
+        &["invalid type"],
+    );
+}
+
+#[test]
+fn bad_duration() {
+    check(
+        &format!("{KES}[wait]\ntimeout = \"15 minutes-ish\"\n"),
+        "6:11",
+        &["not a duration", "\"15m\""],
+    );
+}
+
+#[test]
+fn bad_require() {
+    check(
+        &format!("{KES}[wait]\nrequire = \"most\"\n"),
+        "6:11",
+        &["unknown variant `most`"],
+    );
+}
+
+#[test]
+fn invalid_key_name() {
+    check(
+        "[kes]\nendpoints = [\"https://kes:7373\"]\napi_key_file = \"k\"\ndefault_key = \"-bad-\"\n",
+        "4:15",
+        &["starts or ends with `-`"],
+    );
+    check(
+        "[kes]\nendpoints = [\"https://kes:7373\"]\napi_key_file = \"k\"\ndefault_key = \"my key\"\n",
+        "4:15",
+        &["contains ' '"],
+    );
+}
+
+#[test]
+fn malformed_endpoints() {
+    for (endpoint, words) in [
+        ("http://kes:7373", "must use https://"),
+        ("https://kes:7373/", "trailing slash"),
+        ("https://kes:7373/v1", "must not have a path"),
+        ("kes:7373", "must use https://"),
+        ("https://kes{3...1}:7373", "bigger than its end"),
+        ("https://kes{1..3}:7373", "invalid ellipsis"),
+    ] {
+        check(
+            &format!(
+                "[kes]\nendpoints = [\n  \"{endpoint}\",\n]\napi_key_file = \"k\"\ndefault_key = \"k\"\n"
+            ),
+            "3:3",
+            &[words],
+        );
+    }
+}
+
+#[test]
+fn two_authentication_methods() {
+    check(
+        &format!("{KES}cert_file = \"c.pem\"\nkey_file = \"c.key\"\n"),
+        "5:13",
+        &["MinIO refuses to start with both"],
+    );
+}
+
+#[test]
+fn inline_api_key_needs_a_private_config_file() {
+    let f = Fixture::new();
+    let path = f.path("kesgate.toml");
+    std::fs::write(
+        &path,
+        format!("[kes]\nendpoints = [\"https://kes:7373\"]\napi_key = \"{API_KEY}\"\ndefault_key = \"k\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = run(&path, &["wait"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    assert!(text(&out).contains(&format!("chmod 600 {}", path.display())));
+    assert!(!text(&out).contains(&API_KEY[10..]));
+}
+
+#[test]
+fn missing_file_and_malformed_key() {
+    let f = Fixture::new();
+    let out = run(&f.path("nope.toml"), &["wait"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        text(&out).contains("nope.toml") && text(&out).contains("--config"),
+        "{}",
+        text(&out)
+    );
+
+    f.write_secret("kes-api-key", "kes:v1:AAAA");
+    let out = run(&f.config(&["https://kes:7373".into()], ""), &["wait"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(text(&out).contains("invalid length"), "{}", text(&out));
+}
+
+#[test]
+fn config_path_from_the_environment() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let config = f.config(&[kes.endpoint()], "");
+    let out = kesgate()
+        .arg("wait")
+        .env("KESGATE_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

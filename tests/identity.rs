@@ -1,0 +1,95 @@
+//! `kesgate identity`: byte-exact with KES, from keys and certificates.
+
+mod common;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use common::*;
+
+fn last_line(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn of_the_kms_go_test_vector_from_stdin_file_and_argv() {
+    let mut child = kesgate()
+        .args(["identity", "of", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{API_KEY}\n").as_bytes())
+        .unwrap();
+    assert_eq!(last_line(&child.wait_with_output().unwrap()), IDENTITY);
+
+    let f = Fixture::new();
+    let out = kesgate()
+        .args(["identity", "of", "--file"])
+        .arg(f.path("kes-api-key"))
+        .output()
+        .unwrap();
+    assert_eq!(last_line(&out), IDENTITY);
+
+    let out = kesgate()
+        .args(["identity", "of", API_KEY])
+        .output()
+        .unwrap();
+    assert_eq!(last_line(&out), IDENTITY);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("visible to other local users"));
+}
+
+#[test]
+fn new_key_with_policy_is_consistent() {
+    let out = kesgate()
+        .args(["identity", "new", "--policy", "minio"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.lines().find(|l| l.starts_with("kes:v1:")).unwrap();
+    let identity = stdout.lines().last().unwrap();
+    for path in MINIO_PATHS {
+        assert!(stdout.contains(&format!("    - {path}\n")), "{stdout}");
+    }
+    assert!(
+        stdout.contains(&format!("    identities:\n    - {identity}\n")),
+        "{stdout}"
+    );
+    let out = kesgate().args(["identity", "of", key]).output().unwrap();
+    assert_eq!(last_line(&out), identity);
+}
+
+#[test]
+fn new_keys_differ() {
+    let a = kesgate().args(["identity", "new"]).output().unwrap();
+    let b = kesgate().args(["identity", "new"]).output().unwrap();
+    assert_ne!(last_line(&a), last_line(&b));
+}
+
+#[test]
+fn bad_input_is_refused_without_echo() {
+    let out = kesgate()
+        .args(["identity", "of", "kes:v1:c2VjcmV0LWJ1dC13cm9uZw=="])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let t = text(&out);
+    assert!(
+        t.contains("invalid length") && !t.contains("c2VjcmV0"),
+        "{t}"
+    );
+    let out = kesgate()
+        .args(["identity", "new", "--policy", "bad name"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}

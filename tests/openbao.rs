@@ -1,0 +1,51 @@
+//! The "sealed" story with a real Vault: OpenBao starts sealed, the test KES
+//! keeps its keys in it, and `kesgate wait` sees the seal and the unseal.
+
+mod common;
+
+use common::*;
+use kes_test_server::OpenBao;
+
+#[test]
+fn real_openbao_sealed_unsealed_sealed() {
+    let f = Fixture::new();
+    let bao = OpenBao::start_sealed(f.dir.path());
+    assert_eq!(bao.health(), 503, "a fresh, initialised OpenBao is sealed");
+    for generation in [Generation::V2024, Generation::V2023_05] {
+        let kes = Server::start(Config {
+            generation,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin: None,
+            policies: vec![minio_policy(IDENTITY)],
+            backend: Backend::openbao(&bao.addr, &bao.root_token, "kes"),
+            legacy_texts: false,
+            cert: f.ca.server_cert(&["localhost"]),
+        });
+        let notify = NotifySocket::new();
+        let child = notify.spawn(&f.config(
+            &[kes.endpoint()],
+            "timeout = \"0\"\nmax_interval = \"200ms\"",
+        ));
+        let seen = notify.until("key store unreachable (sealed?)");
+        assert!(!seen.iter().any(|m| m.contains("READY=1")), "{seen:?}");
+        bao.unseal();
+        notify.until("READY=1");
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+        bao.seal();
+        let out = run(
+            &f.config(
+                &[kes.endpoint()],
+                "timeout = \"1s\"\nmax_interval = \"200ms\"",
+            ),
+            &["wait"],
+        );
+        assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+        assert!(
+            text(&out).contains("key store unreachable (sealed?)"),
+            "{}",
+            text(&out)
+        );
+    }
+}
