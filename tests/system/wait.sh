@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# System test: units/kesgate.service under a real systemd (nspawn), KES test
+# server on the host backed by a real OpenBao that starts sealed. Proves
+# STATUS=, EXTEND_TIMEOUT_USEC, READY=1, exit codes, journal fields and
+# MESSAGE_IDs, and that the API key never reaches the journal.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+. "$here/lib.sh"
+
+BIN=${KESGATE_BIN:-$repo/target/debug/kesgate}
+KES_BIN=${KES_TEST_SERVER_BIN:-$repo/target/debug/kes-test-server}
+[ -x "$BIN" ] && [ -x "$KES_BIN" ] || die "build first: cargo build --workspace"
+
+work=$(mktemp -d /tmp/kesgate-system.XXXXXX)
+KES_PIDS=()
+cleanup() {
+    stop_container || true
+    for p in "${KES_PIDS[@]}" ${BAO_PID:-}; do kill "$p" 2>/dev/null || true; done
+    [ -n "${KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# start_kes NAME PORT POLICY-IDENTITY: a test KES on the host, OpenBao behind it.
+start_kes() {
+    "$KES_BIN" --listen "127.0.0.1:$2" --tls-dir "$work/$1" \
+        --policy "minio=$3:/v1/ready,/v1/status,/v1/key/create/*,/v1/key/describe/*,/v1/key/generate/*,/v1/key/decrypt/*" \
+        --openbao "$BAO_ADDR" --openbao-token-file "$work/bao-token" >"$work/$1.log" 2>&1 &
+    KES_PIDS+=($!)
+    local i
+    for i in $(seq 1 600); do grep -q listening "$work/$1.log" 2>/dev/null && return; sleep 0.05; done
+    die "kes-test-server did not start: $(cat "$work/$1.log")"
+}
+
+API_KEY=$("$BIN" identity new | sed -n 2p)
+IDENTITY=$(printf '%s' "$API_KEY" | "$BIN" identity of - | tail -n1)
+
+log "OpenBao (sealed) and the KES test server on the host"
+start_openbao "$work" "$(free_port)"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$BAO_ADDR/v1/sys/health")" = 503 ] || die "OpenBao should start sealed"
+KES_PORT=$(free_port)
+start_kes kes "$KES_PORT" "$IDENTITY"
+
+log "booting systemd in a container"
+boot_container "$work"
+install -D -m 755 "$BIN" "$CT_ROOT/usr/bin/kesgate"
+install -D -m 644 "$repo/units/kesgate.service" "$CT_ROOT/etc/systemd/system/kesgate.service"
+install -d -m 700 "$CT_ROOT/etc/kesgate"
+install -m 644 "$work/kes/ca.pem" "$CT_ROOT/etc/kesgate/kes-ca.pem"
+(umask 077; printf '%s\n' "$API_KEY" >"$CT_ROOT/etc/kesgate/kes-api-key")
+write_config() {
+    cat >"$CT_ROOT/etc/kesgate/kesgate.toml" <<TOML
+[kes]
+endpoints = ["https://localhost:$1"]
+api_key_file = "/etc/kesgate/kes-api-key"
+ca = "/etc/kesgate/kes-ca.pem"
+default_key = "minio-backend-default-key"
+
+[wait]
+timeout = "0"
+max_interval = "500ms"
+TOML
+}
+write_config "$KES_PORT"
+# A start timeout far shorter than the wait: only EXTEND_TIMEOUT_USEC keeps it alive.
+mkdir -p "$CT_ROOT/etc/systemd/system/kesgate.service.d"
+printf '[Service]\nTimeoutStartSec=2s\n' >"$CT_ROOT/etc/systemd/system/kesgate.service.d/short-timeout.conf"
+ct systemctl daemon-reload
+
+log "starting kesgate.service while OpenBao is sealed"
+ct systemctl start --no-block kesgate.service
+status=$(wait_for_prop kesgate.service StatusText 'key store unreachable \(sealed\?\)')
+echo "  StatusText: $status"
+[ "$(unit_prop kesgate.service ActiveState)" = activating ] || die "kesgate should be activating"
+# Attempt 12 comes at least 2.6 s after the start (the first 11 waits are at
+# least 50+100+200+9*250 ms): past TimeoutStartSec=2s, so only
+# EXTEND_TIMEOUT_USEC can have kept the unit alive.
+wait_for_prop kesgate.service StatusText 'attempt (1[2-9]|[2-9][0-9]),' >/dev/null
+[ "$(unit_prop kesgate.service ActiveState)" = activating ] || die "start timeout was not extended: $(unit_prop kesgate.service Result)"
+ct systemctl status --no-pager kesgate.service | sed 's/^/  | /' || true
+
+log "unsealing OpenBao"
+unseal_openbao
+wait_for_prop kesgate.service ActiveState '^active$' >/dev/null
+[ "$(unit_prop kesgate.service Result)" = success ] || die "Result should be success"
+[[ $(unit_prop kesgate.service StatusText) == "KES ready: https://localhost:$KES_PORT (/v1/ready)" ]] \
+    || die "final STATUS: $(unit_prop kesgate.service StatusText)"
+ct systemctl status --no-pager kesgate.service | sed 's/^/  | /' || true
+
+log "journal: fields, MESSAGE_IDs, one entry per state change"
+ct journalctl -u kesgate.service -o json --no-pager >"$work/journal-unit.json"
+python3 - "$work/journal-unit.json" "https://localhost:$KES_PORT" <<'PY'
+import json, sys
+entries = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ours = [e for e in entries if e.get("SYSLOG_IDENTIFIER") == "kesgate"]
+not_ready = [e for e in ours if e.get("MESSAGE_ID") == "23c27382dbae471291e0a4c2b4c1e9a4"]
+ready = [e for e in ours if e.get("MESSAGE_ID") == "8f0d89a983d443ceb1ea0f826d7aa62c"]
+assert len(not_ready) == 1, f"one not-ready entry per state change, got {len(not_ready)}"
+e = not_ready[0]
+assert e["KESGATE_ERROR_KIND"] == "keystore_unreachable", e
+assert e["KESGATE_ENDPOINT"] == sys.argv[2], e
+assert e["PRIORITY"] == "4", e
+assert len(ready) == 1 and ready[0]["KESGATE_ENDPOINT"] == sys.argv[2], ready
+assert int(ready[0]["KESGATE_ATTEMPT"]) >= 12, ready
+print(f"  {len(ours)} kesgate entries; not-ready and ready entries carry their fields")
+PY
+
+log "a permanent error: identity refused by policy"
+OTHER_PORT=$(free_port)
+start_kes kes-other "$OTHER_PORT" "$(printf '0%.0s' $(seq 64))"
+install -m 644 "$work/kes-other/ca.pem" "$CT_ROOT/etc/kesgate/kes-ca.pem"
+write_config "$OTHER_PORT"
+ct systemctl restart kesgate.service && die "kesgate should fail on a 403"
+[ "$(unit_prop kesgate.service ExecMainStatus)" = 77 ] || die "exit status should be 77 (EX_NOPERM)"
+[ "$(unit_prop kesgate.service ActiveState)" = failed ] || die "kesgate should be failed"
+[[ $(unit_prop kesgate.service StatusText) == *"refused identity $IDENTITY"* ]] || die "STATUS should name the identity"
+ct journalctl -u kesgate.service -o json --no-pager >"$work/journal-unit.json"
+grep -q '"MESSAGE_ID":"ee8891ccb1a7414b8fee2c21e78ce9fc"' "$work/journal-unit.json" || die "no identity-rejected MESSAGE_ID"
+ct systemctl status --no-pager kesgate.service | sed 's/^/  | /' || true
+
+log "no secret anywhere in the journal"
+ct journalctl -o json --no-pager >"$work/journal-all.json"
+secret=${API_KEY#kes:v1:}
+if grep -qF "$secret" "$work/journal-all.json" || grep -qF "${secret:0:16}" "$work/journal-all.json"; then
+    die "the API key reached the journal"
+fi
+echo "system test: 1 passed, 0 failed"
