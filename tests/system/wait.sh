@@ -5,34 +5,10 @@
 # MESSAGE_IDs, and that the API key never reaches the journal.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+
 . "$here/lib.sh"
 
-BIN=${KESGATE_BIN:-$repo/target/debug/kesgate}
-KES_BIN=${KES_TEST_SERVER_BIN:-$repo/target/debug/kes-test-server}
-[ -x "$BIN" ] && [ -x "$KES_BIN" ] || die "build first: cargo build --workspace"
-
-work=$(mktemp -d /tmp/kesgate-system.XXXXXX)
-KES_PIDS=()
-cleanup() {
-    stop_container || true
-    for p in "${KES_PIDS[@]}" ${BAO_PID:-}; do kill "$p" 2>/dev/null || true; done
-    [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-
-# start_kes NAME PORT POLICY-IDENTITY: a test KES on the host, OpenBao behind it.
-start_kes() {
-    "$KES_BIN" --listen "127.0.0.1:$2" --tls-dir "$work/$1" \
-        --policy "minio=$3:/v1/ready,/v1/status,/v1/key/create/*,/v1/key/describe/*,/v1/key/generate/*,/v1/key/decrypt/*" \
-        --openbao "$BAO_ADDR" --openbao-token-file "$work/bao-token" >"$work/$1.log" 2>&1 &
-    KES_PIDS+=($!)
-    local i
-    for i in $(seq 1 600); do grep -q listening "$work/$1.log" 2>/dev/null && return; sleep 0.05; done
-    die "kes-test-server did not start: $(cat "$work/$1.log")"
-}
+harness_init
 
 API_KEY=$("$BIN" identity new | sed -n 2p)
 IDENTITY=$(printf '%s' "$API_KEY" | "$BIN" identity of - | tail -n1)
@@ -45,24 +21,7 @@ start_kes kes "$KES_PORT" "$IDENTITY"
 
 log "booting systemd in a container"
 boot_container "$work"
-install -D -m 755 "$BIN" "$CT_ROOT/usr/bin/kesgate"
-install -D -m 644 "$repo/units/kesgate.service" "$CT_ROOT/etc/systemd/system/kesgate.service"
-install -d -m 700 "$CT_ROOT/etc/kesgate"
-install -m 644 "$work/kes/ca.pem" "$CT_ROOT/etc/kesgate/kes-ca.pem"
-(umask 077; printf '%s\n' "$API_KEY" >"$CT_ROOT/etc/kesgate/kes-api-key")
-write_config() {
-    cat >"$CT_ROOT/etc/kesgate/kesgate.toml" <<TOML
-[kes]
-endpoints = ["https://localhost:$1"]
-api_key_file = "/etc/kesgate/kes-api-key"
-ca = "/etc/kesgate/kes-ca.pem"
-default_key = "minio-backend-default-key"
-
-[wait]
-timeout = "0"
-max_interval = "500ms"
-TOML
-}
+install_kesgate "$work/kes/ca.pem"
 write_config "$KES_PORT"
 # A start timeout far shorter than the wait: only EXTEND_TIMEOUT_USEC keeps it alive.
 mkdir -p "$CT_ROOT/etc/systemd/system/kesgate.service.d"

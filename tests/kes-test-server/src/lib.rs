@@ -70,6 +70,8 @@ pub struct State {
     /// Requests answered, by path, for the tests' accounting.
     pub requests: Mutex<Vec<(String, String)>>,
     pub connections: AtomicU64,
+    /// Print each request on stdout (for the benchmark's accounting).
+    pub log_requests: std::sync::atomic::AtomicBool,
 }
 
 /// A running server; it stops when the handle is dropped.
@@ -94,6 +96,7 @@ impl Server {
             legacy_texts: config.legacy_texts,
             requests: Mutex::default(),
             connections: AtomicU64::new(0),
+            log_requests: Default::default(),
         });
         let acceptor = TlsAcceptor::from(tls::server_config(&config.cert));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -17,6 +17,7 @@ fn main() {
     let mut policies = Vec::new();
     let mut admin = None;
     let (mut bao, mut bao_token_file, mut bao_mount) = (None, None, "kes".to_owned());
+    let (mut sealed, mut log_requests) = (false, false);
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
@@ -31,6 +32,8 @@ fn main() {
             "--openbao" => bao = Some(value()),
             "--openbao-token-file" => bao_token_file = Some(value()),
             "--openbao-mount" => bao_mount = value(),
+            "--sealed" => sealed = true,
+            "--log-requests" => log_requests = true,
             _ => die(&format!("unknown argument {flag}")),
         }
     }
@@ -58,14 +61,33 @@ fn main() {
         legacy_texts: false,
         cert: ca.server_cert(&["localhost", "127.0.0.1"]),
     });
+    server
+        .state
+        .log_requests
+        .store(log_requests, std::sync::atomic::Ordering::SeqCst);
+    if sealed {
+        server.set_sealed(true);
+    }
     println!(
         "kes-test-server listening on {} ({generation:?})",
         server.addr
     );
-    // Serve until killed.
-    loop {
-        std::thread::park();
-    }
+    // Serve until killed; SIGUSR1 seals, SIGUSR2 unseals the memory key store.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut seal = signal(SignalKind::user_defined1()).unwrap();
+        let mut unseal = signal(SignalKind::user_defined2()).unwrap();
+        loop {
+            tokio::select! {
+                _ = seal.recv() => { server.set_sealed(true); println!("sealed"); }
+                _ = unseal.recv() => { server.set_sealed(false); println!("unsealed"); }
+            }
+        }
+    });
 }
 
 fn parse_policy(s: &str) -> Policy {

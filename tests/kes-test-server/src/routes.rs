@@ -19,6 +19,12 @@ pub async fn handle(state: &State, identity: Option<&str>, req: Request<Incoming
         .lock()
         .unwrap()
         .push((method.to_string(), path.clone()));
+    if state
+        .log_requests
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        println!("request {method} {path}");
+    }
     let ctx = Ctx {
         state,
         identity,

