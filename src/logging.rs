@@ -125,3 +125,26 @@ pub fn log_failure(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every MESSAGE_ID has a catalog entry, so `journalctl -x` explains it.
+    #[test]
+    fn every_message_id_is_in_the_catalog() {
+        let catalog = include_str!("../packaging/kesgate.catalog");
+        for id in [
+            super::ids::KES_READY,
+            super::ids::KES_NOT_READY,
+            super::ids::WAIT_GAVE_UP,
+            super::ids::IDENTITY_REJECTED,
+            super::ids::TLS_UNTRUSTED,
+            super::ids::FAILED,
+        ] {
+            assert_eq!(id.len(), 32);
+            assert!(
+                catalog.contains(&format!("-- {id}\n")),
+                "{id} missing from the catalog"
+            );
+        }
+    }
+}

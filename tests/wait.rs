@@ -437,3 +437,23 @@ fn kesgate_identity_of(key: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+#[test]
+fn unavailable_key_store_is_transient() {
+    let f = Fixture::new();
+    for generation in [Generation::V2024, Generation::V2023_05] {
+        let kes = f.server(generation);
+        kes.set_unavailable(true);
+        let notify = NotifySocket::new();
+        let child = notify.spawn(&f.config(
+            &[kes.endpoint()],
+            "timeout = \"0\"\nmax_interval = \"200ms\"",
+        ));
+        notify.until("key store unavailable, attempt 2,");
+        kes.set_unavailable(false);
+        notify.until("READY=1");
+        let out = child.wait_with_output().unwrap();
+        assert_exit(&out, 0);
+        assert!(text(&out).contains("HTTP 502"), "{}", text(&out));
+    }
+}

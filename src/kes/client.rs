@@ -74,6 +74,7 @@ impl KesClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .http1_only()
+            .tcp_nodelay(true)
             // A proxy between us and KES would terminate mTLS; never use one.
             .no_proxy()
             .build()

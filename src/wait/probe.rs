@@ -183,3 +183,42 @@ fn transport(e: TransportError) -> Outcome {
         TransportError::Protocol(d) => Outcome::Failed(Permanent::Protocol(d)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(body: &str) -> Option<Result<Kind, ()>> {
+        status_keystore(body.as_bytes()).map(|o| match o {
+            Outcome::Ready { .. } => Err(()),
+            Outcome::NotReady(n) => Ok(n.kind),
+            Outcome::Failed(_) => panic!("status fields are never permanent"),
+        })
+    }
+
+    #[test]
+    fn status_fields_of_each_generation() {
+        // 2023-02: no key-store fields → fall through to describe.
+        assert_eq!(kind(r#"{"version":"v","uptime":1000}"#), None);
+        // 2023-05: both flags.
+        assert_eq!(
+            kind(r#"{"keystore_unavailable":false,"keystore_unreachable":false}"#),
+            Some(Err(()))
+        );
+        assert_eq!(
+            kind(r#"{"keystore_unavailable":true,"keystore_unreachable":false}"#),
+            Some(Ok(Kind::KeyStoreUnavailable))
+        );
+        // 2024+: only keystore_unreachable, latency omitted when unreachable.
+        assert_eq!(
+            kind(r#"{"keystore_latency":1,"keystore_unreachable":false}"#),
+            Some(Err(()))
+        );
+        assert_eq!(
+            kind(r#"{"keystore_unreachable":true}"#),
+            Some(Ok(Kind::KeyStoreUnreachable))
+        );
+        // Not JSON at all: treated as "no fields", describe decides.
+        assert_eq!(kind("<html>"), None);
+    }
+}

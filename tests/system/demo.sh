@@ -5,6 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
+bash "$here/../setup.sh"
 harness_init
 say() { printf '\n\033[1;34m>>> %s\033[0m\n' "$*"; }
 

@@ -135,6 +135,8 @@ start_kes() {
 install_kesgate() {
     install -D -m 755 "$BIN" "$CT_ROOT/usr/bin/kesgate"
     install -D -m 644 "$repo/units/kesgate.service" "$CT_ROOT/etc/systemd/system/kesgate.service"
+    install -D -m 644 "$repo/packaging/kesgate.catalog" "$CT_ROOT/usr/lib/systemd/catalog/kesgate.catalog"
+    ct journalctl --update-catalog
     install -d -m 700 "$CT_ROOT/etc/kesgate"
     install -m 644 "$1" "$CT_ROOT/etc/kesgate/kes-ca.pem"
     (umask 077; printf '%s\n' "$API_KEY" >"$CT_ROOT/etc/kesgate/kes-api-key")

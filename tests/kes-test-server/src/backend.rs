@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub enum StoreError {
     /// The key store cannot be reached (a sealed Vault lands here).
     Unreachable(String),
+    /// The key store answers but cannot serve (KES: 502 on /v1/ready).
+    Unavailable(String),
     Exists,
     NotFound,
 }
@@ -15,6 +17,7 @@ pub enum StoreError {
 pub enum Backend {
     Memory {
         sealed: AtomicBool,
+        unavailable: AtomicBool,
         keys: Mutex<BTreeMap<String, String>>,
     },
     OpenBao {
@@ -29,6 +32,7 @@ impl Backend {
     pub fn memory() -> Backend {
         Backend::Memory {
             sealed: AtomicBool::new(false),
+            unavailable: AtomicBool::new(false),
             keys: Mutex::default(),
         }
     }
@@ -49,11 +53,24 @@ impl Backend {
         }
     }
 
+    pub fn set_unavailable(&self, value: bool) {
+        match self {
+            Backend::Memory { unavailable, .. } => unavailable.store(value, Ordering::SeqCst),
+            Backend::OpenBao { .. } => panic!("only the memory key store can be made unavailable"),
+        }
+    }
+
     pub async fn status(&self) -> Result<(), StoreError> {
         match self {
-            Backend::Memory { sealed, .. } => {
+            Backend::Memory {
+                sealed,
+                unavailable,
+                ..
+            } => {
                 if sealed.load(Ordering::SeqCst) {
                     Err(StoreError::Unreachable("vault is sealed".into()))
+                } else if unavailable.load(Ordering::SeqCst) {
+                    Err(StoreError::Unavailable("key store is unavailable".into()))
                 } else {
                     Ok(())
                 }

@@ -129,6 +129,10 @@ impl Server {
         self.state.backend.set_sealed(sealed);
     }
 
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.state.backend.set_unavailable(unavailable);
+    }
+
     pub fn set_generation(&self, g: Generation) {
         *self.state.generation.lock().unwrap() = g;
     }
@@ -156,6 +160,8 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<Stat
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
+        // Go (and so KES) sets TCP_NODELAY on every connection.
+        let _ = tcp.set_nodelay(true);
         let (acceptor, state) = (acceptor.clone(), state.clone());
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {

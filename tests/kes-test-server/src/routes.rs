@@ -133,6 +133,12 @@ impl Ctx<'_> {
                 }
                 _ => self.error(StatusCode::GATEWAY_TIMEOUT, &e),
             },
+            Err(StoreError::Unavailable(e)) => match self.generation {
+                Generation::V2024 => {
+                    self.error(StatusCode::BAD_GATEWAY, "key store is unavailable")
+                }
+                _ => self.error(StatusCode::BAD_GATEWAY, &e),
+            },
             Err(_) => self.error(StatusCode::BAD_GATEWAY, "key store is unavailable"),
         }
     }
@@ -144,7 +150,9 @@ impl Ctx<'_> {
         if !self.authorised(path) {
             return self.forbidden();
         }
-        let unreachable = self.state.backend.status().await.is_err();
+        let store = self.state.backend.status().await;
+        let unreachable = matches!(store, Err(StoreError::Unreachable(_)));
+        let unavailable = matches!(store, Err(StoreError::Unavailable(_)));
         let mut v = serde_json::json!({
             "version": "test", "os": "linux", "arch": "amd64", "num_cpu": 2, "num_cpu_used": 2,
             "mem_heap_used": 1, "mem_stack_used": 1,
@@ -154,7 +162,7 @@ impl Ctx<'_> {
             Generation::V2023_05 => {
                 v["uptime"] = 1_000_000_000u64.into();
                 v["keystore_latency"] = if unreachable { 0 } else { 1 }.into();
-                v["keystore_unavailable"] = false.into();
+                v["keystore_unavailable"] = unavailable.into();
                 v["keystore_unreachable"] = unreachable.into();
             }
             Generation::V2024 => {
@@ -239,7 +247,7 @@ impl Ctx<'_> {
                 };
                 self.error(StatusCode::BAD_REQUEST, text)
             }
-            Err(StoreError::Unreachable(e)) => match self.generation {
+            Err(StoreError::Unreachable(e) | StoreError::Unavailable(e)) => match self.generation {
                 Generation::V2024 => self.error(StatusCode::BAD_GATEWAY, "failed to create key"),
                 _ => self.error(StatusCode::INTERNAL_SERVER_ERROR, &e),
             },
@@ -273,7 +281,9 @@ impl Ctx<'_> {
                 json(StatusCode::OK, body.to_string(), self.generation)
             }
             Err(StoreError::NotFound) => self.error(StatusCode::NOT_FOUND, "key does not exist"),
-            Err(StoreError::Unreachable(e)) => self.error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+            Err(StoreError::Unreachable(e) | StoreError::Unavailable(e)) => {
+                self.error(StatusCode::INTERNAL_SERVER_ERROR, &e)
+            }
             Err(StoreError::Exists) => {
                 self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
