@@ -77,7 +77,8 @@ ct systemctl restart kesgate.service && die "kesgate should fail on a 403"
 [[ $(unit_prop kesgate.service StatusText) == *"refused identity $IDENTITY"* ]] || die "STATUS should name the identity"
 ct journalctl -u kesgate.service -o json --no-pager >"$work/journal-unit.json"
 grep -q '"MESSAGE_ID":"ee8891ccb1a7414b8fee2c21e78ce9fc"' "$work/journal-unit.json" || die "no identity-rejected MESSAGE_ID"
-ct journalctl -x -u kesgate.service --no-pager | grep -q "Subject: KES refused kesgate's identity" \
+ct journalctl -x -u kesgate.service --no-pager >"$work/journal-x.txt"
+grep -q "Subject: KES refused kesgate's identity" "$work/journal-x.txt" \
     || die "journalctl -x does not show the catalog text"
 ct systemctl status --no-pager kesgate.service | sed 's/^/  | /' || true
 
