@@ -30,6 +30,10 @@ pub struct Cli {
 pub enum Command {
     /// Wait until KES is reachable, authorises our identity and its key store answers.
     Wait,
+    /// Write the MINIO_KMS_KES_* variables (and [env_file.set]) into MinIO's env file.
+    Render(RenderArgs),
+    /// What kesgate.service runs: wait, make sure the default key exists, render.
+    Start,
     /// Print or create KES identities and API keys.
     #[command(subcommand)]
     Identity(IdentityCommand),
@@ -55,4 +59,17 @@ pub struct IdentityOf {
     /// Read the API key or PEM certificate from this file.
     #[arg(long, conflicts_with = "input")]
     pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Say what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print a unified diff (secret values masked).
+    #[arg(long)]
+    pub diff: bool,
+    /// Exit 0 if MinIO would accept the file and it matches the configuration, else 1; write nothing.
+    #[arg(long, conflicts_with_all = ["dry_run", "diff"])]
+    pub check: bool,
 }

@@ -4,10 +4,15 @@
 use crate::config::ConfigError;
 use crate::identity::IdentityError;
 use crate::kes::tls::TlsSetupError;
+use crate::keys::KeyError;
 use crate::logging::ids;
+use crate::render::RenderError;
 use crate::wait::WaitError;
 
 pub const EX_UNAVAILABLE: u8 = 69;
+pub const EX_SOFTWARE: u8 = 70;
+pub const EX_CANTCREAT: u8 = 73;
+pub const EX_IOERR: u8 = 74;
 pub const EX_PROTOCOL: u8 = 76;
 pub const EX_NOPERM: u8 = 77;
 pub const EX_CONFIG: u8 = 78;
@@ -22,6 +27,10 @@ pub enum Error {
     Wait(#[from] WaitError),
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
 impl Error {
@@ -36,6 +45,15 @@ impl Error {
             Error::Wait(WaitError::Untrusted { .. } | WaitError::Protocol { .. }) => EX_PROTOCOL,
             Error::Identity(IdentityError::Usage(_)) => 64,
             Error::Identity(_) => EX_CONFIG,
+            Error::Render(RenderError::Unreadable { .. } | RenderError::OtherKms { .. }) => {
+                EX_CONFIG
+            }
+            Error::Render(RenderError::Read { .. }) => EX_IOERR,
+            Error::Render(RenderError::Write { .. }) => EX_CANTCREAT,
+            Error::Render(RenderError::Invariant { .. }) => EX_SOFTWARE,
+            Error::Key(KeyError::Forbidden { .. }) => EX_NOPERM,
+            Error::Key(KeyError::Rejected { .. }) => EX_PROTOCOL,
+            Error::Key(KeyError::Unavailable { .. }) => EX_UNAVAILABLE,
         }
     }
 
@@ -61,6 +79,10 @@ impl Error {
             }
             Error::Wait(WaitError::Protocol { .. }) => (ids::FAILED, "protocol"),
             Error::Identity(_) => (ids::FAILED, "identity"),
+            Error::Render(RenderError::OtherKms { .. }) => (ids::FAILED, "other_kms"),
+            Error::Render(_) => (ids::FAILED, "env_file"),
+            Error::Key(KeyError::Forbidden { .. }) => (ids::IDENTITY_REJECTED, "forbidden"),
+            Error::Key(_) => (ids::FAILED, "key"),
         }
     }
 }

@@ -23,6 +23,14 @@ pub mod ids {
     pub const TLS_UNTRUSTED: &str = "d89c19d77e924f7cb2a00162e3f37a75";
     /// Any other failure that ended a command.
     pub const FAILED: &str = "3a6e1758e35147b9b96edd91a8a0e7d5";
+    /// The env file was rewritten (KESGATE_CHANGED names the variables).
+    pub const ENV_CHANGED: &str = "4eda8be2440c490194d2349d2f1f173d";
+    /// The env file already matched the configuration.
+    pub const ENV_UNCHANGED: &str = "95f0b9312a664ebaa84ecd5b1cd4d7da";
+    /// A key was created on KES.
+    pub const KEY_CREATED: &str = "e42f27573bcd47938ac5591b166a3bea";
+    /// A key already existed on KES.
+    pub const KEY_EXISTS: &str = "4b5dd1895eb347e6afdda2c198904fb4";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -139,6 +147,10 @@ mod tests {
             super::ids::IDENTITY_REJECTED,
             super::ids::TLS_UNTRUSTED,
             super::ids::FAILED,
+            super::ids::ENV_CHANGED,
+            super::ids::ENV_UNCHANGED,
+            super::ids::KEY_CREATED,
+            super::ids::KEY_EXISTS,
         ] {
             assert_eq!(id.len(), 32);
             assert!(

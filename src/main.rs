@@ -4,6 +4,8 @@
 //! returning a typed error that says what to do:
 //! wait (KES ready) → render (/etc/default/minio) → keys → buckets.
 
+/// The one helper that writes files: atomic, durable, private.
+mod atomic_file;
 /// Command-line interface (clap).
 mod cli;
 /// The configuration file, parsed once into typed settings.
@@ -14,8 +16,12 @@ mod error;
 mod identity;
 /// KES client: API keys, TLS, HTTP, policies.
 mod kes;
+/// Stage: make sure keys exist on KES.
+mod keys;
 /// Journal or terminal logging, MESSAGE_IDs.
 mod logging;
+/// Stage: render MinIO's EnvironmentFile.
+mod render;
 /// Secret values that never reach logs.
 mod secret;
 /// sd_notify and journal detection.
@@ -52,7 +58,7 @@ fn main() -> ExitCode {
         }
     });
     match result {
-        Some(Ok(())) => ExitCode::SUCCESS,
+        Some(Ok(code)) => ExitCode::from(code),
         Some(Err(e)) => {
             let (id, kind) = e.journal_tags();
             logging::log_failure(id, kind, e.endpoint().as_deref(), &e);
@@ -66,27 +72,135 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: &Cli, notifier: &Notifier) -> Result<(), Error> {
+/// Runs the command; returns the exit code for outcomes that are not errors
+/// (`render --check` answering "no").
+async fn run(cli: &Cli, notifier: &Notifier) -> Result<u8, Error> {
     match &cli.command {
-        Command::Identity(cmd) => Ok(identity::run(cmd)?),
+        Command::Identity(cmd) => {
+            identity::run(cmd)?;
+            Ok(0)
+        }
         Command::Wait => {
             let settings = Settings::load(&cli.config)?;
             let client = KesClient::new(&settings.kes)?;
-            tracing::info!(
-                "waiting for KES ({} endpoint(s), require {:?}) as identity {} ({}); configuration {}",
-                settings.kes.endpoints.len(),
-                settings.wait.require,
-                settings
-                    .kes
-                    .identity()
-                    .map_or_else(|| "unknown".into(), |i| i.to_string()),
-                settings.kes.auth.describe(),
-                settings.path.display(),
-            );
-            wait::wait(&settings.kes, &settings.wait, &client, notifier).await?;
-            Ok(())
+            log_start(&settings);
+            let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier).await?;
+            notifier.ready(&format!("KES ready: {} ({})", ready.endpoint, ready.via));
+            Ok(0)
+        }
+        Command::Render(args) => {
+            let settings = Settings::load(&cli.config)?;
+            if args.check {
+                return Ok(report_check(&render::check(
+                    &settings.kes,
+                    &settings.env_file,
+                )?));
+            }
+            let report =
+                render::render(&settings.kes, &settings.env_file, args.dry_run, args.diff)?;
+            report_render(&report, args.dry_run);
+            Ok(0)
+        }
+        Command::Start => {
+            let settings = Settings::load(&cli.config)?;
+            let client = KesClient::new(&settings.kes)?;
+            log_start(&settings);
+            let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier).await?;
+            notifier.status(&format!(
+                "KES ready; checking key {}",
+                settings.kes.default_key
+            ));
+            keys::ensure(
+                &client,
+                &settings.kes,
+                &ready.endpoint,
+                &settings.kes.default_key,
+            )
+            .await?;
+            notifier.status(&format!("rendering {}", settings.env_file.path.display()));
+            let report = render::render(&settings.kes, &settings.env_file, false, false)?;
+            report_render(&report, false);
+            notifier.ready(&format!(
+                "KES ready ({}); key {} present; {} {}",
+                ready.endpoint,
+                settings.kes.default_key,
+                settings.env_file.path.display(),
+                if report.written {
+                    "updated"
+                } else {
+                    "up to date"
+                },
+            ));
+            Ok(0)
         }
     }
+}
+
+fn log_start(settings: &Settings) {
+    tracing::info!(
+        "waiting for KES ({} endpoint(s), require {:?}) as identity {} ({}); configuration {}",
+        settings.kes.endpoints.len(),
+        settings.wait.require,
+        settings
+            .kes
+            .identity()
+            .map_or_else(|| "unknown".into(), |i| i.to_string()),
+        settings.kes.auth.describe(),
+        settings.path.display(),
+    );
+}
+
+fn report_render(report: &render::Report, dry_run: bool) {
+    let path = report.path.display();
+    if let Some(diff) = &report.diff {
+        print!("{diff}");
+    }
+    if let Some((old, new)) = report.tightened {
+        tracing::warn!(kesgate_env_file = %path, "{path} holds the KES API key but was mode {old:04o}: tightened to {new:04o}");
+    }
+    for (name, why) in &report.removed {
+        tracing::info!(kesgate_env_file = %path, "{path}: {} {name}: {why}", if dry_run { "would remove" } else { "removed" });
+    }
+    let names = report.changed.join(" ");
+    if dry_run {
+        if report.changed.is_empty() && report.removed.is_empty() {
+            tracing::info!("{path}: up to date; nothing would change");
+        } else {
+            tracing::info!(
+                "{path}: would set {}",
+                if names.is_empty() { "nothing" } else { &names }
+            );
+        }
+    } else if report.written {
+        tracing::info!(message_id = logging::ids::ENV_CHANGED, kesgate_env_file = %path, kesgate_changed = %names, "{path} updated: {}", if names.is_empty() { "duplicates or stale lines removed".to_owned() } else { format!("set {names}") });
+    } else {
+        tracing::info!(message_id = logging::ids::ENV_UNCHANGED, kesgate_env_file = %path, "{path} already matches the configuration; not written");
+    }
+}
+
+fn report_check(check: &render::Check) -> u8 {
+    let path = check.path.display();
+    if !check.exists {
+        println!("{path}: does not exist");
+        return 1;
+    }
+    if check.minio_problems.is_empty() {
+        println!("{path}: MinIO would accept its KMS variables");
+    } else {
+        println!(
+            "{path}: MinIO would refuse to start: {}",
+            check.minio_problems.join("; ")
+        );
+    }
+    if check.drift.is_empty() {
+        println!("{path}: matches the configuration");
+    } else {
+        println!(
+            "{path}: differs from the configuration: {}",
+            check.drift.join(", ")
+        );
+    }
+    u8::from(!(check.minio_problems.is_empty() && check.drift.is_empty()))
 }
 
 fn first_line(s: &str) -> String {

@@ -2,6 +2,7 @@
 //! and hand the stages typed settings they never need to re-check.
 
 mod ellipses;
+mod env_file;
 mod raw;
 mod secrets;
 
@@ -14,6 +15,7 @@ use reqwest::Url;
 
 use crate::kes::apikey::{ApiKey, Identity};
 use crate::kes::keyname::KeyName;
+pub use env_file::EnvFileSettings;
 pub use raw::Require;
 use raw::{RawConfig, RawKes, RawWait};
 
@@ -29,12 +31,15 @@ pub struct Settings {
     pub path: PathBuf,
     pub kes: KesSettings,
     pub wait: WaitSettings,
+    pub env_file: EnvFileSettings,
 }
 
 #[derive(Debug)]
 pub struct KesSettings {
     /// Expanded, validated endpoints: the hosts MinIO will connect to.
     pub endpoints: Vec<Endpoint>,
+    /// The entries as written (ellipses kept): MINIO_KMS_KES_ENDPOINT.
+    pub endpoints_as_written: Vec<String>,
     pub auth: Auth,
     /// A PEM file or a directory of PEM files; `None` = the OS trust store.
     pub ca: Option<PathBuf>,
@@ -143,10 +148,12 @@ impl Settings {
         })?;
         let kes = validate_kes(&ctx, raw.kes.into_inner())?;
         let wait = validate_wait(&ctx, raw.wait)?;
+        let env_file = env_file::validate(&ctx, raw.env_file)?;
         Ok(Settings {
             path: path.to_owned(),
             kes,
             wait,
+            env_file,
         })
     }
 }
@@ -164,13 +171,13 @@ fn fix_for_syntax(message: &str) -> &'static str {
 }
 
 /// The file being validated, to turn byte spans into line:column.
-struct Source<'a> {
+pub(crate) struct Source<'a> {
     path: &'a Path,
     text: &'a str,
 }
 
 impl Source<'_> {
-    fn invalid(&self, span: Range<usize>, message: &str, fix: &str) -> ConfigError {
+    pub(crate) fn invalid(&self, span: Range<usize>, message: &str, fix: &str) -> ConfigError {
         let before = &self.text[..span.start.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
@@ -184,7 +191,7 @@ impl Source<'_> {
     }
 
     /// Relative paths in the file are relative to the file's directory.
-    fn resolve(&self, p: &Path) -> PathBuf {
+    pub(crate) fn resolve(&self, p: &Path) -> PathBuf {
         match self.path.parent() {
             Some(dir) if p.is_relative() => dir.join(p),
             _ => p.to_owned(),
@@ -194,6 +201,7 @@ impl Source<'_> {
 
 fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
     let mut endpoints = Vec::new();
+    let mut endpoints_as_written = Vec::new();
     for entry in raw.endpoints.get_ref() {
         // MinIO splits on commas and trims; accept the same inside one entry.
         for part in entry
@@ -202,6 +210,7 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
             .map(str::trim)
             .filter(|p| !p.is_empty())
         {
+            endpoints_as_written.push(part.to_owned());
             let expanded = ellipses::expand(part).map_err(|m| {
                 ctx.invalid(
                     entry.span(),
@@ -234,6 +243,7 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
     let ca = raw.ca.map(|c| ctx.resolve(c.get_ref()));
     Ok(KesSettings {
         endpoints,
+        endpoints_as_written,
         auth,
         ca,
         default_key,

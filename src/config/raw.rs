@@ -1,6 +1,7 @@
 //! The configuration file as written: serde structs that keep source spans
 //! so that every complaint can name the file, line and column.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -12,6 +13,21 @@ pub struct RawConfig {
     pub kes: Spanned<RawKes>,
     #[serde(default)]
     pub wait: RawWait,
+    #[serde(default)]
+    pub env_file: RawEnvFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvFile {
+    pub path: Option<Spanned<PathBuf>>,
+    /// Octal, for a file kesgate creates, e.g. "0600".
+    pub mode: Option<Spanned<String>>,
+    pub owner: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
+    /// Extra variables kesgate manages (written in name order).
+    #[serde(default)]
+    pub set: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

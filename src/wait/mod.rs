@@ -130,7 +130,7 @@ pub async fn wait(
                     ready.via,
                     humantime::format_duration(round_ms(ready.waited)),
                 );
-                notifier.ready(&format!("KES ready: {} ({})", ready.endpoint, ready.via));
+                notifier.status(&format!("KES ready: {} ({})", ready.endpoint, ready.via));
                 return Ok(ready);
             }
             Some(Ok(None)) => {}

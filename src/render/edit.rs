@@ -1,0 +1,272 @@
+//! The pure part of rendering: old file bytes + desired variables → new
+//! bytes. Every byte outside kesgate's own assignments is kept.
+
+use std::collections::BTreeMap;
+
+use super::envfile::{self, Assignment, EnvFileError};
+
+/// The comment that heads the variables kesgate appends.
+pub const MARKER: &str = "# Managed by kesgate (/etc/kesgate/kesgate.toml): edits to the variables below are overwritten.\n";
+
+/// What the file must say: variables to set (in order) and names that must
+/// be absent, each with the reason shown to the operator.
+#[derive(Debug, Default)]
+pub struct Desired {
+    pub set: Vec<(String, String)>,
+    pub remove: Vec<(String, &'static str)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub content: Vec<u8>,
+    /// Names whose effective value changes or that are added.
+    pub changed: Vec<String>,
+    /// Names removed, with why.
+    pub removed: Vec<(String, &'static str)>,
+}
+
+impl Plan {
+    pub fn is_noop(&self, old: &[u8]) -> bool {
+        self.content == old
+    }
+}
+
+/// The values systemd would apply (the last assignment of a name wins).
+pub fn effective(assignments: &[Assignment]) -> BTreeMap<String, String> {
+    assignments
+        .iter()
+        .map(|a| (a.key.clone(), a.value.clone()))
+        .collect()
+}
+
+pub fn plan(old: &[u8], desired: &Desired) -> Result<Plan, EnvFileError> {
+    let parsed = envfile::parse_full(old)?;
+    let assignments = parsed.assignments;
+    let before = effective(&assignments);
+    // (span start, span end, replacement)
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut append = String::new();
+    let mut changed = Vec::new();
+    for (name, value) in &desired.set {
+        let mut occurrences = assignments.iter().filter(|a| &a.key == name);
+        match occurrences.next() {
+            None => append.push_str(&envfile::assignment_line(name, value)),
+            Some(first) => {
+                // A line that already says the right thing keeps its bytes
+                // (the operator's quoting included).
+                if &first.value != value {
+                    edits.push((
+                        first.span.start,
+                        first.span.end,
+                        envfile::assignment_line(name, value),
+                    ));
+                }
+                // Later duplicates would win under systemd's last-wins rule.
+                for dup in occurrences {
+                    edits.push((dup.span.start, dup.span.end, String::new()));
+                }
+            }
+        }
+        if before.get(name) != Some(value) {
+            changed.push(name.clone());
+        }
+    }
+    let mut removed = Vec::new();
+    for (name, why) in &desired.remove {
+        let mut any = false;
+        for a in assignments.iter().filter(|a| &a.key == name) {
+            edits.push((a.span.start, a.span.end, String::new()));
+            any = true;
+        }
+        if any {
+            removed.push((name.clone(), *why));
+        }
+    }
+    edits.sort_by_key(|e| e.0);
+    let mut content = Vec::with_capacity(old.len() + append.len() + MARKER.len());
+    let mut at = 0;
+    for (start, end, text) in edits {
+        content.extend_from_slice(&old[at..start]);
+        content.extend_from_slice(text.as_bytes());
+        at = end;
+    }
+    content.extend_from_slice(&old[at..]);
+    if !append.is_empty() {
+        if let Some(why) = parsed.open_end {
+            return Err(EnvFileError::OpenEnd(why));
+        }
+        if !content.is_empty() && !matches!(content.last(), Some(b'\n' | b'\r')) {
+            content.push(b'\n');
+        }
+        let has_marker = content
+            .split(|b| *b == b'\n')
+            .any(|line| line == MARKER.trim_end_matches('\n').as_bytes());
+        if !has_marker {
+            content.extend_from_slice(MARKER.as_bytes());
+        }
+        content.extend_from_slice(append.as_bytes());
+    }
+    Ok(Plan {
+        content,
+        changed,
+        removed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn desired() -> Desired {
+        Desired {
+            set: vec![
+                (
+                    "MINIO_KMS_KES_ENDPOINT".into(),
+                    "https://kes{1...3}:7373".into(),
+                ),
+                ("MINIO_KMS_KES_KEY_NAME".into(), "key".into()),
+                (
+                    "MINIO_OPTS".into(),
+                    "--console-address \":9001\" $x `y` \\z".into(),
+                ),
+            ],
+            remove: vec![("MINIO_KMS_KES_CERT_FILE".into(), "an API key is configured")],
+        }
+    }
+
+    #[test]
+    fn updates_in_place_appends_new_removes_duplicates_and_others() {
+        let old = "# operator\nMINIO_VOLUMES=/mnt\nMINIO_KMS_KES_KEY_NAME=old\n  MINIO_KMS_KES_CERT_FILE=/c\nX=1\nMINIO_KMS_KES_KEY_NAME=dup\n";
+        let p = plan(old.as_bytes(), &desired()).unwrap();
+        let new = String::from_utf8(p.content).unwrap();
+        assert_eq!(
+            new,
+            format!(
+                "# operator\nMINIO_VOLUMES=/mnt\nMINIO_KMS_KES_KEY_NAME=\"key\"\nX=1\n{MARKER}MINIO_KMS_KES_ENDPOINT=\"https://kes{{1...3}}:7373\"\nMINIO_OPTS=\"--console-address \\\":9001\\\" \\$x \\`y\\` \\\\z\"\n"
+            )
+        );
+        assert_eq!(
+            p.changed,
+            [
+                "MINIO_KMS_KES_ENDPOINT",
+                "MINIO_KMS_KES_KEY_NAME",
+                "MINIO_OPTS"
+            ]
+        );
+        assert_eq!(
+            p.removed,
+            [(
+                "MINIO_KMS_KES_CERT_FILE".to_owned(),
+                "an API key is configured"
+            )]
+        );
+    }
+
+    #[test]
+    fn right_values_keep_the_operators_quoting() {
+        let old = "MINIO_KMS_KES_ENDPOINT='https://kes{1...3}:7373'\nMINIO_KMS_KES_KEY_NAME=key\nMINIO_OPTS=\"--console-address \\\":9001\\\" \\$x \\`y\\` \\\\z\"";
+        let p = plan(old.as_bytes(), &desired()).unwrap();
+        assert!(
+            p.is_noop(old.as_bytes()),
+            "{}",
+            String::from_utf8_lossy(&p.content)
+        );
+        assert!(p.changed.is_empty());
+    }
+
+    #[test]
+    fn missing_final_newline_and_existing_marker() {
+        let old = format!("{MARKER}A=1");
+        let p = plan(old.as_bytes(), &desired()).unwrap();
+        let new = String::from_utf8(p.content).unwrap();
+        assert!(
+            new.starts_with(&format!("{MARKER}A=1\nMINIO_KMS_KES_ENDPOINT=")),
+            "{new}"
+        );
+        assert_eq!(new.matches(MARKER).count(), 1);
+    }
+
+    // Pieces of operator files: comments (also ones swallowing the next line),
+    // blanks, quoting styles, export lines, continuations, odd whitespace,
+    // CRLF, unicode, and managed names written in many ways.
+    fn piece() -> impl Strategy<Value = String> {
+        let name = prop::sample::select(vec![
+            "MINIO_VOLUMES",
+            "MINIO_OPTS",
+            "MINIO_KMS_KES_KEY_NAME",
+            "MINIO_KMS_KES_ENDPOINT",
+            "MINIO_KMS_KES_CERT_FILE",
+            "MINIO_ROOT_USER",
+            "lower_case",
+            "ÜBER",
+        ]);
+        let value = "[ -~ä€\t]{0,12}";
+        prop_oneof![
+            Just("\n".to_owned()),
+            "[ \t]{0,3}[#;][ -~ü]{0,20}\n",
+            Just("# trailing backslash swallows the next line \\\n".to_owned()),
+            (name.clone(), value).prop_map(|(n, v)| format!("{n}={}\n", v.replace('\\', ""))),
+            (name.clone(), value)
+                .prop_map(|(n, v)| format!("{n}=\"{}\"\n", v.replace(['\\', '"'], ""))),
+            (name.clone(), value)
+                .prop_map(|(n, v)| format!("  {n} = '{}'  \r\n", v.replace('\'', ""))),
+            (name.clone(), value)
+                .prop_map(|(n, v)| format!("export {n}={}\n", v.replace('\\', ""))),
+            (name, value).prop_map(|(n, v)| format!("{n}=a\\\n{}\n", v.replace('\\', ""))),
+            "[ -~]{0,10}\n",
+        ]
+    }
+
+    fn file() -> impl Strategy<Value = String> {
+        prop::collection::vec(piece(), 0..12).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn unmanaged_bytes_stay_managed_values_hold_and_twice_is_noop(old in file()) {
+            let d = desired();
+            let p = match plan(old.as_bytes(), &d) {
+                Ok(p) => p,
+                // Refused: the file ends inside a quote or a continuation.
+                Err(EnvFileError::OpenEnd(_)) => {
+                    prop_assert!(envfile::parse_full(old.as_bytes()).unwrap().open_end.is_some());
+                    return Ok(());
+                }
+                Err(e) => panic!("{e}"),
+            };
+            let managed = |k: &str| d.set.iter().any(|(n, _)| n == k) || d.remove.iter().any(|(n, _)| n == k);
+            // Every byte outside managed assignments, in order.
+            let strip = |bytes: &[u8]| -> Vec<u8> {
+                let a = envfile::parse(bytes).unwrap();
+                let mut out = Vec::new();
+                let mut at = 0;
+                for x in a.iter().filter(|x| managed(&x.key)) {
+                    out.extend_from_slice(&bytes[at..x.span.start]);
+                    at = x.span.end;
+                }
+                out.extend_from_slice(&bytes[at..]);
+                out
+            };
+            let kept_old = strip(old.as_bytes());
+            let kept_new = strip(&p.content);
+            prop_assert!(kept_new.starts_with(&kept_old), "old {:?}\nnew {:?}", old, String::from_utf8_lossy(&p.content));
+            let tail = &kept_new[kept_old.len()..];
+            prop_assert!(tail.is_empty() || tail == b"\n" || tail == MARKER.as_bytes() || tail == [b"\n", MARKER.as_bytes()].concat().as_slice(), "tail {:?}", String::from_utf8_lossy(tail));
+            // systemd applies exactly the configured values, and nothing removed.
+            let env = effective(&envfile::parse(&p.content).unwrap());
+            for (n, v) in &d.set {
+                prop_assert_eq!(env.get(n), Some(v));
+            }
+            for (n, _) in &d.remove {
+                prop_assert!(!env.contains_key(n));
+            }
+            // Rendering the result again changes nothing.
+            let again = plan(&p.content, &d).unwrap();
+            prop_assert!(again.is_noop(&p.content));
+            prop_assert!(again.changed.is_empty() && again.removed.is_empty());
+        }
+    }
+}
