@@ -49,9 +49,14 @@ impl DirLock {
         let file = File::open(&dir)?;
         let lock =
             Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))?;
-        let prefix = temp_prefix(path);
+        // Ours: `.NAME.kesgate-tmp…` and `.NAME.kesgate-prev.kesgate-tmp…`.
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ours = |n: &str| n.starts_with(&format!(".{name}.")) && n.contains(".kesgate-tmp");
         for entry in fs::read_dir(&dir)?.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            if ours(&entry.file_name().to_string_lossy()) {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -94,8 +99,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("minio");
         fs::write(dir.path().join(".minio.kesgate-tmpSTALE"), "old secret").unwrap();
+        fs::write(
+            dir.path().join(".minio.kesgate-prev.kesgate-tmpSTALE"),
+            "old secret",
+        )
+        .unwrap();
         let lock = DirLock::acquire(&path).unwrap();
         assert!(!dir.path().join(".minio.kesgate-tmpSTALE").exists());
+        assert!(
+            !dir.path()
+                .join(".minio.kesgate-prev.kesgate-tmpSTALE")
+                .exists()
+        );
         lock.write(
             &path,
             b"A=1\n",

@@ -156,7 +156,12 @@ fn report_render(report: &render::Report, dry_run: bool) {
         print!("{diff}");
     }
     if let Some((old, new)) = report.tightened {
-        tracing::warn!(kesgate_env_file = %path, "{path} holds the KES API key but was mode {old:04o}: tightened to {new:04o}");
+        let verb = if dry_run {
+            "would tighten it"
+        } else {
+            "tightened"
+        };
+        tracing::warn!(kesgate_env_file = %path, "{path} holds the KES API key but was mode {old:04o}: {verb} to {new:04o}");
     }
     for (name, why) in &report.removed {
         tracing::info!(kesgate_env_file = %path, "{path}: {} {name}: {why}", if dry_run { "would remove" } else { "removed" });

@@ -271,9 +271,22 @@ pub fn check(kes: &KesSettings, env: &EnvFileSettings) -> Result<Check, RenderEr
     })
 }
 
-/// A unified diff in which secret values read `<redacted>`.
+/// A unified diff in which secret values read `<redacted>`; a secret that
+/// changes reads `<redacted: new value>` on the new side.
 fn masked_diff(path: &Path, old: &[u8], new: &[u8]) -> String {
-    let (old, new) = (mask(old), mask(new));
+    let secrets = |bytes: &[u8]| {
+        envfile::parse(bytes)
+            .map(|a| {
+                edit::effective(&a)
+                    .into_iter()
+                    .filter(|(k, _)| is_secret_name(k))
+                    .collect()
+            })
+            .unwrap_or_else(|_| std::collections::BTreeMap::new())
+    };
+    let (before, after) = (secrets(old), secrets(new));
+    let changed = |name: &str| before.get(name) != after.get(name);
+    let (old, new) = (mask(old, &|_| false), mask(new, &changed));
     let name = path.display().to_string();
     similar::TextDiff::from_lines(&old, &new)
         .unified_diff()
@@ -287,7 +300,7 @@ fn is_secret_name(name: &str) -> bool {
         .any(|s| name.contains(s))
 }
 
-fn mask(bytes: &[u8]) -> String {
+fn mask(bytes: &[u8], changed: &dyn Fn(&str) -> bool) -> String {
     let Ok(assignments) = envfile::parse(bytes) else {
         return "<unreadable>\n".into();
     };
@@ -296,7 +309,8 @@ fn mask(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     for a in assignments.iter().filter(|a| is_secret_name(&a.key)) {
         out.push_str(&text[at..a.span.start]);
-        out.push_str(&format!("{}=<redacted>\n", a.key));
+        let note = if changed(&a.key) { ": new value" } else { "" };
+        out.push_str(&format!("{}=<redacted{note}>\n", a.key));
         at = a.span.end;
     }
     out.push_str(&text[at..]);
