@@ -7,7 +7,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -69,13 +69,21 @@ impl DirLock {
         let mut tmp = tempfile::Builder::new()
             .prefix(&temp_prefix(path))
             .tempfile_in(&self.dir)?;
-        if mode.uid.is_some() || mode.gid.is_some() {
-            nix::unistd::fchown(
-                tmp.as_file().as_fd(),
-                mode.uid.map(Into::into),
-                mode.gid.map(Into::into),
-            )
-            .map_err(io::Error::from)?;
+        // chown only when the owner differs: the hardened unit has neither
+        // CAP_CHOWN nor the chown system calls, and root:root needs neither.
+        let meta = tmp.as_file().metadata()?;
+        let uid = mode.uid.filter(|u| *u != meta.uid());
+        let gid = mode.gid.filter(|g| *g != meta.gid());
+        if uid.is_some() || gid.is_some() {
+            nix::unistd::fchown(tmp.as_file().as_fd(), uid.map(Into::into), gid.map(Into::into)).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "cannot give the file owner {uid:?} group {gid:?} ({e}); for a file not owned by root, \
+                         kesgate.service needs CapabilityBoundingSet=CAP_CHOWN and SystemCallFilter=@chown"
+                    ),
+                )
+            })?;
         }
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(mode.mode & 0o700))?;

@@ -121,7 +121,11 @@ pub fn log_failure(
     let mut lines: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
     let mut cause = err.source();
     while let Some(c) = cause {
-        lines.push(format!("  caused by: {c}"));
+        let text = c.to_string();
+        // Causes our messages already quote are not repeated.
+        if !lines.iter().any(|l| l.contains(&text)) {
+            lines.push(format!("  caused by: {text}"));
+        }
         cause = c.source();
     }
     for line in lines {

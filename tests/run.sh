@@ -7,7 +7,7 @@ bash tests/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace
-for t in tests/system/wait.sh; do
+for t in tests/system/wait.sh tests/system/envfile.sh; do
     echo "== $t"
     bash "$t"
 done

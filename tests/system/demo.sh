@@ -29,6 +29,9 @@ write_config "$KES_PORT"
 ct systemctl daemon-reload
 ct cat /etc/kesgate/kesgate.toml
 
+say "/etc/default/minio before: the operator's lines"
+cat "$CT_ROOT/etc/default/minio"
+
 say "systemctl start kesgate.service   (KES is up, its key store is sealed)"
 ct systemctl start --no-block kesgate.service
 wait_for_prop kesgate.service StatusText 'attempt ([5-9]|[1-9][0-9]),' >/dev/null
@@ -42,7 +45,15 @@ t1=$(date +%s%N)
 echo "kesgate.service active $(( (t1 - t0) / 1000000 )) ms after the unseal (includes this script's polling)"
 ct systemctl status --no-pager kesgate.service || true
 
+say "/etc/default/minio as kesgate rendered it (the API key masked here)"
+ls -l "$CT_ROOT/etc/default/minio"
+sed 's/\(MINIO_KMS_KES_API_KEY=\).*/\1"<secret>"/' "$CT_ROOT/etc/default/minio"
+say "kesgate render --check: would MinIO accept it, does it match the configuration?"
+ct kesgate --log terminal render --check
+
 say "journalctl -u kesgate -o verbose: the structured fields of the state changes"
 ct journalctl -u kesgate.service -o verbose --no-pager \
     | grep -E '^[A-Z][a-z]{2} |MESSAGE=|MESSAGE_ID=|KESGATE_|PRIORITY=' | grep -v '_SOURCE' | sed 's/^/  /'
-say "Done: the wait stage of the boot chain ran under a real systemd"
+say "The default key, created by kesgate, is in OpenBao"
+BAO_TOKEN=$(cat "$work/bao-token") bao read -format=json kes/minio-backend-default-key | python3 -c 'import json,sys; print("kes/minio-backend-default-key:", "present" if json.load(sys.stdin)["data"] else "missing")'
+say "Done: wait → default key → /etc/default/minio, under a real systemd"

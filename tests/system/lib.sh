@@ -28,7 +28,14 @@ harness_cleanup() {
 }
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
-die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+die() {
+    printf 'FAIL: %s\n' "$*" >&2
+    if [ -n "${CT_PID:-}" ]; then
+        echo "--- journal of the container's kesgate units:" >&2
+        ct journalctl --no-pager -n 60 -u 'kesgate*' >&2 || true
+    fi
+    exit 1
+}
 
 ensure_rootfs() {
     [ -d "$ROOTFS_CACHE" ] && return
@@ -113,7 +120,14 @@ HCL
     bao operator init -key-shares=1 -key-threshold=1 -format=json >"$dir/bao-init.json"
     BAO_UNSEAL_KEY=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["unseal_keys_b64"][0])' "$dir/bao-init.json")
     python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["root_token"])' "$dir/bao-init.json" >"$dir/bao-token"
+    # The KV engine the test KES keeps its keys in, then back to sealed.
+    unseal_openbao
+    BAO_TOKEN=$(cat "$dir/bao-token") bao secrets enable -path=kes -version=1 kv >/dev/null
+    BAO_TOKEN=$(cat "$dir/bao-token") bao operator seal >/dev/null
 }
+
+# bao_key_exists NAME: the test KES stored key NAME in OpenBao.
+bao_key_exists() { BAO_TOKEN=$(cat "$work/bao-token") bao read "kes/$1" >/dev/null 2>&1; }
 
 unseal_openbao() { bao operator unseal "$BAO_UNSEAL_KEY" >/dev/null; }
 
@@ -142,7 +156,8 @@ install_kesgate() {
     (umask 077; printf '%s\n' "$API_KEY" >"$CT_ROOT/etc/kesgate/kes-api-key")
 }
 
-# write_config PORT: /etc/kesgate/kesgate.toml in the container.
+# write_config PORT: /etc/kesgate/kesgate.toml in the container, and the
+# operator's /etc/default/minio as MinIO's package leaves it.
 write_config() {
     cat >"$CT_ROOT/etc/kesgate/kesgate.toml" <<TOML
 [kes]
@@ -155,4 +170,6 @@ default_key = "minio-backend-default-key"
 timeout = "0"
 max_interval = "500ms"
 TOML
+    [ -f "$CT_ROOT/etc/default/minio" ] || printf '%s\n' '# MinIO settings (the operator'"'"'s)' \
+        'MINIO_VOLUMES="/var/lib/minio"' 'MINIO_OPTS="--console-address :9001"' >"$CT_ROOT/etc/default/minio"
 }

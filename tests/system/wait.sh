@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# System test: units/kesgate.service under a real systemd (nspawn), KES test
-# server on the host backed by a real OpenBao that starts sealed. Proves
-# STATUS=, EXTEND_TIMEOUT_USEC, READY=1, exit codes, journal fields and
-# MESSAGE_IDs, and that the API key never reaches the journal.
+# System test: units/kesgate.service (`kesgate start`) under a real systemd
+# (nspawn), KES test server on the host backed by a real OpenBao that starts
+# sealed. Proves STATUS=, EXTEND_TIMEOUT_USEC, READY=1, the default key in
+# OpenBao, the rendered env file, exit codes, journal fields and MESSAGE_IDs,
+# and that the API key never reaches the journal.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -44,8 +45,12 @@ log "unsealing OpenBao"
 unseal_openbao
 wait_for_prop kesgate.service ActiveState '^active$' >/dev/null
 [ "$(unit_prop kesgate.service Result)" = success ] || die "Result should be success"
-[[ $(unit_prop kesgate.service StatusText) == "KES ready: https://localhost:$KES_PORT (/v1/ready)" ]] \
+[[ $(unit_prop kesgate.service StatusText) == "KES ready (https://localhost:$KES_PORT); key minio-backend-default-key present; /etc/default/minio updated" ]] \
     || die "final STATUS: $(unit_prop kesgate.service StatusText)"
+bao_key_exists minio-backend-default-key || die "the default key is not in OpenBao"
+[ "$(stat -c %a "$CT_ROOT/etc/default/minio")" = 600 ] || die "/etc/default/minio should be 0600"
+grep -qx "MINIO_KMS_KES_API_KEY=\"$API_KEY\"" "$CT_ROOT/etc/default/minio" || die "API key not rendered"
+grep -qx 'MINIO_VOLUMES="/var/lib/minio"' "$CT_ROOT/etc/default/minio" || die "operator line lost"
 ct systemctl status --no-pager kesgate.service | sed 's/^/  | /' || true
 
 log "journal: fields, MESSAGE_IDs, one entry per state change"
@@ -63,6 +68,11 @@ assert e["KESGATE_ENDPOINT"] == sys.argv[2], e
 assert e["PRIORITY"] == "4", e
 assert len(ready) == 1 and ready[0]["KESGATE_ENDPOINT"] == sys.argv[2], ready
 assert int(ready[0]["KESGATE_ATTEMPT"]) >= 12, ready
+changed = [e for e in ours if e.get("MESSAGE_ID") == "4eda8be2440c490194d2349d2f1f173d"]
+assert len(changed) == 1 and "MINIO_KMS_KES_API_KEY" in changed[0]["KESGATE_CHANGED"].split(), changed
+assert changed[0]["KESGATE_ENV_FILE"] == "/etc/default/minio", changed
+created = [e for e in ours if e.get("MESSAGE_ID") == "e42f27573bcd47938ac5591b166a3bea"]
+assert len(created) == 1 and created[0]["KESGATE_KEY"] == "minio-backend-default-key", created
 print(f"  {len(ours)} kesgate entries; not-ready and ready entries carry their fields")
 PY
 

@@ -1,0 +1,121 @@
+//! `kesgate start`: wait, make sure the default key exists, render.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+fn start_config(f: &Fixture, endpoint: &str) -> std::path::PathBuf {
+    let p = f.config(&[endpoint.to_owned()], "timeout = \"30s\"");
+    let mut text = fs::read_to_string(&p).unwrap();
+    text.push_str("[env_file]\npath = \"minio\"\n");
+    fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn creates_the_default_key_once_and_renders_on_every_generation() {
+    for generation in [
+        Generation::V2024,
+        Generation::V2023_05,
+        Generation::V2023_02,
+    ] {
+        let f = Fixture::new();
+        let kes = f.server(generation);
+        let cfg = start_config(&f, &kes.endpoint());
+        let out = run(&cfg, &["start"]);
+        assert_eq!(out.status.code(), Some(0), "{generation:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("created key minio-default"),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(kes.keys(), ["minio-default"]);
+        let env = fs::read_to_string(f.path("minio")).unwrap();
+        assert!(
+            env.contains("MINIO_KMS_KES_KEY_NAME=\"minio-default\""),
+            "{env}"
+        );
+        // KES 2023 accepts only POST; kesgate sends POST to every generation.
+        assert!(
+            kes.requests()
+                .contains(&("POST".into(), "/v1/key/create/minio-default".into()))
+        );
+        // A second start: the key exists, the file is unchanged.
+        let out = run(&cfg, &["start"]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            text(&out).contains("already exists") && text(&out).contains("already matches"),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn legacy_exists_text_is_success() {
+    let f = Fixture::new();
+    let kes = Server::start(Config {
+        generation: Generation::V2023_02,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin: None,
+        policies: vec![minio_policy(IDENTITY)],
+        backend: Backend::memory(),
+        legacy_texts: true,
+        cert: f.ca.server_cert(&["localhost"]),
+    });
+    let cfg = start_config(&f, &kes.endpoint());
+    assert_eq!(run(&cfg, &["start"]).status.code(), Some(0));
+    let out = run(&cfg, &["start"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("already exists"));
+}
+
+#[test]
+fn create_denied_names_the_route_and_writes_nothing() {
+    let f = Fixture::new();
+    let kes = f.server_at(
+        Generation::V2024,
+        "127.0.0.1:0",
+        vec![Policy::new(
+            "p",
+            &["/v1/ready", "/v1/key/describe/*"],
+            &[IDENTITY],
+        )],
+    );
+    let out = run(&start_config(&f, &kes.endpoint()), &["start"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    assert!(
+        text(&out).contains("allow /v1/key/create/minio-default") && text(&out).contains(IDENTITY),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !f.path("minio").exists(),
+        "nothing rendered before the key exists"
+    );
+}
+
+#[test]
+fn concurrent_starts_all_succeed_with_one_key() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let cfg = start_config(&f, &kes.endpoint());
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            kesgate()
+                .arg("--config")
+                .arg(&cfg)
+                .arg("start")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    assert_eq!(kes.keys(), ["minio-default"]);
+}
