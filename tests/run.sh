@@ -7,7 +7,10 @@ bash tests/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace
-for t in tests/system/wait.sh tests/system/envfile.sh; do
+system_tests=(tests/system/wait.sh tests/system/envfile.sh)
+for t in "${system_tests[@]}"; do
     echo "== $t"
     bash "$t"
 done
+# set -e stopped at the first failure, so reaching here means all passed.
+echo "system-tests: ${#system_tests[@]} passed, 0 failed"

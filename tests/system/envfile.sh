@@ -105,4 +105,4 @@ assert after["MINIO_KMS_KES_API_KEY"] == api_key
 assert after["MINIO_KMS_KES_ENDPOINT"] == "https://localhost:7373"
 print(f"  {len(expected)} tricky values and {len(ops)} operator variables read back exactly by systemd")
 PY
-echo "system test: 1 passed, 0 failed"
+echo "system-test: 1 passed, 0 failed"

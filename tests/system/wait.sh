@@ -98,4 +98,4 @@ secret=${API_KEY#kes:v1:}
 if grep -qF "$secret" "$work/journal-all.json" || grep -qF "${secret:0:16}" "$work/journal-all.json"; then
     die "the API key reached the journal"
 fi
-echo "system test: 1 passed, 0 failed"
+echo "system-test: 1 passed, 0 failed"
