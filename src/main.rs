@@ -81,10 +81,7 @@ async fn run(cli: &Cli, notifier: &Notifier) -> Result<u8, Error> {
             Ok(0)
         }
         Command::Wait => {
-            let settings = Settings::load(&cli.config)?;
-            let client = KesClient::new(&settings.kes)?;
-            log_start(&settings);
-            let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier).await?;
+            let (_, _, ready) = wait_for_kes(cli, notifier).await?;
             notifier.ready(&format!("KES ready: {} ({})", ready.endpoint, ready.via));
             Ok(0)
         }
@@ -102,10 +99,7 @@ async fn run(cli: &Cli, notifier: &Notifier) -> Result<u8, Error> {
             Ok(0)
         }
         Command::Start => {
-            let settings = Settings::load(&cli.config)?;
-            let client = KesClient::new(&settings.kes)?;
-            log_start(&settings);
-            let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier).await?;
+            let (settings, client, ready) = wait_for_kes(cli, notifier).await?;
             notifier.status(&format!(
                 "KES ready; checking key {}",
                 settings.kes.default_key
@@ -134,6 +128,18 @@ async fn run(cli: &Cli, notifier: &Notifier) -> Result<u8, Error> {
             Ok(0)
         }
     }
+}
+
+/// Loads the configuration and waits for KES: the first step of `wait` and `start`.
+async fn wait_for_kes(
+    cli: &Cli,
+    notifier: &Notifier,
+) -> Result<(Settings, KesClient, wait::Ready), Error> {
+    let settings = Settings::load(&cli.config)?;
+    let client = KesClient::new(&settings.kes)?;
+    log_start(&settings);
+    let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier).await?;
+    Ok((settings, client, ready))
 }
 
 fn log_start(settings: &Settings) {

@@ -2,9 +2,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
-
 use common::*;
 
 fn last_line(out: &std::process::Output) -> String {
@@ -17,19 +14,10 @@ fn last_line(out: &std::process::Output) -> String {
 
 #[test]
 fn of_the_kms_go_test_vector_from_stdin_file_and_argv() {
-    let mut child = kesgate()
-        .args(["identity", "of", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{API_KEY}\n").as_bytes())
-        .unwrap();
-    assert_eq!(last_line(&child.wait_with_output().unwrap()), IDENTITY);
+    assert_eq!(
+        last_line(&identity_of_stdin(&format!("{API_KEY}\n"))),
+        IDENTITY
+    );
 
     let f = Fixture::new();
     let out = kesgate()

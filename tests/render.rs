@@ -241,19 +241,7 @@ fn concurrent_renders_serialise() {
     let f = Fixture::new();
     let cfg = config(&f, "MINIO_VOLUMES = \"/mnt/data\"\n");
     write_private(&env_file(&f), "# operator\nMINIO_ROOT_USER=admin\n");
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            kesgate()
-                .arg("--config")
-                .arg(&cfg)
-                .arg("render")
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
+    for out in run_concurrently(&cfg, &["render"], 8) {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
     let content = fs::read_to_string(env_file(&f)).unwrap();

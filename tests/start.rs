@@ -102,19 +102,7 @@ fn concurrent_starts_all_succeed_with_one_key() {
     let f = Fixture::new();
     let kes = f.server(Generation::V2024);
     let cfg = start_config(&f, &kes.endpoint());
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            kesgate()
-                .arg("--config")
-                .arg(&cfg)
-                .arg("start")
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
+    for out in run_concurrently(&cfg, &["start"], 8) {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
     assert_eq!(kes.keys(), ["minio-default"]);

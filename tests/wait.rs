@@ -416,20 +416,7 @@ fn secrets_never_appear_in_output() {
 }
 
 fn kesgate_identity_of(key: &str) -> String {
-    use std::io::Write;
-    let mut child = kesgate()
-        .args(["identity", "of", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(key.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = identity_of_stdin(key);
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()

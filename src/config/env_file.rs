@@ -36,38 +36,18 @@ pub(super) fn validate(ctx: &Source, raw: RawEnvFile) -> Result<EnvFileSettings,
                 )
             })?,
     };
-    let uid = match raw.owner {
-        None => None,
-        Some(o) => Some(
-            nix::unistd::User::from_name(o.get_ref())
-                .ok()
-                .flatten()
-                .map(|u| u.uid.as_raw())
-                .ok_or_else(|| {
-                    ctx.invalid(
-                        o.span(),
-                        &format!("no user `{}` on this host", o.get_ref()),
-                        "create the user or name an existing one",
-                    )
-                })?,
-        ),
-    };
-    let gid = match raw.group {
-        None => None,
-        Some(g) => Some(
-            nix::unistd::Group::from_name(g.get_ref())
-                .ok()
-                .flatten()
-                .map(|g| g.gid.as_raw())
-                .ok_or_else(|| {
-                    ctx.invalid(
-                        g.span(),
-                        &format!("no group `{}` on this host", g.get_ref()),
-                        "create the group or name an existing one",
-                    )
-                })?,
-        ),
-    };
+    let uid = lookup(ctx, raw.owner, "user", |n| {
+        nix::unistd::User::from_name(n)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw())
+    })?;
+    let gid = lookup(ctx, raw.group, "group", |n| {
+        nix::unistd::Group::from_name(n)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw())
+    })?;
     let mut set = Vec::new();
     for (name, value) in raw.set {
         if !valid_name(&name) {
@@ -99,5 +79,22 @@ pub(super) fn validate(ctx: &Source, raw: RawEnvFile) -> Result<EnvFileSettings,
         uid,
         gid,
         set,
+    })
+}
+
+/// Resolves an `owner` or `group` name to its numeric id on this host.
+fn lookup(
+    ctx: &Source,
+    name: Option<toml::Spanned<String>>,
+    what: &str,
+    find: impl Fn(&str) -> Option<u32>,
+) -> Result<Option<u32>, ConfigError> {
+    let Some(name) = name else { return Ok(None) };
+    find(name.get_ref()).map(Some).ok_or_else(|| {
+        ctx.invalid(
+            name.span(),
+            &format!("no {what} `{}` on this host", name.get_ref()),
+            &format!("create the {what} or name an existing one"),
+        )
     })
 }

@@ -176,3 +176,42 @@ impl NotifySocket {
         }
     }
 }
+
+/// Runs `kesgate --config CONFIG ARGS` `n` times at once; all outputs.
+pub fn run_concurrently(config: &Path, args: &[&str], n: usize) -> Vec<Output> {
+    let children: Vec<Child> = (0..n)
+        .map(|_| {
+            kesgate()
+                .arg("--config")
+                .arg(config)
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
+/// `kesgate identity of -` with `key` on standard input.
+pub fn identity_of_stdin(key: &str) -> Output {
+    use std::io::Write;
+    let mut child = kesgate()
+        .args(["identity", "of", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(key.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
