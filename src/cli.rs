@@ -34,6 +34,10 @@ pub enum Command {
     Render(RenderArgs),
     /// What kesgate.service runs: wait, make sure the default key exists, render.
     Start,
+    /// Make sure the default key and every [[keys]] entry exist on KES.
+    Keys,
+    /// Set bucket-default SSE-KMS on every [[buckets]] entry once MinIO is healthy.
+    Buckets,
     /// Print or create KES identities and API keys.
     #[command(subcommand)]
     Identity(IdentityCommand),

@@ -1,6 +1,7 @@
 //! The one place where a failure becomes an exit code (sysexits.h), so that
 //! units can say `RestartPreventExitStatus=` for what waiting cannot fix.
 
+use crate::buckets::BucketsError;
 use crate::config::ConfigError;
 use crate::identity::IdentityError;
 use crate::kes::tls::TlsSetupError;
@@ -31,6 +32,8 @@ pub enum Error {
     Render(#[from] RenderError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Buckets(#[from] BucketsError),
 }
 
 impl Error {
@@ -54,6 +57,11 @@ impl Error {
             Error::Key(KeyError::Forbidden { .. }) => EX_NOPERM,
             Error::Key(KeyError::Rejected { .. }) => EX_PROTOCOL,
             Error::Key(KeyError::Unavailable { .. }) => EX_UNAVAILABLE,
+            Error::Buckets(BucketsError::Credentials(
+                crate::buckets::CredentialsError::Exposed { .. },
+            )) => EX_NOPERM,
+            Error::Buckets(BucketsError::Credentials(_) | BucketsError::Tls(_)) => EX_CONFIG,
+            Error::Buckets(BucketsError::NotHealthy { .. }) => EX_UNAVAILABLE,
         }
     }
 
@@ -83,6 +91,8 @@ impl Error {
             Error::Render(_) => (ids::FAILED, "env_file"),
             Error::Key(KeyError::Forbidden { .. }) => (ids::IDENTITY_REJECTED, "forbidden"),
             Error::Key(_) => (ids::FAILED, "key"),
+            Error::Buckets(BucketsError::NotHealthy { .. }) => (ids::FAILED, "minio_not_healthy"),
+            Error::Buckets(_) => (ids::FAILED, "minio_credentials"),
         }
     }
 }

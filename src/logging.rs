@@ -31,6 +31,8 @@ pub mod ids {
     pub const KEY_CREATED: &str = "e42f27573bcd47938ac5591b166a3bea";
     /// A key already existed on KES.
     pub const KEY_EXISTS: &str = "4b5dd1895eb347e6afdda2c198904fb4";
+    /// One bucket's encryption outcome (KESGATE_BUCKET, KESGATE_OUTCOME).
+    pub const BUCKET_OUTCOME: &str = "70b3d776c8784eb7a7a13d7e8b943091";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -155,6 +157,7 @@ mod tests {
             super::ids::ENV_UNCHANGED,
             super::ids::KEY_CREATED,
             super::ids::KEY_EXISTS,
+            super::ids::BUCKET_OUTCOME,
         ] {
             assert_eq!(id.len(), 32);
             assert!(

@@ -6,6 +6,10 @@
 
 /// The one helper that writes files: atomic, durable, private.
 mod atomic_file;
+/// Capped exponential backoff with jitter, shared by every wait.
+mod backoff;
+/// Stage: bucket-default SSE-KMS through MinIO's S3 API.
+mod buckets;
 /// Command-line interface (clap).
 mod cli;
 /// The configuration file, parsed once into typed settings.
@@ -22,6 +26,8 @@ mod keys;
 mod logging;
 /// Stage: render MinIO's EnvironmentFile.
 mod render;
+/// S3 requests to MinIO, signed with SigV4.
+mod s3;
 /// Secret values that never reach logs.
 mod secret;
 /// sd_notify and journal detection.
@@ -97,6 +103,30 @@ async fn run(cli: &Cli, notifier: &Notifier) -> Result<u8, Error> {
                 render::render(&settings.kes, &settings.env_file, args.dry_run, args.diff)?;
             report_render(&report, args.dry_run);
             Ok(0)
+        }
+        Command::Keys => {
+            let (settings, client, ready) = wait_for_kes(cli, notifier).await?;
+            let (mut created, mut existed) = (0, 0);
+            for key in &settings.keys {
+                notifier.status(&format!("checking key {key}"));
+                match keys::ensure(&client, &settings.kes, &ready.endpoint, key).await? {
+                    keys::KeyOutcome::Created => created += 1,
+                    keys::KeyOutcome::Existed => existed += 1,
+                }
+            }
+            let summary = format!(
+                "{} key(s) present on KES: {created} created, {existed} already existed",
+                settings.keys.len()
+            );
+            tracing::info!("{summary}");
+            notifier.ready(&summary);
+            Ok(0)
+        }
+        Command::Buckets => {
+            let settings = Settings::load(&cli.config)?;
+            let report = buckets::run(&settings, notifier).await?;
+            notifier.ready(&report.summary());
+            Ok(u8::from(!report.all_ok()))
         }
         Command::Start => {
             let (settings, client, ready) = wait_for_kes(cli, notifier).await?;

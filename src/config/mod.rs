@@ -5,6 +5,7 @@ mod ellipses;
 mod env_file;
 mod raw;
 mod secrets;
+mod seeding;
 
 use std::fs;
 use std::ops::Range;
@@ -18,6 +19,7 @@ use crate::kes::keyname::KeyName;
 pub use env_file::EnvFileSettings;
 pub use raw::Require;
 use raw::{RawConfig, RawKes, RawWait};
+pub use seeding::{BucketSettings, MinioSettings, S3Credentials};
 
 pub const DEFAULT_PATH: &str = "/etc/kesgate/kesgate.toml";
 /// systemd credential name for the API key (`LoadCredential=kes-api-key:…`).
@@ -32,6 +34,10 @@ pub struct Settings {
     pub kes: KesSettings,
     pub wait: WaitSettings,
     pub env_file: EnvFileSettings,
+    pub minio: MinioSettings,
+    /// The default key first, then `[[keys]]`, without repeats.
+    pub keys: Vec<KeyName>,
+    pub buckets: Vec<BucketSettings>,
 }
 
 #[derive(Debug)]
@@ -149,11 +155,17 @@ impl Settings {
         let kes = validate_kes(&ctx, raw.kes.into_inner())?;
         let wait = validate_wait(&ctx, raw.wait)?;
         let env_file = env_file::validate(&ctx, raw.env_file)?;
+        let minio = seeding::minio(&ctx, raw.minio)?;
+        let keys = seeding::keys(&ctx, &kes.default_key, raw.keys)?;
+        let buckets = seeding::buckets(&ctx, &kes.default_key, raw.buckets)?;
         Ok(Settings {
             path: path.to_owned(),
             kes,
             wait,
             env_file,
+            minio,
+            keys,
+            buckets,
         })
     }
 }

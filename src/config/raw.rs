@@ -15,6 +15,38 @@ pub struct RawConfig {
     pub wait: RawWait,
     #[serde(default)]
     pub env_file: RawEnvFile,
+    pub minio: Option<Spanned<RawMinio>>,
+    #[serde(default)]
+    pub keys: Vec<RawKey>,
+    #[serde(default)]
+    pub buckets: Vec<RawBucket>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMinio {
+    pub endpoint: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub ca: Option<Spanned<PathBuf>>,
+    pub access_key_file: Option<Spanned<PathBuf>>,
+    pub secret_key_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    pub name: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBucket {
+    pub name: Spanned<String>,
+    pub key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub create: bool,
+    #[serde(default)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

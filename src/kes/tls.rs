@@ -61,9 +61,21 @@ pub fn client_config(kes: &KesSettings) -> Result<ClientConfig, TlsSetupError> {
         .map_err(|e| TlsSetupError::ClientAuth(e.to_string()))
 }
 
+/// A client configuration without a client certificate (MinIO's S3 API).
+pub fn server_only_config(ca: Option<&Path>) -> Result<ClientConfig, TlsSetupError> {
+    let provider = provider();
+    let verifier = server_verifier(ca, provider.clone())?;
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsSetupError::ClientAuth(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
 /// With `ca` set only that CA is trusted (stricter than MinIO, which adds it
 /// to the system roots: what kesgate accepts, MinIO accepts too).
-fn server_verifier(
+pub(crate) fn server_verifier(
     ca: Option<&Path>,
     provider: Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ServerCertVerifier>, TlsSetupError> {

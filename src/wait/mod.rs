@@ -2,7 +2,6 @@
 //! identity is authorised, and its key store answers. Transient states are
 //! retried with backoff; permanent ones fail at once with the fix.
 
-mod backoff;
 mod probe;
 
 use std::fmt::Write as _;
@@ -11,13 +10,13 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::backoff::Backoff;
 use crate::config::{Endpoint, KesSettings, Require, WaitSettings};
 use crate::kes::apikey::Identity;
 use crate::kes::client::KesClient;
 use crate::kes::policy::policy_yaml;
 use crate::logging::ids;
 use crate::systemd::notify::Notifier;
-use backoff::Backoff;
 use probe::{Api, Outcome, Permanent, probe};
 pub use probe::{Kind, NotReady};
 

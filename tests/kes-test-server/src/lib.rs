@@ -5,6 +5,7 @@
 //! check order and messages of the 2023-02, 2023-05 and 2024+ generations.
 
 mod backend;
+mod minio;
 mod openbao;
 mod pki;
 mod policy;
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub use backend::Backend;
+pub use minio::MinioStandIn;
 pub use openbao::OpenBao;
 pub use pki::{ServerCert, TestCa};
 pub use policy::Policy;

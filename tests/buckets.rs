@@ -1,0 +1,209 @@
+//! `kesgate buckets`: against the MinIO stand-in (cluster health, key checked
+//! with KES, kms:KeyNotFound) and against moto, a third-party S3.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+
+use common::*;
+use kes_test_server::MinioStandIn;
+
+const USER: &str = "minio-admin";
+const PASSWORD: &str = "s3cr3t-minio-password";
+
+struct Setup {
+    f: Fixture,
+    kes: Server,
+    minio: MinioStandIn,
+}
+
+fn setup() -> Setup {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let minio = MinioStandIn::start(USER, PASSWORD, kes.state.clone());
+    fs::write(
+        f.path("minio"),
+        format!("MINIO_ROOT_USER={USER}\nMINIO_ROOT_PASSWORD=\"{PASSWORD}\"\n"),
+    )
+    .unwrap();
+    Setup { f, kes, minio }
+}
+
+fn config(s: &Setup, endpoint: &str, buckets: &str) -> PathBuf {
+    let p = s.f.config(
+        &[s.kes.endpoint()],
+        "timeout = \"30s\"\nmax_interval = \"200ms\"",
+    );
+    let mut text = fs::read_to_string(&p).unwrap();
+    text.push_str(&format!("[env_file]\npath = \"minio\"\n\n[minio]\nendpoint = \"{endpoint}\"\n\n[[keys]]\nname = \"bucket-key\"\n\n{buckets}"));
+    fs::write(&p, text).unwrap();
+    p
+}
+
+const ONE: &str = "[[buckets]]\nname = \"encrypted-bucket\"\nkey = \"bucket-key\"\ncreate = true\n";
+
+#[test]
+fn waits_for_cluster_health_then_creates_and_encrypts_once() {
+    let s = setup();
+    let cfg = config(&s, &s.minio.endpoint(), ONE);
+    assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
+    let notify = NotifySocket::new();
+    let child = kesgate()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("buckets")
+        .env("NOTIFY_SOCKET", &notify.path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    notify.until("cluster not ready (HTTP 503)");
+    s.minio.set_healthy(true);
+    notify.until("READY=1");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("bucket encrypted-bucket: created, and set SSE-KMS with key bucket-key"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        s.minio.encryption("encrypted-bucket"),
+        Some(("aws:kms".into(), "bucket-key".into()))
+    );
+    // Already right: no write.
+    let out = run(&cfg, &["buckets"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("already SSE-KMS with key bucket-key; not changed"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        s.minio
+            .state
+            .encryption_puts
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert!(!text(&out).contains(PASSWORD));
+}
+
+#[test]
+fn missing_other_key_and_unknown_key_are_reported_and_the_rest_goes_on() {
+    let s = setup();
+    s.minio.set_healthy(true);
+    s.minio.add_bucket("other-key", Some("<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>old-key</KMSMasterKeyID></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>"));
+    s.minio.add_bucket("plain", None);
+    s.minio.add_bucket("no-kes-key", None);
+    let buckets = "[[buckets]]\nname = \"absent\"\n\n[[buckets]]\nname = \"other-key\"\nkey = \"bucket-key\"\n\n[[buckets]]\nname = \"no-kes-key\"\nkey = \"never-created\"\n\n[[buckets]]\nname = \"plain\"\nkey = \"bucket-key\"\n";
+    let cfg = config(&s, &s.minio.endpoint(), buckets);
+    assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
+    let out = run(&cfg, &["buckets"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("bucket absent: does not exist; fix: create it, or set create = true"),
+        "{t}"
+    );
+    assert!(
+        t.contains("bucket other-key: encrypted with aws:kms with key old-key")
+            && t.contains("set replace = true"),
+        "{t}"
+    );
+    assert!(
+        t.contains("404 kms:KeyNotFound") && t.contains("run `kesgate keys`"),
+        "{t}"
+    );
+    assert!(
+        t.contains("bucket plain: set SSE-KMS with key bucket-key"),
+        "{t}"
+    );
+    assert!(t.contains("1 of 4 bucket(s) encrypted"), "{t}");
+    assert_eq!(s.minio.encryption("other-key").unwrap().1, "old-key");
+
+    // replace = true changes it.
+    let cfg = config(
+        &s,
+        &s.minio.endpoint(),
+        "[[buckets]]\nname = \"other-key\"\nkey = \"bucket-key\"\nreplace = true\n",
+    );
+    assert_eq!(run(&cfg, &["buckets"]).status.code(), Some(0));
+    assert_eq!(s.minio.encryption("other-key").unwrap().1, "bucket-key");
+}
+
+#[test]
+fn wrong_credentials_and_exposed_key_files() {
+    let s = setup();
+    s.minio.set_healthy(true);
+    fs::write(
+        s.f.path("minio"),
+        "MINIO_ROOT_USER=someone-else\nMINIO_ROOT_PASSWORD=x\n",
+    )
+    .unwrap();
+    let out = run(&config(&s, &s.minio.endpoint(), ONE), &["buckets"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("access denied: check the MinIO credentials"),
+        "{}",
+        text(&out)
+    );
+
+    fs::write(s.f.path("minio"), "MINIO_ROOT_USER=admin\n").unwrap();
+    let out = run(&config(&s, &s.minio.endpoint(), ONE), &["buckets"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        text(&out).contains("has no MINIO_ROOT_PASSWORD"),
+        "{}",
+        text(&out)
+    );
+
+    // Key files: used when configured, refused when others can read them.
+    s.f.write_secret("access", USER);
+    fs::write(s.f.path("secret"), PASSWORD).unwrap();
+    let p = config(&s, &s.minio.endpoint(), ONE);
+    let text_cfg = fs::read_to_string(&p).unwrap().replace(
+        "[minio]\n",
+        "[minio]\naccess_key_file = \"access\"\nsecret_key_file = \"secret\"\n",
+    );
+    fs::write(&p, text_cfg).unwrap();
+    let out = run(&p, &["buckets"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    s.f.write_secret("secret", PASSWORD);
+    assert_eq!(run(&p, &["keys"]).status.code(), Some(0));
+    let out = run(&p, &["buckets"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn eight_concurrent_runs_end_in_one_creation_per_bucket() {
+    let s = setup();
+    s.minio.set_healthy(true);
+    let buckets = format!("{ONE}\n[[buckets]]\nname = \"second\"\ncreate = true\n");
+    let cfg = config(&s, &s.minio.endpoint(), &buckets);
+    for out in run_concurrently(&cfg, &["keys"], 8) {
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    for out in run_concurrently(&cfg, &["buckets"], 8) {
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    assert_eq!(
+        s.minio
+            .state
+            .bucket_creations
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    assert_eq!(
+        s.minio.encryption("encrypted-bucket").unwrap().1,
+        "bucket-key"
+    );
+    assert_eq!(s.minio.encryption("second").unwrap().1, "minio-default");
+    let single = run(&cfg, &["buckets"]);
+    assert!(
+        text(&single).contains("2 of 2 bucket(s) encrypted"),
+        "{}",
+        text(&single)
+    );
+}
