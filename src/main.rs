@@ -134,18 +134,23 @@ async fn run(cli: &Cli, notifier: &Notifier) -> Result<u8, Error> {
                 "KES ready; checking key {}",
                 settings.kes.default_key
             ));
-            keys::ensure(
-                &client,
-                &settings.kes,
-                &ready.endpoint,
-                &settings.kes.default_key,
-            )
-            .await?;
+            let (key, endpoint) = (&settings.kes.default_key, &ready.endpoint);
+            // MinIO's order: generate with the key, create it only on a 404.
+            notifier.status(&format!(
+                "checking generate/decrypt with key {key} as MinIO will"
+            ));
+            match keys::round_trip(&client, &settings.kes, endpoint, key).await {
+                Err(keys::KeyError::NotFound { .. }) => {
+                    keys::ensure(&client, &settings.kes, endpoint, key).await?;
+                    keys::round_trip(&client, &settings.kes, endpoint, key).await?;
+                }
+                other => other?,
+            }
             notifier.status(&format!("rendering {}", settings.env_file.path.display()));
             let report = render::render(&settings.kes, &settings.env_file, false, false)?;
             report_render(&report, false);
             notifier.ready(&format!(
-                "KES ready ({}); key {} present; {} {}",
+                "KES ready ({}); key {} present and works; {} {}",
                 ready.endpoint,
                 settings.kes.default_key,
                 settings.env_file.path.display(),

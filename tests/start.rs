@@ -42,13 +42,16 @@ fn creates_the_default_key_once_and_renders_on_every_generation() {
             kes.requests()
                 .contains(&("POST".into(), "/v1/key/create/minio-default".into()))
         );
-        // A second start: the key exists, the file is unchanged.
+        // A second start: the key works (generate first, as MinIO does), so
+        // no create at all; the file is unchanged.
+        let before = kes.requests().len();
         let out = run(&cfg, &["start"]);
         assert_eq!(out.status.code(), Some(0));
+        assert!(text(&out).contains("already matches"), "{}", text(&out));
         assert!(
-            text(&out).contains("already exists") && text(&out).contains("already matches"),
-            "{}",
-            text(&out)
+            !kes.requests()[before..]
+                .iter()
+                .any(|(_, p)| p.contains("/create/"))
         );
     }
 }
@@ -67,9 +70,14 @@ fn legacy_exists_text_is_success() {
     });
     let cfg = start_config(&f, &kes.endpoint());
     assert_eq!(run(&cfg, &["start"]).status.code(), Some(0));
-    let out = run(&cfg, &["start"]);
+    // `keys` creates unconditionally: the legacy "key does already exist" is success.
+    let out = run(&cfg, &["keys"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("already exists"));
+    assert!(
+        text(&out).contains("key minio-default already exists"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -80,7 +88,12 @@ fn create_denied_names_the_route_and_writes_nothing() {
         "127.0.0.1:0",
         vec![Policy::new(
             "p",
-            &["/v1/ready", "/v1/key/describe/*"],
+            &[
+                "/v1/ready",
+                "/v1/key/describe/*",
+                "/v1/key/generate/*",
+                "/v1/key/decrypt/*",
+            ],
             &[IDENTITY],
         )],
     );

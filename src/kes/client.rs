@@ -25,6 +25,8 @@ pub struct KesClient {
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The `Accept` header KES sends with a 405: the method it expects.
+    pub accept: Option<String>,
 }
 
 impl Response {
@@ -88,17 +90,34 @@ impl KesClient {
         endpoint: &Endpoint,
         path: &str,
     ) -> Result<Response, TransportError> {
+        self.request_with(method, endpoint, path, None).await
+    }
+
+    /// A request with a JSON body.
+    pub async fn request_with(
+        &self,
+        method: Method,
+        endpoint: &Endpoint,
+        path: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<Response, TransportError> {
         let url = endpoint
             .url()
             .join(path)
             .map_err(|e| TransportError::Protocol(e.to_string()))?;
-        let mut resp = self
-            .http
-            .request(method, url)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let mut request = self.http.request(method, url);
+        if let Some(body) = json {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let mut resp = request.send().await.map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
+        let accept = resp
+            .headers()
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let mut body = Vec::new();
         while body.len() < BODY_LIMIT {
             match resp.chunk().await {
@@ -108,7 +127,11 @@ impl KesClient {
             }
         }
         body.truncate(BODY_LIMIT);
-        Ok(Response { status, body })
+        Ok(Response {
+            status,
+            body,
+            accept,
+        })
     }
 
     pub async fn get(&self, endpoint: &Endpoint, path: &str) -> Result<Response, TransportError> {

@@ -1,16 +1,20 @@
-//! Stage 3, keys: make sure keys exist on KES. Create with POST (every KES
-//! generation accepts it); "key already exists" in either KES wording is
-//! success, so N hosts creating the same key at once all succeed.
+//! Stage 3, keys: make sure keys exist on KES, and prove the default key
+//! works the way MinIO will use it. Create with POST (every KES generation
+//! accepts it); "key already exists" in either KES wording is success, so N
+//! hosts creating the same key at once all succeed.
+
+mod round_trip;
 
 use std::time::Duration;
 
 use reqwest::Method;
 
 use crate::config::{Endpoint, KesSettings};
-use crate::kes::client::{KesClient, TransportError};
+use crate::kes::client::{KesClient, Response, TransportError};
 use crate::kes::keyname::KeyName;
 use crate::kes::policy::policy_yaml;
 use crate::logging::ids;
+pub use round_trip::round_trip;
 
 const ATTEMPTS: u32 = 5;
 
@@ -23,53 +27,64 @@ pub enum KeyOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(
-        "KES {endpoint} refused identity {identity} to create key {key} (HTTP 403: {message})\n  fix: allow /v1/key/create/{key} for this identity in KES's policy and restart KES:\n{policy}"
+        "KES {endpoint} refused identity {identity} for {route} (HTTP 403: {message})\n  fix: allow {route} for this identity in KES's policy (MinIO uses the same identity) and restart KES:\n{policy}"
     )]
     Forbidden {
         endpoint: Endpoint,
-        key: KeyName,
+        route: String,
         identity: String,
         message: String,
         policy: String,
     },
-    #[error("KES {endpoint} rejected creating key {key}: HTTP {status}: {message}\n  fix: {fix}")]
+    #[error(
+        "KES {endpoint} answered 405 to {method} {route}: this KES server expects {expected} for it, and MinIO sends POST\n  fix: check that the endpoint is a KES server; every KES release accepts POST there"
+    )]
+    MethodMismatch {
+        endpoint: Endpoint,
+        method: &'static str,
+        route: String,
+        expected: String,
+    },
+    #[error("KES {endpoint} rejected {route}: HTTP {status}: {message}\n  fix: {fix}")]
     Rejected {
         endpoint: Endpoint,
-        key: KeyName,
+        route: String,
         status: u16,
         message: String,
         fix: String,
     },
+    #[error("KES {endpoint} has no key {key} (HTTP 404 on {route})\n  fix: run `kesgate keys`")]
+    NotFound {
+        endpoint: Endpoint,
+        key: KeyName,
+        route: String,
+    },
     #[error(
-        "KES {endpoint} could not create key {key} after {ATTEMPTS} attempts: {last}\n  fix: check KES's log and its key store; kesgate.service retries on its next start"
+        "KES {endpoint} failed {route} {ATTEMPTS} times: {last}\n  fix: KES answers but its key store cannot serve this key; check KES's log and its key store (Vault/OpenBao policy, mount); kesgate.service retries on its next start"
     )]
     Unavailable {
         endpoint: Endpoint,
-        key: KeyName,
+        route: String,
         last: String,
     },
 }
 
-/// Creates `key` unless it exists, retrying transient failures a few times.
-pub async fn ensure(
+/// Sends `method route` (with a JSON body), retrying 5xx/429 and transport
+/// failures a few times; any other answer is returned, 403 and 405 as errors.
+async fn call(
     client: &KesClient,
     kes: &KesSettings,
     endpoint: &Endpoint,
-    key: &KeyName,
-) -> Result<KeyOutcome, KeyError> {
-    let path = format!("/v1/key/create/{key}");
+    route: &str,
+    body: Option<Vec<u8>>,
+) -> Result<Response, KeyError> {
     let mut delay = Duration::from_millis(100);
     let mut last = String::new();
     for _ in 0..ATTEMPTS {
-        match client.request(Method::POST, endpoint, &path).await {
-            Ok(r) if r.status == 200 => {
-                tracing::info!(message_id = ids::KEY_CREATED, kesgate_endpoint = %endpoint, kesgate_key = %key, "created key {key} on KES {endpoint}");
-                return Ok(KeyOutcome::Created);
-            }
-            Ok(r) if r.status == 400 && is_exists(&r.message()) => {
-                tracing::info!(message_id = ids::KEY_EXISTS, kesgate_endpoint = %endpoint, kesgate_key = %key, "key {key} already exists on KES {endpoint}");
-                return Ok(KeyOutcome::Existed);
-            }
+        match client
+            .request_with(Method::POST, endpoint, route, body.clone())
+            .await
+        {
             // A policy denial (KES ≤ v0.17 words it "prohibited by policy").
             Ok(r) if r.status == 403 => {
                 let identity = kes
@@ -77,28 +92,24 @@ pub async fn ensure(
                     .map_or_else(|| "<identity of cert_file>".to_owned(), |i| i.to_string());
                 return Err(KeyError::Forbidden {
                     endpoint: endpoint.clone(),
-                    key: key.clone(),
+                    route: route.to_owned(),
                     policy: policy_yaml("minio", &identity),
                     identity,
                     message: r.message(),
                 });
             }
+            Ok(r) if r.status == 405 => {
+                return Err(KeyError::MethodMismatch {
+                    endpoint: endpoint.clone(),
+                    method: "POST",
+                    route: route.to_owned(),
+                    expected: r.accept.clone().unwrap_or_else(|| "another method".into()),
+                });
+            }
             Ok(r) if r.status >= 500 || r.status == 429 => {
                 last = format!("HTTP {}: {}", r.status, r.message())
             }
-            Ok(r) => {
-                let fix = match r.status {
-                    405 => "this KES server expects another method for /v1/key/create/ (see its Accept header); report it to kesgate".to_owned(),
-                    _ => "check the key name against KES's rules and KES's log".to_owned(),
-                };
-                return Err(KeyError::Rejected {
-                    endpoint: endpoint.clone(),
-                    key: key.clone(),
-                    status: r.status,
-                    message: r.message(),
-                    fix,
-                });
-            }
+            Ok(r) => return Ok(r),
             Err(TransportError::Unreachable(d) | TransportError::CertificateTime(d)) => last = d,
             Err(e) => last = format!("{e:?}"),
         }
@@ -107,8 +118,34 @@ pub async fn ensure(
     }
     Err(KeyError::Unavailable {
         endpoint: endpoint.clone(),
-        key: key.clone(),
+        route: route.to_owned(),
         last,
+    })
+}
+
+/// Creates `key` unless it exists.
+pub async fn ensure(
+    client: &KesClient,
+    kes: &KesSettings,
+    endpoint: &Endpoint,
+    key: &KeyName,
+) -> Result<KeyOutcome, KeyError> {
+    let route = format!("/v1/key/create/{key}");
+    let r = call(client, kes, endpoint, &route, None).await?;
+    if r.status == 200 {
+        tracing::info!(message_id = ids::KEY_CREATED, kesgate_endpoint = %endpoint, kesgate_key = %key, "created key {key} on KES {endpoint}");
+        return Ok(KeyOutcome::Created);
+    }
+    if r.status == 400 && is_exists(&r.message()) {
+        tracing::info!(message_id = ids::KEY_EXISTS, kesgate_endpoint = %endpoint, kesgate_key = %key, "key {key} already exists on KES {endpoint}");
+        return Ok(KeyOutcome::Existed);
+    }
+    Err(KeyError::Rejected {
+        endpoint: endpoint.clone(),
+        route,
+        status: r.status,
+        message: r.message(),
+        fix: "check the key name against KES's rules and KES's log".into(),
     })
 }
 

@@ -45,7 +45,7 @@ log "unsealing OpenBao"
 unseal_openbao
 wait_for_prop kesgate.service ActiveState '^active$' >/dev/null
 [ "$(unit_prop kesgate.service Result)" = success ] || die "Result should be success"
-[[ $(unit_prop kesgate.service StatusText) == "KES ready (https://localhost:$KES_PORT); key minio-backend-default-key present; /etc/default/minio updated" ]] \
+[[ $(unit_prop kesgate.service StatusText) == "KES ready (https://localhost:$KES_PORT); key minio-backend-default-key present and works; /etc/default/minio updated" ]] \
     || die "final STATUS: $(unit_prop kesgate.service StatusText)"
 bao_key_exists minio-backend-default-key || die "the default key is not in OpenBao"
 [ "$(stat -c %a "$CT_ROOT/etc/default/minio")" = 600 ] || die "/etc/default/minio should be 0600"

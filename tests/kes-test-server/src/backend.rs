@@ -129,7 +129,7 @@ impl Backend {
                 if keys.contains_key(name) {
                     return Err(StoreError::Exists);
                 }
-                keys.insert(name.into(), "key material".into());
+                keys.insert(name.into(), crate::hex(&crate::random::<32>()));
                 Ok(())
             }
             Backend::OpenBao {
@@ -146,7 +146,7 @@ impl Backend {
                 let r = http
                     .post(format!("{addr}/v1/{mount}/{name}"))
                     .header("X-Vault-Token", token)
-                    .json(&serde_json::json!({"bytes": "test key material"}))
+                    .json(&serde_json::json!({"bytes": crate::hex(&crate::random::<32>())}))
                     .send()
                     .await
                     .map_err(|e| StoreError::Unreachable(e.to_string()))?;
@@ -157,6 +157,48 @@ impl Backend {
                         "vault: HTTP {}",
                         r.status()
                     )))
+                }
+            }
+        }
+    }
+
+    /// The key's secret material (what the key store holds for it).
+    pub async fn material(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        match self {
+            Backend::Memory { keys, .. } => {
+                self.status().await?;
+                keys.lock()
+                    .unwrap()
+                    .get(name)
+                    .map(|m| m.clone().into_bytes())
+                    .ok_or(StoreError::NotFound)
+            }
+            Backend::OpenBao {
+                addr,
+                token,
+                mount,
+                http,
+            } => {
+                let r = http
+                    .get(format!("{addr}/v1/{mount}/{name}"))
+                    .header("X-Vault-Token", token)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+                match r.status().as_u16() {
+                    200 => {
+                        let v: serde_json::Value = r
+                            .json()
+                            .await
+                            .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+                        Ok(v["data"]["bytes"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .as_bytes()
+                            .to_vec())
+                    }
+                    404 => Err(StoreError::NotFound),
+                    s => Err(StoreError::Unreachable(format!("vault: HTTP {s}"))),
                 }
             }
         }

@@ -74,6 +74,11 @@ pub struct State {
     pub connections: AtomicU64,
     /// Print each request on stdout (for the benchmark's accounting).
     pub log_requests: std::sync::atomic::AtomicBool,
+    /// /v1/ready answers 200 but generate/decrypt fail (a broken key store).
+    pub fail_key_ops: std::sync::atomic::AtomicBool,
+    /// Not a KES behaviour: refuse POST on generate/decrypt (PUT only), to
+    /// show how kesgate names a method mismatch.
+    pub put_only: std::sync::atomic::AtomicBool,
 }
 
 /// A running server; it stops when the handle is dropped.
@@ -99,6 +104,8 @@ impl Server {
             requests: Mutex::default(),
             connections: AtomicU64::new(0),
             log_requests: Default::default(),
+            fail_key_ops: Default::default(),
+            put_only: Default::default(),
         });
         let acceptor = TlsAcceptor::from(tls::server_config(&config.cert));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -133,6 +140,10 @@ impl Server {
 
     pub fn set_unavailable(&self, unavailable: bool) {
         self.state.backend.set_unavailable(unavailable);
+    }
+
+    pub fn set_fail_key_ops(&self, fail: bool) {
+        self.state.fail_key_ops.store(fail, Ordering::SeqCst);
     }
 
     pub fn set_generation(&self, g: Generation) {
@@ -194,6 +205,15 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<Stat
                 .await;
         });
     }
+}
+
+pub fn random<const N: usize>() -> [u8; N] {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("randomness");
+    b
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -14,6 +14,14 @@ pub async fn handle(state: &State, identity: Option<&str>, req: Request<Incoming
     let generation = *state.generation.lock().unwrap();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let body = {
+        use http_body_util::BodyExt;
+        req.into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default()
+    };
     state
         .requests
         .lock()
@@ -45,6 +53,10 @@ pub async fn handle(state: &State, identity: Option<&str>, req: Request<Incoming
                 ctx.create(&method, &path, name).await
             } else if let Some(name) = path.strip_prefix("/v1/key/describe/") {
                 ctx.describe(&method, &path, name).await
+            } else if let Some(name) = path.strip_prefix("/v1/key/generate/") {
+                ctx.crypt(&method, &path, name, &body, false).await
+            } else if let Some(name) = path.strip_prefix("/v1/key/decrypt/") {
+                ctx.crypt(&method, &path, name, &body, true).await
             } else {
                 ctx.error(StatusCode::NOT_FOUND, "not found")
             }
@@ -254,6 +266,125 @@ impl Ctx<'_> {
             Err(StoreError::NotFound) => {
                 self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
+        }
+    }
+
+    /// generate (`decrypt = false`) or decrypt: AES-256-GCM under a key
+    /// derived from the key store's material, bound to the key name.
+    async fn crypt(
+        &self,
+        method: &Method,
+        path: &str,
+        name: &str,
+        body: &[u8],
+        decrypt: bool,
+    ) -> Resp {
+        use base64::Engine as _;
+        use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let put_only = self
+            .state
+            .put_only
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let method_ok = match self.generation {
+            _ if put_only => *method == Method::PUT,
+            Generation::V2024 => *method == Method::PUT || *method == Method::POST,
+            _ => *method == Method::POST,
+        };
+        if !method_ok {
+            let want = if self.generation == Generation::V2024 || put_only {
+                "PUT"
+            } else {
+                "POST"
+            };
+            return self.method_not_allowed(method, want);
+        }
+        if !self.authorised(path) {
+            return self.forbidden();
+        }
+        if let Some(r) = self.name_error(name) {
+            return r;
+        }
+        if self
+            .state
+            .fail_key_ops
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return match self.generation {
+                Generation::V2024 => {
+                    self.error(StatusCode::BAD_GATEWAY, "key store is unavailable")
+                }
+                _ => self.error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "vault: permission denied",
+                ),
+            };
+        }
+        let material = match self.state.backend.material(name).await {
+            Ok(m) => m,
+            Err(StoreError::NotFound) => {
+                return self.error(StatusCode::NOT_FOUND, "key does not exist");
+            }
+            Err(StoreError::Unreachable(e) | StoreError::Unavailable(e)) => {
+                return self.error(StatusCode::INTERNAL_SERVER_ERROR, &e);
+            }
+            Err(StoreError::Exists) => {
+                return self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+            }
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, &material);
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, digest.as_ref()).expect("key"));
+        let request: serde_json::Value = if body.is_empty() {
+            serde_json::json!({})
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(_) => return self.error(StatusCode::BAD_REQUEST, "invalid request body"),
+            }
+        };
+        let context = request["context"]
+            .as_str()
+            .and_then(|c| b64.decode(c).ok())
+            .unwrap_or_default();
+        let aad = [name.as_bytes(), &context].concat();
+        if !decrypt {
+            let plaintext = crate::random::<32>();
+            let nonce = crate::random::<12>();
+            let mut sealed = plaintext.to_vec();
+            key.seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad),
+                &mut sealed,
+            )
+            .expect("seal");
+            let ciphertext = [nonce.as_slice(), &sealed].concat();
+            let body = serde_json::json!({"plaintext": b64.encode(plaintext), "ciphertext": b64.encode(ciphertext)});
+            return json(StatusCode::OK, body.to_string(), self.generation);
+        }
+        let not_authentic = || {
+            self.error(
+                StatusCode::BAD_REQUEST,
+                "decryption failed: ciphertext is not authentic",
+            )
+        };
+        let Some(ciphertext) = request["ciphertext"]
+            .as_str()
+            .and_then(|c| b64.decode(c).ok())
+        else {
+            return not_authentic();
+        };
+        if ciphertext.len() < 12 + 16 {
+            return not_authentic();
+        }
+        let (nonce, sealed) = ciphertext.split_at(12);
+        let mut sealed = sealed.to_vec();
+        let nonce = Nonce::try_assume_unique_for_key(nonce).expect("12 bytes");
+        match key.open_in_place(nonce, Aad::from(&aad), &mut sealed) {
+            Ok(plain) => {
+                let body = serde_json::json!({"plaintext": b64.encode(plain)});
+                json(StatusCode::OK, body.to_string(), self.generation)
+            }
+            Err(_) => not_authentic(),
         }
     }
 

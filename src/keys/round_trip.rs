@@ -1,0 +1,89 @@
+//! The round trip MinIO makes at start-up, with MinIO's identity: generate a
+//! data key with the default key, decrypt its ciphertext, compare. /v1/ready
+//! cannot see a policy without generate/decrypt or a key store that answers
+//! but cannot serve keys; this can. The plaintext is never logged or kept.
+//! Like MinIO, generate comes first: a key that works needs no create
+//! permission; a 404 is `KeyError::NotFound`, for the caller to create it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::{KeyError, call};
+use crate::config::{Endpoint, KesSettings};
+use crate::kes::client::KesClient;
+use crate::kes::keyname::KeyName;
+use crate::secret::Secret;
+
+/// An associated context, as MinIO binds one to every data key.
+const CONTEXT: &str = "kesgate readiness check";
+
+fn field(body: &[u8], name: &str) -> Option<Vec<u8>> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    STANDARD.decode(v.get(name)?.as_str()?).ok()
+}
+
+pub async fn round_trip(
+    client: &KesClient,
+    kes: &KesSettings,
+    endpoint: &Endpoint,
+    key: &KeyName,
+) -> Result<(), KeyError> {
+    let context = STANDARD.encode(CONTEXT);
+    let generate = format!("/v1/key/generate/{key}");
+    let body = serde_json::json!({ "context": context })
+        .to_string()
+        .into_bytes();
+    let r = call(client, kes, endpoint, &generate, Some(body)).await?;
+    if r.status == 404 {
+        return Err(KeyError::NotFound {
+            endpoint: endpoint.clone(),
+            key: key.clone(),
+            route: generate,
+        });
+    }
+    let rejected = |route: &str, status: u16, message: String, fix: &str| KeyError::Rejected {
+        endpoint: endpoint.clone(),
+        route: route.to_owned(),
+        status,
+        message,
+        fix: fix.to_owned(),
+    };
+    let fields = match r.status {
+        200 => (field(&r.body, "plaintext"), field(&r.body, "ciphertext")),
+        _ => (None, None),
+    };
+    let (Some(plaintext), Some(ciphertext)) = fields else {
+        return Err(rejected(
+            &generate,
+            r.status,
+            r.message(),
+            "the key must exist (`kesgate keys`) and KES must answer generate with a data key",
+        ));
+    };
+    let plaintext = Secret::new(plaintext);
+    let decrypt = format!("/v1/key/decrypt/{key}");
+    let body =
+        serde_json::json!({ "ciphertext": STANDARD.encode(&ciphertext), "context": context })
+            .to_string()
+            .into_bytes();
+    let r = call(client, kes, endpoint, &decrypt, Some(body)).await?;
+    let decrypted = (r.status == 200)
+        .then(|| field(&r.body, "plaintext"))
+        .flatten()
+        .map(Secret::new);
+    match decrypted {
+        Some(d) if d == plaintext => Ok(()),
+        Some(_) => Err(rejected(
+            &decrypt,
+            200,
+            "the decrypted data key differs from the generated one".into(),
+            "KES's key store returns inconsistent key material: check it",
+        )),
+        None => Err(rejected(
+            &decrypt,
+            r.status,
+            r.message(),
+            "KES could not decrypt its own data key: check its key store",
+        )),
+    }
+}

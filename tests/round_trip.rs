@@ -1,0 +1,168 @@
+//! Ready means "MinIO will start": `kesgate start` generates a data key with
+//! the default key and decrypts it with MinIO's identity, as MinIO does.
+
+mod common;
+
+use std::fs;
+use std::sync::atomic::Ordering;
+
+use common::*;
+
+fn start_config(f: &Fixture, endpoint: &str) -> std::path::PathBuf {
+    let p = f.config(&[endpoint.to_owned()], "timeout = \"30s\"");
+    let mut text = fs::read_to_string(&p).unwrap();
+    text.push_str("[env_file]\npath = \"minio\"\n");
+    fs::write(&p, text).unwrap();
+    p
+}
+
+fn paths_without(missing: &str) -> Vec<&'static str> {
+    MINIO_PATHS
+        .iter()
+        .copied()
+        .filter(|p| !p.starts_with(missing))
+        .collect()
+}
+
+#[test]
+fn round_trip_on_every_generation_costs_two_requests_when_the_key_exists() {
+    for generation in [
+        Generation::V2024,
+        Generation::V2023_05,
+        Generation::V2023_02,
+    ] {
+        let f = Fixture::new();
+        let kes = f.server(generation);
+        let cfg = start_config(&f, &kes.endpoint());
+        assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
+        let before = kes.requests().len();
+        let out = run(&cfg, &["start"]);
+        assert_eq!(out.status.code(), Some(0), "{generation:?}: {}", text(&out));
+        let after: Vec<(String, String)> = kes.requests()[before..].to_vec();
+        // (2023-02 proves readiness with a describe; that is the wait's request.)
+        let key_ops: Vec<&(String, String)> = after
+            .iter()
+            .filter(|(_, p)| {
+                ["/v1/key/generate/", "/v1/key/decrypt/", "/v1/key/create/"]
+                    .iter()
+                    .any(|r| p.starts_with(r))
+            })
+            .collect();
+        assert_eq!(
+            key_ops,
+            [
+                &(
+                    "POST".to_owned(),
+                    "/v1/key/generate/minio-default".to_owned()
+                ),
+                &(
+                    "POST".to_owned(),
+                    "/v1/key/decrypt/minio-default".to_owned()
+                )
+            ],
+            "{generation:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_generate_or_decrypt_permission_is_named_with_the_policy() {
+    for (missing, route) in [
+        ("/v1/key/generate", "/v1/key/generate/minio-default"),
+        ("/v1/key/decrypt", "/v1/key/decrypt/minio-default"),
+    ] {
+        let f = Fixture::new();
+        let kes = f.server_at(
+            Generation::V2024,
+            "127.0.0.1:0",
+            vec![Policy::new("p", &paths_without(missing), &[IDENTITY])],
+        );
+        let out = run(&start_config(&f, &kes.endpoint()), &["start"]);
+        assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+        let t = text(&out);
+        assert!(
+            t.contains(&format!("refused identity {IDENTITY} for {route}"))
+                && t.contains(&format!("allow {route}")),
+            "{t}"
+        );
+        assert!(
+            t.contains(&format!("    - {missing}/*")),
+            "the policy block grants it: {t}"
+        );
+        assert!(!f.path("minio").exists(), "not ready: nothing rendered");
+    }
+}
+
+#[test]
+fn missing_create_with_the_key_present_is_still_ready() {
+    let f = Fixture::new();
+    let kes = f.server_at(
+        Generation::V2024,
+        "127.0.0.1:0",
+        vec![Policy::new(
+            "p",
+            &paths_without("/v1/key/create"),
+            &[IDENTITY],
+        )],
+    );
+    let cfg = start_config(&f, &kes.endpoint());
+    // Without the key, create is needed and refused, by name.
+    let out = run(&cfg, &["start"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    assert!(
+        text(&out).contains("allow /v1/key/create/minio-default"),
+        "{}",
+        text(&out)
+    );
+    // An administrator creates it (here: kesgate with the create permission
+    // for a moment): now ready without the create permission.
+    kes.set_policies(vec![minio_policy(IDENTITY)]);
+    assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
+    kes.set_policies(vec![Policy::new(
+        "p",
+        &paths_without("/v1/key/create"),
+        &[IDENTITY],
+    )]);
+    let before = kes.requests().len();
+    let out = run(&cfg, &["start"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !kes.requests()[before..]
+            .iter()
+            .any(|(_, p)| p.contains("/create/"))
+    );
+}
+
+#[test]
+fn key_store_that_answers_ready_but_fails_key_operations_is_not_ready() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let cfg = start_config(&f, &kes.endpoint());
+    assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
+    kes.set_fail_key_ops(true);
+    let out = run(&cfg, &["start"]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("failed /v1/key/generate/minio-default 5 times") && t.contains("HTTP 502"),
+        "{t}"
+    );
+    assert!(!f.path("minio").exists());
+}
+
+#[test]
+fn method_mismatch_is_named() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let cfg = start_config(&f, &kes.endpoint());
+    assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
+    kes.state.put_only.store(true, Ordering::SeqCst);
+    let out = run(&cfg, &["start"]);
+    assert_eq!(out.status.code(), Some(76), "{}", text(&out));
+    assert!(
+        text(&out).contains("this KES server expects PUT for it, and MinIO sends POST"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("Method Not Allowed"));
+}
