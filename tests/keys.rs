@@ -3,18 +3,14 @@
 
 mod common;
 
-use std::fs;
-
 use common::*;
 
 fn keys_config(f: &Fixture, endpoint: &str, wait: &str) -> std::path::PathBuf {
-    let p = f.config(&[endpoint.to_owned()], wait);
-    let mut text = fs::read_to_string(&p).unwrap();
-    text.push_str(
+    f.config_plus(
+        &[endpoint.to_owned()],
+        wait,
         "\n[[keys]]\nname = \"encrypted-bucket-key\"\n\n[[keys]]\nname = \"archive-key\"\n",
-    );
-    fs::write(&p, text).unwrap();
-    p
+    )
 }
 
 #[test]

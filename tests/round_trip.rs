@@ -3,18 +3,9 @@
 
 mod common;
 
-use std::fs;
 use std::sync::atomic::Ordering;
 
 use common::*;
-
-fn start_config(f: &Fixture, endpoint: &str) -> std::path::PathBuf {
-    let p = f.config(&[endpoint.to_owned()], "timeout = \"30s\"");
-    let mut text = fs::read_to_string(&p).unwrap();
-    text.push_str("[env_file]\npath = \"minio\"\n");
-    fs::write(&p, text).unwrap();
-    p
-}
 
 fn paths_without(missing: &str) -> Vec<&'static str> {
     MINIO_PATHS
@@ -33,7 +24,7 @@ fn round_trip_on_every_generation_costs_two_requests_when_the_key_exists() {
     ] {
         let f = Fixture::new();
         let kes = f.server(generation);
-        let cfg = start_config(&f, &kes.endpoint());
+        let cfg = f.start_config(&kes.endpoint());
         assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
         let before = kes.requests().len();
         let out = run(&cfg, &["start"]);
@@ -77,7 +68,7 @@ fn missing_generate_or_decrypt_permission_is_named_with_the_policy() {
             "127.0.0.1:0",
             vec![Policy::new("p", &paths_without(missing), &[IDENTITY])],
         );
-        let out = run(&start_config(&f, &kes.endpoint()), &["start"]);
+        let out = run(&f.start_config(&kes.endpoint()), &["start"]);
         assert_eq!(out.status.code(), Some(77), "{}", text(&out));
         let t = text(&out);
         assert!(
@@ -105,7 +96,7 @@ fn missing_create_with_the_key_present_is_still_ready() {
             &[IDENTITY],
         )],
     );
-    let cfg = start_config(&f, &kes.endpoint());
+    let cfg = f.start_config(&kes.endpoint());
     // Without the key, create is needed and refused, by name.
     let out = run(&cfg, &["start"]);
     assert_eq!(out.status.code(), Some(77), "{}", text(&out));
@@ -137,7 +128,7 @@ fn missing_create_with_the_key_present_is_still_ready() {
 fn key_store_that_answers_ready_but_fails_key_operations_is_not_ready() {
     let f = Fixture::new();
     let kes = f.server(Generation::V2024);
-    let cfg = start_config(&f, &kes.endpoint());
+    let cfg = f.start_config(&kes.endpoint());
     assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
     kes.set_fail_key_ops(true);
     let out = run(&cfg, &["start"]);
@@ -154,7 +145,7 @@ fn key_store_that_answers_ready_but_fails_key_operations_is_not_ready() {
 fn method_mismatch_is_named() {
     let f = Fixture::new();
     let kes = f.server(Generation::V2024);
-    let cfg = start_config(&f, &kes.endpoint());
+    let cfg = f.start_config(&kes.endpoint());
     assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
     kes.state.put_only.store(true, Ordering::SeqCst);
     let out = run(&cfg, &["start"]);

@@ -6,14 +6,6 @@ use std::fs;
 
 use common::*;
 
-fn start_config(f: &Fixture, endpoint: &str) -> std::path::PathBuf {
-    let p = f.config(&[endpoint.to_owned()], "timeout = \"30s\"");
-    let mut text = fs::read_to_string(&p).unwrap();
-    text.push_str("[env_file]\npath = \"minio\"\n");
-    fs::write(&p, text).unwrap();
-    p
-}
-
 #[test]
 fn creates_the_default_key_once_and_renders_on_every_generation() {
     for generation in [
@@ -23,7 +15,7 @@ fn creates_the_default_key_once_and_renders_on_every_generation() {
     ] {
         let f = Fixture::new();
         let kes = f.server(generation);
-        let cfg = start_config(&f, &kes.endpoint());
+        let cfg = f.start_config(&kes.endpoint());
         let out = run(&cfg, &["start"]);
         assert_eq!(out.status.code(), Some(0), "{generation:?}: {}", text(&out));
         assert!(
@@ -68,7 +60,7 @@ fn legacy_exists_text_is_success() {
         legacy_texts: true,
         cert: f.ca.server_cert(&["localhost"]),
     });
-    let cfg = start_config(&f, &kes.endpoint());
+    let cfg = f.start_config(&kes.endpoint());
     assert_eq!(run(&cfg, &["start"]).status.code(), Some(0));
     // `keys` creates unconditionally: the legacy "key does already exist" is success.
     let out = run(&cfg, &["keys"]);
@@ -97,7 +89,7 @@ fn create_denied_names_the_route_and_writes_nothing() {
             &[IDENTITY],
         )],
     );
-    let out = run(&start_config(&f, &kes.endpoint()), &["start"]);
+    let out = run(&f.start_config(&kes.endpoint()), &["start"]);
     assert_eq!(out.status.code(), Some(77), "{}", text(&out));
     assert!(
         text(&out).contains("allow /v1/key/create/minio-default") && text(&out).contains(IDENTITY),
@@ -114,7 +106,7 @@ fn create_denied_names_the_route_and_writes_nothing() {
 fn concurrent_starts_all_succeed_with_one_key() {
     let f = Fixture::new();
     let kes = f.server(Generation::V2024);
-    let cfg = start_config(&f, &kes.endpoint());
+    let cfg = f.start_config(&kes.endpoint());
     for out in run_concurrently(&cfg, &["start"], 8) {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }

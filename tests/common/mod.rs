@@ -81,6 +81,24 @@ impl Fixture {
         self.config_with(endpoints, "api_key_file = \"kes-api-key\"\n", wait)
     }
 
+    /// kesgate.toml as `config` writes it, plus `extra` sections at the end.
+    pub fn config_plus(&self, endpoints: &[String], wait: &str, extra: &str) -> PathBuf {
+        let p = self.config(endpoints, wait);
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        text.push_str(extra);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// For `start`: env file `minio` next to the config.
+    pub fn start_config(&self, endpoint: &str) -> PathBuf {
+        self.config_plus(
+            &[endpoint.to_owned()],
+            "timeout = \"30s\"",
+            "[env_file]\npath = \"minio\"\n",
+        )
+    }
+
     pub fn config_with(&self, endpoints: &[String], auth: &str, wait: &str) -> PathBuf {
         let list: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
         let text = format!(

@@ -91,34 +91,7 @@ impl Backend {
     }
 
     pub async fn get(&self, name: &str) -> Result<(), StoreError> {
-        match self {
-            Backend::Memory { keys, .. } => {
-                self.status().await?;
-                keys.lock()
-                    .unwrap()
-                    .get(name)
-                    .map(|_| ())
-                    .ok_or(StoreError::NotFound)
-            }
-            Backend::OpenBao {
-                addr,
-                token,
-                mount,
-                http,
-            } => {
-                let r = http
-                    .get(format!("{addr}/v1/{mount}/{name}"))
-                    .header("X-Vault-Token", token)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-                match r.status().as_u16() {
-                    200 => Ok(()),
-                    404 => Err(StoreError::NotFound),
-                    s => Err(StoreError::Unreachable(format!("vault: HTTP {s}"))),
-                }
-            }
-        }
+        self.material(name).await.map(|_| ())
     }
 
     pub async fn create(&self, name: &str) -> Result<(), StoreError> {
