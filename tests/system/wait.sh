@@ -29,6 +29,14 @@ mkdir -p "$CT_ROOT/etc/systemd/system/kesgate.service.d"
 printf '[Service]\nTimeoutStartSec=2s\n' >"$CT_ROOT/etc/systemd/system/kesgate.service.d/short-timeout.conf"
 ct systemctl daemon-reload
 
+log "systemd-analyze: the unit verifies cleanly and scores <= 2.0"
+ct systemd-analyze verify --man=no /etc/systemd/system/kesgate.service 2>"$work/verify.err" \
+    || die "systemd-analyze verify failed: $(cat "$work/verify.err")"
+[ ! -s "$work/verify.err" ] || die "systemd-analyze verify complained: $(cat "$work/verify.err")"
+ct systemd-analyze security --offline=true --threshold=20 /etc/systemd/system/kesgate.service >"$work/security.txt" \
+    || die "exposure above 2.0: $(tail -n1 "$work/security.txt")"
+echo "  $(tail -n1 "$work/security.txt")"
+
 log "starting kesgate.service while OpenBao is sealed"
 ct systemctl start --no-block kesgate.service
 status=$(wait_for_prop kesgate.service StatusText 'key store unreachable \(sealed\?\)')
