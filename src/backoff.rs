@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 const FIRST: Duration = Duration::from_millis(100);
 
 pub struct Backoff {
@@ -24,6 +26,18 @@ impl Backoff {
         self.next = (d * 2).min(self.cap);
         let half = d / 2;
         half + half.mul_f64(fastrand::f64())
+    }
+
+    /// The next wait, cut short at `deadline`; `None` once it has passed.
+    pub fn next_before(&mut self, deadline: Option<Instant>) -> Option<Duration> {
+        let delay = self.next_delay();
+        match deadline {
+            None => Some(delay),
+            Some(d) => {
+                let now = Instant::now();
+                (now < d).then(|| delay.min(d - now))
+            }
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use md5::Digest as _;
 use reqwest::Url;
 
 use crate::config::MinioSettings;
+use crate::kes::client::chain_text;
 use crate::kes::tls::{TlsSetupError, server_only_config};
 use crate::secret::Secret;
 
@@ -83,7 +84,7 @@ impl S3Client {
             .get(url)
             .send()
             .await
-            .map_err(|e| error_text(&e))?;
+            .map_err(|e| chain_text(&e))?;
         Ok(resp.status().as_u16())
     }
 
@@ -119,14 +120,14 @@ impl S3Client {
             .http
             .execute(request)
             .await
-            .map_err(|e| error_text(&e))?;
+            .map_err(|e| chain_text(&e))?;
         let status = resp.status().as_u16();
         let mut body = Vec::new();
         while body.len() < BODY_LIMIT {
             match resp.chunk().await {
                 Ok(Some(c)) => body.extend_from_slice(&c),
                 Ok(None) => break,
-                Err(e) => return Err(error_text(&e)),
+                Err(e) => return Err(chain_text(&e)),
             }
         }
         Ok(S3Response { status, body })
@@ -179,16 +180,6 @@ impl S3Client {
         instructions.apply_to_request_http1x(request);
         Ok(())
     }
-}
-
-fn error_text(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut next = std::error::Error::source(e);
-    while let Some(err) = next {
-        text.push_str(&format!(": {err}"));
-        next = err.source();
-    }
-    text
 }
 
 /// The text of the first `<name>` element, wherever it is.

@@ -23,3 +23,11 @@ impl<T> fmt::Debug for Secret<T> {
         f.write_str("Secret(<redacted>)")
     }
 }
+
+/// The mode bits of a secret file when group or others may read or write
+/// it (refused, as ssh refuses such keys); `None` when it is private.
+pub fn exposed_mode(meta: &std::fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    (mode & 0o077 != 0).then_some(mode)
+}

@@ -31,15 +31,13 @@ pub enum CredentialsError {
 }
 
 fn read_secret(path: &Path) -> Result<String, CredentialsError> {
-    use std::os::unix::fs::PermissionsExt;
     let fix = "create it, or change [minio] in /etc/kesgate/kesgate.toml";
     let meta = std::fs::metadata(path).map_err(|source| CredentialsError::Read {
         path: path.to_owned(),
         source,
         fix,
     })?;
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
+    if let Some(mode) = crate::secret::exposed_mode(&meta) {
         return Err(CredentialsError::Exposed {
             path: path.to_owned(),
             mode,

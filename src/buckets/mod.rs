@@ -126,18 +126,13 @@ async fn wait_healthy(
             );
             last = state;
         }
-        let mut delay = backoff.next_delay();
-        if let Some(d) = deadline {
-            let now = Instant::now();
-            if now >= d {
-                return Err(BucketsError::NotHealthy {
-                    endpoint: s3.endpoint().to_owned(),
-                    waited: started.elapsed(),
-                    last,
-                });
-            }
-            delay = delay.min(d - now);
-        }
+        let Some(delay) = backoff.next_before(deadline) else {
+            return Err(BucketsError::NotHealthy {
+                endpoint: s3.endpoint().to_owned(),
+                waited: started.elapsed(),
+                last,
+            });
+        };
         notifier.status(&format!(
             "MinIO {}: cluster not ready ({last}), attempt {attempt}, next in {} ms",
             s3.endpoint(),

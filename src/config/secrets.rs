@@ -1,7 +1,6 @@
 //! Where the KES credentials come from, and the file-mode rule for secrets.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::raw::RawKes;
@@ -97,12 +96,11 @@ pub(super) fn require_private(path: &Path) -> Result<(), ConfigError> {
         path: path.to_owned(),
         source: e,
     })?;
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(ConfigError::Exposed {
+    match crate::secret::exposed_mode(&meta) {
+        Some(mode) => Err(ConfigError::Exposed {
             path: path.to_owned(),
             mode,
-        });
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -163,7 +163,9 @@ fn rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
     None
 }
 
-fn chain_text(e: &reqwest::Error) -> String {
+/// A reqwest error as one line of its causes, without repeats (and without
+/// reqwest's top line, which repeats the URL the caller already names).
+pub(crate) fn chain_text(e: &reqwest::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut next = e.source();
     while let Some(err) = next {

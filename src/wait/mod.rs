@@ -138,14 +138,9 @@ pub async fn wait(
             }
             None => return Err(timed_out(started, &endpoints)),
         }
-        let mut delay = backoff.next_delay();
-        if let Some(d) = deadline {
-            let now = Instant::now();
-            if now >= d {
-                return Err(timed_out(started, &endpoints));
-            }
-            delay = delay.min(d - now);
-        }
+        let Some(delay) = backoff.next_before(deadline) else {
+            return Err(timed_out(started, &endpoints));
+        };
         notifier.status(&status_line(&endpoints, attempt, delay));
         notifier.extend_timeout(delay + EXTEND_MARGIN);
         tokio::time::sleep(delay).await;
