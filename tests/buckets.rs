@@ -49,14 +49,7 @@ fn waits_for_cluster_health_then_creates_and_encrypts_once() {
     let cfg = config(&s, &s.minio.endpoint(), ONE);
     assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
     let notify = NotifySocket::new();
-    let child = kesgate()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("buckets")
-        .env("NOTIFY_SOCKET", &notify.path)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = notify.spawn_command(&cfg, "buckets");
     notify.until("cluster not ready (HTTP 503)");
     s.minio.set_healthy(true);
     notify.until("READY=1");

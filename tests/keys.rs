@@ -102,14 +102,7 @@ fn sealed_key_store_waits_then_fails_clearly_or_succeeds_after_unseal() {
         &kes.endpoint(),
         "timeout = \"0\"\nmax_interval = \"200ms\"",
     );
-    let child = kesgate()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("keys")
-        .env("NOTIFY_SOCKET", &notify.path)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = notify.spawn_command(&cfg, "keys");
     notify.until("key store unreachable (sealed?)");
     kes.set_sealed(false);
     notify.until("READY=1");

@@ -160,11 +160,17 @@ impl NotifySocket {
         }
     }
 
+    /// `kesgate wait` under this socket.
     pub fn spawn(&self, config: &Path) -> Child {
+        self.spawn_command(config, "wait")
+    }
+
+    /// Any kesgate command under this socket, output captured.
+    pub fn spawn_command(&self, config: &Path, command: &str) -> Child {
         kesgate()
             .arg("--config")
             .arg(config)
-            .arg("wait")
+            .arg(command)
             .env("NOTIFY_SOCKET", &self.path)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -163,6 +163,18 @@ impl Server {
         self.state.requests.lock().unwrap().clone()
     }
 
+    /// Requests answered after the first `n` (see `requests().len()`).
+    pub fn requests_since(&self, n: usize) -> Vec<(String, String)> {
+        self.requests().split_off(n)
+    }
+
+    /// Whether any request after the first `n` went to a key-create route.
+    pub fn created_since(&self, n: usize) -> bool {
+        self.requests_since(n)
+            .iter()
+            .any(|(_, p)| p.starts_with("/v1/key/create/"))
+    }
+
     pub fn connections(&self) -> u64 {
         self.state.connections.load(Ordering::SeqCst)
     }
