@@ -10,7 +10,20 @@ use crate::logging::LogTarget;
 #[command(
     name = "kesgate",
     version,
-    about = "Start MinIO only once KES can serve its keys"
+    about = "Start MinIO only once KES can serve its keys",
+    long_about = "Start MinIO only once KES can serve its keys.\n\n\
+kesgate.service runs `kesgate start` at boot: it waits until KES is reachable, authorises \
+kesgate's identity and its key store is unsealed, checks the default key the way MinIO will \
+use it, and renders the MINIO_KMS_KES_* variables into /etc/default/minio. minio.service runs \
+`kesgate preflight` before every (re)start through a drop-in. kesgate-keys.service and \
+kesgate-buckets.service seed keys and bucket-default SSE-KMS.",
+    after_long_help = "Files:\n  /etc/kesgate/kesgate.toml  configuration (see /usr/share/doc/kesgate/kesgate.toml.example)\n  \
+/etc/default/minio  MinIO's environment file, rendered\n  \
+/usr/lib/systemd/system/minio.service.d/kesgate.conf  the drop-in\n\n\
+Exit status:\n  0 success; 1 a check answered no (render --check, buckets); 64 usage; 69 KES or MinIO \
+not ready in time (retried by the units); 73/74 cannot write/read a file; 76 KES answered \
+unlike KES (method, certificate); 77 permission (KES policy, secret file mode); 78 configuration.\n\n\
+See also: systemctl status kesgate minio; journalctl -xu kesgate"
 )]
 pub struct Cli {
     /// Configuration file.
@@ -34,6 +47,9 @@ pub enum Command {
     Render(RenderArgs),
     /// What kesgate.service runs: wait, make sure the default key exists, render.
     Start,
+    /// What minio.service runs before every (re)start: `start` without READY=1.
+    /// Waits at most [wait] timeout (3 s at least); no configuration file: exit 0.
+    Preflight,
     /// Make sure the default key and every [[keys]] entry exist on KES.
     Keys,
     /// Set bucket-default SSE-KMS on every [[buckets]] entry once MinIO is healthy.
@@ -41,6 +57,30 @@ pub enum Command {
     /// Print or create KES identities and API keys.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Write the man page and shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    Assets(AssetsArgs),
+}
+
+impl Command {
+    /// The command's name: the episode it keeps in /run/kesgate.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Wait => "wait",
+            Command::Render(_) => "render",
+            Command::Start => "start",
+            Command::Preflight => "preflight",
+            Command::Keys => "keys",
+            Command::Buckets => "buckets",
+            Command::Identity(_) => "identity",
+            Command::Assets(_) => "assets",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AssetsArgs {
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,6 +34,8 @@ pub enum Error {
     Key(#[from] KeyError),
     #[error(transparent)]
     Buckets(#[from] BucketsError),
+    #[error("cannot write the packaging assets: {0}")]
+    Assets(std::io::Error),
 }
 
 impl Error {
@@ -63,6 +65,7 @@ impl Error {
             )) => EX_NOPERM,
             Error::Buckets(BucketsError::Credentials(_) | BucketsError::Tls(_)) => EX_CONFIG,
             Error::Buckets(BucketsError::NotHealthy { .. }) => EX_UNAVAILABLE,
+            Error::Assets(_) => EX_CANTCREAT,
         }
     }
 
@@ -94,6 +97,7 @@ impl Error {
             Error::Key(_) => (ids::FAILED, "key"),
             Error::Buckets(BucketsError::NotHealthy { .. }) => (ids::FAILED, "minio_not_healthy"),
             Error::Buckets(_) => (ids::FAILED, "minio_credentials"),
+            Error::Assets(_) => (ids::FAILED, "assets"),
         }
     }
 }

@@ -4,12 +4,17 @@
 //! returning a typed error that says what to do:
 //! wait (KES ready) → render (/etc/default/minio) → keys → buckets.
 
+/// Hidden `kesgate assets DIR`: man page and shell completions for packages.
+mod assets;
 /// The one helper that writes files: atomic, durable, private.
 mod atomic_file;
 /// Capped exponential backoff with jitter, shared by every wait.
 mod backoff;
 /// Stage: bucket-default SSE-KMS through MinIO's S3 API.
 mod buckets;
+/// The boot chain as the units run it: `start` (kesgate.service) and
+/// `preflight` (minio.service's ExecStartPre).
+mod chain;
 /// Command-line interface (clap).
 mod cli;
 /// The configuration file, parsed once into typed settings.
@@ -42,7 +47,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use config::Settings;
 use error::Error;
-use kes::client::KesClient;
+use systemd::episode::Episode;
 use systemd::notify::Notifier;
 
 fn main() -> ExitCode {
@@ -52,10 +57,15 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let notifier = Notifier::from_env();
+    let notifier = match cli.command {
+        // minio.service's status line: say whose text it is.
+        Command::Preflight => Notifier::from_env().with_prefix("kesgate: "),
+        _ => Notifier::from_env(),
+    };
+    let episode = Episode::open(cli.command.name());
     let result = runtime.block_on(async {
         tokio::select! {
-            r = run(&cli, &notifier) => Some(r),
+            r = run(&cli, &notifier, &episode) => Some(r),
             signal = terminated() => {
                 notifier.status(&format!("stopped by {signal}"));
                 tracing::info!("stopped by {signal}");
@@ -64,10 +74,21 @@ fn main() -> ExitCode {
         }
     });
     match result {
-        Some(Ok(code)) => ExitCode::from(code),
+        Some(Ok(code)) => {
+            if code == 0 {
+                episode.end();
+            }
+            ExitCode::from(code)
+        }
         Some(Err(e)) => {
             let (id, kind) = e.journal_tags();
-            logging::log_failure(id, kind, e.endpoint().as_deref(), &e);
+            // A retrying unit fails the same way on every attempt: tell the
+            // journal once, until the failure changes or the unit succeeds.
+            if episode.changed("failure", kind) {
+                logging::log_failure(id, kind, e.endpoint().as_deref(), &e);
+            } else {
+                tracing::debug!("failed as before ({kind}): {}", first_line(&e.to_string()));
+            }
             notifier.status(&first_line(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
@@ -80,14 +101,15 @@ fn main() -> ExitCode {
 
 /// Runs the command; returns the exit code for outcomes that are not errors
 /// (`render --check` answering "no").
-async fn run(cli: &Cli, notifier: &Notifier) -> Result<u8, Error> {
+async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Error> {
     match &cli.command {
         Command::Identity(cmd) => {
             identity::run(cmd)?;
             Ok(0)
         }
         Command::Wait => {
-            let (_, _, ready) = wait_for_kes(cli, notifier).await?;
+            let settings = Settings::load(&cli.config)?;
+            let (_, ready) = chain::wait_for_kes(&settings, notifier, episode).await?;
             notifier.ready(&format!("KES ready: {} ({})", ready.endpoint, ready.via));
             Ok(0)
         }
@@ -101,11 +123,12 @@ async fn run(cli: &Cli, notifier: &Notifier) -> Result<u8, Error> {
             }
             let report =
                 render::render(&settings.kes, &settings.env_file, args.dry_run, args.diff)?;
-            report_render(&report, args.dry_run);
+            chain::report_render(&report, args.dry_run);
             Ok(0)
         }
         Command::Keys => {
-            let (settings, client, ready) = wait_for_kes(cli, notifier).await?;
+            let settings = Settings::load(&cli.config)?;
+            let (client, ready) = chain::wait_for_kes(&settings, notifier, episode).await?;
             let (mut created, mut existed) = (0, 0);
             for key in &settings.keys {
                 notifier.status(&format!("checking key {key}"));
@@ -129,98 +152,16 @@ async fn run(cli: &Cli, notifier: &Notifier) -> Result<u8, Error> {
             Ok(u8::from(!report.all_ok()))
         }
         Command::Start => {
-            let (settings, client, ready) = wait_for_kes(cli, notifier).await?;
-            notifier.status(&format!(
-                "KES ready; checking key {}",
-                settings.kes.default_key
-            ));
-            let (key, endpoint) = (&settings.kes.default_key, &ready.endpoint);
-            // MinIO's order: generate with the key, create it only on a 404.
-            notifier.status(&format!(
-                "checking generate/decrypt with key {key} as MinIO will"
-            ));
-            match keys::round_trip(&client, &settings.kes, endpoint, key).await {
-                Err(keys::KeyError::NotFound { .. }) => {
-                    keys::ensure(&client, &settings.kes, endpoint, key).await?;
-                    keys::round_trip(&client, &settings.kes, endpoint, key).await?;
-                }
-                other => other?,
-            }
-            notifier.status(&format!("rendering {}", settings.env_file.path.display()));
-            let report = render::render(&settings.kes, &settings.env_file, false, false)?;
-            report_render(&report, false);
-            notifier.ready(&format!(
-                "KES ready ({}); key {} present and works; {} {}",
-                ready.endpoint,
-                settings.kes.default_key,
-                settings.env_file.path.display(),
-                if report.written {
-                    "updated"
-                } else {
-                    "up to date"
-                },
-            ));
+            let settings = Settings::load(&cli.config)?;
+            let summary = chain::gate(&settings, notifier, episode).await?;
+            notifier.ready(&summary);
             Ok(0)
         }
-    }
-}
-
-/// Loads the configuration and waits for KES: the first step of `wait` and `start`.
-async fn wait_for_kes(
-    cli: &Cli,
-    notifier: &Notifier,
-) -> Result<(Settings, KesClient, wait::Ready), Error> {
-    let settings = Settings::load(&cli.config)?;
-    let client = KesClient::new(&settings.kes)?;
-    log_start(&settings);
-    let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier).await?;
-    Ok((settings, client, ready))
-}
-
-fn log_start(settings: &Settings) {
-    tracing::info!(
-        "waiting for KES ({} endpoint(s), require {:?}) as identity {} ({}); configuration {}",
-        settings.kes.endpoints.len(),
-        settings.wait.require,
-        settings
-            .kes
-            .identity()
-            .map_or_else(|| "unknown".into(), |i| i.to_string()),
-        settings.kes.auth.describe(),
-        settings.path.display(),
-    );
-}
-
-fn report_render(report: &render::Report, dry_run: bool) {
-    let path = report.path.display();
-    if let Some(diff) = &report.diff {
-        print!("{diff}");
-    }
-    if let Some((old, new)) = report.tightened {
-        let verb = if dry_run {
-            "would tighten it"
-        } else {
-            "tightened"
-        };
-        tracing::warn!(kesgate_env_file = %path, "{path} holds the KES API key but was mode {old:04o}: {verb} to {new:04o}");
-    }
-    for (name, why) in &report.removed {
-        tracing::info!(kesgate_env_file = %path, "{path}: {} {name}: {why}", if dry_run { "would remove" } else { "removed" });
-    }
-    let names = report.changed.join(" ");
-    if dry_run {
-        if report.changed.is_empty() && report.removed.is_empty() {
-            tracing::info!("{path}: up to date; nothing would change");
-        } else {
-            tracing::info!(
-                "{path}: would set {}",
-                if names.is_empty() { "nothing" } else { &names }
-            );
+        Command::Preflight => chain::preflight(&cli.config, notifier, episode).await,
+        Command::Assets(args) => {
+            assets::write(&args.dir).map_err(Error::Assets)?;
+            Ok(0)
         }
-    } else if report.written {
-        tracing::info!(message_id = logging::ids::ENV_CHANGED, kesgate_env_file = %path, kesgate_changed = %names, "{path} updated: {}", if names.is_empty() { "duplicates or stale lines removed".to_owned() } else { format!("set {names}") });
-    } else {
-        tracing::info!(message_id = logging::ids::ENV_UNCHANGED, kesgate_env_file = %path, "{path} already matches the configuration; not written");
     }
 }
 

@@ -8,6 +8,9 @@ use sd_notify::NotifyState;
 
 pub struct Notifier {
     enabled: bool,
+    /// Put before every STATUS=: in another unit's status (minio.service
+    /// runs `kesgate preflight`) the text must say whose it is.
+    prefix: &'static str,
     last_status: RefCell<String>,
 }
 
@@ -15,8 +18,13 @@ impl Notifier {
     pub fn from_env() -> Notifier {
         Notifier {
             enabled: std::env::var_os("NOTIFY_SOCKET").is_some(),
+            prefix: "",
             last_status: RefCell::default(),
         }
+    }
+
+    pub fn with_prefix(self, prefix: &'static str) -> Notifier {
+        Notifier { prefix, ..self }
     }
 
     fn send(&self, states: &[NotifyState]) {
@@ -32,12 +40,17 @@ impl Notifier {
         if *self.last_status.borrow() == text {
             return;
         }
-        self.send(&[NotifyState::Status(text)]);
+        self.send(&[NotifyState::Status(&format!("{}{text}", self.prefix))]);
         *self.last_status.borrow_mut() = text.to_owned();
     }
 
+    /// READY=1 with a final STATUS=. Only for the unit's own main process:
+    /// from an ExecStartPre it would mark minio.service ready too early.
     pub fn ready(&self, status: &str) {
-        self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
+        self.send(&[
+            NotifyState::Ready,
+            NotifyState::Status(&format!("{}{status}", self.prefix)),
+        ]);
         *self.last_status.borrow_mut() = status.to_owned();
     }
 

@@ -16,6 +16,7 @@ use crate::kes::apikey::Identity;
 use crate::kes::client::KesClient;
 use crate::kes::policy::policy_yaml;
 use crate::logging::ids;
+use crate::systemd::episode::Episode;
 use crate::systemd::notify::Notifier;
 use probe::{Api, Outcome, Permanent, probe};
 pub use probe::{Kind, NotReady};
@@ -90,6 +91,7 @@ pub async fn wait(
     settings: &WaitSettings,
     client: &KesClient,
     notifier: &Notifier,
+    episode: &Episode,
 ) -> Result<Ready, WaitError> {
     let started = Instant::now();
     let deadline = settings.timeout.map(|t| started + t);
@@ -107,7 +109,14 @@ pub async fn wait(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let round = round(kes, settings.require, client, &mut endpoints, attempt);
+        let round = round(
+            kes,
+            settings.require,
+            client,
+            &mut endpoints,
+            attempt,
+            episode,
+        );
         let outcome = match deadline {
             Some(d) => tokio::time::timeout_at(d, round).await.ok(),
             None => Some(round.await),
@@ -178,6 +187,7 @@ async fn round(
     client: &KesClient,
     endpoints: &mut [Tracked],
     attempt: u32,
+    episode: &Episode,
 ) -> Result<Option<(Endpoint, &'static str)>, (Endpoint, Permanent)> {
     let mut set = JoinSet::new();
     for (i, e) in endpoints.iter().enumerate().filter(|(_, e)| !e.ready) {
@@ -208,7 +218,8 @@ async fn round(
                 }
             }
             Outcome::NotReady(nr) => {
-                if e.last.as_ref().map(|l| l.kind) != Some(nr.kind) {
+                // Once per change, also across attempts of a restarting unit.
+                if episode.changed(&e.url.to_string(), nr.kind.as_str()) {
                     tracing::warn!(
                         message_id = ids::KES_NOT_READY,
                         kesgate_endpoint = %e.url,
@@ -219,6 +230,8 @@ async fn round(
                         nr.kind.describe(),
                         nr.detail
                     );
+                } else {
+                    tracing::debug!("KES {}: still {}: {}", e.url, nr.kind.as_str(), nr.detail);
                 }
                 e.last = Some(nr);
             }

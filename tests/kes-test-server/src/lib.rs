@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub use backend::Backend;
-pub use minio::MinioStandIn;
+pub use minio::{KeyLookup, MinioStandIn};
 pub use openbao::OpenBao;
 pub use pki::{ServerCert, TestCa};
 pub use policy::Policy;

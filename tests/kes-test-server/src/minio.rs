@@ -20,6 +20,64 @@ use md5::Digest as _;
 
 use crate::State as KesState;
 
+/// How the stand-in learns whether KES has a key, as MinIO does before it
+/// stores a bucket's SSE-KMS setting (a data key is generated with it).
+#[derive(Clone)]
+pub enum KeyLookup {
+    /// In-process: the KES test server's key store.
+    Local(Arc<KesState>),
+    /// Over mTLS with MinIO's own identity: POST /v1/key/generate/<key>.
+    Remote {
+        client: reqwest::Client,
+        endpoint: String,
+    },
+}
+
+/// What MinIO answers for a key that fails the check.
+struct KeyProblem(StatusCode, &'static str, String);
+
+impl KeyLookup {
+    async fn check(&self, key: &str) -> Result<(), KeyProblem> {
+        let missing = || {
+            KeyProblem(
+                StatusCode::NOT_FOUND,
+                "kms:KeyNotFound",
+                "key with given key ID does not exist".into(),
+            )
+        };
+        match self {
+            KeyLookup::Local(kes) => {
+                if kes.backend.key_names().iter().any(|k| k == key) {
+                    Ok(())
+                } else {
+                    Err(missing())
+                }
+            }
+            KeyLookup::Remote { client, endpoint } => {
+                let resp = client
+                    .post(format!("{endpoint}/v1/key/generate/{key}"))
+                    .body("{}")
+                    .send()
+                    .await;
+                match resp.map(|r| r.status().as_u16()) {
+                    Ok(200) => Ok(()),
+                    Ok(404) => Err(missing()),
+                    Ok(403) => Err(KeyProblem(
+                        StatusCode::FORBIDDEN,
+                        "kms:NotAuthorized",
+                        "not authorized to perform KMS operation".into(),
+                    )),
+                    other => Err(KeyProblem(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "kms:KeyGenerationFailed",
+                        format!("failed to generate data key with KMS key: {other:?}"),
+                    )),
+                }
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct MinioState {
     pub healthy: AtomicBool,
@@ -40,7 +98,18 @@ pub struct MinioStandIn {
 impl MinioStandIn {
     /// `kes`: the KES test server whose keys MinIO would find.
     pub fn start(access_key: &str, secret_key: &str, kes: Arc<KesState>) -> MinioStandIn {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = "127.0.0.1:0".parse().unwrap();
+        MinioStandIn::start_on(addr, access_key, secret_key, KeyLookup::Local(kes))
+    }
+
+    /// Listens on `addr`; keys are checked through `kes`.
+    pub fn start_on(
+        addr: SocketAddr,
+        access_key: &str,
+        secret_key: &str,
+        kes: KeyLookup,
+    ) -> MinioStandIn {
+        let listener = std::net::TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(MinioState {
@@ -226,7 +295,7 @@ fn check_auth(
     None
 }
 
-async fn handle(st: &MinioState, kes: &KesState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(st: &MinioState, kes: &KeyLookup, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -260,20 +329,17 @@ async fn handle(st: &MinioState, kes: &KesState, req: Request<Incoming>) -> Resp
         q.split('&')
             .any(|p| p == "encryption" || p == "encryption=")
     });
-    let mut buckets = st.buckets.lock().unwrap();
+    let exists = st.buckets.lock().unwrap().contains_key(&bucket);
     match (parts.method.as_str(), encryption) {
         ("HEAD", false) => {
-            let status = if buckets.contains_key(&bucket) {
-                200
-            } else {
-                404
-            };
+            let status = if exists { 200 } else { 404 };
             Response::builder()
                 .status(status)
                 .body(Full::default())
                 .unwrap()
         }
         ("PUT", false) => {
+            let mut buckets = st.buckets.lock().unwrap();
             if buckets.contains_key(&bucket) {
                 return s3_error(
                     StatusCode::CONFLICT,
@@ -285,12 +351,12 @@ async fn handle(st: &MinioState, kes: &KesState, req: Request<Incoming>) -> Resp
             st.bucket_creations.fetch_add(1, Ordering::SeqCst);
             ok(String::new())
         }
-        (_, true) if !buckets.contains_key(&bucket) => s3_error(
+        (_, true) if !exists => s3_error(
             StatusCode::NOT_FOUND,
             "NoSuchBucket",
             "The specified bucket does not exist",
         ),
-        ("GET", true) => match buckets.get(&bucket).cloned().flatten() {
+        ("GET", true) => match st.buckets.lock().unwrap().get(&bucket).cloned().flatten() {
             Some(xml) => ok(xml),
             None => s3_error(
                 StatusCode::NOT_FOUND,
@@ -316,19 +382,17 @@ async fn handle(st: &MinioState, kes: &KesState, req: Request<Incoming>) -> Resp
             }
             // MinIO asks KES for a data key with the key: a missing key is 404.
             let key_id = key.strip_prefix("arn:aws:kms:").unwrap_or(&key);
-            if alg == "aws:kms" && !kes.backend.key_names().iter().any(|k| k == key_id) {
-                return s3_error(
-                    StatusCode::NOT_FOUND,
-                    "kms:KeyNotFound",
-                    "key with given key ID does not exist",
-                );
+            if alg == "aws:kms"
+                && let Err(KeyProblem(status, code, message)) = kes.check(key_id).await
+            {
+                return s3_error(status, code, &message);
             }
             let stored = if xml.contains("xmlns=") {
                 xml
             } else {
                 xml.replacen("<ServerSideEncryptionConfiguration", "<ServerSideEncryptionConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"", 1)
             };
-            buckets.insert(bucket, Some(stored));
+            st.buckets.lock().unwrap().insert(bucket, Some(stored));
             st.encryption_puts.fetch_add(1, Ordering::SeqCst);
             ok(String::new())
         }

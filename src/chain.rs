@@ -1,0 +1,142 @@
+//! The boot chain as the units run it. `gate` is one pass of "KES ready →
+//! the default key works as MinIO will use it → /etc/default/minio
+//! rendered"; kesgate.service runs it as `kesgate start` (then READY=1), and
+//! minio.service runs it before every (re)start as `kesgate preflight`
+//! (never READY=1: that is MinIO's to send).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::error::Error;
+use crate::kes::client::KesClient;
+use crate::systemd::episode::Episode;
+use crate::systemd::notify::Notifier;
+use crate::{keys, logging, render, wait};
+
+/// The shortest a failing preflight attempt may take. minio.service's
+/// `Restart=always` re-runs a failed ExecStartPre after 100 ms, and systemd
+/// stops a unit that starts 5 times within 10 s (the default start limit);
+/// attempts of at least 3 s never reach it, so an outage of any length
+/// leaves MinIO retrying, never "start request repeated too quickly".
+pub const PREFLIGHT_MIN_ATTEMPT: Duration = Duration::from_secs(3);
+
+/// Loads nothing: waits for KES with settings already loaded.
+pub async fn wait_for_kes(
+    settings: &Settings,
+    notifier: &Notifier,
+    episode: &Episode,
+) -> Result<(KesClient, wait::Ready), Error> {
+    let client = KesClient::new(&settings.kes)?;
+    log_start(settings, episode);
+    let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier, episode).await?;
+    Ok((client, ready))
+}
+
+/// KES ready, the default key round trip as MinIO does it, env file
+/// rendered. Returns the summary for the final STATUS=.
+pub async fn gate(
+    settings: &Settings,
+    notifier: &Notifier,
+    episode: &Episode,
+) -> Result<String, Error> {
+    let (client, ready) = wait_for_kes(settings, notifier, episode).await?;
+    let (key, endpoint) = (&settings.kes.default_key, &ready.endpoint);
+    // MinIO's order: generate with the key, create it only on a 404.
+    notifier.status(&format!(
+        "KES ready; checking generate/decrypt with key {key} as MinIO will"
+    ));
+    match keys::round_trip(&client, &settings.kes, endpoint, key).await {
+        Err(keys::KeyError::NotFound { .. }) => {
+            keys::ensure(&client, &settings.kes, endpoint, key).await?;
+            keys::round_trip(&client, &settings.kes, endpoint, key).await?;
+        }
+        other => other?,
+    }
+    notifier.status(&format!("rendering {}", settings.env_file.path.display()));
+    let report = render::render(&settings.kes, &settings.env_file, false, false)?;
+    report_render(&report, false);
+    Ok(format!(
+        "KES ready ({}); key {key} present and works; {} {}",
+        ready.endpoint,
+        settings.env_file.path.display(),
+        if report.written {
+            "updated"
+        } else {
+            "up to date"
+        },
+    ))
+}
+
+/// minio.service's ExecStartPre. Without a configuration kesgate is not in
+/// charge yet and MinIO starts as it did before the package was installed.
+pub async fn preflight(config: &Path, notifier: &Notifier, episode: &Episode) -> Result<u8, Error> {
+    if let Err(e) = std::fs::symlink_metadata(config)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        tracing::info!(
+            "{} does not exist: kesgate is not configured; MinIO starts without the KES check",
+            config.display()
+        );
+        notifier.status(&format!("not configured ({} missing)", config.display()));
+        return Ok(0);
+    }
+    let mut settings = Settings::load(config)?;
+    settings.wait.timeout = settings.wait.timeout.map(|t| t.max(PREFLIGHT_MIN_ATTEMPT));
+    let summary = gate(&settings, notifier, episode).await?;
+    notifier.status(&summary);
+    Ok(0)
+}
+
+fn log_start(settings: &Settings, episode: &Episode) {
+    let line = format!(
+        "waiting for KES ({} endpoint(s), require {:?}) as identity {} ({}); configuration {}",
+        settings.kes.endpoints.len(),
+        settings.wait.require,
+        settings
+            .kes
+            .identity()
+            .map_or_else(|| "unknown".into(), |i| i.to_string()),
+        settings.kes.auth.describe(),
+        settings.path.display(),
+    );
+    // A retrying unit said this when the trouble began.
+    if episode.ongoing() {
+        tracing::debug!("{line}");
+    } else {
+        tracing::info!("{line}");
+    }
+}
+
+pub fn report_render(report: &render::Report, dry_run: bool) {
+    let path = report.path.display();
+    if let Some(diff) = &report.diff {
+        print!("{diff}");
+    }
+    if let Some((old, new)) = report.tightened {
+        let verb = if dry_run {
+            "would tighten it"
+        } else {
+            "tightened"
+        };
+        tracing::warn!(kesgate_env_file = %path, "{path} holds the KES API key but was mode {old:04o}: {verb} to {new:04o}");
+    }
+    for (name, why) in &report.removed {
+        tracing::info!(kesgate_env_file = %path, "{path}: {} {name}: {why}", if dry_run { "would remove" } else { "removed" });
+    }
+    let names = report.changed.join(" ");
+    if dry_run {
+        if report.changed.is_empty() && report.removed.is_empty() {
+            tracing::info!("{path}: up to date; nothing would change");
+        } else {
+            tracing::info!(
+                "{path}: would set {}",
+                if names.is_empty() { "nothing" } else { &names }
+            );
+        }
+    } else if report.written {
+        tracing::info!(message_id = logging::ids::ENV_CHANGED, kesgate_env_file = %path, kesgate_changed = %names, "{path} updated: {}", if names.is_empty() { "duplicates or stale lines removed".to_owned() } else { format!("set {names}") });
+    } else {
+        tracing::info!(message_id = logging::ids::ENV_UNCHANGED, kesgate_env_file = %path, "{path} already matches the configuration; not written");
+    }
+}

@@ -1,0 +1,283 @@
+//! `minio-stand-in`: installed as /usr/local/bin/minio in the system tests,
+//! under a unit shaped like upstream's minio.service. It starts the way
+//! MinIO does (internal/kms/config.go, cmd/server-main.go):
+//!
+//! 1. checks the MINIO_KMS_* variables with MinIO's presence rules (a
+//!    variable that is defined counts, even empty) and exits 1 with MinIO's
+//!    message when they are invalid;
+//! 2. connects to KES with the rendered credentials (API key → self-signed
+//!    Ed25519 client certificate, or cert/key files; CAPATH as trust), sends
+//!    POST /v1/key/generate/<default>, creates the key on a 404, and exits 1
+//!    on anything else (unreachable, TLS, 5xx) — MinIO since 2024-05;
+//! 3. listens (`--address`, default :9000), serves health and bucket
+//!    encryption with keys checked on KES, and sends READY=1.
+//!
+//! minio-stand-in server [--address HOST:PORT] [--console-address …] VOLUMES…
+
+use std::env;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use kes_test_server::{KeyLookup, MinioStandIn};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+const KES_VARS: [&str; 7] = [
+    "MINIO_KMS_KES_ENDPOINT",
+    "MINIO_KMS_KES_KEY_NAME",
+    "MINIO_KMS_KES_API_KEY",
+    "MINIO_KMS_KES_KEY_FILE",
+    "MINIO_KMS_KES_CERT_FILE",
+    "MINIO_KMS_KES_KEY_PASSWORD",
+    "MINIO_KMS_KES_CAPATH",
+];
+
+fn main() {
+    let address = parse_args();
+    let kms = match kes_config() {
+        Ok(kms) => kms,
+        Err(e) => fatal(&format!("Invalid KMS configuration specified: {e}")),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let lookup = match kms {
+        None => None,
+        Some(kes) => Some(rt.block_on(kms_startup(kes)).unwrap_or_else(|e| fatal(&e))),
+    };
+    let user = env::var("MINIO_ROOT_USER").unwrap_or_else(|_| "minioadmin".into());
+    let password = env::var("MINIO_ROOT_PASSWORD").unwrap_or_else(|_| "minioadmin".into());
+    let lookup = lookup.unwrap_or_else(|| fatal("no KMS configured: this stand-in needs KES"));
+    let minio = MinioStandIn::start_on(address, &user, &password, lookup);
+    minio.set_healthy(true);
+    println!("API: http://{}", minio.addr);
+    notify("READY=1");
+    rt.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+}
+
+fn parse_args() -> std::net::SocketAddr {
+    let mut args = env::args().skip(1);
+    if args.next().as_deref() != Some("server") {
+        fatal("usage: minio server [--address HOST:PORT] VOLUMES…");
+    }
+    let mut address = ":9000".to_owned();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--address" => address = args.next().unwrap_or_default(),
+            "--console-address" | "--certs-dir" => {
+                args.next();
+            }
+            _ => {}
+        }
+    }
+    let address = if address.starts_with(':') {
+        format!("127.0.0.1{address}")
+    } else {
+        address
+    };
+    address
+        .parse()
+        .unwrap_or_else(|_| fatal(&format!("invalid --address {address}")))
+}
+
+struct Kes {
+    endpoints: Vec<String>,
+    key_name: String,
+    cert_pem: String,
+    key_pem: String,
+    ca: Vec<CertificateDer<'static>>,
+}
+
+/// MinIO's rules: one KMS family; KES needs ENDPOINT, KEY_NAME and exactly
+/// one authentication method.
+fn kes_config() -> Result<Option<Kes>, String> {
+    let present = |v: &str| env::var_os(v).is_some();
+    let kes = KES_VARS.iter().any(|v| present(v));
+    let minkms = [
+        "MINIO_KMS_SERVER",
+        "MINIO_KMS_ENCLAVE",
+        "MINIO_KMS_API_KEY",
+        "MINIO_KMS_SSE_KEY",
+    ]
+    .iter()
+    .any(|v| present(v));
+    let static_key = env::var("MINIO_KMS_SECRET_KEY").is_ok_and(|v| !v.is_empty())
+        || env::var("MINIO_KMS_SECRET_KEY_FILE")
+            .is_ok_and(|f| !f.is_empty() && std::path::Path::new(&f).exists());
+    match (kes, minkms, static_key) {
+        (_, true, true) | (true, true, _) => {
+            return Err("kms: configuration for MinIO KMS and MinIO KES is present".into());
+        }
+        (true, _, true) => {
+            return Err("kms: configuration for MinIO KES and static key is present".into());
+        }
+        (false, _, _) => return Ok(None),
+        _ => {}
+    }
+    let get = |v: &str| env::var(v).unwrap_or_default();
+    let endpoints: Vec<String> = get("MINIO_KMS_KES_ENDPOINT")
+        .split(',')
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if endpoints.is_empty() {
+        return Err("kms: no KES server endpoint provided".into());
+    }
+    let key_name = get("MINIO_KMS_KES_KEY_NAME");
+    if !present("MINIO_KMS_KES_KEY_NAME") {
+        return Err(
+            "kms: incomplete configuration for MinIO KES: missing 'MINIO_KMS_KES_KEY_NAME'".into(),
+        );
+    }
+    let cert_auth = [
+        "MINIO_KMS_KES_KEY_FILE",
+        "MINIO_KMS_KES_CERT_FILE",
+        "MINIO_KMS_KES_KEY_PASSWORD",
+    ]
+    .iter()
+    .any(|v| present(v));
+    let (cert_pem, key_pem) = if cert_auth {
+        if present("MINIO_KMS_KES_API_KEY") {
+            return Err("kms: ambiguous configuration for MinIO KES: 'MINIO_KMS_KES_API_KEY' and client certificate is present".into());
+        }
+        let read = |v: &str| std::fs::read_to_string(get(v)).map_err(|e| format!("{v}: {e}"));
+        (
+            read("MINIO_KMS_KES_CERT_FILE")?,
+            read("MINIO_KMS_KES_KEY_FILE")?,
+        )
+    } else if present("MINIO_KMS_KES_API_KEY") {
+        api_key_identity(&get("MINIO_KMS_KES_API_KEY"))?
+    } else {
+        return Err(
+            "kms: incomplete configuration for MinIO KES: missing authentication method".into(),
+        );
+    };
+    let ca = match env::var("MINIO_KMS_KES_CAPATH") {
+        Ok(path) => CertificateDer::pem_file_iter(&path)
+            .map_err(|e| format!("MINIO_KMS_KES_CAPATH {path}: {e}"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("MINIO_KMS_KES_CAPATH {path}: {e}"))?,
+        Err(_) => Vec::new(),
+    };
+    Ok(Some(Kes {
+        endpoints,
+        key_name,
+        cert_pem,
+        key_pem,
+        ca,
+    }))
+}
+
+/// `kes:v1:` + base64(0x00 ‖ seed) → the self-signed client certificate
+/// MinIO (kms-go) presents for it.
+fn api_key_identity(key: &str) -> Result<(String, String), String> {
+    let raw = key
+        .strip_prefix("kes:v1:")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .filter(|b| b.len() == 33 && b[0] == 0)
+        .ok_or("kms: invalid API key")?;
+    // PKCS#8 v1 wrapping of an Ed25519 seed (RFC 8410).
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(&raw[1..]);
+    let pkcs8 = PrivatePkcs8KeyDer::from(der);
+    let key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_ED25519)
+        .map_err(|e| format!("kms: API key: {e}"))?;
+    let cert = rcgen::CertificateParams::new(Vec::<String>::new())
+        .and_then(|p| p.self_signed(&key))
+        .map_err(|e| format!("kms: API key certificate: {e}"))?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// MinIO's KMS start-up: generate with the default key; create it on 404.
+async fn kms_startup(kes: Kes) -> Result<KeyLookup, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in kes.ca {
+        roots.add(c).map_err(|e| format!("kms: CA: {e}"))?;
+    }
+    let chain = CertificateDer::pem_slice_iter(kes.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("kms: client certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(kes.key_pem.as_bytes())
+        .map_err(|e| format!("kms: client key: {e}"))?;
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("kms: client certificate: {e}"))?;
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut last = String::new();
+    for endpoint in &kes.endpoints {
+        let generate = format!("{endpoint}/v1/key/generate/{}", kes.key_name);
+        let status = match client.post(&generate).body("{}").send().await {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => {
+                last = format!("{endpoint}: {e:?}");
+                continue;
+            }
+        };
+        match status {
+            200 | 403 => {}
+            404 => {
+                let create = format!("{endpoint}/v1/key/create/{}", kes.key_name);
+                let r = client
+                    .post(&create)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
+                if !(r.status().is_success() || r.status() == 400 || r.status() == 403) {
+                    return Err(format!(
+                        "kms: failed to create key {}: {}",
+                        kes.key_name,
+                        r.status()
+                    ));
+                }
+            }
+            s => {
+                return Err(format!(
+                    "kms: failed to generate data key with KMS key: HTTP {s}"
+                ));
+            }
+        }
+        return Ok(KeyLookup::Remote {
+            client,
+            endpoint: endpoint.clone(),
+        });
+    }
+    Err(format!(
+        "Unable to initialize KMS: no KES server reachable: {last}"
+    ))
+}
+
+fn notify(state: &str) {
+    let Some(path) = env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    let path = path.to_string_lossy().into_owned();
+    let result = if let Some(abstract_name) = path.strip_prefix('@') {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(abstract_name)
+            .and_then(|a| sock.send_to_addr(state.as_bytes(), &a))
+    } else {
+        sock.send_to(state.as_bytes(), &path)
+    };
+    if let Err(e) = result {
+        eprintln!("sd_notify: {e}");
+    }
+}
+
+fn fatal(msg: &str) -> ! {
+    eprintln!("FATAL {msg}");
+    std::process::exit(1)
+}
