@@ -98,7 +98,11 @@ where
         };
         let mut message = MessageOnly(String::new());
         event.record(&mut message);
-        writeln!(w, "kesgate: {prefix}{}", message.0)
+        // Every line of a multi-line entry carries the prefix on a terminal.
+        for line in message.0.lines() {
+            writeln!(w, "kesgate: {prefix}{line}")?;
+        }
+        Ok(())
     }
 }
 
@@ -112,8 +116,8 @@ impl tracing::field::Visit for MessageOnly {
     }
 }
 
-/// Logs a failure as the top line plus one entry per further line and per
-/// cause, all under one MESSAGE_ID, so `journalctl -u` shows the whole chain.
+/// Logs a failure as one entry (one MESSAGE_ID, one state change): the
+/// message, the fix, and each cause not already quoted, one per line.
 pub fn log_failure(
     message_id: &str,
     kind: &str,
@@ -130,14 +134,13 @@ pub fn log_failure(
         }
         cause = c.source();
     }
-    for line in lines {
-        tracing::error!(
-            message_id,
-            kesgate_error_kind = kind,
-            kesgate_endpoint = endpoint,
-            "{line}"
-        );
-    }
+    tracing::error!(
+        message_id,
+        kesgate_error_kind = kind,
+        kesgate_endpoint = endpoint,
+        "{}",
+        lines.join("\n")
+    );
 }
 
 #[cfg(test)]

@@ -55,6 +55,18 @@ boot_container() {
     cp -a "$ROOTFS_CACHE" "$CT_ROOT"
     # debootstrap's minbase has no /etc/hosts; every real host does.
     printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n' >"$CT_ROOT/etc/hosts"
+    start_nspawn "$1"
+}
+
+# reboot_container: power off and boot the same rootfs again (its /etc,
+# /var and installed packages persist, /run starts empty, as on a host).
+# With NO_WAIT_BOOT=1 it returns before boot has finished.
+reboot_container() {
+    stop_container
+    start_nspawn "$(dirname "$CT_ROOT")"
+}
+
+start_nspawn() {
     systemd-nspawn -D "$CT_ROOT" --boot --register=no --keep-unit --console=pipe -q \
         >"$1/console.log" 2>&1 </dev/null &
     NSPAWN_PID=$!
@@ -71,7 +83,7 @@ boot_container() {
         sleep 0.1
     done
     # Blocks until boot has finished (degraded is fine: no network units here).
-    ct systemctl is-system-running --wait >/dev/null || true
+    [ -n "${NO_WAIT_BOOT:-}" ] || ct systemctl is-system-running --wait >/dev/null || true
 }
 
 ct() { nsenter -t "$CT_PID" -a "$@"; }

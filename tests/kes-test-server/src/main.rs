@@ -47,9 +47,20 @@ fn main() {
             Backend::openbao(&addr, token.trim(), &bao_mount)
         }
     };
-    let ca = TestCa::new("kes-test-ca");
+    // A CA key left by an earlier run is reused, so a restarted server (the
+    // system tests' kes.service) is trusted through the ca.pem written then.
     std::fs::create_dir_all(&tls_dir).unwrap_or_else(|e| die(&e.to_string()));
-    std::fs::write(tls_dir.join("ca.pem"), &ca.ca_pem).unwrap_or_else(|e| die(&e.to_string()));
+    let key_file = tls_dir.join("ca-key.pem");
+    let ca = match std::fs::read_to_string(&key_file) {
+        Ok(pem) => TestCa::from_key_pem("kes-test-ca", &pem),
+        Err(_) => {
+            let ca = TestCa::new("kes-test-ca");
+            std::fs::write(&key_file, ca.key_pem()).unwrap_or_else(|e| die(&e.to_string()));
+            std::fs::write(tls_dir.join("ca.pem"), &ca.ca_pem)
+                .unwrap_or_else(|e| die(&e.to_string()));
+            ca
+        }
+    };
     let server = Server::start(Config {
         generation,
         listen: listen

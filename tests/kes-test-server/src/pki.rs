@@ -17,7 +17,21 @@ pub struct ServerCert {
 
 impl TestCa {
     pub fn new(name: &str) -> TestCa {
-        let key = KeyPair::generate().expect("CA key");
+        TestCa::with_key(name, KeyPair::generate().expect("CA key"))
+    }
+
+    /// A CA with the same name and key as before: certificates it signs
+    /// chain to the CA certificate clients already pinned (a KES restart in
+    /// the system tests keeps its trust).
+    pub fn from_key_pem(name: &str, key_pem: &str) -> TestCa {
+        TestCa::with_key(name, KeyPair::from_pem(key_pem).expect("CA key PEM"))
+    }
+
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    fn with_key(name: &str, key: KeyPair) -> TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -42,13 +42,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let lookup = match kms {
-        None => None,
-        Some(kes) => Some(rt.block_on(kms_startup(kes)).unwrap_or_else(|e| fatal(&e))),
-    };
+    // MinIO runs without a KMS too; this stand-in exists to test one.
+    let kes = kms.unwrap_or_else(|| fatal("no KMS configured: this stand-in needs KES"));
+    let lookup = rt.block_on(kms_startup(kes)).unwrap_or_else(|e| fatal(&e));
     let user = env::var("MINIO_ROOT_USER").unwrap_or_else(|_| "minioadmin".into());
     let password = env::var("MINIO_ROOT_PASSWORD").unwrap_or_else(|_| "minioadmin".into());
-    let lookup = lookup.unwrap_or_else(|| fatal("no KMS configured: this stand-in needs KES"));
     let minio = MinioStandIn::start_on(address, &user, &password, lookup);
     minio.set_healthy(true);
     println!("API: http://{}", minio.addr);

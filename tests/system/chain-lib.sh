@@ -1,0 +1,173 @@
+# shellcheck shell=bash
+# The MinIO boot chain in the container, shared by boot-chain.sh and the
+# demo: KES test server as kes.service (a real OpenBao on the host as its
+# key store), the MinIO stand-in as minio.service shaped like upstream's
+# unit, kesgate installed from its .deb. Sourced after lib.sh.
+
+# MESSAGE_IDs (src/logging.rs)
+ID_KES_READY=8f0d89a983d443ceb1ea0f826d7aa62c
+ID_KES_NOT_READY=23c27382dbae471291e0a4c2b4c1e9a4
+ID_WAIT_GAVE_UP=ef8a6507387d4e0a965fefbef281864f
+ID_IDENTITY_REJECTED=ee8891ccb1a7414b8fee2c21e78ce9fc
+ID_ENV_CHANGED=4eda8be2440c490194d2349d2f1f173d
+ID_KEY_CREATED=e42f27573bcd47938ac5591b166a3bea
+ID_BUCKET_OUTCOME=70b3d776c8784eb7a7a13d7e8b943091
+
+# build_deb: the release .deb (packaging/build deb), or $KESGATE_DEB.
+build_deb() {
+    if [ -n "${KESGATE_DEB:-}" ]; then DEB=$KESGATE_DEB; return; fi
+    (cd "$repo" && packaging/build deb >"$work/build-deb.log" 2>&1) \
+        || die "packaging/build deb failed: $(tail -20 "$work/build-deb.log")"
+    DEB=$(ls -t "$repo"/target/debian/kesgate_*.deb | head -n1)
+}
+
+# kes_unit PORT IDENTITY: the KES test server as kes.service, shaped like
+# the KES docs' unit (simple, Restart=always), OpenBao on the host behind it.
+kes_unit() {
+    install -D -m 755 "$KES_BIN" "$CT_ROOT/usr/local/bin/kes"
+    # /etc/kes/tls/ca.pem must be readable by minio-user (MINIO_KMS_KES_CAPATH).
+    install -d -m 755 "$CT_ROOT/etc/kes"
+    install -m 600 "$work/bao-token" "$CT_ROOT/etc/kes/bao-token"
+    local paths=/v1/ready,/v1/status,/v1/key/create/*,/v1/key/describe/*,/v1/key/generate/*,/v1/key/decrypt/*
+    cat >"$CT_ROOT/etc/systemd/system/kes.service" <<UNIT
+[Unit]
+Description=KES (kesgate's test server)
+After=network-online.target
+
+[Service]
+ExecStart=/usr/local/bin/kes --listen 127.0.0.1:$1 --tls-dir /etc/kes/tls --policy minio=$2:$paths --openbao $BAO_ADDR --openbao-token-file /etc/kes/bao-token
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
+
+# minio_unit PORT: the MinIO stand-in as /usr/local/bin/minio under
+# upstream's unit (minio/minio-service linux-systemd/minio.service) at the
+# package's location, and the operator's /etc/default/minio from the manual
+# runbook: KES variables pasted by hand next to MinIO's own settings.
+minio_unit() {
+    install -D -m 755 "$repo/target/debug/minio-stand-in" "$CT_ROOT/usr/local/bin/minio"
+    ct useradd --system --no-create-home --shell /usr/sbin/nologin minio-user
+    cat >"$CT_ROOT/lib/systemd/system/minio.service" <<'UNIT'
+[Unit]
+Description=MinIO
+Documentation=https://min.io/docs/minio/linux/index.html
+Wants=network-online.target
+After=network-online.target
+AssertFileIsExecutable=/usr/local/bin/minio
+AssertFileNotEmpty=/etc/default/minio
+
+[Service]
+Type=notify
+WorkingDirectory=/usr/local
+User=minio-user
+Group=minio-user
+ProtectProc=invisible
+EnvironmentFile=/etc/default/minio
+ExecStart=/usr/local/bin/minio server $MINIO_OPTS $MINIO_VOLUMES
+Restart=always
+LimitNOFILE=1048576
+TasksMax=infinity
+TimeoutSec=infinity
+SendSIGKILL=no
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    MINIO_PASSWORD=$(head -c 18 /dev/urandom | base64)
+    cat >"$CT_ROOT/etc/default/minio" <<ENV
+# MinIO settings (the operator's)
+MINIO_VOLUMES="/var/lib/minio"
+MINIO_OPTS="--address :$1 --console-address :9001"
+MINIO_ROOT_USER=minio-admin
+MINIO_ROOT_PASSWORD="$MINIO_PASSWORD"
+# KES, pasted by hand from the runbook
+MINIO_KMS_KES_ENDPOINT=https://localhost:$KES_PORT
+MINIO_KMS_KES_KEY_NAME=minio-backend-default-key
+MINIO_KMS_KES_API_KEY=$API_KEY
+MINIO_KMS_KES_CAPATH=/etc/kes/tls/ca.pem
+ENV
+    chmod 600 "$CT_ROOT/etc/default/minio"
+}
+
+# kesgate_config MINIO_PORT: what the operator writes after installing the
+# package: the API key, KES's CA (readable by minio-user: MinIO reads it
+# through MINIO_KMS_KES_CAPATH), kesgate.toml with seeding and tricky values.
+kesgate_config() {
+    install -d -m 755 "$CT_ROOT/etc/kesgate"
+    install -m 644 "$CT_ROOT/etc/kes/tls/ca.pem" "$CT_ROOT/etc/kesgate/kes-ca.pem"
+    (umask 077; printf '%s\n' "$API_KEY" >"$CT_ROOT/etc/kesgate/kes-api-key")
+    cat >"$CT_ROOT/etc/kesgate/kesgate.toml" <<TOML
+[kes]
+endpoints = ["https://localhost:$KES_PORT"]
+api_key_file = "/etc/kesgate/kes-api-key"
+ca = "/etc/kesgate/kes-ca.pem"
+default_key = "minio-backend-default-key"
+
+[wait]
+timeout = "3s"
+max_interval = "500ms"
+
+[env_file.set]
+KESGATE_TEST_QUOTES = 'say "hi" and \`ls\` for \$HOME'
+KESGATE_TEST_SPACES = '  padded  '
+KESGATE_TEST_BACKSLASH = 'C:\\dir\\ and a trailing \\'
+KESGATE_TEST_HASH = '#not a comment; a=b=c'
+KESGATE_TEST_UNICODE = 'grüße ✓'
+
+[minio]
+endpoint = "http://127.0.0.1:$1"
+
+[[keys]]
+name = "bucket-key"
+
+[[buckets]]
+name = "encrypted"
+key = "bucket-key"
+create = true
+TOML
+}
+
+# wait_for_kes_listening: polls (bounded) until kes.service accepts connections.
+wait_for_kes_listening() {
+    local i
+    for i in $(seq 1 600); do
+        # KES wants a client certificate; a TCP connect is the honest probe.
+        (exec 3<>"/dev/tcp/127.0.0.1/$KES_PORT") 2>/dev/null && return
+        sleep 0.05
+    done
+    die "kes.service does not listen on $KES_PORT: $(ct journalctl -u kes -n 20 --no-pager)"
+}
+
+# cursor: the journal's current position, for counting what comes after.
+cursor() { ct journalctl -n 0 --show-cursor -q | sed -n 's/^-- cursor: //p'; }
+
+# count_entries CURSOR UNIT MESSAGE_ID: kesgate's entries with that ID that
+# UNIT's processes logged since CURSOR. (--cursor, not --after-cursor: with
+# matches, journalctl 252 skips the first *matching* entry after the cursor;
+# the cursor's own entry is an earlier, unrelated one.)
+count_entries() {
+    # -o json: one line per entry, however many lines its MESSAGE has.
+    ct journalctl --cursor "$1" "_SYSTEMD_UNIT=$2" "MESSAGE_ID=$3" -o json --no-pager | wc -l
+}
+
+# monotonic_us: CLOCK_MONOTONIC in µs; the container shares the kernel, so
+# this compares with systemd's *TimestampMonotonic properties.
+monotonic_us() { python3 -c 'import time; print(time.monotonic_ns() // 1000)'; }
+
+# main_env NAME: NAME's value in the environment of minio.service's process.
+main_env() {
+    local pid
+    pid=$(unit_prop minio.service MainPID)
+    ct cat "/proc/$pid/environ" | python3 -c '
+import sys
+name = sys.argv[1].encode()
+for item in sys.stdin.buffer.read().split(b"\0"):
+    k, _, v = item.partition(b"=")
+    if k == name:
+        sys.stdout.write(v.decode())
+        sys.exit(0)
+sys.exit(1)' "$1"
+}
