@@ -82,10 +82,16 @@ pub async fn preflight(config: &Path, notifier: &Notifier, episode: &Episode) ->
         return Ok(0);
     }
     let mut settings = Settings::load(config)?;
-    settings.wait.timeout = settings.wait.timeout.map(|t| t.max(PREFLIGHT_MIN_ATTEMPT));
+    settings.wait.timeout = attempt_bound(settings.wait.timeout);
     let summary = gate(&settings, notifier, episode).await?;
     notifier.status(&summary);
     Ok(0)
+}
+
+/// How long one preflight attempt may wait: `[wait] timeout`, but never
+/// less than [`PREFLIGHT_MIN_ATTEMPT`]; `None` (timeout "0") waits forever.
+fn attempt_bound(timeout: Option<Duration>) -> Option<Duration> {
+    timeout.map(|t| t.max(PREFLIGHT_MIN_ATTEMPT))
 }
 
 fn log_start(settings: &Settings, episode: &Episode) {
@@ -138,5 +144,26 @@ pub fn report_render(report: &render::Report, dry_run: bool) {
         tracing::info!(message_id = logging::ids::ENV_CHANGED, kesgate_env_file = %path, kesgate_changed = %names, "{path} updated: {}", if names.is_empty() { "duplicates or stale lines removed".to_owned() } else { format!("set {names}") });
     } else {
         tracing::info!(message_id = logging::ids::ENV_UNCHANGED, kesgate_env_file = %path, "{path} already matches the configuration; not written");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preflight_attempt_outlasts_the_start_limit_window() {
+        // 5 starts per 10 s: attempts of ≥ 3 s (+100 ms RestartSec) never
+        // put 6 starts into one window.
+        assert!(5 * (PREFLIGHT_MIN_ATTEMPT + Duration::from_millis(100)) > Duration::from_secs(10));
+        assert_eq!(
+            attempt_bound(Some(Duration::from_millis(200))),
+            Some(PREFLIGHT_MIN_ATTEMPT)
+        );
+        assert_eq!(
+            attempt_bound(Some(Duration::from_secs(900))),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(attempt_bound(None), None);
     }
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up, formatting and lints, unit and integration
-# tests (KES test server, real OpenBao), then the real-systemd system tests.
+# tests (KES test server, real OpenBao), the packages, then the real-systemd
+# system tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace
-system_tests=(tests/system/wait.sh tests/system/envfile.sh)
+# packages.sh: .deb and .rpm, lintian and rpmlint; boot-chain.sh installs
+# that .deb in a booted systemd and runs MinIO's boot chain through outages.
+system_tests=(tests/packages.sh tests/system/wait.sh tests/system/envfile.sh tests/system/boot-chain.sh)
 for t in "${system_tests[@]}"; do
     echo "== $t"
     bash "$t"

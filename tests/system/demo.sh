@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The main job, for real: a booted systemd runs kesgate.service while the KES
-# key store (a real OpenBao) is sealed; an operator unseals it; kesgate
-# reports READY and the journal tells the story.
+# The main job, for real: a host with MinIO (upstream's unit, the stand-in
+# binary) and KES (as kes.service, a real OpenBao behind it) gets kesgate
+# from its .deb, is configured, and boots while OpenBao is sealed. MinIO
+# waits; the operator unseals; the chain runs: KES ready → default key →
+# /etc/default/minio → minio.service → keys and bucket encryption seeded.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
+. "$here/chain-lib.sh"
 bash "$here/../setup.sh"
 harness_init
 say() { printf '\n\033[1;34m>>> %s\033[0m\n' "$*"; }
@@ -14,46 +17,58 @@ say "Step 1 of the runbook, done by kesgate: a fresh KES API key and the policy 
 API_KEY=$(sed -n 2p "$work/identity.txt")
 IDENTITY=$(tail -n1 "$work/identity.txt")
 sed '2s/.*/kes:v1:<the secret: not shown>/' "$work/identity.txt"
-
-say "OpenBao (the KMS behind KES) starts sealed; the KES test server uses it as key store"
-start_openbao "$work" "$(free_port)"
-bao status -format=json | python3 -c 'import json,sys; s=json.load(sys.stdin); print("OpenBao sealed:", s["sealed"])' || true
 KES_PORT=$(free_port)
-start_kes kes "$KES_PORT" "$IDENTITY"
-echo "KES: https://localhost:$KES_PORT"
+MINIO_PORT=$(free_port)
 
-say "Booting systemd (Debian bookworm in systemd-nspawn) with kesgate installed"
-boot_container "$work"
-install_kesgate "$work/kes/ca.pem"
-write_config "$KES_PORT"
-ct systemctl daemon-reload
-ct cat /etc/kesgate/kesgate.toml
-
-say "/etc/default/minio before: the operator's lines"
-cat "$CT_ROOT/etc/default/minio"
-
-say "systemctl start kesgate.service   (KES is up, its key store is sealed)"
-ct systemctl start --no-block kesgate.service
-wait_for_prop kesgate.service StatusText 'attempt ([5-9]|[1-9][0-9]),' >/dev/null
-ct systemctl status --no-pager kesgate.service || true
-
-say "The operator unseals OpenBao"
-t0=$(date +%s%N)
+say "Building the .deb (packaging/build deb) and starting OpenBao, the KMS behind KES"
+build_deb
+echo "package: $DEB"
+start_openbao "$work" "$(free_port)"
 unseal_openbao
-wait_for_prop kesgate.service ActiveState '^active$' >/dev/null
-t1=$(date +%s%N)
-echo "kesgate.service active $(( (t1 - t0) / 1000000 )) ms after the unseal (includes this script's polling)"
-ct systemctl status --no-pager kesgate.service || true
 
-say "/etc/default/minio as kesgate rendered it (the API key masked here)"
-ls -l "$CT_ROOT/etc/default/minio"
-sed 's/\(MINIO_KMS_KES_API_KEY=\).*/\1"<secret>"/' "$CT_ROOT/etc/default/minio"
-say "kesgate render --check: would MinIO accept it, does it match the configuration?"
-ct kesgate --log terminal render --check
+say "A Debian bookworm host under systemd (nspawn): KES as kes.service, MinIO as upstream's minio.service"
+boot_container "$work"
+kes_unit "$KES_PORT" "$IDENTITY"
+minio_unit "$MINIO_PORT"
+ct systemctl daemon-reload
+ct systemctl enable kes.service minio.service >/dev/null 2>&1
+ct systemctl start kes.service
+cp "$DEB" "$CT_ROOT/root/kesgate.deb"
+ct dpkg -i /root/kesgate.deb | sed 's/^/  /'
+kesgate_config "$MINIO_PORT"
+sed -i 's/^timeout = .*/timeout = "15m"/' "$CT_ROOT/etc/kesgate/kesgate.toml"
+echo "/etc/kesgate/kesgate.toml:"
+sed 's/^/  /' "$CT_ROOT/etc/kesgate/kesgate.toml"
 
-say "journalctl -u kesgate -o verbose: the structured fields of the state changes"
-ct journalctl -u kesgate.service -o verbose --no-pager \
-    | grep -E '^[A-Z][a-z]{2} |MESSAGE=|MESSAGE_ID=|KESGATE_|PRIORITY=' | grep -v '_SOURCE' | sed 's/^/  /'
-say "The default key, created by kesgate, is in OpenBao"
-BAO_TOKEN=$(cat "$work/bao-token") bao read -format=json kes/minio-backend-default-key | python3 -c 'import json,sys; print("kes/minio-backend-default-key:", "present" if json.load(sys.stdin)["data"] else "missing")'
-say "Done: wait → default key → /etc/default/minio, under a real systemd"
+say "OpenBao is sealed overnight; the host reboots"
+BAO_TOKEN=$(cat "$work/bao-token") bao operator seal >/dev/null
+NO_WAIT_BOOT=1 reboot_container
+wait_for_prop kesgate.service StatusText 'key store' >/dev/null
+ct systemctl status --no-pager kesgate.service minio.service 2>&1 | sed 's/^/  /' || true
+ct systemctl list-jobs --no-pager | sed 's/^/  /'
+
+say "Morning: the operator unseals OpenBao — and runs nothing else"
+t_unseal=$(monotonic_us)
+unseal_openbao
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+kes_ready=$(unit_prop kesgate.service ActiveEnterTimestampMonotonic)
+minio_active=$(unit_prop minio.service ActiveEnterTimestampMonotonic)
+echo "kesgate.service ready $(((kes_ready - t_unseal) / 1000)) ms after the unseal; minio.service active after $(((minio_active - t_unseal) / 1000)) ms"
+ct systemctl status --no-pager kesgate.service minio.service 2>&1 | sed 's/^/  /' || true
+
+say "/etc/default/minio as kesgate rendered it (secrets masked here): the hand-pasted KES lines were updated in place"
+sed -e 's/\(MINIO_KMS_KES_API_KEY=\).*/\1"<secret>"/' -e 's/\(MINIO_ROOT_PASSWORD=\).*/\1"<secret>"/' \
+    "$CT_ROOT/etc/default/minio" | sed 's/^/  /'
+
+say "Seeding: kesgate-keys.service and kesgate-buckets.service"
+wait_for_prop kesgate-buckets.service ActiveState '^active$' >/dev/null
+ct journalctl -b -u kesgate-keys.service -u kesgate-buckets.service -o cat --no-pager \
+    | grep -E 'key |bucket' | sed 's/^/  /'
+for key in minio-backend-default-key bucket-key; do
+    bao_key_exists "$key" && echo "  OpenBao has kes/$key"
+done
+
+say "journalctl -u kesgate -u minio -o verbose: the structured state changes (one per change)"
+ct journalctl -b -u kesgate.service -u minio.service -o verbose --no-pager SYSLOG_IDENTIFIER=kesgate \
+    | grep -E 'MESSAGE=|MESSAGE_ID=|KESGATE_' | sed 's/^/  /'
+say "Done: MinIO came up by itself once KES could serve its keys"

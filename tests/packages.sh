@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The packages: `packaging/build deb` and `packaging/build rpm` build them;
+# lintian must report no error and no warning (overrides carry a reason;
+# --show-overrides would count them again, so it is left out),
+# rpmlint no error and no warning; both hold what the issue lists and never
+# /etc/default/minio or anything of the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+packaging/build deb >"$work/deb.log" 2>&1 || fail "packaging/build deb: $(tail -20 "$work/deb.log")"
+packaging/build rpm >"$work/rpm.log" 2>&1 || fail "packaging/build rpm: $(tail -20 "$work/rpm.log")"
+deb=$(ls -t target/debian/kesgate_*.deb | head -n1)
+rpm=$(ls -t target/generate-rpm/kesgate-*.rpm | head -n1)
+
+lintian -I --pedantic -E --fail-on error,warning "$deb" >"$work/lintian.txt" 2>&1 \
+    || fail "lintian: $(cat "$work/lintian.txt")"
+! grep -E '^[EW]: ' "$work/lintian.txt" || fail "lintian reports errors or warnings"
+echo "lintian: 0 errors, 0 warnings ($(grep -c '^I: ' "$work/lintian.txt" || true) informational)"
+rpmlint -c packaging/rpm/rpmlint.toml "$rpm" >"$work/rpmlint.txt" 2>&1 || fail "rpmlint: $(cat "$work/rpmlint.txt")"
+grep -q ' 0 errors, 0 warnings' "$work/rpmlint.txt" || fail "rpmlint: $(cat "$work/rpmlint.txt")"
+echo "rpmlint: 0 errors, 0 warnings"
+
+dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$work/deb-files"
+rpm -qpl "$rpm" >"$work/rpm-files"
+for f in /usr/bin/kesgate /usr/lib/systemd/system/kesgate.service \
+    /usr/lib/systemd/system/kesgate-keys.service /usr/lib/systemd/system/kesgate-buckets.service \
+    /usr/lib/systemd/system/minio.service.d/kesgate.conf /usr/lib/systemd/system-preset/80-kesgate.preset \
+    /usr/lib/systemd/catalog/kesgate.catalog /usr/share/doc/kesgate/examples/kesgate.toml \
+    /usr/share/bash-completion/completions/kesgate /usr/share/fish/vendor_completions.d/kesgate.fish; do
+    grep -qx "$f" "$work/deb-files" || fail ".deb lacks $f"
+    grep -qx "$f" "$work/rpm-files" || fail ".rpm lacks $f"
+done
+grep -qx /usr/share/man/man8/kesgate.8.gz "$work/deb-files" || fail ".deb lacks the man page"
+grep -qx /usr/share/man/man8/kesgate.8.gz "$work/rpm-files" || fail ".rpm lacks the man page"
+grep -qx /usr/share/doc/kesgate/changelog.Debian.gz "$work/deb-files" || fail ".deb lacks the changelog"
+grep -qx /usr/share/doc/kesgate/copyright "$work/deb-files" || fail ".deb lacks the copyright"
+! grep -E '^/etc/|kes-test-server|minio-stand-in' "$work/deb-files" "$work/rpm-files" \
+    || fail "a package ships /etc or test code"
+[ -z "$(dpkg-deb -I "$deb" conffiles 2>/dev/null)" ] || fail "the .deb has conffiles"
+rpm -qp --scripts "$rpm" >"$work/rpm-scripts"
+grep -q 'preset kesgate-keys.service kesgate-buckets.service' "$work/rpm-scripts" || fail "rpm %post does not apply the preset"
+! grep -Eq 'systemctl (--no-reload )?(start|restart)' "$work/rpm-scripts" || fail "rpm scripts start units"
+zcat "$(ls target/assets/kesgate.8.gz)" | grep -q 'kesgate\\-preflight' || fail "man page lacks preflight"
+echo "packages: $(basename "$deb") ($(wc -l <"$work/deb-files") paths), $(basename "$rpm") ($(wc -l <"$work/rpm-files") paths)"
