@@ -68,7 +68,17 @@ for key in minio-backend-default-key bucket-key; do
     bao_key_exists "$key" && echo "  OpenBao has kes/$key"
 done
 
-say "journalctl -u kesgate -u minio -o verbose: the structured state changes (one per change)"
-ct journalctl -b -u kesgate.service -u minio.service -o verbose --no-pager SYSLOG_IDENTIFIER=kesgate \
-    | grep -E 'MESSAGE=|MESSAGE_ID=|KESGATE_' | sed 's/^/  /'
+say "The journal this boot: kesgate's entries, one per state change, with MESSAGE_IDs and fields"
+cat >"$work/entries.py" <<'PY'
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    unit, mid = e.get("_SYSTEMD_UNIT", "?"), e.get("MESSAGE_ID", "-")[:8]
+    first = str(e.get("MESSAGE", "")).splitlines()[0][:100]
+    fields = " ".join(f"{k}={v}" for k, v in e.items() if k.startswith("KESGATE_") and k != "KESGATE_CHANGED")
+    print(f"  {unit:24} {mid:8}  {first}")
+    if fields:
+        print(" " * 36 + fields)
+PY
+ct journalctl -b -o json --no-pager SYSLOG_IDENTIFIER=kesgate | python3 "$work/entries.py"
 say "Done: MinIO came up by itself once KES could serve its keys"
