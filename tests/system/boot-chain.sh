@@ -60,8 +60,8 @@ ct systemctl restart minio.service
 
 log "the operator configures kesgate; OpenBao is sealed; reboot"
 kesgate_config "$MINIO_PORT"
-sed -i 's/^timeout = .*/timeout = "2m"/' "$CT_ROOT/etc/kesgate/kesgate.toml"
-BAO_TOKEN=$(cat "$work/bao-token") bao operator seal >/dev/null
+set_wait_timeout 2m
+seal_openbao
 c_first=$(cursor)
 NO_WAIT_BOOT=1 reboot_container
 wait_for_prop kesgate.service StatusText 'key store' >/dev/null
@@ -119,8 +119,8 @@ PY
 [ "$(count_entries "$c_first" kesgate-keys.service "$ID_KEY_CREATED")" -ge 1 ] || die "no key created entry"
 
 log "sealed for ≥ 5 × [wait] timeout (3 s) at boot: nothing fails for good; unseal → MinIO up by itself"
-sed -i 's/^timeout = .*/timeout = "3s"/' "$CT_ROOT/etc/kesgate/kesgate.toml"
-BAO_TOKEN=$(cat "$work/bao-token") bao operator seal >/dev/null
+set_wait_timeout 3s
+seal_openbao
 c_boot=$(cursor)
 NO_WAIT_BOOT=1 reboot_container
 # The manager is the clock: kesgate.service retried ≥ 5 times, 3 s each.

@@ -141,6 +141,9 @@ wait_for_kes_listening() {
     die "kes.service does not listen on $KES_PORT: $(ct journalctl -u kes -n 20 --no-pager)"
 }
 
+# set_wait_timeout VALUE: [wait] timeout in the container's kesgate.toml.
+set_wait_timeout() { sed -i "s/^timeout = .*/timeout = \"$1\"/" "$CT_ROOT/etc/kesgate/kesgate.toml"; }
+
 # cursor: the journal's current position, for counting what comes after.
 cursor() { ct journalctl -n 0 --show-cursor -q | sed -n 's/^-- cursor: //p'; }
 

@@ -36,12 +36,12 @@ ct systemctl start kes.service
 cp "$DEB" "$CT_ROOT/root/kesgate.deb"
 ct dpkg -i /root/kesgate.deb | sed 's/^/  /'
 kesgate_config "$MINIO_PORT"
-sed -i 's/^timeout = .*/timeout = "15m"/' "$CT_ROOT/etc/kesgate/kesgate.toml"
+set_wait_timeout 15m
 echo "/etc/kesgate/kesgate.toml:"
 sed 's/^/  /' "$CT_ROOT/etc/kesgate/kesgate.toml"
 
 say "OpenBao is sealed overnight; the host reboots"
-BAO_TOKEN=$(cat "$work/bao-token") bao operator seal >/dev/null
+seal_openbao
 NO_WAIT_BOOT=1 reboot_container
 wait_for_prop kesgate.service StatusText 'key store' >/dev/null
 ct systemctl status --no-pager kesgate.service minio.service 2>&1 | sed 's/^/  /' || true

@@ -135,13 +135,14 @@ HCL
     # The KV engine the test KES keeps its keys in, then back to sealed.
     unseal_openbao
     BAO_TOKEN=$(cat "$dir/bao-token") bao secrets enable -path=kes -version=1 kv >/dev/null
-    BAO_TOKEN=$(cat "$dir/bao-token") bao operator seal >/dev/null
+    seal_openbao
 }
 
 # bao_key_exists NAME: the test KES stored key NAME in OpenBao.
 bao_key_exists() { BAO_TOKEN=$(cat "$work/bao-token") bao read "kes/$1" >/dev/null 2>&1; }
 
 unseal_openbao() { bao operator unseal "$BAO_UNSEAL_KEY" >/dev/null; }
+seal_openbao() { BAO_TOKEN=$(cat "$work/bao-token") bao operator seal >/dev/null; }
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
