@@ -54,6 +54,9 @@ pub enum Command {
     Keys,
     /// Set bucket-default SSE-KMS on every [[buckets]] entry once MinIO is healthy.
     Buckets,
+    /// Is encryption at rest healthy on this host? Units, KES, env file, keys,
+    /// buckets; exit 0 healthy, 1 broken, 3 some parts could not be seen.
+    Status(StatusArgs),
     /// Print or create KES identities and API keys.
     #[command(subcommand)]
     Identity(IdentityCommand),
@@ -73,9 +76,17 @@ impl Command {
             Command::Keys => "keys",
             Command::Buckets => "buckets",
             Command::Identity(_) => "identity",
+            Command::Status(_) => "status",
             Command::Assets(_) => "assets",
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the report as JSON (fields: README, "kesgate status").
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

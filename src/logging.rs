@@ -33,6 +33,8 @@ pub mod ids {
     pub const KEY_EXISTS: &str = "4b5dd1895eb347e6afdda2c198904fb4";
     /// One bucket's encryption outcome (KESGATE_BUCKET, KESGATE_OUTCOME).
     pub const BUCKET_OUTCOME: &str = "70b3d776c8784eb7a7a13d7e8b943091";
+    /// The local KES unit changed state (KESGATE_UNIT, KESGATE_UNIT_STATE).
+    pub const KES_UNIT: &str = "aa8945659a90473aa4e6afe66880ddf9";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -161,6 +163,7 @@ mod tests {
             super::ids::KEY_CREATED,
             super::ids::KEY_EXISTS,
             super::ids::BUCKET_OUTCOME,
+            super::ids::KES_UNIT,
         ] {
             assert_eq!(id.len(), 32);
             assert!(

@@ -35,6 +35,8 @@ mod render;
 mod s3;
 /// Secret values that never reach logs.
 mod secret;
+/// `kesgate status`: every link of the chain, read-only.
+mod status;
 /// sd_notify and journal detection.
 mod systemd;
 /// Stage: wait until KES is ready.
@@ -158,6 +160,18 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
             Ok(0)
         }
         Command::Preflight => chain::preflight(&cli.config, notifier, episode).await,
+        Command::Status(args) => {
+            let report = status::gather(&cli.config).await;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("a serialisable report")
+                );
+            } else {
+                print!("{}", status::human(&report));
+            }
+            Ok(report.exit_code())
+        }
         Command::Assets(args) => {
             assets::write(&args.dir).map_err(Error::Assets)?;
             Ok(0)

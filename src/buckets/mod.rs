@@ -3,7 +3,7 @@
 //! sse-kms KEY alias/bucket` would). Already right → no write; encrypted
 //! otherwise → left alone unless `replace = true`.
 
-mod credentials;
+pub mod credentials;
 
 use std::time::Duration;
 
@@ -142,12 +142,12 @@ async fn wait_healthy(
     }
 }
 
-fn strip_arn(id: &str) -> &str {
+pub fn strip_arn(id: &str) -> &str {
     id.strip_prefix("arn:aws:kms:").unwrap_or(id)
 }
 
 /// The bucket's default encryption: `None` when there is none.
-async fn current(s3: &S3Client, bucket: &str) -> Result<Option<(String, String)>, String> {
+pub async fn current(s3: &S3Client, bucket: &str) -> Result<Option<(String, String)>, String> {
     let r = s3
         .send("GET", &format!("/{bucket}?encryption"), Vec::new())
         .await?;

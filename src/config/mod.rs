@@ -26,6 +26,8 @@ pub const DEFAULT_PATH: &str = "/etc/kesgate/kesgate.toml";
 pub const API_KEY_CREDENTIAL: &str = "kes-api-key";
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Watched when it exists on the host (KES's documented unit name).
+pub const DEFAULT_KES_UNIT: &str = "kes.service";
 const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
@@ -107,6 +109,9 @@ pub struct WaitSettings {
     pub timeout: Option<Duration>,
     pub require: Require,
     pub max_interval: Duration,
+    /// A local KES unit to watch over D-Bus (used when it exists); `None`
+    /// with `kes_unit = ""`.
+    pub kes_unit: Option<String>,
 }
 
 /// A configuration problem. Each variant names the file and what to do.
@@ -308,10 +313,31 @@ fn validate_wait(ctx: &Source, raw: RawWait) -> Result<WaitSettings, ConfigError
             d
         }
     };
+    let kes_unit = match raw.kes_unit {
+        None => Some(DEFAULT_KES_UNIT.to_owned()),
+        Some(u) if u.get_ref().is_empty() => None,
+        Some(u) => {
+            let name = u.get_ref();
+            let valid = name.ends_with(".service")
+                && name.len() <= 256
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b":-_.\\@".contains(&b));
+            if !valid {
+                return Err(ctx.invalid(
+                    u.span(),
+                    &format!("kes_unit `{name}` is not a service unit name"),
+                    "name the local KES unit, e.g. \"kes.service\", or \"\" to watch none",
+                ));
+            }
+            Some(name.clone())
+        }
+    };
     Ok(WaitSettings {
         timeout,
         require: raw.require.map_or(Require::Any, |r| *r.get_ref()),
         max_interval,
+        kes_unit,
     })
 }
 

@@ -80,6 +80,7 @@ pub struct RawWait {
     pub timeout: Option<Spanned<String>>,
     pub require: Option<Spanned<Require>>,
     pub max_interval: Option<Spanned<String>>,
+    pub kes_unit: Option<Spanned<String>>,
 }
 
 /// How many of the expanded endpoints must be ready.

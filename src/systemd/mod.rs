@@ -1,5 +1,6 @@
 //! The service manager's side: sd_notify, and whether stderr is the journal.
 
+pub mod bus;
 pub mod episode;
 pub mod notify;
 

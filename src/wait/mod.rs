@@ -2,7 +2,8 @@
 //! identity is authorised, and its key store answers. Transient states are
 //! retried with backoff; permanent ones fail at once with the fix.
 
-mod probe;
+mod kes_unit;
+pub mod probe;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -20,6 +21,11 @@ use crate::systemd::episode::Episode;
 use crate::systemd::notify::Notifier;
 use probe::{Api, Outcome, Permanent, probe};
 pub use probe::{Kind, NotReady};
+
+/// After the local KES unit turns active: probe this often…
+const BURST_INTERVAL: Duration = Duration::from_millis(10);
+/// …for this long (KES needs a moment between "started" and "listening").
+const BURST_WINDOW: Duration = Duration::from_secs(3);
 
 /// How long past the next attempt the service manager should give us before
 /// deciding we hang: the longest request plus a margin.
@@ -107,6 +113,14 @@ pub async fn wait(
         .collect();
     let mut backoff = Backoff::new(settings.max_interval);
     let mut attempt = 0u32;
+    let unit = settings.kes_unit.as_deref().unwrap_or_default();
+    let mut unit_events = match settings.kes_unit.as_deref() {
+        Some(u) => kes_unit::watch(u).await,
+        None => None,
+    };
+    let mut unit_note: Option<String> = None;
+    let mut burst_until: Option<Instant> = None;
+    let mut unit_active_at: Option<Instant> = None;
     loop {
         attempt += 1;
         let round = round(
@@ -128,11 +142,14 @@ pub async fn wait(
                     via,
                     waited: started.elapsed(),
                 };
+                // How quickly the watch turned "started" into "ready".
+                let after_unit = unit_active_at.map(|t| t.elapsed().as_millis() as u64);
                 tracing::info!(
                     message_id = ids::KES_READY,
                     kesgate_endpoint = %ready.endpoint,
                     kesgate_attempt = attempt,
                     kesgate_waited_ms = ready.waited.as_millis() as u64,
+                    kesgate_since_unit_active_ms = after_unit,
                     "KES {} is ready (checked {}, attempt {attempt}, waited {})",
                     ready.endpoint,
                     ready.via,
@@ -147,12 +164,69 @@ pub async fn wait(
             }
             None => return Err(timed_out(started, &endpoints)),
         }
-        let Some(delay) = backoff.next_before(deadline) else {
+        let next = match burst_until {
+            Some(until) if Instant::now() < until => {
+                let mut dense = Backoff::new(BURST_INTERVAL);
+                dense.next_before(deadline)
+            }
+            _ => backoff.next_before(deadline),
+        };
+        let Some(delay) = next else {
             return Err(timed_out(started, &endpoints));
         };
-        notifier.status(&status_line(&endpoints, attempt, delay));
+        let line = status_line(&endpoints, attempt, delay);
+        notifier.status(&match &unit_note {
+            Some(note) => format!("{note}; {line}"),
+            None => line,
+        });
         notifier.extend_timeout(delay + EXTEND_MARGIN);
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            Some(event) = next_event(&mut unit_events) => {
+                tell_unit_event(unit, &event, episode);
+                if event == kes_unit::UnitEvent::Active {
+                    // Probe now, then densely: started is not yet listening.
+                    burst_until = Some(Instant::now() + BURST_WINDOW);
+                    unit_active_at = Some(Instant::now());
+                    backoff = Backoff::new(settings.max_interval);
+                }
+                unit_note = event.is_trouble().then(|| event.describe(unit));
+            }
+        }
+    }
+}
+
+/// The next state change of the watched unit; pending forever without one.
+async fn next_event(
+    events: &mut Option<tokio::sync::mpsc::UnboundedReceiver<kes_unit::UnitEvent>>,
+) -> Option<kes_unit::UnitEvent> {
+    match events {
+        Some(rx) => match rx.recv().await {
+            Some(e) => Some(e),
+            None => {
+                *events = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Once per change (also across attempts of a restarting unit).
+fn tell_unit_event(unit: &str, event: &kes_unit::UnitEvent, episode: &Episode) {
+    let state = match event {
+        kes_unit::UnitEvent::Active => "active".to_owned(),
+        kes_unit::UnitEvent::Starting => "starting".to_owned(),
+        kes_unit::UnitEvent::Failed(r) => format!("failed:{r}"),
+        kes_unit::UnitEvent::Stopped => "stopped".to_owned(),
+    };
+    let text = event.describe(unit);
+    if !episode.changed(unit, &state) {
+        tracing::debug!("{text}");
+    } else if event.is_trouble() {
+        tracing::warn!(message_id = ids::KES_UNIT, kesgate_unit = unit, kesgate_unit_state = %state, "{text}: KES will not come up by itself; see `systemctl status {unit}`");
+    } else {
+        tracing::info!(message_id = ids::KES_UNIT, kesgate_unit = unit, kesgate_unit_state = %state, "{text}");
     }
 }
 

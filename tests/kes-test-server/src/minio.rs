@@ -364,6 +364,14 @@ async fn handle(st: &MinioState, kes: &KeyLookup, req: Request<Incoming>) -> Res
                 "The server side encryption configuration was not found",
             ),
         },
+        // MinIO: 204, and the bucket has no default encryption any more.
+        ("DELETE", true) => {
+            st.buckets.lock().unwrap().insert(bucket, None);
+            Response::builder()
+                .status(204)
+                .body(Full::default())
+                .unwrap()
+        }
         ("PUT", true) => {
             let xml = String::from_utf8_lossy(&body).into_owned();
             let alg = tag(&xml, "SSEAlgorithm").unwrap_or_default();

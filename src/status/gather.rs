@@ -1,0 +1,391 @@
+//! Looks at each link of the chain; never changes anything.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Instant;
+
+use super::{BucketStatus, EndpointStatus, EnvStatus, KeyStatus, Report};
+use crate::buckets::{credentials, current, strip_arn};
+use crate::config::{ConfigError, DEFAULT_KES_UNIT, Endpoint, Settings};
+use crate::kes::client::KesClient;
+use crate::keys;
+use crate::render;
+use crate::s3::S3Client;
+use crate::systemd::bus::{self, UnitState};
+use crate::wait::probe::{Api, Outcome, probe};
+
+/// The kesgate units and MinIO's, in boot-chain order.
+const UNITS: [&str; 4] = [
+    "kesgate.service",
+    "kesgate-keys.service",
+    "minio.service",
+    "kesgate-buckets.service",
+];
+const DROP_IN: &str = "minio.service.d/kesgate.conf";
+
+pub async fn gather(config: &Path) -> Report {
+    let mut r = Report {
+        config: config.display().to_string(),
+        ok: false,
+        problems: Vec::new(),
+        not_seen: Vec::new(),
+        units: None,
+        identity: None,
+        kes: Vec::new(),
+        env_file: None,
+        keys: Vec::new(),
+        buckets: None,
+    };
+    let settings = match Settings::load(config) {
+        Ok(s) => Some(s),
+        Err(ConfigError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            r.not_seen.push(format!(
+                "the configuration and what it names ({source}; run as root)"
+            ));
+            None
+        }
+        Err(e) => {
+            r.problems
+                .push(format!("configuration: {}", first_line(&e.to_string())));
+            None
+        }
+    };
+    let kes_unit = match &settings {
+        Some(s) => s.wait.kes_unit.clone(),
+        None => Some(DEFAULT_KES_UNIT.to_owned()),
+    };
+    units(&mut r, kes_unit.as_deref()).await;
+    if let Some(settings) = &settings {
+        r.identity = settings.kes.identity().map(|i| i.to_string());
+        kes(&mut r, settings).await;
+        env_file(&mut r, settings);
+        buckets(&mut r, settings).await;
+    }
+    r.ok = r.problems.is_empty() && r.not_seen.is_empty();
+    r
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_owned()
+}
+
+async fn units(r: &mut Report, kes_unit: Option<&str>) {
+    let conn = match bus::system_bus().await {
+        Ok(c) => c,
+        Err(e) => {
+            r.not_seen.push(format!("unit states ({e})"));
+            return;
+        }
+    };
+    let mut states = Vec::new();
+    let names = kes_unit.into_iter().chain(UNITS);
+    for name in names {
+        match bus::unit_state(&conn, name).await {
+            Ok(u) => states.push(u),
+            Err(e) => r.not_seen.push(format!("{name} ({e})")),
+        }
+    }
+    for u in &states {
+        if let Some(problem) = unit_problem(u, kes_unit) {
+            r.problems.push(problem);
+        }
+    }
+    r.units = Some(states);
+}
+
+fn unit_problem(u: &UnitState, kes_unit: Option<&str>) -> Option<String> {
+    let name = &u.name;
+    let why = || {
+        let mut s = format!("{}/{}", u.active_state, u.sub_state);
+        if let Some(result) = u.result.as_deref().filter(|r| *r != "success") {
+            s.push_str(&format!(", result {result}"));
+        }
+        if let Some(text) = &u.status_text {
+            s.push_str(&format!(": {text}"));
+        }
+        s
+    };
+    if !u.exists() {
+        // A remote KES has no local unit; that is fine.
+        return (Some(name.as_str()) != kes_unit).then(|| format!("{name} is not installed"));
+    }
+    let seeding = name.starts_with("kesgate-");
+    match u.active_state.as_str() {
+        "active" => {}
+        // A seeding unit that never ran (condition false, not yet wanted) is not broken.
+        "inactive" if seeding && u.result.as_deref() == Some("success") => {}
+        _ => return Some(format!("{name} is {}", why())),
+    }
+    if name == "minio.service" && !u.drop_ins.iter().any(|d| d.ends_with(DROP_IN)) {
+        return Some(format!(
+            "minio.service runs without kesgate's drop-in ({DROP_IN}): MinIO restarts are not checked"
+        ));
+    }
+    None
+}
+
+async fn kes(r: &mut Report, settings: &Settings) {
+    let client = match KesClient::new(&settings.kes) {
+        Ok(c) => c,
+        Err(e) => {
+            r.problems
+                .push(format!("KES client: {}", first_line(&e.to_string())));
+            return;
+        }
+    };
+    let mut ready_endpoint = None;
+    for endpoint in &settings.kes.endpoints {
+        let status = endpoint_status(&client, settings, endpoint).await;
+        if status.ready && ready_endpoint.is_none() {
+            ready_endpoint = Some(endpoint.clone());
+        }
+        if let Some(rt) = status.round_trip.as_deref().filter(|rt| *rt != "ok") {
+            r.problems
+                .push(format!("KES {endpoint}: MinIO's round trip fails: {rt}"));
+        }
+        r.kes.push(status);
+    }
+    let not_ready: Vec<String> = r
+        .kes
+        .iter()
+        .filter(|e| !e.ready)
+        .map(|e| format!("KES {}: {}", e.endpoint, e.state))
+        .collect();
+    let required_all = settings.wait.require == crate::config::Require::All;
+    if ready_endpoint.is_none() || required_all {
+        r.problems.extend(not_ready);
+    }
+    for key in &settings.keys {
+        let present = match &ready_endpoint {
+            Some(ep) => key_present(&client, ep, key).await,
+            None => None,
+        };
+        match present {
+            Some(false) => r.problems.push(format!("key {key} is missing on KES")),
+            None if ready_endpoint.is_some() => {
+                r.not_seen.push(format!("whether key {key} exists"));
+            }
+            _ => {}
+        }
+        r.keys.push(KeyStatus {
+            name: key.to_string(),
+            present,
+        });
+    }
+}
+
+async fn endpoint_status(
+    client: &KesClient,
+    settings: &Settings,
+    endpoint: &Endpoint,
+) -> EndpointStatus {
+    let mut api = Api::Unknown;
+    let started = Instant::now();
+    let outcome = probe(client, endpoint, &mut api, &settings.kes.default_key).await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let (ready, state) = match outcome {
+        Outcome::Ready { via } => (true, format!("ready ({via})")),
+        Outcome::NotReady(nr) => (false, format!("{}: {}", nr.kind.describe(), nr.detail)),
+        Outcome::Failed(p) => (false, format!("{p:?}")),
+    };
+    let (version, generation) = server_info(client, endpoint, api).await;
+    let round_trip = if ready {
+        let key = &settings.kes.default_key;
+        Some(
+            match keys::round_trip(client, &settings.kes, endpoint, key).await {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => first_line(&e.to_string()),
+            },
+        )
+    } else {
+        None
+    };
+    EndpointStatus {
+        endpoint: endpoint.to_string(),
+        ready,
+        state,
+        latency_ms,
+        version,
+        api: generation,
+        round_trip,
+    }
+}
+
+/// Version and API generation: /v1/status's fields tell the generation
+/// (2023-05 has keystore_unavailable, 2024+ only keystore_unreachable,
+/// 2023-02 neither); /version (never checks identity) gives the version.
+async fn server_info(
+    client: &KesClient,
+    endpoint: &Endpoint,
+    api: Api,
+) -> (Option<String>, Option<String>) {
+    let from_probe = match api {
+        Api::Ready => Some("2023-05+".to_owned()),
+        Api::Legacy => Some("2023-02".to_owned()),
+        Api::Unknown => None,
+    };
+    let json = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok();
+    if let Ok(resp) = client.get(endpoint, "/v1/status").await
+        && resp.status == 200
+        && let Some(v) = json(&resp.body)
+    {
+        let version = v.get("version").and_then(|s| s.as_str()).map(str::to_owned);
+        let generation = match (
+            v.get("keystore_unavailable").is_some(),
+            v.get("keystore_unreachable").is_some(),
+        ) {
+            (true, _) => "2023-05",
+            (false, true) => "2024+",
+            (false, false) => "2023-02",
+        };
+        return (version, Some(generation.to_owned()));
+    }
+    let version = match client.get(endpoint, "/version").await {
+        Ok(resp) if resp.status == 200 => {
+            json(&resp.body).and_then(|v| v.get("version")?.as_str().map(str::to_owned))
+        }
+        _ => None,
+    };
+    (version, from_probe)
+}
+
+async fn key_present(
+    client: &KesClient,
+    endpoint: &Endpoint,
+    key: &crate::kes::keyname::KeyName,
+) -> Option<bool> {
+    match client
+        .get(endpoint, &format!("/v1/key/describe/{key}"))
+        .await
+    {
+        Ok(resp) if resp.status == 200 => Some(true),
+        Ok(resp) if resp.status == 404 => Some(false),
+        _ => None,
+    }
+}
+
+fn env_file(r: &mut Report, settings: &Settings) {
+    let path = &settings.env_file.path;
+    let check = match render::check(&settings.kes, &settings.env_file) {
+        Ok(c) => c,
+        Err(render::RenderError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            r.not_seen
+                .push(format!("{} ({source}; run as root)", path.display()));
+            return;
+        }
+        Err(e) => {
+            r.problems.push(format!(
+                "{}: {}",
+                path.display(),
+                first_line(&e.to_string())
+            ));
+            return;
+        }
+    };
+    let meta = std::fs::metadata(path).ok();
+    let owner = meta.as_ref().map(|m| {
+        let name = |uid: u32| {
+            nix::unistd::User::from_uid(uid.into())
+                .ok()
+                .flatten()
+                .map_or_else(|| uid.to_string(), |u| u.name)
+        };
+        let group = nix::unistd::Group::from_gid(m.gid().into())
+            .ok()
+            .flatten()
+            .map_or_else(|| m.gid().to_string(), |g| g.name);
+        format!("{}:{group}", name(m.uid()))
+    });
+    let mode = meta.as_ref().map(|m| format!("{:04o}", m.mode() & 0o7777));
+    if !check.exists {
+        r.problems
+            .push(format!("{} does not exist", path.display()));
+    }
+    if !check.minio_problems.is_empty() {
+        r.problems.push(format!(
+            "MinIO would refuse {}: {}",
+            path.display(),
+            check.minio_problems.join("; ")
+        ));
+    }
+    if check.exists && !check.drift.is_empty() {
+        r.problems.push(format!(
+            "{} differs from the configuration: {} (run `kesgate render --diff`)",
+            path.display(),
+            check.drift.join(", ")
+        ));
+    }
+    r.env_file = Some(EnvStatus {
+        path: path.display().to_string(),
+        exists: check.exists,
+        owner,
+        mode,
+        matches: check.exists && check.drift.is_empty(),
+        drift: check.drift,
+        minio_problems: check.minio_problems,
+    });
+}
+
+async fn buckets(r: &mut Report, settings: &Settings) {
+    if settings.buckets.is_empty() {
+        return;
+    }
+    let s3 = match credentials::resolve(&settings.minio, &settings.env_file.path)
+        .map_err(|e| first_line(&e.to_string()))
+        .and_then(|(access, secret)| {
+            S3Client::new(&settings.minio, access, secret).map_err(|e| e.to_string())
+        }) {
+        Ok(s3) => s3,
+        Err(e) => {
+            r.not_seen.push(format!("bucket encryption ({e})"));
+            return;
+        }
+    };
+    match s3.get_unsigned("/minio/health/cluster").await {
+        Ok(200) => {}
+        other => {
+            let why = match other {
+                Ok(status) => format!("HTTP {status}"),
+                Err(e) => e,
+            };
+            r.not_seen.push(format!(
+                "bucket encryption (MinIO {} is not healthy: {why})",
+                s3.endpoint()
+            ));
+            return;
+        }
+    }
+    let mut out = Vec::new();
+    for bucket in &settings.buckets {
+        let want = bucket.key.to_string();
+        let (ok, encryption) = match current(&s3, &bucket.name).await {
+            Ok(Some((alg, key))) => (
+                alg == "aws:kms" && strip_arn(&key) == want,
+                if key.is_empty() {
+                    alg
+                } else {
+                    format!("{alg} with key {key}")
+                },
+            ),
+            Ok(None) => (false, "none".to_owned()),
+            Err(e) => (false, e),
+        };
+        if !ok {
+            r.problems.push(format!(
+                "bucket {}: {encryption}, not SSE-KMS with key {want} (run `kesgate buckets`)",
+                bucket.name
+            ));
+        }
+        out.push(BucketStatus {
+            name: bucket.name.clone(),
+            key: want,
+            ok,
+            encryption,
+        });
+    }
+    r.buckets = Some(out);
+}
