@@ -61,6 +61,34 @@ fn bad_duration() {
 }
 
 #[test]
+fn kes_unit_must_be_a_service_name() {
+    check(
+        &format!("{KES}[wait]\nkes_unit = \"kes\"\n"),
+        "6:12",
+        &["not a service unit name", "\"kes.service\""],
+    );
+}
+
+#[test]
+fn the_example_configuration_parses() {
+    let f = Fixture::new();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/kesgate.toml.example"
+    ))
+    .unwrap();
+    // Its paths point at /etc/kesgate; here at the fixture's files.
+    let body = example
+        .replace("/etc/kesgate/kes-api-key", "kes-api-key")
+        .replace("/etc/kesgate/kes-ca.pem", "ca.pem")
+        .replace("\"/etc/default/minio\"", "\"minio\"");
+    let path = f.path("kesgate.toml");
+    std::fs::write(&path, body).unwrap();
+    let out = run(&path, &["render", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
 fn bad_require() {
     check(
         &format!("{KES}[wait]\nrequire = \"most\"\n"),

@@ -121,7 +121,12 @@ pub fn kesgate() -> Command {
         .env_remove("KESGATE_CONFIG")
         .env_remove("INVOCATION_ID")
         .env_remove("RUNTIME_DIRECTORY")
-        .env_remove("JOURNAL_STREAM");
+        .env_remove("JOURNAL_STREAM")
+        // Hermetic: never the host's systemd (status, the kes.service watch).
+        .env(
+            "DBUS_SYSTEM_BUS_ADDRESS",
+            "unix:path=/nonexistent/kesgate-tests-bus",
+        );
     c
 }
 

@@ -163,12 +163,19 @@ echo "   KES started → minio.service active: $((($(unit_prop minio.service Act
 
 log "KES itself down at boot: the same"
 ct systemctl disable --now kes.service >/dev/null 2>&1
+c_down=$(cursor)
 NO_WAIT_BOOT=1 reboot_container
 wait_for_prop kesgate.service NRestarts '^([5-9]|[1-9][0-9]+)$' >/dev/null
 [ "$(unit_prop minio.service ExecMainStartTimestampMonotonic)" = 0 ] || die "MinIO ran while KES was down"
-wait_for_prop kesgate.service StatusText 'not reachable' >/dev/null
+# The hardened kesgate.service watches kes.service over D-Bus: it says that
+# nothing will start KES, instead of a bare "connection refused".
+wait_for_prop kesgate.service StatusText '^kes.service is stopped and nothing starts it; .*not reachable' >/dev/null
 ct systemctl enable --now kes.service >/dev/null 2>&1
 wait_for_prop minio.service ActiveState '^active$' >/dev/null
+ct journalctl --cursor "$c_down" _SYSTEMD_UNIT=kesgate.service MESSAGE_ID=aa8945659a90473aa4e6afe66880ddf9 \
+    -o json --no-pager >"$work/unit-watch.json"
+[ "$(grep -c '"KESGATE_UNIT_STATE":"stopped"' "$work/unit-watch.json")" = 1 ] \
+    || die "kesgate.service should tell 'kes.service stopped' once across its retries"
 ct systemctl is-system-running --wait >/dev/null || true
 
 log "a permanent error (identity refused) stops the loop: failed, exit 77"

@@ -1,0 +1,104 @@
+//! `kesgate status` without a system bus (the units need the real-systemd
+//! test, tests/system/status.sh): per endpoint readiness, version, API
+//! generation and MinIO's round trip; the env file; keys; exit 0/1/3.
+
+mod common;
+
+use common::*;
+
+fn status_json(cfg: &std::path::Path) -> (Option<i32>, serde_json::Value) {
+    let out = run(cfg, &["status", "--json"]);
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)));
+    (out.status.code(), v)
+}
+
+#[test]
+fn every_generation_is_named_and_its_round_trip_shown() {
+    for (generation, api) in [
+        (Generation::V2024, "2024+"),
+        (Generation::V2023_05, "2023-05"),
+        (Generation::V2023_02, "2023-02"),
+    ] {
+        let f = Fixture::new();
+        let kes = f.server(generation);
+        let cfg = f.start_config(&kes.endpoint());
+        assert_eq!(run(&cfg, &["start"]).status.code(), Some(0));
+        let before = kes.requests().len();
+        let (code, r) = status_json(&cfg);
+        // Everything it could see is right; the units it could not see.
+        assert_eq!(code, Some(3), "{generation:?}: {r:#}");
+        assert_eq!(r["problems"].as_array().unwrap().len(), 0, "{r:#}");
+        assert!(
+            r["not_seen"][0].as_str().unwrap().contains("no system bus"),
+            "{r:#}"
+        );
+        let e = &r["kes"][0];
+        assert_eq!(e["ready"], true, "{r:#}");
+        assert_eq!(e["api"], api, "{generation:?}: {r:#}");
+        assert_eq!(e["round_trip"], "ok", "{r:#}");
+        assert_eq!(r["env_file"]["matches"], true, "{r:#}");
+        assert_eq!(r["keys"][0]["present"], true, "{r:#}");
+        assert_eq!(r["identity"], IDENTITY);
+        // Read-only: no create, whatever the generation.
+        assert!(!kes.created_since(before));
+    }
+}
+
+#[test]
+fn a_policy_without_decrypt_is_named_per_endpoint() {
+    let f = Fixture::new();
+    let paths: Vec<&str> = MINIO_PATHS
+        .iter()
+        .copied()
+        .filter(|p| !p.starts_with("/v1/key/decrypt"))
+        .collect();
+    let kes = f.server_at(
+        Generation::V2024,
+        "127.0.0.1:0",
+        vec![Policy::new("minio", &paths, &[IDENTITY])],
+    );
+    let cfg = f.start_config(&kes.endpoint());
+    // The key exists (create is allowed); only decrypt is not.
+    assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
+    let (code, r) = status_json(&cfg);
+    assert_eq!(code, Some(1), "{r:#}");
+    let rt = r["kes"][0]["round_trip"].as_str().unwrap();
+    assert!(rt.contains("/v1/key/decrypt/minio-default"), "{rt}");
+    let out = run(&cfg, &["status"]);
+    let t = text(&out);
+    assert!(t.starts_with("kesgate status: NOT OK: "), "{t}");
+    assert!(t.contains("round trip"), "{t}");
+}
+
+#[test]
+fn a_sealed_key_store_and_a_drifted_env_file_are_problems() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let cfg = f.start_config(&kes.endpoint());
+    assert_eq!(run(&cfg, &["start"]).status.code(), Some(0));
+    kes.set_sealed(true);
+    let env = f.path("minio");
+    let text_before = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(
+        &env,
+        text_before.replace(
+            "MINIO_KMS_KES_KEY_NAME=\"minio-default\"",
+            "MINIO_KMS_KES_KEY_NAME=other",
+        ),
+    )
+    .unwrap();
+    let (code, r) = status_json(&cfg);
+    assert_eq!(code, Some(1), "{r:#}");
+    let problems = r["problems"].to_string();
+    assert!(problems.contains("key store unreachable"), "{problems}");
+    assert!(problems.contains("MINIO_KMS_KES_KEY_NAME"), "{problems}");
+    assert_eq!(r["kes"][0]["ready"], false);
+    assert_eq!(r["env_file"]["matches"], false);
+    // Status changes nothing.
+    assert!(
+        std::fs::read_to_string(&env)
+            .unwrap()
+            .contains("KEY_NAME=other")
+    );
+}
