@@ -18,11 +18,7 @@ export KESGATE_BIN=$repo/target/release/kesgate KES_TEST_SERVER_BIN=$repo/target
 . "$repo/tests/system/chain-lib.sh"
 harness_init
 
-API_KEY=$("$BIN" identity new | sed -n 2p)
-IDENTITY=$(printf '%s' "$API_KEY" | "$BIN" identity of - | tail -n1)
-KES_PORT=$(free_port)
-start_openbao "$work" "$(free_port)"
-unseal_openbao
+chain_setup
 boot_container "$work"
 kes_unit "$KES_PORT" "$IDENTITY"
 install -D -m 755 "$BIN" "$CT_ROOT/usr/bin/kesgate"

@@ -13,6 +13,17 @@ ID_ENV_CHANGED=4eda8be2440c490194d2349d2f1f173d
 ID_KEY_CREATED=e42f27573bcd47938ac5591b166a3bea
 ID_BUCKET_OUTCOME=70b3d776c8784eb7a7a13d7e8b943091
 
+# chain_setup: a fresh API key and its identity, ports for KES and MinIO,
+# and a real OpenBao on the host, initialised and unsealed.
+chain_setup() {
+    API_KEY=$("$BIN" identity new | sed -n 2p)
+    IDENTITY=$(printf '%s' "$API_KEY" | "$BIN" identity of - | tail -n1)
+    KES_PORT=$(free_port)
+    MINIO_PORT=$(free_port)
+    start_openbao "$work" "$(free_port)"
+    unseal_openbao
+}
+
 # build_deb: the release .deb (packaging/build deb), or $KESGATE_DEB.
 build_deb() {
     if [ -n "${KESGATE_DEB:-}" ]; then DEB=$KESGATE_DEB; return; fi

@@ -10,13 +10,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/chain-lib.sh"
 harness_init
 
-API_KEY=$("$BIN" identity new | sed -n 2p)
-IDENTITY=$(printf '%s' "$API_KEY" | "$BIN" identity of - | tail -n1)
-KES_PORT=$(free_port)
-MINIO_PORT=$(free_port)
+chain_setup
 build_deb
-start_openbao "$work" "$(free_port)"
-unseal_openbao
 
 boot_container "$work"
 kes_unit "$KES_PORT" "$IDENTITY"
