@@ -167,6 +167,19 @@ count_entries() {
     ct journalctl --cursor "$1" "_SYSTEMD_UNIT=$2" "MESSAGE_ID=$3" -o json --no-pager | wc -l
 }
 
+# not_ready_kinds CURSOR UNIT: the KESGATE_ERROR_KIND of each "not ready"
+# entry UNIT logged since CURSOR, space-separated; dies when one state is
+# told twice in a row (an entry per retry instead of per change).
+not_ready_kinds() {
+    ct journalctl --cursor "$1" "_SYSTEMD_UNIT=$2" "MESSAGE_ID=$ID_KES_NOT_READY" -o json --no-pager \
+        | python3 -c '
+import json, sys
+kinds = [json.loads(l).get("KESGATE_ERROR_KIND") for l in sys.stdin]
+print(" ".join(kinds))
+sys.exit(any(a == b for a, b in zip(kinds, kinds[1:])))' \
+        || die "$2 told the same state again: one journal entry per retry, not per change"
+}
+
 # monotonic_us: CLOCK_MONOTONIC in µs; the container shares the kernel, so
 # this compares with systemd's *TimestampMonotonic properties.
 monotonic_us() { python3 -c 'import time; print(time.monotonic_ns() // 1000)'; }
