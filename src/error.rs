@@ -10,6 +10,12 @@ use crate::logging::ids;
 use crate::render::RenderError;
 use crate::wait::WaitError;
 
+/// An error's first line: what went wrong, without the `fix:` and the
+/// detail lines kesgate's messages carry below it (for STATUS= and lists).
+pub fn headline(e: &dyn std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
 pub const EX_UNAVAILABLE: u8 = 69;
 pub const EX_SOFTWARE: u8 = 70;
 pub const EX_CANTCREAT: u8 = 73;

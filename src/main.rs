@@ -48,7 +48,7 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 use config::Settings;
-use error::Error;
+use error::{Error, headline};
 use systemd::episode::Episode;
 use systemd::notify::Notifier;
 
@@ -89,9 +89,9 @@ fn main() -> ExitCode {
             if episode.changed("failure", kind) {
                 logging::log_failure(id, kind, e.endpoint().as_deref(), &e);
             } else {
-                tracing::debug!("failed as before ({kind}): {}", first_line(&e.to_string()));
+                tracing::debug!("failed as before ({kind}): {}", headline(&e));
             }
-            notifier.status(&first_line(&e.to_string()));
+            notifier.status(&headline(&e));
             ExitCode::from(e.exit_code())
         }
         None => {
@@ -202,10 +202,6 @@ fn report_check(check: &render::Check) -> u8 {
         );
     }
     u8::from(!(check.minio_problems.is_empty() && check.drift.is_empty()))
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_owned()
 }
 
 /// Resolves on SIGTERM or SIGINT, naming it.

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::{BucketStatus, EndpointStatus, EnvStatus, KeyStatus, Report};
 use crate::buckets::{credentials, current, strip_arn};
 use crate::config::{ConfigError, DEFAULT_KES_UNIT, Endpoint, Settings};
+use crate::error::headline;
 use crate::kes::client::KesClient;
 use crate::keys;
 use crate::render;
@@ -47,8 +48,7 @@ pub async fn gather(config: &Path) -> Report {
             None
         }
         Err(e) => {
-            r.problems
-                .push(format!("configuration: {}", first_line(&e.to_string())));
+            r.problems.push(format!("configuration: {}", headline(&e)));
             None
         }
     };
@@ -65,10 +65,6 @@ pub async fn gather(config: &Path) -> Report {
     }
     r.ok = r.problems.is_empty() && r.not_seen.is_empty();
     r
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_owned()
 }
 
 async fn units(r: &mut Report, kes_unit: Option<&str>) {
@@ -130,8 +126,7 @@ async fn kes(r: &mut Report, settings: &Settings) {
     let client = match KesClient::new(&settings.kes) {
         Ok(c) => c,
         Err(e) => {
-            r.problems
-                .push(format!("KES client: {}", first_line(&e.to_string())));
+            r.problems.push(format!("KES client: {}", headline(&e)));
             return;
         }
     };
@@ -196,7 +191,7 @@ async fn endpoint_status(
         Some(
             match keys::round_trip(client, &settings.kes, endpoint, key).await {
                 Ok(()) => "ok".to_owned(),
-                Err(e) => first_line(&e.to_string()),
+                Err(e) => headline(&e),
             },
         )
     } else {
@@ -278,11 +273,8 @@ fn env_file(r: &mut Report, settings: &Settings) {
             return;
         }
         Err(e) => {
-            r.problems.push(format!(
-                "{}: {}",
-                path.display(),
-                first_line(&e.to_string())
-            ));
+            r.problems
+                .push(format!("{}: {}", path.display(), headline(&e)));
             return;
         }
     };
@@ -335,7 +327,7 @@ async fn buckets(r: &mut Report, settings: &Settings) {
         return;
     }
     let s3 = match credentials::resolve(&settings.minio, &settings.env_file.path)
-        .map_err(|e| first_line(&e.to_string()))
+        .map_err(|e| headline(&e))
         .and_then(|(access, secret)| {
             S3Client::new(&settings.minio, access, secret).map_err(|e| e.to_string())
         }) {

@@ -101,28 +101,39 @@ impl UnitState {
     }
 }
 
-async fn path_of(conn: &Connection, name: &str) -> zbus::Result<OwnedObjectPath> {
+// Proxies that read every property fresh (no cache, no match rule).
+
+pub async fn manager(conn: &Connection) -> zbus::Result<ManagerProxy<'static>> {
     ManagerProxy::builder(conn)
         .cache_properties(CacheProperties::No)
         .build()
-        .await?
-        .load_unit(name)
+        .await
+}
+
+pub async fn unit(conn: &Connection, path: OwnedObjectPath) -> zbus::Result<UnitProxy<'static>> {
+    UnitProxy::builder(conn)
+        .path(path)
+        .cache_properties(CacheProperties::No)
+        .build()
+        .await
+}
+
+pub async fn service(
+    conn: &Connection,
+    path: OwnedObjectPath,
+) -> zbus::Result<ServiceProxy<'static>> {
+    ServiceProxy::builder(conn)
+        .path(path)
+        .cache_properties(CacheProperties::No)
+        .build()
         .await
 }
 
 pub async fn unit_state(conn: &Connection, name: &str) -> zbus::Result<UnitState> {
-    let path = path_of(conn, name).await?;
-    let unit = UnitProxy::builder(conn)
-        .path(path.clone())
-        .cache_properties(CacheProperties::No)
-        .build()
-        .await?;
+    let path = manager(conn).await?.load_unit(name).await?;
+    let unit = unit(conn, path.clone()).await?;
     let load_state = unit.load_state().await?;
-    let service = ServiceProxy::builder(conn)
-        .path(path)
-        .cache_properties(CacheProperties::No)
-        .build()
-        .await?;
+    let service = service(conn, path).await?;
     let is_service = name.ends_with(".service") && load_state != "not-found";
     Ok(UnitState {
         name: name.to_owned(),

@@ -11,9 +11,8 @@
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use zbus::Connection;
-use zbus::proxy::CacheProperties;
 
-use crate::systemd::bus::{ManagerProxy, ServiceProxy, UnitProxy, system_bus};
+use crate::systemd::bus::{self, UnitProxy, system_bus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnitEvent {
@@ -47,24 +46,16 @@ impl UnitEvent {
 /// (the current state first). `None`: nothing to watch.
 pub async fn watch(unit: &str) -> Option<mpsc::UnboundedReceiver<UnitEvent>> {
     let conn = system_bus().await.ok()?;
-    let manager = ManagerProxy::builder(&conn)
-        .cache_properties(CacheProperties::No)
-        .build()
-        .await
-        .ok()?;
+    let manager = bus::manager(&conn).await.ok()?;
     let path = manager.load_unit(unit).await.ok()?;
+    // The caching proxy carries the PropertiesChanged stream…
     let unit_proxy = UnitProxy::builder(&conn)
         .path(path.clone())
         .build()
         .await
         .ok()?;
-    // Reads (job queued?) bypass the cache: it may lag behind the signal.
-    let fresh = UnitProxy::builder(&conn)
-        .path(path.clone())
-        .cache_properties(CacheProperties::No)
-        .build()
-        .await
-        .ok()?;
+    // …reads (job queued?) bypass the cache: it may lag behind the signal.
+    let fresh = bus::unit(&conn, path.clone()).await.ok()?;
     if fresh.load_state().await.ok()? == "not-found" {
         return None;
     }
@@ -114,12 +105,7 @@ async fn classify(
             if queued().await {
                 UnitEvent::Starting
             } else {
-                let service = ServiceProxy::builder(conn)
-                    .path(path)
-                    .cache_properties(CacheProperties::No)
-                    .build()
-                    .await
-                    .ok()?;
+                let service = bus::service(conn, path).await.ok()?;
                 UnitEvent::Failed(service.result().await.unwrap_or_else(|_| "unknown".into()))
             }
         }
