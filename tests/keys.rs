@@ -15,11 +15,7 @@ fn keys_config(f: &Fixture, endpoint: &str, wait: &str) -> std::path::PathBuf {
 
 #[test]
 fn creates_missing_keys_and_reports_existing_ones_on_every_generation() {
-    for generation in [
-        Generation::V2024,
-        Generation::V2023_05,
-        Generation::V2023_02,
-    ] {
+    for generation in ALL_GENERATIONS {
         let f = Fixture::new();
         let kes = f.server(generation);
         let cfg = keys_config(&f, &kes.endpoint(), "timeout = \"30s\"");

@@ -17,11 +17,7 @@ fn paths_without(missing: &str) -> Vec<&'static str> {
 
 #[test]
 fn round_trip_on_every_generation_costs_two_requests_when_the_key_exists() {
-    for generation in [
-        Generation::V2024,
-        Generation::V2023_05,
-        Generation::V2023_02,
-    ] {
+    for generation in ALL_GENERATIONS {
         let f = Fixture::new();
         let kes = f.server(generation);
         let cfg = f.start_config(&kes.endpoint());

@@ -8,11 +8,7 @@ use common::*;
 
 #[test]
 fn creates_the_default_key_once_and_renders_on_every_generation() {
-    for generation in [
-        Generation::V2024,
-        Generation::V2023_05,
-        Generation::V2023_02,
-    ] {
+    for generation in ALL_GENERATIONS {
         let f = Fixture::new();
         let kes = f.server(generation);
         let cfg = f.start_config(&kes.endpoint());

@@ -34,11 +34,7 @@ fn ready_on_every_generation() {
 #[test]
 fn sealed_then_unsealed_reports_and_becomes_ready_on_one_connection() {
     let f = Fixture::new();
-    for generation in [
-        Generation::V2024,
-        Generation::V2023_05,
-        Generation::V2023_02,
-    ] {
+    for generation in ALL_GENERATIONS {
         let kes = f.server(generation);
         kes.set_sealed(true);
         let notify = NotifySocket::new();
@@ -123,11 +119,7 @@ fn nothing_listening_is_transient_until_the_timeout() {
 #[test]
 fn forbidden_identity_fails_at_once_with_the_policy_to_add() {
     let f = Fixture::new();
-    for generation in [
-        Generation::V2024,
-        Generation::V2023_05,
-        Generation::V2023_02,
-    ] {
+    for generation in ALL_GENERATIONS {
         // The policy lists another identity only.
         let kes = f.server_at(
             generation,

@@ -25,17 +25,10 @@ install -D -m 755 "$BIN" "$CT_ROOT/usr/bin/kesgate"
 ct systemctl daemon-reload
 ct systemctl start kes.service
 wait_for_kes_listening
-install -d -m 755 "$CT_ROOT/etc/kesgate"
-install -m 644 "$CT_ROOT/etc/kes/tls/ca.pem" "$CT_ROOT/etc/kesgate/kes-ca.pem"
-(umask 077; printf '%s\n' "$API_KEY" >"$CT_ROOT/etc/kesgate/kes-api-key")
+kesgate_credentials
 for mode in watch poll; do
     unit_line=$([ $mode = poll ] && echo 'kes_unit = ""' || true)
-    cat >"$CT_ROOT/etc/kesgate/$mode.toml" <<TOML
-[kes]
-endpoints = ["https://localhost:$KES_PORT"]
-api_key_file = "/etc/kesgate/kes-api-key"
-ca = "/etc/kesgate/kes-ca.pem"
-default_key = "minio-backend-default-key"
+    { kes_section; cat <<TOML; } >"$CT_ROOT/etc/kesgate/$mode.toml"
 
 [wait]
 timeout = "0"

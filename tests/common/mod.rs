@@ -26,6 +26,13 @@ pub const MINIO_PATHS: [&str; 6] = [
     "/v1/key/decrypt/*",
 ];
 
+/// Every KES API generation the test server speaks, newest first.
+pub const ALL_GENERATIONS: [Generation; 3] = [
+    Generation::V2024,
+    Generation::V2023_05,
+    Generation::V2023_02,
+];
+
 pub fn minio_policy(identity: &str) -> Policy {
     Policy::new("minio", &MINIO_PATHS, &[identity])
 }

@@ -103,19 +103,31 @@ ENV
     chmod 600 "$CT_ROOT/etc/default/minio"
 }
 
-# kesgate_config MINIO_PORT: what the operator writes after installing the
-# package: the API key, KES's CA (readable by minio-user: MinIO reads it
-# through MINIO_KMS_KES_CAPATH), kesgate.toml with seeding and tricky values.
-kesgate_config() {
+# kesgate_credentials: /etc/kesgate with the API key (0600) and KES's CA
+# (readable by minio-user: MinIO reads it through MINIO_KMS_KES_CAPATH).
+kesgate_credentials() {
     install -d -m 755 "$CT_ROOT/etc/kesgate"
     install -m 644 "$CT_ROOT/etc/kes/tls/ca.pem" "$CT_ROOT/etc/kesgate/kes-ca.pem"
     (umask 077; printf '%s\n' "$API_KEY" >"$CT_ROOT/etc/kesgate/kes-api-key")
-    cat >"$CT_ROOT/etc/kesgate/kesgate.toml" <<TOML
+}
+
+# kes_section: the [kes] table for those credentials and kes.service.
+kes_section() {
+    cat <<TOML
 [kes]
 endpoints = ["https://localhost:$KES_PORT"]
 api_key_file = "/etc/kesgate/kes-api-key"
 ca = "/etc/kesgate/kes-ca.pem"
 default_key = "minio-backend-default-key"
+TOML
+}
+
+# kesgate_config MINIO_PORT: what the operator writes after installing the
+# package: the API key, KES's CA (readable by minio-user: MinIO reads it
+# through MINIO_KMS_KES_CAPATH), kesgate.toml with seeding and tricky values.
+kesgate_config() {
+    kesgate_credentials
+    { kes_section; cat <<TOML; } >"$CT_ROOT/etc/kesgate/kesgate.toml"
 
 [wait]
 timeout = "3s"
