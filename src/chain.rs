@@ -27,8 +27,9 @@ pub async fn wait_for_kes(
     notifier: &Notifier,
     episode: &Episode,
 ) -> Result<(KesClient, wait::Ready), Error> {
-    let client = KesClient::new(&settings.kes)?;
-    log_start(settings, episode);
+    let (pool, source) = crate::minio_service::kes_trust(settings).await?;
+    let client = KesClient::new(&settings.kes, pool)?;
+    log_start(settings, episode, &source);
     let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier, episode).await?;
     Ok((client, ready))
 }
@@ -94,9 +95,9 @@ fn attempt_bound(timeout: Option<Duration>) -> Option<Duration> {
     timeout.map(|t| t.max(PREFLIGHT_MIN_ATTEMPT))
 }
 
-fn log_start(settings: &Settings, episode: &Episode) {
+fn log_start(settings: &Settings, episode: &Episode, trust: &crate::tls::CaSource) {
     let line = format!(
-        "waiting for KES ({} endpoint(s), require {:?}) as identity {} ({}); configuration {}",
+        "waiting for KES ({} endpoint(s), require {:?}) as identity {} ({}), trusting what MinIO trusts: {trust}; configuration {}",
         settings.kes.endpoints.len(),
         settings.wait.require,
         settings

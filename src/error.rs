@@ -4,10 +4,10 @@
 use crate::buckets::BucketsError;
 use crate::config::ConfigError;
 use crate::identity::IdentityError;
-use crate::kes::tls::TlsSetupError;
 use crate::keys::KeyError;
 use crate::logging::ids;
 use crate::render::RenderError;
+use crate::tls::TlsSetupError;
 use crate::wait::WaitError;
 
 /// An error's first line: what went wrong, without the `fix:` and the

@@ -29,6 +29,8 @@ mod kes;
 mod keys;
 /// Journal or terminal logging, MESSAGE_IDs.
 mod logging;
+/// How minio.service runs MinIO: its user and certs directory (for TLS trust).
+mod minio_service;
 /// Stage: render MinIO's EnvironmentFile.
 mod render;
 /// S3 requests to MinIO, signed with SigV4.
@@ -39,6 +41,8 @@ mod secret;
 mod status;
 /// sd_notify and journal detection.
 mod systemd;
+/// TLS as MinIO does it: its trust pool and Go's verification rules.
+mod tls;
 /// Stage: wait until KES is ready.
 mod wait;
 

@@ -17,8 +17,8 @@ use reqwest::Url;
 
 use crate::config::MinioSettings;
 use crate::kes::client::chain_text;
-use crate::kes::tls::{TlsSetupError, server_only_config};
 use crate::secret::Secret;
+use crate::tls::{CaSource, Section, TlsSetupError};
 
 const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -54,15 +54,25 @@ impl S3Client {
         secret_key: Secret<String>,
     ) -> Result<S3Client, TlsSetupError> {
         // Configured even for http://: reqwest has no TLS provider of its own here.
+        let source = minio
+            .ca
+            .clone()
+            .map_or(CaSource::None, CaSource::Configured);
+        let pool = crate::tls::pool::load(Section::Minio, &source, &Default::default())?;
+        let tls =
+            crate::tls::builder(Section::Minio, std::sync::Arc::new(pool))?.with_no_client_auth();
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(server_only_config(minio.ca.as_deref())?)
+            .tls_backend_preconfigured(tls)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .http1_only()
             .tcp_nodelay(true)
             .no_proxy()
             .build()
-            .map_err(|e| TlsSetupError::ClientAuth(e.to_string()))?;
+            .map_err(|e| TlsSetupError::Setup {
+                section: Section::Minio,
+                reason: e.to_string(),
+            })?;
         Ok(S3Client {
             http,
             endpoint: minio.endpoint.clone(),

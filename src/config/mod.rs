@@ -316,22 +316,11 @@ fn validate_wait(ctx: &Source, raw: RawWait) -> Result<WaitSettings, ConfigError
     let kes_unit = match raw.kes_unit {
         None => Some(DEFAULT_KES_UNIT.to_owned()),
         Some(u) if u.get_ref().is_empty() => None,
-        Some(u) => {
-            let name = u.get_ref();
-            let valid = name.ends_with(".service")
-                && name.len() <= 256
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b":-_.\\@".contains(&b));
-            if !valid {
-                return Err(ctx.invalid(
-                    u.span(),
-                    &format!("kes_unit `{name}` is not a service unit name"),
-                    "name the local KES unit, e.g. \"kes.service\", or \"\" to watch none",
-                ));
-            }
-            Some(name.clone())
-        }
+        Some(u) => Some(unit_name(
+            ctx,
+            &u,
+            "name the local KES unit, e.g. \"kes.service\", or \"\" to watch none",
+        )?),
     };
     Ok(WaitSettings {
         timeout,
@@ -339,6 +328,24 @@ fn validate_wait(ctx: &Source, raw: RawWait) -> Result<WaitSettings, ConfigError
         max_interval,
         kes_unit,
     })
+}
+
+/// A systemd service unit name, e.g. `kes.service`.
+fn unit_name(ctx: &Source, u: &toml::Spanned<String>, fix: &str) -> Result<String, ConfigError> {
+    let name = u.get_ref();
+    let valid = name.ends_with(".service")
+        && name.len() <= 256
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":-_.\\@".contains(&b));
+    if !valid {
+        return Err(ctx.invalid(
+            u.span(),
+            &format!("`{name}` is not a service unit name"),
+            fix,
+        ));
+    }
+    Ok(name.clone())
 }
 
 fn parse_duration(ctx: &Source, text: &toml::Spanned<String>) -> Result<Duration, ConfigError> {

@@ -30,6 +30,10 @@ pub struct RawMinio {
     pub ca: Option<Spanned<PathBuf>>,
     pub access_key_file: Option<Spanned<PathBuf>>,
     pub secret_key_file: Option<Spanned<PathBuf>>,
+    /// MinIO's systemd unit (default minio.service).
+    pub unit: Option<Spanned<String>>,
+    /// The user MinIO runs as, when not minio.service's `User=`.
+    pub user: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,7 @@ use super::{ConfigError, Source};
 use crate::kes::keyname::KeyName;
 
 pub const DEFAULT_MINIO_ENDPOINT: &str = "http://127.0.0.1:9000";
+pub const DEFAULT_MINIO_UNIT: &str = "minio.service";
 
 #[derive(Debug, Clone)]
 pub struct MinioSettings {
@@ -17,6 +18,10 @@ pub struct MinioSettings {
     /// CA for an https endpoint; `None` = the OS trust store.
     pub ca: Option<PathBuf>,
     pub credentials: S3Credentials,
+    /// MinIO's unit: whose `User=` decides which CA files MinIO can read.
+    pub unit: String,
+    /// `[minio] user`: overrides the unit's `User=` (MinIO not run by systemd).
+    pub user: Option<String>,
 }
 
 /// Where the S3 credentials come from; read when the buckets stage runs.
@@ -49,6 +54,8 @@ pub(super) fn minio(
             region: "us-east-1".into(),
             ca: None,
             credentials: S3Credentials::EnvFile,
+            unit: DEFAULT_MINIO_UNIT.to_owned(),
+            user: None,
         });
     };
     let endpoint = match raw.endpoint {
@@ -87,6 +94,27 @@ pub(super) fn minio(
             .map_or_else(|| "us-east-1".to_owned(), toml::Spanned::into_inner),
         ca: raw.ca.map(|c| ctx.resolve(c.get_ref())),
         credentials,
+        unit: match raw.unit {
+            None => DEFAULT_MINIO_UNIT.to_owned(),
+            Some(u) => super::unit_name(ctx, &u, "name MinIO's unit, e.g. \"minio.service\"")?,
+        },
+        user: match raw.user {
+            None => None,
+            Some(u) => {
+                if nix::unistd::User::from_name(u.get_ref())
+                    .ok()
+                    .flatten()
+                    .is_none()
+                {
+                    return Err(ctx.invalid(
+                        u.span(),
+                        &format!("no user `{}` on this host", u.get_ref()),
+                        "name the user MinIO runs as, or remove the key to use minio.service's User=",
+                    ));
+                }
+                Some(u.into_inner())
+            }
+        },
     })
 }
 

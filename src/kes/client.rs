@@ -7,8 +7,9 @@ use std::time::Duration;
 use reqwest::Method;
 use rustls::{AlertDescription, CertificateError};
 
-use super::tls::{TlsSetupError, client_config};
+use super::tls::client_config;
 use crate::config::{Endpoint, KesSettings};
+use crate::tls::{Section, TlsSetupError, TrustPool};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,8 +70,12 @@ pub enum TransportError {
 }
 
 impl KesClient {
-    pub fn new(kes: &KesSettings) -> Result<KesClient, TlsSetupError> {
-        let tls = client_config(kes)?;
+    /// A client that trusts `pool` (what MinIO trusts for KES).
+    pub fn new(
+        kes: &KesSettings,
+        pool: std::sync::Arc<TrustPool>,
+    ) -> Result<KesClient, TlsSetupError> {
+        let tls = client_config(kes, pool)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -80,7 +85,10 @@ impl KesClient {
             // A proxy between us and KES would terminate mTLS; never use one.
             .no_proxy()
             .build()
-            .map_err(|e| TlsSetupError::ClientAuth(e.to_string()))?;
+            .map_err(|e| TlsSetupError::Setup {
+                section: Section::Kes,
+                reason: e.to_string(),
+            })?;
         Ok(KesClient { http })
     }
 

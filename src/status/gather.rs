@@ -32,6 +32,7 @@ pub async fn gather(config: &Path) -> Report {
         not_seen: Vec::new(),
         units: None,
         identity: None,
+        trust: None,
         kes: Vec::new(),
         env_file: None,
         keys: Vec::new(),
@@ -123,7 +124,12 @@ fn unit_problem(u: &UnitState, kes_unit: Option<&str>) -> Option<String> {
 }
 
 async fn kes(r: &mut Report, settings: &Settings) {
-    let client = match KesClient::new(&settings.kes) {
+    let client = match crate::minio_service::kes_trust(settings)
+        .await
+        .and_then(|(pool, source)| {
+            r.trust = Some(source.to_string());
+            KesClient::new(&settings.kes, pool)
+        }) {
         Ok(c) => c,
         Err(e) => {
             r.problems.push(format!("KES client: {}", headline(&e)));

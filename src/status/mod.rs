@@ -31,6 +31,8 @@ pub struct Report {
     /// `None` without a system bus.
     pub units: Option<Vec<UnitState>>,
     pub identity: Option<String>,
+    /// What kesgate (like MinIO) trusts for KES: "the system roots + PATH".
+    pub trust: Option<String>,
     pub kes: Vec<EndpointStatus>,
     pub env_file: Option<EnvStatus>,
     pub keys: Vec<KeyStatus>,

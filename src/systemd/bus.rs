@@ -66,6 +66,16 @@ pub trait Service {
     fn exec_main_status(&self) -> zbus::Result<i32>;
     #[zbus(property, name = "NRestarts")]
     fn n_restarts(&self) -> zbus::Result<u32>;
+    /// `User=` ("" = root).
+    #[zbus(property)]
+    fn user(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn group(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn supplementary_groups(&self) -> zbus::Result<Vec<String>>;
+    /// Capability bit mask (CAP_DAC_OVERRIDE = bit 1).
+    #[zbus(property)]
+    fn ambient_capabilities(&self) -> zbus::Result<u64>;
 }
 
 /// A bounded connect: `status` must answer even when D-Bus hangs.

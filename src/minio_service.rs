@@ -1,0 +1,235 @@
+//! How minio.service runs MinIO, as far as kesgate must copy it to reach
+//! MinIO's TLS decision: the user whose permissions decide which CA files
+//! MinIO can read, and MinIO's certs directory (`--certs-dir`/`-S` in
+//! MINIO_OPTS, else `~/.minio/certs` of that user), whose `CAs` MinIO trusts
+//! when MINIO_KMS_KES_CAPATH is not set.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{MinioSettings, Settings};
+use crate::render::{edit, envfile};
+use crate::systemd::bus;
+use crate::tls::access::{Reader, Who};
+use crate::tls::{CaSource, Section, TlsSetupError, TrustPool};
+
+/// CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH: either lets MinIO read any file.
+const DAC_CAPS: u64 = (1 << 1) | (1 << 2);
+
+#[derive(Clone, Debug)]
+pub struct RunsAs {
+    pub who: Who,
+    pub home: PathBuf,
+    /// Where kesgate learned it, for messages.
+    pub from: String,
+}
+
+/// The user MinIO runs as: `[minio] user` when set, else minio.service's
+/// `User=`/`Group=`/`SupplementaryGroups=`/`AmbientCapabilities=` over
+/// D-Bus; `None` without a system bus or without the unit.
+pub async fn runs_as(minio: &MinioSettings) -> Option<RunsAs> {
+    if let Some(name) = &minio.user {
+        return from_passwd(name, None, &[], 0, "[minio] user".into());
+    }
+    let conn = bus::system_bus().await.ok()?;
+    let path = bus::manager(&conn)
+        .await
+        .ok()?
+        .load_unit(&minio.unit)
+        .await
+        .ok()?;
+    let unit = bus::unit(&conn, path.clone()).await.ok()?;
+    if unit.load_state().await.ok()? == "not-found" {
+        return None;
+    }
+    let service = bus::service(&conn, path).await.ok()?;
+    let user = service.user().await.unwrap_or_default();
+    let group = service.group().await.unwrap_or_default();
+    let extra = service.supplementary_groups().await.unwrap_or_default();
+    let caps = service.ambient_capabilities().await.unwrap_or(0);
+    let user = if user.is_empty() {
+        "root".to_owned()
+    } else {
+        user
+    };
+    from_passwd(
+        &user,
+        (!group.is_empty()).then_some(group.as_str()),
+        &extra,
+        caps,
+        format!("{}'s User={user}", minio.unit),
+    )
+}
+
+/// As systemd sets a service's credentials: the user's groups from the
+/// group database, `Group=` as the primary group, then the supplementary ones.
+fn from_passwd(
+    name: &str,
+    group: Option<&str>,
+    extra: &[String],
+    caps: u64,
+    from: String,
+) -> Option<RunsAs> {
+    use nix::unistd::{Group, User};
+    let user = User::from_name(name).ok().flatten()?;
+    let primary = group
+        .and_then(|g| Group::from_name(g).ok().flatten())
+        .map_or(user.gid, |g| g.gid);
+    let mut gids = vec![primary.as_raw()];
+    if let Ok(cname) = std::ffi::CString::new(name)
+        && let Ok(list) = nix::unistd::getgrouplist(&cname, user.gid)
+    {
+        gids.extend(list.into_iter().map(|g| g.as_raw()));
+    }
+    gids.extend(
+        extra
+            .iter()
+            .filter_map(|g| Group::from_name(g).ok().flatten())
+            .map(|g| g.gid.as_raw()),
+    );
+    gids.dedup();
+    let uid = user.uid.as_raw();
+    Some(RunsAs {
+        who: Who {
+            name: user.name,
+            uid,
+            gids,
+            reads_anything: uid == 0 || caps & DAC_CAPS != 0,
+        },
+        home: user.dir,
+        from,
+    })
+}
+
+/// The CA source MinIO uses for KES: MINIO_KMS_KES_CAPATH (`[kes] ca`),
+/// else `<certs-dir>/CAs`.
+pub fn kes_ca_source(settings: &Settings, runs_as: Option<&RunsAs>) -> CaSource {
+    if let Some(ca) = &settings.kes.ca {
+        return CaSource::Configured(ca.clone());
+    }
+    let env = &settings.env_file.path;
+    if let Some(dir) = certs_dir_option(env) {
+        return CaSource::CertsDir {
+            path: dir.join("CAs"),
+            why: format!("--certs-dir in MINIO_OPTS of {}", env.display()),
+        };
+    }
+    let (home, why) = match runs_as {
+        Some(r) => (r.home.clone(), format!("~/.minio/certs of {}", r.from)),
+        None => (
+            std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from),
+            "~/.minio/certs of kesgate's own user: MinIO's user is unknown".to_owned(),
+        ),
+    };
+    CaSource::CertsDir {
+        path: home.join(".minio/certs/CAs"),
+        why,
+    }
+}
+
+/// The trust pool MinIO builds for KES, read as MinIO's user (off the
+/// runtime thread: these are files kesgate does not own).
+pub async fn kes_trust(settings: &Settings) -> Result<(Arc<TrustPool>, CaSource), TlsSetupError> {
+    let runs_as = runs_as(&settings.minio).await;
+    let source = kes_ca_source(settings, runs_as.as_ref());
+    let reader = Reader(runs_as.map(|r| r.who));
+    let s = source.clone();
+    let pool =
+        tokio::task::spawn_blocking(move || crate::tls::pool::load(Section::Kes, &s, &reader))
+            .await
+            .map_err(|e| TlsSetupError::Setup {
+                section: Section::Kes,
+                reason: e.to_string(),
+            })??;
+    for skipped in &pool.skipped {
+        tracing::warn!(
+            "{}: MinIO's user cannot read it, so MinIO (and kesgate) skip it",
+            skipped.display()
+        );
+    }
+    Ok((Arc::new(pool), source))
+}
+
+/// `--certs-dir DIR`, `--certs-dir=DIR`, `-S DIR` or `-S=DIR` in MINIO_OPTS
+/// (split at white space as systemd splits `$MINIO_OPTS`; the last wins).
+fn certs_dir_option(env_file: &Path) -> Option<PathBuf> {
+    let bytes = std::fs::read(env_file).ok()?;
+    let parsed = envfile::parse(&bytes).ok()?;
+    let opts = edit::effective(&parsed).get("MINIO_OPTS")?.clone();
+    certs_dir_in(&opts)
+}
+
+fn certs_dir_in(opts: &str) -> Option<PathBuf> {
+    let words = split_words(opts);
+    let mut found = None;
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        let flag = w.trim_start_matches('-');
+        let dashes = w.len() - flag.len();
+        if !(1..=2).contains(&dashes) {
+            continue;
+        }
+        match flag.split_once('=') {
+            Some(("certs-dir" | "S", v)) => found = Some(PathBuf::from(v)),
+            None if flag == "certs-dir" || flag == "S" => {
+                found = it.next().map(PathBuf::from);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// systemd's splitting of an unbraced `$VAR`: white space separates words,
+/// single and double quotes group them.
+fn split_words(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    for ch in s.chars() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(ch);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certs_dir_as_minio_reads_its_flags() {
+        let p = |s: &str| certs_dir_in(s).map(|p| p.display().to_string());
+        assert_eq!(
+            p("--certs-dir /opt/minio/certs --console-address :9001").as_deref(),
+            Some("/opt/minio/certs")
+        );
+        assert_eq!(
+            p("--address :9000 -S=/etc/minio/certs").as_deref(),
+            Some("/etc/minio/certs")
+        );
+        assert_eq!(p("-S /a --certs-dir=\"/b c\"").as_deref(), Some("/b c"));
+        assert_eq!(p("--console-address \":9001\""), None);
+        assert_eq!(p("---certs-dir /x"), None);
+    }
+}

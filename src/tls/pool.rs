@@ -1,0 +1,287 @@
+//! The certificates MinIO trusts for KES, built the way minio/pkg's
+//! `certs.GetRootCAs` builds them: the system roots **plus** the CA path — a
+//! file (every PEM certificate in it, other text ignored, none at all is
+//! fatal) or a directory (every top-level file MinIO can read). What MinIO
+//! cannot read adds nothing, so files are judged as MinIO's user would.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::access::{Access, Reader};
+use super::cert::Cert;
+use super::verify::Roots;
+use super::{Section, TlsSetupError};
+
+/// A CA file larger than this is not a CA file (MinIO would read it; kesgate
+/// refuses to spend its memory on it).
+const MAX_CA_FILE: u64 = 16 * 1024 * 1024;
+
+/// Where the non-system part of the pool came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CaSource {
+    /// `[kes] ca` / `[minio] ca`: rendered as MINIO_KMS_KES_CAPATH.
+    Configured(PathBuf),
+    /// MinIO's `<certs-dir>/CAs`, used when no CA path is set; `why` says
+    /// how the directory was found.
+    CertsDir { path: PathBuf, why: String },
+    /// Only the system roots.
+    None,
+}
+
+impl std::fmt::Display for CaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaSource::Configured(p) => write!(f, "the system roots + {}", p.display()),
+            CaSource::CertsDir { path, why } => {
+                write!(f, "the system roots + {} ({why})", path.display())
+            }
+            CaSource::None => f.write_str("the system roots"),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct TrustPool {
+    certs: Vec<Cert>,
+    ders: HashSet<Vec<u8>>,
+    by_subject: HashMap<Vec<u8>, Vec<usize>>,
+    /// Files in a CA directory that MinIO's user cannot read (skipped).
+    pub skipped: Vec<PathBuf>,
+    /// How many certificates the CA path added (beyond the system roots).
+    pub added: usize,
+}
+
+impl Roots for TrustPool {
+    fn contains(&self, der: &[u8]) -> bool {
+        self.ders.contains(der)
+    }
+
+    fn by_subject(&self, issuer: &[u8]) -> Vec<&Cert> {
+        self.by_subject
+            .get(issuer)
+            .map(|ix| ix.iter().map(|i| &self.certs[*i]).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for TrustPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TrustPool({} certificates)", self.certs.len())
+    }
+}
+
+impl TrustPool {
+    fn add(&mut self, cert: Cert) -> bool {
+        if !self.ders.insert(cert.der.clone()) {
+            return false;
+        }
+        self.by_subject
+            .entry(cert.subject.clone())
+            .or_default()
+            .push(self.certs.len());
+        self.certs.push(cert);
+        true
+    }
+
+    /// Go's `AppendCertsFromPEM`: certificates that do not parse are
+    /// skipped; false when none parsed (for a CA file, fatal to MinIO).
+    fn append_pem(&mut self, text: &[u8]) -> bool {
+        let mut ok = false;
+        for der in pem_certificates(text) {
+            if let Ok(c) = Cert::parse(&der) {
+                self.add(c);
+                ok = true;
+            }
+        }
+        ok
+    }
+
+    pub fn len(&self) -> usize {
+        self.certs.len()
+    }
+}
+
+/// The pool MinIO builds for `source`, read as `reader` (MinIO's user).
+pub fn load(
+    section: Section,
+    source: &CaSource,
+    reader: &Reader,
+) -> Result<TrustPool, TlsSetupError> {
+    let mut pool = TrustPool::default();
+    let system = rustls_native_certs::load_native_certs();
+    for der in system.certs {
+        if let Ok(c) = Cert::parse(der.as_ref()) {
+            pool.add(c);
+        }
+    }
+    let (path, configured) = match source {
+        CaSource::Configured(p) => (p, true),
+        CaSource::CertsDir { path, .. } => (path, false),
+        CaSource::None => return Ok(pool),
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        // MinIO: a missing path adds nothing. A configured one is a mistake
+        // MinIO would never report, so kesgate does.
+        Err(e) if !configured && e.kind() == std::io::ErrorKind::NotFound => return Ok(pool),
+        Err(source) => {
+            return Err(TlsSetupError::CaRead {
+                section,
+                path: path.clone(),
+                source,
+            });
+        }
+    };
+    if configured {
+        reader
+            .check(
+                path,
+                if meta.is_dir() {
+                    Access::Directory
+                } else {
+                    Access::File
+                },
+            )
+            .map_err(|problem| TlsSetupError::CaNotReadable {
+                section,
+                path: path.clone(),
+                problem,
+            })?;
+    } else if reader.check(path, Access::Directory).is_err() {
+        // MinIO cannot list it: it adds nothing.
+        return Ok(pool);
+    }
+    if !meta.is_dir() {
+        let text = read_capped(path).map_err(|source| TlsSetupError::CaRead {
+            section,
+            path: path.clone(),
+            source,
+        })?;
+        let before = pool.len();
+        if !pool.append_pem(&text) {
+            return Err(TlsSetupError::CaEmpty {
+                section,
+                path: path.clone(),
+            });
+        }
+        pool.added = pool.len() - before;
+        return Ok(pool);
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|source| TlsSetupError::CaRead {
+            section,
+            path: path.clone(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    let before = pool.len();
+    for file in entries {
+        // Subdirectories and unreadable files are skipped, as MinIO does;
+        // so are FIFOs and devices, which MinIO would block on.
+        let Ok(m) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if !m.is_file() {
+            continue;
+        }
+        if reader.check(&file, Access::File).is_err() {
+            pool.skipped.push(file);
+            continue;
+        }
+        if let Ok(text) = read_capped(&file) {
+            pool.append_pem(&text);
+        }
+    }
+    pool.added = pool.len() - before;
+    Ok(pool)
+}
+
+/// Reads a regular file without blocking on FIFOs, up to [`MAX_CA_FILE`].
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > MAX_CA_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_CA_FILE} bytes"),
+        ));
+    }
+    let mut buf = Vec::new();
+    file.take(MAX_CA_FILE).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// The DER of every `CERTIFICATE` PEM block without headers, as Go's
+/// `pem.Decode` finds them: text around blocks is ignored, a malformed block
+/// is skipped and the search goes on after its BEGIN line.
+pub fn pem_certificates(text: &[u8]) -> Vec<Vec<u8>> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = find(rest, BEGIN) {
+        let at_line_start = i == 0 || rest[i - 1] == b'\n';
+        let after = &rest[i + BEGIN.len()..];
+        rest = after;
+        if !at_line_start {
+            continue;
+        }
+        let Some(j) = find(after, END) else {
+            break;
+        };
+        let body = &after[..j];
+        // Headers ("Proc-Type: …") make Go's AppendCertsFromPEM skip a block.
+        if body.contains(&b':') {
+            continue;
+        }
+        let clean: Vec<u8> = body
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(&clean) {
+            out.push(der);
+            rest = &after[j + END.len()..];
+        }
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_blocks_as_go_finds_them() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(b"abc");
+        let text = format!(
+            "subject=CN = x\nissuer=CN = x\n-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\ntrailing text\n\
+             -----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n{b64}\n-----END CERTIFICATE-----\n\
+             -----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n\
+             -----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n\
+             -----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n"
+        );
+        assert_eq!(pem_certificates(text.as_bytes()), vec![b"abc".to_vec(); 2]);
+        assert!(pem_certificates(b"no pem here").is_empty());
+    }
+}

@@ -1,0 +1,3 @@
+module kesgate/tls-oracle
+
+go 1.22
