@@ -28,9 +28,30 @@ pub async fn wait_for_kes(
     episode: &Episode,
 ) -> Result<(KesClient, wait::Ready), Error> {
     let (pool, source) = crate::minio_service::kes_trust(settings).await?;
+    let skipped = pool.skipped.clone();
     let client = KesClient::new(&settings.kes, pool)?;
     log_start(settings, episode, &source);
-    let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier, episode).await?;
+    let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier, episode)
+        .await
+        .map_err(|e| match e {
+            wait::WaitError::Untrusted {
+                endpoint, detail, ..
+            } => {
+                let mut trust = format!("\n  trusted: {source}, as MinIO does");
+                for p in &skipped {
+                    trust.push_str(&format!(
+                        "\n  skipped: {} (MinIO's user cannot read it)",
+                        p.display()
+                    ));
+                }
+                wait::WaitError::Untrusted {
+                    endpoint,
+                    detail,
+                    trust,
+                }
+            }
+            other => other,
+        })?;
     Ok((client, ready))
 }
 
@@ -47,18 +68,22 @@ pub async fn gate(
     notifier.status(&format!(
         "KES ready; checking generate/decrypt with key {key} as MinIO will"
     ));
-    match keys::round_trip(&client, &settings.kes, endpoint, key).await {
+    let trip = match keys::round_trip(&client, &settings.kes, endpoint, key).await {
         Err(keys::KeyError::NotFound { .. }) => {
             keys::ensure(&client, &settings.kes, endpoint, key).await?;
-            keys::round_trip(&client, &settings.kes, endpoint, key).await?;
+            keys::round_trip(&client, &settings.kes, endpoint, key).await?
         }
         other => other?,
-    }
+    };
+    let warning = trip
+        .describe_denied
+        .as_deref()
+        .map(|route| warn_describe_denied(settings, endpoint, route, episode));
     notifier.status(&format!("rendering {}", settings.env_file.path.display()));
     let report = render::render(&settings.kes, &settings.env_file, false, false)?;
     report_render(&report, false);
     Ok(format!(
-        "KES ready ({}); key {key} present and works; {} {}",
+        "KES ready ({}); key {key} present and works; {} {}{}",
         ready.endpoint,
         settings.env_file.path.display(),
         if report.written {
@@ -66,7 +91,33 @@ pub async fn gate(
         } else {
             "up to date"
         },
+        warning
+            .map(|w| format!("; warning: {w}"))
+            .unwrap_or_default(),
     ))
+}
+
+/// MinIO starts without describe, but its keep-alive (every 10 s) will log
+/// errors: told once per episode, and returned for STATUS=.
+fn warn_describe_denied(
+    settings: &Settings,
+    endpoint: &crate::config::Endpoint,
+    route: &str,
+    episode: &Episode,
+) -> String {
+    let key = &settings.kes.default_key;
+    let short = format!("KES denies MinIO's identity {route} (MinIO's keep-alive)");
+    if episode.changed("describe", "denied") {
+        tracing::warn!(
+            message_id = logging::ids::DESCRIBE_DENIED,
+            kesgate_endpoint = %endpoint,
+            kesgate_key = %key,
+            kesgate_route = route,
+            "{short}: MinIO starts, but logs an error every 10 s\n  fix: add `- /v1/key/describe/*` to the allow list of MinIO's identity {} in KES's policy and restart KES",
+            settings.kes.identity().map_or_else(|| "?".to_owned(), |i| i.to_string()),
+        );
+    }
+    short
 }
 
 /// minio.service's ExecStartPre. Without a configuration kesgate is not in

@@ -35,6 +35,9 @@ pub mod ids {
     pub const BUCKET_OUTCOME: &str = "70b3d776c8784eb7a7a13d7e8b943091";
     /// The local KES unit changed state (KESGATE_UNIT, KESGATE_UNIT_STATE).
     pub const KES_UNIT: &str = "aa8945659a90473aa4e6afe66880ddf9";
+    /// MinIO's identity may not describe the default key (MinIO's 10 s
+    /// keep-alive will log errors): a warning, MinIO still starts.
+    pub const DESCRIBE_DENIED: &str = "567d1a5426ce440fb5da4ef6892e168d";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

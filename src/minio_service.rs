@@ -133,6 +133,17 @@ pub async fn kes_trust(settings: &Settings) -> Result<(Arc<TrustPool>, CaSource)
     let runs_as = runs_as(&settings.minio).await;
     let source = kes_ca_source(settings, runs_as.as_ref());
     let reader = Reader(runs_as.map(|r| r.who));
+    // MINIO_KMS_KES_CERT_FILE / KEY_FILE: MinIO reads them as its user too.
+    if let crate::config::Auth::CertFile { cert, key } = &settings.kes.auth {
+        for path in [cert, key] {
+            reader
+                .check(path, crate::tls::access::Access::File)
+                .map_err(|problem| TlsSetupError::ClientNotReadable {
+                    path: path.clone(),
+                    problem,
+                })?;
+        }
+    }
     let s = source.clone();
     let pool =
         tokio::task::spawn_blocking(move || crate::tls::pool::load(Section::Kes, &s, &reader))

@@ -13,13 +13,8 @@ fn real_openbao_sealed_unsealed_sealed() {
     assert_eq!(bao.health(), 503, "a fresh, initialised OpenBao is sealed");
     for generation in [Generation::V2024, Generation::V2023_05] {
         let kes = Server::start(Config {
-            generation,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin: None,
-            policies: vec![minio_policy(IDENTITY)],
             backend: Backend::openbao(&bao.addr, &bao.root_token, "kes"),
-            legacy_texts: false,
-            cert: f.ca.server_cert(&["localhost"]),
+            ..f.kes_config(generation)
         });
         let notify = NotifySocket::new();
         let child = notify.spawn(&f.config(

@@ -130,7 +130,9 @@ fn key_store_that_answers_ready_but_fails_key_operations_is_not_ready() {
     assert_eq!(out.status.code(), Some(69), "{}", text(&out));
     let t = text(&out);
     assert!(
-        t.contains("failed /v1/key/generate/minio-default 5 times") && t.contains("HTTP 502"),
+        t.contains("failed /v1/key/generate/minio-default")
+            && t.contains("times in 10s")
+            && t.contains("HTTP 502"),
         "{t}"
     );
     assert!(!f.path("minio").exists());
@@ -151,4 +153,59 @@ fn method_mismatch_is_named() {
         text(&out)
     );
     assert!(!text(&out).contains("Method Not Allowed"));
+}
+
+/// MinIO describes its default key every 10 s; a policy without describe
+/// lets MinIO start (so `start` succeeds) but is told: a warning with its
+/// MESSAGE_ID, the STATUS line, and a `status` problem naming the route.
+#[test]
+fn a_policy_without_describe_is_a_warning_not_a_failure() {
+    let f = Fixture::new();
+    let kes = f.server_at(
+        Generation::V2024,
+        "127.0.0.1:0",
+        vec![Policy::new(
+            "minio",
+            &paths_without("/v1/key/describe"),
+            &[IDENTITY],
+        )],
+    );
+    let cfg = f.start_config(&kes.endpoint());
+    let notify = NotifySocket::new();
+    let out = notify
+        .spawn_command(&cfg, "start")
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("/v1/key/describe/minio-default") && t.contains("keep-alive"),
+        "{t}"
+    );
+    assert!(
+        t.contains("- /v1/key/describe/*"),
+        "the policy line to add: {t}"
+    );
+    let ready = notify
+        .drain()
+        .into_iter()
+        .find(|m| m.contains("READY=1"))
+        .unwrap();
+    assert!(
+        ready.contains("warning: KES denies MinIO's identity /v1/key/describe/minio-default"),
+        "{ready}"
+    );
+    let out = run(&cfg, &["status", "--json"]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    assert!(
+        r["problems"]
+            .to_string()
+            .contains("/v1/key/describe/minio-default"),
+        "{r:#}"
+    );
+    // With describe allowed, no warning.
+    kes.set_policies(vec![minio_policy(IDENTITY)]);
+    let out = run(&cfg, &["start"]);
+    assert!(!text(&out).contains("keep-alive"), "{}", text(&out));
 }

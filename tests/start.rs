@@ -47,13 +47,8 @@ fn creates_the_default_key_once_and_renders_on_every_generation() {
 fn legacy_exists_text_is_success() {
     let f = Fixture::new();
     let kes = Server::start(Config {
-        generation: Generation::V2023_02,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin: None,
-        policies: vec![minio_policy(IDENTITY)],
-        backend: Backend::memory(),
         legacy_texts: true,
-        cert: f.ca.server_cert(&["localhost"]),
+        ..f.kes_config(Generation::V2023_02)
     });
     let cfg = f.start_config(&kes.endpoint());
     assert_eq!(run(&cfg, &["start"]).status.code(), Some(0));
@@ -106,4 +101,33 @@ fn concurrent_starts_all_succeed_with_one_key() {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
     assert_eq!(kes.keys(), ["minio-default"]);
+}
+
+/// KES 2023-05 answers /v1/ready with 200 right after its Vault is
+/// unsealed but fails key operations with 502 for about 4 s more: `start`
+/// must ride that out (MinIO would exit on the 502), not give up.
+#[test]
+fn the_2023_05_lag_after_an_unseal_is_ridden_out() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2023_05);
+    assert_eq!(kes.state.unseal_lag, kes_test_server::UNSEAL_LAG_2023_05);
+    let cfg = f.start_config(&kes.endpoint());
+    kes.set_sealed(true);
+    kes.set_sealed(false);
+    let out = run(&cfg, &["start"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let statuses: Vec<String> = kes.requests().into_iter().map(|(_, p)| p).collect();
+    assert!(
+        statuses
+            .iter()
+            .filter(|p| p.starts_with("/v1/key/generate/"))
+            .count()
+            > 1,
+        "generate was retried through the lag: {statuses:?}"
+    );
+    assert!(
+        std::fs::read_to_string(f.path("minio"))
+            .unwrap()
+            .contains("MINIO_KMS_KES_KEY_NAME")
+    );
 }

@@ -36,6 +36,7 @@ fn every_generation_is_named_and_its_round_trip_shown() {
         let e = &r["kes"][0];
         assert_eq!(e["ready"], true, "{r:#}");
         assert_eq!(e["api"], api, "{generation:?}: {r:#}");
+        assert_eq!(e["version"], generation.release(), "{r:#}");
         assert_eq!(e["round_trip"], "ok", "{r:#}");
         assert_eq!(r["env_file"]["matches"], true, "{r:#}");
         assert_eq!(r["keys"][0]["present"], true, "{r:#}");

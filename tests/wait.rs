@@ -58,6 +58,8 @@ fn sealed_then_unsealed_reports_and_becomes_ready_on_one_connection() {
             "{seen:?}"
         );
         kes.set_sealed(false);
+        // 2024+ sees the store back at its next key-store ping.
+        kes.ping_now();
         let seen = notify.until("READY=1");
         assert!(
             seen.last().unwrap().contains("STATUS=KES ready"),
@@ -261,6 +263,8 @@ fn any_and_all() {
     ));
     notify.until(&format!("KES {}: key store unreachable", sealed.endpoint()));
     sealed.set_sealed(false);
+    // 2024+ sees the store back at its next key-store ping.
+    sealed.ping_now();
     notify.until("READY=1");
     assert_exit(&child.wait_with_output().unwrap(), 0);
 }
@@ -428,11 +432,46 @@ fn unavailable_key_store_is_transient() {
             &[kes.endpoint()],
             "timeout = \"0\"\nmax_interval = \"200ms\"",
         ));
-        notify.until("key store unavailable, attempt 2,");
+        // 2023-05 says 502 each time; 2024+ says 502 once, then 504 until its
+        // next ping (as real servers do when their Vault process is down).
+        notify.until("attempt 2,");
         kes.set_unavailable(false);
+        kes.ping_now();
         notify.until("READY=1");
         let out = child.wait_with_output().unwrap();
         assert_exit(&out, 0);
         assert!(text(&out).contains("HTTP 502"), "{}", text(&out));
     }
+}
+
+/// KES 2023 releases verify client certificates unless run with
+/// `--auth=off`: the API key's self-signed certificate gets TLS alert
+/// `unknown_ca`. That is permanent, and the message says what to change.
+#[test]
+fn a_2023_server_verifying_client_certificates_is_named_with_the_fix() {
+    let f = Fixture::new();
+    for generation in [Generation::V2023_02, Generation::V2023_05] {
+        let kes = Server::start(Config {
+            auth: ClientAuth::ReleaseDefault,
+            ..f.kes_config(generation)
+        });
+        let out = run(&f.config(&[kes.endpoint()], "timeout = \"30s\""), &["wait"]);
+        assert_exit(&out, 77);
+        let t = text(&out);
+        assert!(t.contains("unknown_ca") && t.contains("self-signed"), "{t}");
+        assert!(t.contains("kes server --auth=off"), "{t}");
+        assert!(
+            !t.contains("not reachable"),
+            "not a reachability problem: {t}"
+        );
+    }
+    // 2024+ takes any client certificate by default.
+    let kes = Server::start(Config {
+        auth: ClientAuth::ReleaseDefault,
+        ..f.kes_config(Generation::V2024)
+    });
+    assert_exit(
+        &run(&f.config(&[kes.endpoint()], "timeout = \"30s\""), &["wait"]),
+        0,
+    );
 }

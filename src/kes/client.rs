@@ -28,6 +28,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// The `Accept` header KES sends with a 405: the method it expects.
     pub accept: Option<String>,
+    /// 2024+ sends `application/json`, 2023 adds `; charset=utf-8`.
+    pub content_type: Option<String>,
 }
 
 impl Response {
@@ -121,11 +123,13 @@ impl KesClient {
         }
         let mut resp = request.send().await.map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
-        let accept = resp
-            .headers()
-            .get("accept")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (accept, content_type) = (header("accept"), header("content-type"));
         let mut body = Vec::new();
         while body.len() < BODY_LIMIT {
             match resp.chunk().await {
@@ -139,6 +143,7 @@ impl KesClient {
             status,
             body,
             accept,
+            content_type,
         })
     }
 

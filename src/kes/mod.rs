@@ -2,6 +2,7 @@
 
 pub mod apikey;
 pub mod client;
+pub mod generation;
 pub mod keyname;
 pub mod policy;
 pub mod tls;

@@ -14,9 +14,12 @@ use crate::kes::client::{KesClient, Response, TransportError};
 use crate::kes::keyname::KeyName;
 use crate::kes::policy::policy_yaml;
 use crate::logging::ids;
-pub use round_trip::round_trip;
+pub use round_trip::{RoundTrip, round_trip};
 
-const ATTEMPTS: u32 = 5;
+/// How long a key operation is retried while KES answers 5xx or cannot be
+/// reached: KES 2023-05 fails key operations for about 4 s after its Vault
+/// is unsealed while /v1/ready already says 200.
+const RETRY_WINDOW: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyOutcome {
@@ -60,17 +63,20 @@ pub enum KeyError {
         route: String,
     },
     #[error(
-        "KES {endpoint} failed {route} {ATTEMPTS} times: {last}\n  fix: KES answers but its key store cannot serve this key; check KES's log and its key store (Vault/OpenBao policy, mount); kesgate.service retries on its next start"
+        "KES {endpoint} failed {route} {attempts} times in {}: {last}\n  fix: KES answers but its key store cannot serve this key; check KES's log and its key store (Vault/OpenBao policy, mount); kesgate.service retries on its next start",
+        humantime::format_duration(RETRY_WINDOW)
     )]
     Unavailable {
         endpoint: Endpoint,
         route: String,
+        attempts: u32,
         last: String,
     },
 }
 
 /// Sends `method route` (with a JSON body), retrying 5xx/429 and transport
-/// failures a few times; any other answer is returned, 403 and 405 as errors.
+/// failures for [`RETRY_WINDOW`]; any other answer is returned, 403 and 405
+/// as errors.
 async fn call(
     client: &KesClient,
     kes: &KesSettings,
@@ -78,10 +84,12 @@ async fn call(
     route: &str,
     body: Option<Vec<u8>>,
 ) -> Result<Response, KeyError> {
-    let mut delay = Duration::from_millis(100);
-    let mut last = String::new();
-    for _ in 0..ATTEMPTS {
-        match client
+    let mut backoff = crate::backoff::Backoff::new(Duration::from_secs(1));
+    let deadline = tokio::time::Instant::now() + RETRY_WINDOW;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let last = match client
             .request_with(Method::POST, endpoint, route, body.clone())
             .await
         {
@@ -107,20 +115,24 @@ async fn call(
                 });
             }
             Ok(r) if r.status >= 500 || r.status == 429 => {
-                last = format!("HTTP {}: {}", r.status, r.message())
+                format!("HTTP {}: {}", r.status, r.message())
             }
             Ok(r) => return Ok(r),
-            Err(TransportError::Unreachable(d) | TransportError::CertificateTime(d)) => last = d,
-            Err(e) => last = format!("{e:?}"),
+            Err(TransportError::Unreachable(d) | TransportError::CertificateTime(d)) => d,
+            Err(e) => format!("{e:?}"),
+        };
+        match backoff.next_before(Some(deadline)) {
+            Some(pause) => tokio::time::sleep(pause).await,
+            None => {
+                return Err(KeyError::Unavailable {
+                    endpoint: endpoint.clone(),
+                    route: route.to_owned(),
+                    attempts,
+                    last,
+                });
+            }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
     }
-    Err(KeyError::Unavailable {
-        endpoint: endpoint.clone(),
-        route: route.to_owned(),
-        last,
-    })
 }
 
 /// Creates `key` unless it exists.

@@ -4,6 +4,8 @@
 //! but cannot serve keys; this can. The plaintext is never logged or kept.
 //! Like MinIO, generate comes first: a key that works needs no create
 //! permission; a 404 is `KeyError::NotFound`, for the caller to create it.
+//! Last, a describe of the key, MinIO's keep-alive every 10 s: a 403 there
+//! does not stop MinIO, so it is a warning for the caller to tell.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -22,12 +24,19 @@ fn field(body: &[u8], name: &str) -> Option<Vec<u8>> {
     STANDARD.decode(v.get(name)?.as_str()?).ok()
 }
 
+/// What the round trip found that does not stop MinIO.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RoundTrip {
+    /// The describe route MinIO's keep-alive calls, when KES refused it.
+    pub describe_denied: Option<String>,
+}
+
 pub async fn round_trip(
     client: &KesClient,
     kes: &KesSettings,
     endpoint: &Endpoint,
     key: &KeyName,
-) -> Result<(), KeyError> {
+) -> Result<RoundTrip, KeyError> {
     let context = STANDARD.encode(CONTEXT);
     let generate = format!("/v1/key/generate/{key}");
     let body = serde_json::json!({ "context": context })
@@ -72,7 +81,9 @@ pub async fn round_trip(
         .flatten()
         .map(Secret::new);
     match decrypted {
-        Some(d) if d == plaintext => Ok(()),
+        Some(d) if d == plaintext => Ok(RoundTrip {
+            describe_denied: describe_denied(client, endpoint, key).await,
+        }),
         Some(_) => Err(rejected(
             &decrypt,
             200,
@@ -85,5 +96,15 @@ pub async fn round_trip(
             r.message(),
             "KES could not decrypt its own data key: check its key store",
         )),
+    }
+}
+
+/// MinIO's keep-alive: `GET /v1/key/describe/<key>`. Only a 403 matters
+/// here (anything else is what the wait already judged).
+async fn describe_denied(client: &KesClient, endpoint: &Endpoint, key: &KeyName) -> Option<String> {
+    let route = format!("/v1/key/describe/{key}");
+    match client.get(endpoint, &route).await {
+        Ok(r) if r.status == 403 => Some(route),
+        _ => None,
     }
 }

@@ -9,6 +9,7 @@ use crate::buckets::{credentials, current, strip_arn};
 use crate::config::{ConfigError, DEFAULT_KES_UNIT, Endpoint, Settings};
 use crate::error::headline;
 use crate::kes::client::KesClient;
+use crate::kes::generation;
 use crate::keys;
 use crate::render;
 use crate::s3::S3Client;
@@ -143,8 +144,11 @@ async fn kes(r: &mut Report, settings: &Settings) {
             ready_endpoint = Some(endpoint.clone());
         }
         if let Some(rt) = status.round_trip.as_deref().filter(|rt| *rt != "ok") {
-            r.problems
-                .push(format!("KES {endpoint}: MinIO's round trip fails: {rt}"));
+            r.problems.push(if rt.starts_with("generate/decrypt ok") {
+                format!("KES {endpoint}: {rt}")
+            } else {
+                format!("KES {endpoint}: MinIO's round trip fails: {rt}")
+            });
         }
         r.kes.push(status);
     }
@@ -196,7 +200,12 @@ async fn endpoint_status(
         let key = &settings.kes.default_key;
         Some(
             match keys::round_trip(client, &settings.kes, endpoint, key).await {
-                Ok(()) => "ok".to_owned(),
+                Ok(keys::RoundTrip {
+                    describe_denied: Some(route),
+                }) => format!(
+                    "generate/decrypt ok, but KES denies {route} (MinIO's keep-alive every 10 s logs errors): add `- /v1/key/describe/*` to MinIO's policy"
+                ),
+                Ok(_) => "ok".to_owned(),
                 Err(e) => headline(&e),
             },
         )
@@ -214,42 +223,39 @@ async fn endpoint_status(
     }
 }
 
-/// Version and API generation: /v1/status's fields tell the generation
-/// (2023-05 has keystore_unavailable, 2024+ only keystore_unreachable,
-/// 2023-02 neither); /version (never checks identity) gives the version.
+/// Version and API generation (crate::kes::generation): whether
+/// `/v1/ready` exists, then `/v1/status`'s `version` (the release name) and
+/// content type; `/version` (never checks identity) when status is refused.
 async fn server_info(
     client: &KesClient,
     endpoint: &Endpoint,
     api: Api,
 ) -> (Option<String>, Option<String>) {
-    let from_probe = match api {
-        Api::Ready => Some("2023-05+".to_owned()),
-        Api::Legacy => Some("2023-02".to_owned()),
-        Api::Unknown => None,
-    };
     let json = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok();
-    if let Ok(resp) = client.get(endpoint, "/v1/status").await
-        && resp.status == 200
-        && let Some(v) = json(&resp.body)
-    {
-        let version = v.get("version").and_then(|s| s.as_str()).map(str::to_owned);
-        let generation = match (
-            v.get("keystore_unavailable").is_some(),
-            v.get("keystore_unreachable").is_some(),
-        ) {
-            (true, _) => "2023-05",
-            (false, true) => "2024+",
-            (false, false) => "2023-02",
-        };
-        return (version, Some(generation.to_owned()));
-    }
-    let version = match client.get(endpoint, "/version").await {
-        Ok(resp) if resp.status == 200 => {
-            json(&resp.body).and_then(|v| v.get("version")?.as_str().map(str::to_owned))
-        }
-        _ => None,
+    let version_of = |resp: &crate::kes::client::Response| {
+        json(&resp.body).and_then(|v| v.get("version")?.as_str().map(str::to_owned))
     };
-    (version, from_probe)
+    let mut answer = None;
+    for path in ["/v1/status", "/version"] {
+        if let Ok(resp) = client.get(endpoint, path).await
+            && resp.status == 200
+        {
+            answer = Some((version_of(&resp), resp.content_type.clone()));
+            break;
+        }
+    }
+    let (version, content_type) = answer.unwrap_or_default();
+    let generation = match api {
+        Api::Unknown => None,
+        api => generation::detect(
+            api == Api::Ready,
+            version.as_deref(),
+            content_type.as_deref(),
+        )
+        .map(|g| g.label().to_owned())
+        .or(Some("2023-05+".to_owned())),
+    };
+    (version, generation)
 }
 
 async fn key_present(

@@ -63,6 +63,8 @@ pub enum TlsSetupError {
         "cannot load the client certificate or key {path}: {reason}\n  fix: [kes] cert_file and key_file must be PEM; an encrypted key is not supported"
     )]
     ClientPem { path: PathBuf, reason: String },
+    #[error("[kes] client certificate or key {path} cannot be read by MinIO: {problem}")]
+    ClientNotReadable { path: PathBuf, problem: String },
     #[error("{section}: cannot set up TLS: {reason}")]
     Setup { section: Section, reason: String },
 }

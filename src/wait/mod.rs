@@ -57,13 +57,21 @@ pub enum WaitError {
         policy: String,
     },
     #[error(
-        "KES {endpoint}: the server certificate is not trusted: {detail}\n  fix: set [kes] ca to the CA that signed KES's certificate, and use a host name that the certificate names"
+        "KES {endpoint}: the server certificate is not trusted: {detail}{trust}\n  fix: set [kes] ca to the CA that signed KES's certificate (file or directory; MinIO reads it as its own user), and use a host name that the certificate names"
     )]
-    Untrusted { endpoint: Endpoint, detail: String },
-    #[error(
-        "KES {endpoint} rejected our client certificate: {detail}\n  fix: run KES with client verification off (the default since 2024-03; `--auth=off` on 2023 releases) or use cert_file/key_file signed by a CA KES trusts"
-    )]
-    ClientCertRejected { endpoint: Endpoint, detail: String },
+    Untrusted {
+        endpoint: Endpoint,
+        detail: String,
+        /// What was trusted (filled in by the caller, which built the pool).
+        trust: String,
+    },
+    #[error("KES {endpoint} rejected our client certificate: {why} ({detail})\n  fix: {fix}")]
+    ClientCertRejected {
+        endpoint: Endpoint,
+        detail: String,
+        why: String,
+        fix: String,
+    },
     #[error(
         "{endpoint} does not answer like KES: {detail}\n  fix: check the host and port of the endpoint (KES listens on https://…:7373 by default)"
     )]
@@ -357,10 +365,51 @@ fn permanent_error(kes: &KesSettings, endpoint: Endpoint, p: Permanent) -> WaitE
                 policy,
             }
         }
-        Permanent::Untrusted(detail) => WaitError::Untrusted { endpoint, detail },
-        Permanent::ClientCertRejected(detail) => WaitError::ClientCertRejected { endpoint, detail },
+        Permanent::Untrusted(detail) => WaitError::Untrusted {
+            endpoint,
+            detail,
+            trust: String::new(),
+        },
+        Permanent::ClientCertRejected(detail) => {
+            let (why, fix) = client_cert_advice(kes, &detail);
+            WaitError::ClientCertRejected {
+                endpoint,
+                detail,
+                why: why.into(),
+                fix: fix.into(),
+            }
+        }
         Permanent::Protocol(detail) => WaitError::Protocol { endpoint, detail },
     }
+}
+
+/// What a TLS alert about our client certificate means. An API key's
+/// certificate is self-signed: KES 2023 releases verify client certificates
+/// by default and answer it with `unknown_ca` (kes-api.md §11).
+fn client_cert_advice(kes: &KesSettings, detail: &str) -> (&'static str, &'static str) {
+    let api_key = matches!(kes.auth, crate::config::Auth::ApiKey { .. });
+    if detail.contains("UnknownCA") || detail.contains("UnknownCa") {
+        if api_key {
+            return (
+                "KES verifies client certificates and the API key's certificate is self-signed (TLS alert unknown_ca); KES 2023 releases do so unless started with `--auth=off`",
+                "start KES with `kes server --auth=off` (2023 releases; MinIO's API key needs it too), or remove `tls.auth: on` from KES's config (2024+); or use [kes] cert_file/key_file with a certificate signed by a CA that KES trusts",
+            );
+        }
+        return (
+            "KES does not trust the CA that signed [kes] cert_file (TLS alert unknown_ca)",
+            "sign the client certificate with a CA in KES's tls.ca, or run KES with `--auth=off` (2023) / without `tls.auth: on` (2024+)",
+        );
+    }
+    if detail.contains("CertificateRequired") {
+        return (
+            "KES got no client certificate (TLS alert certificate_required)",
+            "check [kes] api_key_file / cert_file; KES requires a client certificate",
+        );
+    }
+    (
+        "KES refused it in the TLS handshake",
+        "run KES with client verification off (the default since 2024-03; `kes server --auth=off` on 2023 releases) or use cert_file/key_file signed by a CA KES trusts",
+    )
 }
 
 impl WaitError {

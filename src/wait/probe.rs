@@ -1,7 +1,8 @@
 //! One readiness probe of one KES endpoint, across the three API generations:
 //! `/v1/ready` (2023-05+), else `/v1/status` key-store fields, else (2023-02
 //! without them) a describe of the default key, whose 200 or 404 proves the
-//! key store answered.
+//! key store answered. A 2023-02 server answers `/v1/ready` with 501
+//! text/plain before any authorisation: "no such route", like a 404.
 
 use crate::config::Endpoint;
 use crate::kes::client::{KesClient, Response, TransportError};
@@ -93,7 +94,9 @@ pub async fn probe(
                 *api = Api::Ready;
                 return Outcome::Ready { via: "/v1/ready" };
             }
-            404 | 405 => *api = Api::Legacy,
+            // 501: 2023-02's router for a route it lacks; 404/405 from
+            // anything else that lacks it.
+            404 | 405 | 501 => *api = Api::Legacy,
             504 => return not_ready(Kind::KeyStoreUnreachable, &resp),
             502 => return not_ready(Kind::KeyStoreUnavailable, &resp),
             _ => return http_other("/v1/ready", &resp),
@@ -112,12 +115,15 @@ pub async fn probe(
     }
 }
 
-/// The key-store fields of `/v1/status` (2023-05+); `None` when absent (2023-02).
+/// The key-store fields of `/v1/status` (2023-05+); `None` when absent
+/// (2023-02). Real servers omit false flags: a healthy one sends only
+/// `keystore_latency`.
 fn status_keystore(body: &[u8]) -> Option<Outcome> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let flag = |name: &str| v.get(name).and_then(serde_json::Value::as_bool);
     let unreachable = flag("keystore_unreachable");
     let unavailable = flag("keystore_unavailable");
+    let latency = v.get("keystore_latency").is_some();
     if unreachable == Some(true) {
         return Some(Outcome::NotReady(NotReady {
             kind: Kind::KeyStoreUnreachable,
@@ -130,7 +136,8 @@ fn status_keystore(body: &[u8]) -> Option<Outcome> {
             detail: "/v1/status reports keystore_unavailable".into(),
         }));
     }
-    (unreachable.is_some() || unavailable.is_some()).then_some(Outcome::Ready { via: "/v1/status" })
+    (latency || unreachable.is_some() || unavailable.is_some())
+        .then_some(Outcome::Ready { via: "/v1/status" })
 }
 
 async fn describe(client: &KesClient, endpoint: &Endpoint, key: &KeyName) -> Outcome {
@@ -207,6 +214,15 @@ mod tests {
         );
         assert_eq!(
             kind(r#"{"keystore_unavailable":true,"keystore_unreachable":false}"#),
+            Some(Ok(Kind::KeyStoreUnavailable))
+        );
+        // As real servers send them: false flags omitted.
+        assert_eq!(
+            kind(r#"{"version":"2023-05-02T22-48-10Z","keystore_latency":1}"#),
+            Some(Err(()))
+        );
+        assert_eq!(
+            kind(r#"{"keystore_unavailable":true}"#),
             Some(Ok(Kind::KeyStoreUnavailable))
         );
         // 2024+: only keystore_unreachable, latency omitted when unreachable.

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-pub use kes_test_server::{Backend, Config, Generation, Policy, Server, TestCa};
+#[allow(unused_imports)]
+pub use kes_test_server::{Backend, ClientAuth, Config, Generation, Policy, Server, TestCa};
 
 /// The public kms-go test vector; every fixture uses it unless told otherwise.
 pub const API_KEY: &str = "kes:v1:AGaV6VXHasF0FnaB60WdCOeTZ8eTIDikL4zlN16c8NAs";
@@ -71,16 +72,25 @@ impl Fixture {
 
     pub fn server_at(&self, generation: Generation, listen: &str, policies: Vec<Policy>) -> Server {
         Server::start(Config {
-            generation,
             listen: listen.parse().unwrap(),
-            admin: None,
             policies,
-            backend: Backend::memory(),
-            legacy_texts: false,
-            cert: self
-                .ca
-                .server_cert(&["localhost", "127.0.0.1", "127.0.0.2"]),
+            ..self.kes_config(generation)
         })
+    }
+
+    /// A test KES as an operator runs it for MinIO's API key: 2023 releases
+    /// started with `--auth=off` (they refuse self-signed client
+    /// certificates otherwise), MinIO's policy, a certificate from our CA.
+    pub fn kes_config(&self, generation: Generation) -> Config {
+        Config {
+            policies: vec![minio_policy(IDENTITY)],
+            auth: ClientAuth::Off,
+            ..Config::new(
+                generation,
+                self.ca
+                    .server_cert(&["localhost", "127.0.0.1", "127.0.0.2"]),
+            )
+        }
     }
 
     /// Writes kesgate.toml with the given endpoints and extra [wait] lines.

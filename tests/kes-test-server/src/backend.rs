@@ -68,9 +68,12 @@ impl Backend {
                 ..
             } => {
                 if sealed.load(Ordering::SeqCst) {
-                    Err(StoreError::Unreachable("vault is sealed".into()))
+                    Err(StoreError::Unreachable("vault: key store is sealed".into()))
                 } else if unavailable.load(Ordering::SeqCst) {
-                    Err(StoreError::Unavailable("key store is unavailable".into()))
+                    // As a Vault that is down: Go's error text, quotes and all.
+                    Err(StoreError::Unavailable(
+                        "Get \"http://127.0.0.1:8200/v1/sys/health\": dial tcp 127.0.0.1:8200: connect: connection refused".into(),
+                    ))
                 } else {
                     Ok(())
                 }
@@ -83,7 +86,7 @@ impl Backend {
                     .map_err(|e| StoreError::Unreachable(e.to_string()))?;
                 match r.status().as_u16() {
                     200 => Ok(()),
-                    503 => Err(StoreError::Unreachable("vault is sealed".into())),
+                    503 => Err(StoreError::Unreachable("vault: key store is sealed".into())),
                     s => Err(StoreError::Unreachable(format!("vault health: HTTP {s}"))),
                 }
             }

@@ -1,10 +1,13 @@
 //! A KES stand-in for kesgate's tests (never shipped). Faithful to the facts
-//! in shared/notes/kes-api.md: mTLS with any client certificate (chain not
-//! verified), identity = SHA-256 of the certificate's SPKI, policies with
-//! glob (2023) or prefix (2024+) matching, and the routes, methods, statuses,
-//! check order and messages of the 2023-02, 2023-05 and 2024+ generations.
+//! in shared/notes/kes-api.md, §11 ("Observed on real servers") first: mTLS
+//! (2023 releases verify client certificates unless run with `--auth=off`,
+//! 2024+ take any), identity = SHA-256 of the certificate's SPKI, policies
+//! with glob (2023) or prefix (2024+) matching, and the routes, methods,
+//! statuses, bodies, key cache, ping lag and unseal lag of the 2023-02,
+//! 2023-05 and 2024+ generations. tests/facts.rs holds a test per fact.
 
 mod backend;
+pub mod client;
 mod minio;
 mod openbao;
 mod pki;
@@ -12,13 +15,14 @@ mod policy;
 mod routes;
 mod tls;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -27,6 +31,13 @@ pub use minio::{KeyLookup, MinioStandIn};
 pub use openbao::OpenBao;
 pub use pki::{ServerCert, TestCa};
 pub use policy::Policy;
+pub use tls::ClientAuth;
+
+/// How often KES 2024+ pings its key store (`status: ping: 10s`).
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(10);
+/// How long KES 2023-05 keeps failing key operations (502) after its Vault
+/// was unsealed, while `/v1/ready` already answers 200.
+pub const UNSEAL_LAG_2023_05: Duration = Duration::from_secs(4);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Generation {
@@ -36,6 +47,17 @@ pub enum Generation {
     V2023_05,
     /// 2023-10-24 … 2025-03-12: PUT (and POST) for create; prefix policies.
     V2024,
+}
+
+impl Generation {
+    /// The release name real servers send as `version` (and in /version).
+    pub fn release(self) -> &'static str {
+        match self {
+            Generation::V2023_02 => "2023-02-15T14-54-37Z",
+            Generation::V2023_05 => "2023-05-02T22-48-10Z",
+            Generation::V2024 => "2025-03-12T09-35-18Z",
+        }
+    }
 }
 
 impl std::str::FromStr for Generation {
@@ -61,6 +83,36 @@ pub struct Config {
     /// The texts of KES ≤ v0.17 ("key does already exist", "prohibited by policy").
     pub legacy_texts: bool,
     pub cert: ServerCert,
+    /// Client certificate verification: the release's default, or off
+    /// (`kes server --auth=off` on 2023 releases).
+    pub auth: ClientAuth,
+    /// 2024+: after a key-store outage, /v1/ready and /v1/status report it
+    /// until the next ping.
+    pub ping_interval: Duration,
+    /// 2023-05: key operations fail this long after an unseal.
+    pub unseal_lag: Duration,
+}
+
+impl Config {
+    /// A server as released: memory key store, no policies, on any port.
+    pub fn new(generation: Generation, cert: ServerCert) -> Config {
+        Config {
+            generation,
+            listen: "127.0.0.1:0".parse().expect("address"),
+            admin: None,
+            policies: Vec::new(),
+            backend: Backend::memory(),
+            legacy_texts: false,
+            cert,
+            auth: ClientAuth::ReleaseDefault,
+            ping_interval: DEFAULT_PING_INTERVAL,
+            unseal_lag: if generation == Generation::V2023_05 {
+                UNSEAL_LAG_2023_05
+            } else {
+                Duration::ZERO
+            },
+        }
+    }
 }
 
 pub struct State {
@@ -79,12 +131,23 @@ pub struct State {
     /// Not a KES behaviour: refuse POST on generate/decrypt (PUT only), to
     /// show how kesgate names a method mismatch.
     pub put_only: std::sync::atomic::AtomicBool,
+    /// 2024+: the key store was found unreachable; only a ping clears it.
+    pub offline: AtomicBool,
+    /// KES's key cache: keys read once are served while the store is down.
+    pub cache: Mutex<HashMap<String, Vec<u8>>>,
+    /// When the key store was last seen coming back (for the 2023-05 lag).
+    pub back_at: Mutex<Option<Instant>>,
+    /// Whether the last look at the key store found it healthy.
+    pub store_ok: AtomicBool,
+    pub unseal_lag: Duration,
+    pub pings: AtomicU64,
 }
 
 /// A running server; it stops when the handle is dropped.
 pub struct Server {
     pub addr: SocketAddr,
     pub state: Arc<State>,
+    ping: tokio::sync::mpsc::UnboundedSender<std::sync::mpsc::Sender<()>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -95,6 +158,8 @@ impl Server {
         let std_listener = std::net::TcpListener::bind(config.listen).expect("bind");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let addr = std_listener.local_addr().expect("addr");
+        let tls = tls::server_config(&config.cert, config.generation, config.auth);
+        let ping_interval = config.ping_interval;
         let state = Arc::new(State {
             generation: Mutex::new(config.generation),
             admin: config.admin,
@@ -106,9 +171,17 @@ impl Server {
             log_requests: Default::default(),
             fail_key_ops: Default::default(),
             put_only: Default::default(),
+            offline: AtomicBool::new(false),
+            cache: Mutex::default(),
+            back_at: Mutex::default(),
+            store_ok: AtomicBool::new(true),
+            unseal_lag: config.unseal_lag,
+            pings: AtomicU64::new(0),
         });
-        let acceptor = TlsAcceptor::from(tls::server_config(&config.cert));
+        let acceptor = TlsAcceptor::from(tls);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ping_tx, mut ping_rx) =
+            tokio::sync::mpsc::unbounded_channel::<std::sync::mpsc::Sender<()>>();
         let st = state.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -117,8 +190,22 @@ impl Server {
                 .expect("runtime");
             rt.block_on(async move {
                 let listener = TcpListener::from_std(std_listener).expect("listener");
+                let pinger = async {
+                    // KES pings its key store at start-up, then every interval.
+                    loop {
+                        let ack = tokio::select! {
+                            () = tokio::time::sleep(ping_interval) => None,
+                            Some(ack) = ping_rx.recv() => Some(ack),
+                        };
+                        st.ping().await;
+                        if let Some(ack) = ack {
+                            let _ = ack.send(());
+                        }
+                    }
+                };
                 tokio::select! {
-                    _ = serve(listener, acceptor, st) => {}
+                    _ = serve(listener, acceptor, st.clone()) => {}
+                    _ = pinger => {}
                     _ = stopped => {}
                 }
             });
@@ -126,16 +213,29 @@ impl Server {
         Server {
             addr,
             state,
+            ping: ping_tx,
             _stop: stop,
         }
+    }
+
+    /// KES's next key-store ping, now; returns once it is done.
+    pub fn ping_now(&self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.ping.send(tx).expect("server running");
+        rx.recv().expect("ping answered");
     }
 
     pub fn endpoint(&self) -> String {
         format!("https://localhost:{}", self.addr.port())
     }
 
+    /// Seals or unseals the memory key store. A seal is noticed at once
+    /// (every key-store call fails); an unseal is when KES next looks.
     pub fn set_sealed(&self, sealed: bool) {
         self.state.backend.set_sealed(sealed);
+        if !sealed {
+            self.state.store_back();
+        }
     }
 
     pub fn set_unavailable(&self, unavailable: bool) {
@@ -180,6 +280,46 @@ impl Server {
     }
 }
 
+impl State {
+    /// The key store's state as KES sees it right now, recording when it
+    /// came back (2023-05's lag) and, on 2024+, that it went away (only a
+    /// ping clears that).
+    pub async fn store_status(&self) -> Result<(), backend::StoreError> {
+        let r = self.backend.status().await;
+        match &r {
+            Ok(()) => {
+                if !self.store_ok.swap(true, Ordering::SeqCst) {
+                    self.store_back();
+                }
+            }
+            Err(_) => {
+                self.store_ok.store(false, Ordering::SeqCst);
+                self.offline.store(true, Ordering::SeqCst);
+            }
+        }
+        r
+    }
+
+    fn store_back(&self) {
+        self.store_ok.store(true, Ordering::SeqCst);
+        *self.back_at.lock().unwrap() = Some(Instant::now());
+    }
+
+    /// 2023-05: still re-establishing its key-store session after an unseal.
+    pub fn in_unseal_lag(&self) -> bool {
+        self.back_at
+            .lock()
+            .unwrap()
+            .is_some_and(|t| t.elapsed() < self.unseal_lag)
+    }
+
+    async fn ping(&self) {
+        self.pings.fetch_add(1, Ordering::SeqCst);
+        let ok = self.store_status().await.is_ok();
+        self.offline.store(!ok, Ordering::SeqCst);
+    }
+}
+
 pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<State>) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
@@ -212,7 +352,8 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<Stat
                     )
                 }
             });
-            let _ = http1::Builder::new()
+            // HTTP/1.1, or h2 where ALPN chose it (2024+ offers both).
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
         });

@@ -2,12 +2,15 @@
 //! the demo and the benchmark. Writes its CA to `--tls-dir`/ca.pem.
 //!
 //! kes-test-server --listen 127.0.0.1:7373 --tls-dir DIR [--generation 2024]
-//!   [--policy NAME=ID[,ID…]:PATH[,PATH…]]… [--admin ID]
+//!   [--policy NAME=ID[,ID…]:PATH[,PATH…]]… [--admin ID] [--auth=off]
+//!   [--ping-interval 10s]
 //!   [--openbao ADDR --openbao-token-file FILE [--openbao-mount kes]]
 
 use std::path::PathBuf;
 
-use kes_test_server::{Backend, Config, Generation, Policy, Server, TestCa};
+use std::time::Duration;
+
+use kes_test_server::{Backend, ClientAuth, Config, Generation, Policy, Server, TestCa};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -18,6 +21,8 @@ fn main() {
     let mut admin = None;
     let (mut bao, mut bao_token_file, mut bao_mount) = (None, None, "kes".to_owned());
     let (mut sealed, mut log_requests) = (false, false);
+    let mut auth = ClientAuth::ReleaseDefault;
+    let mut ping = kes_test_server::DEFAULT_PING_INTERVAL;
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
@@ -34,6 +39,15 @@ fn main() {
             "--openbao-mount" => bao_mount = value(),
             "--sealed" => sealed = true,
             "--log-requests" => log_requests = true,
+            // As `kes server --auth=off` (2023 releases verify otherwise).
+            "--auth=off" => auth = ClientAuth::Off,
+            "--ping-interval" => {
+                ping = value()
+                    .strip_suffix("ms")
+                    .and_then(|v| v.parse().ok())
+                    .map(Duration::from_millis)
+                    .unwrap_or_else(|| die("--ping-interval takes MILLISECONDSms"))
+            }
             _ => die(&format!("unknown argument {flag}")),
         }
     }
@@ -62,15 +76,15 @@ fn main() {
         }
     };
     let server = Server::start(Config {
-        generation,
         listen: listen
             .parse()
             .unwrap_or_else(|_| die("--listen takes ADDR:PORT")),
         admin,
         policies,
         backend,
-        legacy_texts: false,
-        cert: ca.server_cert(&["localhost", "127.0.0.1"]),
+        auth,
+        ping_interval: ping,
+        ..Config::new(generation, ca.server_cert(&["localhost", "127.0.0.1"]))
     });
     server
         .state

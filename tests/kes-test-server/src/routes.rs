@@ -39,15 +39,20 @@ pub async fn handle(state: &State, identity: Option<&str>, req: Request<Incoming
         generation,
     };
     if path == "/version" {
-        return json(StatusCode::OK, r#"{"version":"test"}"#.into(), generation);
+        let body = serde_json::json!({ "version": generation.release() }).to_string();
+        return json(StatusCode::OK, body, generation);
     }
-    let Some(identity) = identity else {
+    // The handshake required a certificate; this answer is for the modes
+    // that only request one (not modelled: every release here requires it).
+    if identity.is_none() {
         return ctx.error(StatusCode::BAD_REQUEST, "no client certificate is present");
-    };
-    let _ = identity;
+    }
     match path.as_str() {
         "/v1/ready" if generation != Generation::V2023_02 => ctx.ready(&method, &path).await,
         "/v1/status" => ctx.status(&method, &path).await,
+        // 2023-02 has no /v1/ready: its router answers unknown routes with
+        // 501 text/plain, before any authorisation.
+        _ if generation == Generation::V2023_02 && !known_2023_02(&path) => not_implemented(),
         _ => {
             if let Some(name) = path.strip_prefix("/v1/key/create/") {
                 ctx.create(&method, &path, name).await
@@ -64,6 +69,26 @@ pub async fn handle(state: &State, identity: Option<&str>, req: Request<Incoming
     }
 }
 
+fn known_2023_02(path: &str) -> bool {
+    [
+        "/v1/key/create/",
+        "/v1/key/describe/",
+        "/v1/key/generate/",
+        "/v1/key/decrypt/",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+}
+
+fn not_implemented() -> Resp {
+    Response::builder()
+        .status(StatusCode::NOT_IMPLEMENTED)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(Full::new(Bytes::from_static(b"not implemented\n")))
+        .unwrap()
+}
+
 struct Ctx<'a> {
     state: &'a State,
     identity: Option<&'a str>,
@@ -71,15 +96,16 @@ struct Ctx<'a> {
 }
 
 fn json(status: StatusCode, body: String, generation: Generation) -> Resp {
-    let content_type = match generation {
-        Generation::V2024 => "application/json",
-        _ => "application/json; charset=utf-8",
+    let mut r = Response::builder().status(status);
+    r = match generation {
+        Generation::V2024 => r
+            .header("Content-Type", "application/json")
+            .header("Content-Length", body.len()),
+        _ => r
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header("X-Content-Type-Options", "nosniff"),
     };
-    Response::builder()
-        .status(status)
-        .header("Content-Type", content_type)
-        .body(Full::new(Bytes::from(body)))
-        .unwrap()
+    r.body(Full::new(Bytes::from(body))).unwrap()
 }
 
 impl Ctx<'_> {
@@ -93,17 +119,11 @@ impl Ctx<'_> {
     }
 
     fn method_not_allowed(&self, got: &Method, want: &str) -> Resp {
-        let mut r = match self.generation {
-            Generation::V2024 => self.error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &format!("received method '{got}' expected '{want}'"),
-            ),
-            _ => {
-                let mut r = Response::new(Full::new(Bytes::from("Method Not Allowed")));
-                *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-                r
-            }
+        let text = match self.generation {
+            Generation::V2024 => format!("received method '{got}' expected '{want}'"),
+            _ => "Method Not Allowed".to_owned(),
         };
+        let mut r = self.error(StatusCode::METHOD_NOT_ALLOWED, &text);
         r.headers_mut().insert("Accept", want.parse().unwrap());
         r
     }
@@ -137,13 +157,16 @@ impl Ctx<'_> {
         if !self.authorised(path) {
             return self.forbidden();
         }
-        match self.state.backend.status().await {
+        match self.store_view().await {
             Ok(()) => json(StatusCode::OK, String::new(), self.generation),
             Err(StoreError::Unreachable(e)) => match self.generation {
                 Generation::V2024 => {
                     self.error(StatusCode::GATEWAY_TIMEOUT, "key store is not reachable")
                 }
-                _ => self.error(StatusCode::GATEWAY_TIMEOUT, &e),
+                _ => self.error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    &format!("kv: not reachable: {e}"),
+                ),
             },
             Err(StoreError::Unavailable(e)) => match self.generation {
                 Generation::V2024 => {
@@ -155,6 +178,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// The key store as /v1/ready and /v1/status report it. 2024+ answers
+    /// "unreachable" from the moment it finds the store down until its next
+    /// ping finds it back; 2023 asks the store each time.
+    async fn store_view(&self) -> Result<(), StoreError> {
+        if self.generation == Generation::V2024
+            && self.state.offline.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::Unreachable("key store is not reachable".into()));
+        }
+        self.state.store_status().await
+    }
+
     async fn status(&self, method: &Method, path: &str) -> Resp {
         if method != Method::GET {
             return self.method_not_allowed(method, "GET");
@@ -162,27 +197,27 @@ impl Ctx<'_> {
         if !self.authorised(path) {
             return self.forbidden();
         }
-        let store = self.state.backend.status().await;
-        let unreachable = matches!(store, Err(StoreError::Unreachable(_)));
-        let unavailable = matches!(store, Err(StoreError::Unavailable(_)));
         let mut v = serde_json::json!({
-            "version": "test", "os": "linux", "arch": "amd64", "num_cpu": 2, "num_cpu_used": 2,
-            "mem_heap_used": 1, "mem_stack_used": 1,
+            "version": self.generation.release(), "os": "linux", "arch": "amd64",
+            "num_cpu": 2, "num_cpu_used": 2, "mem_heap_used": 1, "mem_stack_used": 1,
         });
+        // False flags are omitted (omitempty); 2023-05 reports a store that
+        // is down as unavailable, 2024+ as unreachable.
         match self.generation {
             Generation::V2023_02 => v["uptime"] = 1_000_000_000u64.into(),
             Generation::V2023_05 => {
                 v["uptime"] = 1_000_000_000u64.into();
-                v["keystore_latency"] = if unreachable { 0 } else { 1 }.into();
-                v["keystore_unavailable"] = unavailable.into();
-                v["keystore_unreachable"] = unreachable.into();
+                match self.store_view().await {
+                    Ok(()) => v["keystore_latency"] = 1.into(),
+                    Err(_) => v["keystore_unavailable"] = true.into(),
+                }
             }
             Generation::V2024 => {
                 v["uptime"] = 1.into();
-                if !unreachable {
-                    v["keystore_latency"] = 1.into();
+                match self.store_view().await {
+                    Ok(()) => v["keystore_latency"] = 1.into(),
+                    Err(_) => v["keystore_unreachable"] = true.into(),
                 }
-                v["keystore_unreachable"] = unreachable.into();
             }
         }
         json(StatusCode::OK, v.to_string(), self.generation)
@@ -249,6 +284,12 @@ impl Ctx<'_> {
         if let Some(r) = self.name_error(name) {
             return r;
         }
+        if self.state.in_unseal_lag() {
+            return self.error(
+                StatusCode::BAD_GATEWAY,
+                "vault: not ready yet after the unseal",
+            );
+        }
         match self.state.backend.create(name).await {
             Ok(()) => json(StatusCode::OK, String::new(), self.generation),
             Err(StoreError::Exists) => {
@@ -261,7 +302,7 @@ impl Ctx<'_> {
             }
             Err(StoreError::Unreachable(e) | StoreError::Unavailable(e)) => match self.generation {
                 Generation::V2024 => self.error(StatusCode::BAD_GATEWAY, "failed to create key"),
-                _ => self.error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+                _ => self.error(StatusCode::BAD_GATEWAY, &e),
             },
             Err(StoreError::NotFound) => {
                 self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -320,17 +361,9 @@ impl Ctx<'_> {
                 ),
             };
         }
-        let material = match self.state.backend.material(name).await {
+        let material = match self.material(name).await {
             Ok(m) => m,
-            Err(StoreError::NotFound) => {
-                return self.error(StatusCode::NOT_FOUND, "key does not exist");
-            }
-            Err(StoreError::Unreachable(e) | StoreError::Unavailable(e)) => {
-                return self.error(StatusCode::INTERNAL_SERVER_ERROR, &e);
-            }
-            Err(StoreError::Exists) => {
-                return self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
-            }
+            Err(r) => return r,
         };
         let digest = ring::digest::digest(&ring::digest::SHA256, &material);
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, digest.as_ref()).expect("key"));
@@ -398,7 +431,7 @@ impl Ctx<'_> {
         if let Some(r) = self.name_error(name) {
             return r;
         }
-        match self.state.backend.get(name).await {
+        match self.material(name).await.map(|_| ()) {
             Ok(()) => {
                 let algorithm = if self.generation == Generation::V2024 {
                     "AES256"
@@ -411,12 +444,38 @@ impl Ctx<'_> {
                 });
                 json(StatusCode::OK, body.to_string(), self.generation)
             }
-            Err(StoreError::NotFound) => self.error(StatusCode::NOT_FOUND, "key does not exist"),
-            Err(StoreError::Unreachable(e) | StoreError::Unavailable(e)) => {
-                self.error(StatusCode::INTERNAL_SERVER_ERROR, &e)
+            Err(r) => r,
+        }
+    }
+
+    /// A key's material through KES's cache: a key read once is served
+    /// while the store is down; an uncached one then fails with 502.
+    async fn material(&self, name: &str) -> Result<Vec<u8>, Resp> {
+        if let Some(m) = self.state.cache.lock().unwrap().get(name) {
+            return Ok(m.clone());
+        }
+        let unreadable = |e: &str| match self.generation {
+            Generation::V2024 => self.error(StatusCode::BAD_GATEWAY, "failed to read key"),
+            _ => self.error(StatusCode::BAD_GATEWAY, e),
+        };
+        if self.state.in_unseal_lag() {
+            return Err(unreadable("vault: not ready yet after the unseal"));
+        }
+        match self.state.backend.material(name).await {
+            Ok(m) => {
+                self.state
+                    .cache
+                    .lock()
+                    .unwrap()
+                    .insert(name.to_owned(), m.clone());
+                Ok(m)
             }
+            Err(StoreError::NotFound) => {
+                Err(self.error(StatusCode::NOT_FOUND, "key does not exist"))
+            }
+            Err(StoreError::Unreachable(e) | StoreError::Unavailable(e)) => Err(unreadable(&e)),
             Err(StoreError::Exists) => {
-                self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                Err(self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
             }
         }
     }
