@@ -332,3 +332,36 @@ fn against_moto_creates_puts_and_reads_back() {
         text(&out)
     );
 }
+
+/// TLS errors name the section they come from: a bad `[minio] ca` says
+/// `[minio]`, never "set [kes] ca" (TLS is one module for both clients).
+#[test]
+fn a_bad_minio_ca_names_the_minio_section() {
+    let s = setup();
+    let cfg = config(&s, "https://127.0.0.1:9", ONE);
+    let text_cfg = fs::read_to_string(&cfg).unwrap().replace(
+        "endpoint = \"https://127.0.0.1:9\"",
+        "endpoint = \"https://127.0.0.1:9\"\nca = \"no-such-ca.pem\"",
+    );
+    fs::write(&cfg, text_cfg).unwrap();
+    let out = run(&cfg, &["buckets"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("[minio] ca") && t.contains("no-such-ca.pem"),
+        "{t}"
+    );
+    assert!(!t.contains("[kes] ca"), "{t}");
+    fs::write(s.f.path("empty-ca.pem"), "not a certificate\n").unwrap();
+    let text_cfg = fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("no-such-ca.pem", "empty-ca.pem");
+    fs::write(&cfg, text_cfg).unwrap();
+    let out = run(&cfg, &["buckets"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(
+        text(&out).contains("[minio] ca") && text(&out).contains("no PEM certificate"),
+        "{}",
+        text(&out)
+    );
+}
