@@ -30,29 +30,60 @@ pub async fn wait_for_kes(
     let (pool, source) = crate::minio_service::kes_trust(settings).await?;
     let skipped = pool.skipped.clone();
     let client = KesClient::new(&settings.kes, pool)?;
+    let mut vault = vault_watch(settings).await?;
     log_start(settings, episode, &source);
-    let ready = wait::wait(&settings.kes, &settings.wait, &client, notifier, episode)
-        .await
-        .map_err(|e| match e {
-            wait::WaitError::Untrusted {
-                endpoint, detail, ..
-            } => {
-                let mut trust = format!("\n  trusted: {source}, as MinIO does");
-                for p in &skipped {
-                    trust.push_str(&format!(
-                        "\n  skipped: {} (MinIO's user cannot read it)",
-                        p.display()
-                    ));
-                }
-                wait::WaitError::Untrusted {
-                    endpoint,
-                    detail,
-                    trust,
-                }
+    let ready = wait::wait(
+        &settings.kes,
+        &settings.wait,
+        &client,
+        vault.as_mut(),
+        notifier,
+        episode,
+    )
+    .await
+    .map_err(|e| match e {
+        wait::WaitError::Untrusted {
+            endpoint, detail, ..
+        } => {
+            let mut trust = format!("\n  trusted: {source}, as MinIO does");
+            for p in &skipped {
+                trust.push_str(&format!(
+                    "\n  skipped: {} (MinIO's user cannot read it)",
+                    p.display()
+                ));
             }
-            other => other,
-        })?;
+            wait::WaitError::Untrusted {
+                endpoint,
+                detail,
+                trust,
+            }
+        }
+        other => other,
+    })?;
     Ok((client, ready))
+}
+
+/// The Vault watch for `[vault]`: its CA added to the system roots, read
+/// as kesgate itself (KES, not MinIO, talks to Vault).
+pub async fn vault_watch(settings: &Settings) -> Result<Option<crate::vault::VaultWatch>, Error> {
+    let Some(v) = &settings.vault else {
+        return Ok(None);
+    };
+    let source =
+        v.ca.clone()
+            .map_or(crate::tls::CaSource::None, crate::tls::CaSource::Configured);
+    let pool = tokio::task::spawn_blocking(move || {
+        crate::tls::pool::load(crate::tls::Section::Vault, &source, &Default::default())
+    })
+    .await
+    .map_err(|e| crate::tls::TlsSetupError::Setup {
+        section: crate::tls::Section::Vault,
+        reason: e.to_string(),
+    })??;
+    Ok(Some(crate::vault::VaultWatch::new(
+        v,
+        std::sync::Arc::new(pool),
+    )?))
 }
 
 /// KES ready, the default key round trip as MinIO does it, env file

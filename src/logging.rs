@@ -38,6 +38,8 @@ pub mod ids {
     /// MinIO's identity may not describe the default key (MinIO's 10 s
     /// keep-alive will log errors): a warning, MinIO still starts.
     pub const DESCRIBE_DENIED: &str = "567d1a5426ce440fb5da4ef6892e168d";
+    /// The Vault behind KES changed state (KESGATE_VAULT, KESGATE_VAULT_STATE).
+    pub const VAULT_STATE: &str = "2322fb094bdb47ec83d2c5fbf3ffcf24";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -31,6 +31,8 @@ mod keys;
 mod logging;
 /// How minio.service runs MinIO: its user and certs directory (for TLS trust).
 mod minio_service;
+/// Text from peers, cut and escaped before it is shown.
+mod peer_text;
 /// Stage: render MinIO's EnvironmentFile.
 mod render;
 /// S3 requests to MinIO, signed with SigV4.
@@ -43,6 +45,8 @@ mod status;
 mod systemd;
 /// TLS as MinIO does it: its trust pool and Go's verification rules.
 mod tls;
+/// The Vault/OpenBao behind KES: its seal state, for diagnosis.
+mod vault;
 /// Stage: wait until KES is ready.
 mod wait;
 

@@ -185,3 +185,17 @@ fn config_path_from_the_environment() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn vault_addresses_are_urls_without_a_path() {
+    check(
+        &format!("{KES}[vault]\naddress = \"https://vault:8200/ui\"\n"),
+        "6:11",
+        &["is not a Vault address", "https://vault.example.net:8200"],
+    );
+    check(
+        &format!("{KES}[vault]\naddress = [\" , \"]\n"),
+        "6:11",
+        &["lists no address"],
+    );
+}

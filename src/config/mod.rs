@@ -18,7 +18,7 @@ use crate::kes::apikey::{ApiKey, Identity};
 use crate::kes::keyname::KeyName;
 pub use env_file::EnvFileSettings;
 pub use raw::Require;
-use raw::{RawConfig, RawKes, RawWait};
+use raw::{OneOrMany, RawConfig, RawKes, RawVault, RawWait};
 pub use seeding::{BucketSettings, MinioSettings, S3Credentials};
 
 pub const DEFAULT_PATH: &str = "/etc/kesgate/kesgate.toml";
@@ -40,6 +40,17 @@ pub struct Settings {
     /// The default key first, then `[[keys]]`, without repeats.
     pub keys: Vec<KeyName>,
     pub buckets: Vec<BucketSettings>,
+    /// `[vault]`, when configured.
+    pub vault: Option<VaultSettings>,
+}
+
+/// The Vault/OpenBao behind KES (diagnosis only; kesgate holds no token).
+#[derive(Debug, Clone)]
+pub struct VaultSettings {
+    /// One address, or the nodes of an HA cluster.
+    pub addresses: Vec<Url>,
+    /// Added to the system roots, as `[kes] ca` is.
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -163,6 +174,10 @@ impl Settings {
         let minio = seeding::minio(&ctx, raw.minio)?;
         let keys = seeding::keys(&ctx, &kes.default_key, raw.keys)?;
         let buckets = seeding::buckets(&ctx, &kes.default_key, raw.buckets)?;
+        let vault = raw
+            .vault
+            .map(|v| validate_vault(&ctx, v.into_inner()))
+            .transpose()?;
         Ok(Settings {
             path: path.to_owned(),
             kes,
@@ -171,8 +186,53 @@ impl Settings {
             minio,
             keys,
             buckets,
+            vault,
         })
     }
+}
+
+fn validate_vault(ctx: &Source, raw: RawVault) -> Result<VaultSettings, ConfigError> {
+    let span = raw.address.span();
+    let entries: Vec<String> = match raw.address.into_inner() {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    };
+    let mut addresses = Vec::new();
+    for part in entries
+        .iter()
+        .flat_map(|e| e.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let url = Url::parse(part)
+            .ok()
+            .filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && u.username().is_empty()
+            })
+            .ok_or_else(|| {
+                ctx.invalid(
+                    span.clone(),
+                    &format!("`{part}` is not a Vault address"),
+                    "write it like \"https://vault.example.net:8200\" (scheme, host, port; no path)",
+                )
+            })?;
+        addresses.push(url);
+    }
+    if addresses.is_empty() {
+        return Err(ctx.invalid(
+            span,
+            "[vault] address lists no address",
+            "name the Vault (or OpenBao) KES uses, or remove [vault]",
+        ));
+    }
+    Ok(VaultSettings {
+        addresses,
+        ca: raw.ca.map(|c| ctx.resolve(c.get_ref())),
+    })
 }
 
 fn fix_for_syntax(message: &str) -> &'static str {

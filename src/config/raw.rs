@@ -20,6 +20,23 @@ pub struct RawConfig {
     pub keys: Vec<RawKey>,
     #[serde(default)]
     pub buckets: Vec<RawBucket>,
+    pub vault: Option<Spanned<RawVault>>,
+}
+
+/// `[vault]`: the KMS behind KES, for diagnosis only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVault {
+    pub address: Spanned<OneOrMany>,
+    pub ca: Option<Spanned<PathBuf>>,
+}
+
+/// A string (a comma list allowed) or an array of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]

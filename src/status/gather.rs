@@ -35,6 +35,7 @@ pub async fn gather(config: &Path) -> Report {
         identity: None,
         trust: None,
         kes: Vec::new(),
+        vault: None,
         env_file: None,
         keys: Vec::new(),
         buckets: None,
@@ -62,6 +63,7 @@ pub async fn gather(config: &Path) -> Report {
     if let Some(settings) = &settings {
         r.identity = settings.kes.identity().map(|i| i.to_string());
         kes(&mut r, settings).await;
+        vault(&mut r, settings).await;
         env_file(&mut r, settings);
         buckets(&mut r, settings).await;
     }
@@ -122,6 +124,31 @@ fn unit_problem(u: &UnitState, kes_unit: Option<&str>) -> Option<String> {
         ));
     }
     None
+}
+
+/// `[vault]`: every node's seal status and health; the report shows the
+/// active node (else the first). Not ok is a problem: KES cannot serve.
+async fn vault(r: &mut Report, settings: &Settings) {
+    let mut watch = match crate::chain::vault_watch(settings).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return,
+        Err(e) => {
+            r.problems.push(format!("Vault client: {}", headline(&e)));
+            return;
+        }
+    };
+    let nodes = watch.full().await;
+    let shown = nodes
+        .iter()
+        .find(|n| n.state() == crate::vault::VaultState::Ok)
+        .or(nodes.first())
+        .cloned();
+    if let Some(v) = &shown
+        && v.state() != crate::vault::VaultState::Ok
+    {
+        r.problems.push(v.describe());
+    }
+    r.vault = shown;
 }
 
 async fn kes(r: &mut Report, settings: &Settings) {

@@ -34,6 +34,8 @@ pub struct Report {
     /// What kesgate (like MinIO) trusts for KES: "the system roots + PATH".
     pub trust: Option<String>,
     pub kes: Vec<EndpointStatus>,
+    /// `[vault]`: the Vault behind KES (null when not configured).
+    pub vault: Option<crate::vault::VaultStatus>,
     pub env_file: Option<EnvStatus>,
     pub keys: Vec<KeyStatus>,
     /// `None` when MinIO could not be asked.

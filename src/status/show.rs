@@ -30,6 +30,9 @@ pub fn human(r: &Report) -> String {
     if !r.kes.is_empty() {
         let id = r.identity.as_deref().unwrap_or("from cert_file");
         let _ = writeln!(s, "\nKES (identity {id}):");
+        if let Some(trust) = &r.trust {
+            let _ = writeln!(s, "  trusting {trust}, as MinIO does");
+        }
         for e in &r.kes {
             let mut line = format!("  {}  {} in {} ms", e.endpoint, e.state, e.latency_ms);
             if let Some(v) = &e.version {
@@ -43,6 +46,14 @@ pub fn human(r: &Report) -> String {
             }
             let _ = writeln!(s, "{line}");
         }
+    }
+    if let Some(v) = &r.vault {
+        let version = v
+            .version
+            .as_deref()
+            .map(|x| format!(" (version {x})"))
+            .unwrap_or_default();
+        let _ = writeln!(s, "\nvault: {}{version}", v.describe());
     }
     if let Some(env) = &r.env_file {
         let owner = match (&env.owner, &env.mode) {

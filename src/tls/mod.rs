@@ -27,6 +27,7 @@ use verify::{Host, VerifyError};
 pub enum Section {
     Kes,
     Minio,
+    Vault,
 }
 
 impl std::fmt::Display for Section {
@@ -34,6 +35,7 @@ impl std::fmt::Display for Section {
         f.write_str(match self {
             Section::Kes => "[kes]",
             Section::Minio => "[minio]",
+            Section::Vault => "[vault]",
         })
     }
 }

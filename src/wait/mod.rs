@@ -2,6 +2,7 @@
 //! identity is authorised, and its key store answers. Transient states are
 //! retried with backoff; permanent ones fail at once with the fix.
 
+mod diagnosis;
 mod kes_unit;
 pub mod probe;
 
@@ -19,6 +20,7 @@ use crate::kes::policy::policy_yaml;
 use crate::logging::ids;
 use crate::systemd::episode::Episode;
 use crate::systemd::notify::Notifier;
+use crate::vault::VaultWatch;
 use probe::{Api, Outcome, Permanent, probe};
 pub use probe::{Kind, NotReady};
 
@@ -41,10 +43,12 @@ pub struct Ready {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
-    #[error("KES was not ready after {}: {}\n  fix: start KES and unseal its key store (e.g. `bao operator unseal`), or raise [wait] timeout", humantime::format_duration(*waited), summary(last))]
+    #[error("KES was not ready after {}: {}{}\n  fix: {}", humantime::format_duration(*waited), summary(last), vault.as_deref().map(|v| format!("\n  {v}")).unwrap_or_default(), timed_out_fix(last, vault.as_deref()))]
     TimedOut {
         waited: Duration,
         last: Vec<(Endpoint, NotReady)>,
+        /// What the Vault behind KES said last ([vault]), combined with KES.
+        vault: Option<String>,
     },
     #[error(
         "KES {endpoint} refused identity {identity} for {path} (HTTP 403: {message})\n  fix: add this policy to KES's configuration (or the identity to an existing policy) and restart KES:\n{policy}"
@@ -78,6 +82,23 @@ pub enum WaitError {
     Protocol { endpoint: Endpoint, detail: String },
 }
 
+fn timed_out_fix(last: &[(Endpoint, NotReady)], vault: Option<&str>) -> &'static str {
+    if last.iter().any(|(_, n)| n.kind == Kind::CertificateTime) {
+        return "check the clock (`timedatectl`), or renew KES's certificate";
+    }
+    match vault {
+        Some(v) if v.contains("must be restarted") => {
+            "unseal Vault, then restart KES (e.g. `systemctl restart kes`); or raise [wait] timeout"
+        }
+        Some(v) if v.contains("sealed") => {
+            "unseal Vault (e.g. `bao operator unseal`), or raise [wait] timeout"
+        }
+        _ => {
+            "start KES and unseal its key store (e.g. `bao operator unseal`), or raise [wait] timeout"
+        }
+    }
+}
+
 fn summary(last: &[(Endpoint, NotReady)]) -> String {
     let mut s = String::new();
     for (i, (url, nr)) in last.iter().enumerate() {
@@ -104,6 +125,7 @@ pub async fn wait(
     kes: &KesSettings,
     settings: &WaitSettings,
     client: &KesClient,
+    mut vault: Option<&mut VaultWatch>,
     notifier: &Notifier,
     episode: &Episode,
 ) -> Result<Ready, WaitError> {
@@ -127,6 +149,8 @@ pub async fn wait(
         None => None,
     };
     let mut unit_note: Option<String> = None;
+    let mut last_unit: Option<kes_unit::UnitEvent> = None;
+    let mut vault_note: Option<String> = None;
     let mut burst_until: Option<Instant> = None;
     let mut unit_active_at: Option<Instant> = None;
     loop {
@@ -170,7 +194,19 @@ pub async fn wait(
             Some(Err((endpoint, permanent))) => {
                 return Err(permanent_error(kes, endpoint, permanent));
             }
-            None => return Err(timed_out(started, &endpoints)),
+            None => return Err(timed_out(started, &endpoints, vault_note)),
+        }
+        // KES is not ready: ask its Vault why (one request per attempt).
+        if let Some(v) = vault.as_deref_mut() {
+            let seen = v.poll().await;
+            let note = diagnosis::combine(
+                &endpoints_kinds(&endpoints),
+                &seen,
+                unit,
+                last_unit.as_ref(),
+            );
+            diagnosis::tell(&seen, &note, episode);
+            vault_note = Some(note);
         }
         let next = match burst_until {
             Some(until) if Instant::now() < until => {
@@ -180,9 +216,13 @@ pub async fn wait(
             _ => backoff.next_before(deadline),
         };
         let Some(delay) = next else {
-            return Err(timed_out(started, &endpoints));
+            return Err(timed_out(started, &endpoints, vault_note));
         };
         let line = status_line(&endpoints, attempt, delay);
+        let line = match &vault_note {
+            Some(v) => format!("{line}; {v}"),
+            None => line,
+        };
         notifier.status(&match &unit_note {
             Some(note) => format!("{note}; {line}"),
             None => line,
@@ -199,6 +239,7 @@ pub async fn wait(
                     backoff = Backoff::new(settings.max_interval);
                 }
                 unit_note = event.is_trouble().then(|| event.describe(unit));
+                last_unit = Some(event);
             }
         }
     }
@@ -242,8 +283,18 @@ fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
 }
 
-fn timed_out(started: Instant, endpoints: &[Tracked]) -> WaitError {
+/// The state of each endpoint not yet ready (for the Vault diagnosis).
+fn endpoints_kinds(endpoints: &[Tracked]) -> Vec<Kind> {
+    endpoints
+        .iter()
+        .filter(|e| !e.ready)
+        .filter_map(|e| e.last.as_ref().map(|l| l.kind))
+        .collect()
+}
+
+fn timed_out(started: Instant, endpoints: &[Tracked], vault: Option<String>) -> WaitError {
     WaitError::TimedOut {
+        vault,
         waited: round_ms(started.elapsed()),
         last: endpoints
             .iter()

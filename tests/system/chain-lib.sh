@@ -12,6 +12,7 @@ ID_IDENTITY_REJECTED=ee8891ccb1a7414b8fee2c21e78ce9fc
 ID_ENV_CHANGED=4eda8be2440c490194d2349d2f1f173d
 ID_KEY_CREATED=e42f27573bcd47938ac5591b166a3bea
 ID_BUCKET_OUTCOME=70b3d776c8784eb7a7a13d7e8b943091
+ID_VAULT_STATE=2322fb094bdb47ec83d2c5fbf3ffcf24
 
 # chain_setup: a fresh API key and its identity, ports for KES and MinIO,
 # and a real OpenBao on the host, initialised and unsealed.
@@ -142,6 +143,10 @@ KESGATE_TEST_UNICODE = 'grüße ✓'
 
 [minio]
 endpoint = "http://127.0.0.1:$1"
+
+# The Vault behind KES, for the diagnosis (no token).
+[vault]
+address = "$BAO_ADDR"
 
 [[keys]]
 name = "bucket-key"

@@ -40,10 +40,10 @@ set_wait_timeout 15m
 echo "/etc/kesgate/kesgate.toml:"
 sed 's/^/  /' "$CT_ROOT/etc/kesgate/kesgate.toml"
 
-say "OpenBao is sealed overnight; the host reboots"
+say "OpenBao is sealed overnight; the host reboots (KES exits at start: it cannot log in to a sealed Vault)"
 seal_openbao
 NO_WAIT_BOOT=1 reboot_container
-wait_for_prop kesgate.service StatusText 'key store' >/dev/null
+wait_for_prop kesgate.service StatusText 'Vault .* is sealed' >/dev/null
 ct systemctl status --no-pager kesgate.service minio.service 2>&1 | sed 's/^/  /' || true
 ct systemctl list-jobs --no-pager | sed 's/^/  /'
 

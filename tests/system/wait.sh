@@ -14,11 +14,15 @@ harness_init
 API_KEY=$("$BIN" identity new | sed -n 2p)
 IDENTITY=$(printf '%s' "$API_KEY" | "$BIN" identity of - | tail -n1)
 
-log "OpenBao (sealed) and the KES test server on the host"
+log "OpenBao and the KES test server on the host; then OpenBao is sealed"
 start_openbao "$work" "$(free_port)"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$BAO_ADDR/v1/sys/health")" = 503 ] || die "OpenBao should start sealed"
+# KES exits when its Vault is sealed at its start (as real KES does): start
+# it unsealed, then seal, so that it runs and answers 504.
+unseal_openbao
 KES_PORT=$(free_port)
 start_kes kes "$KES_PORT" "$IDENTITY"
+seal_openbao
 
 log "booting systemd in a container"
 boot_container "$work"

@@ -141,6 +141,9 @@ pub struct State {
     pub store_ok: AtomicBool,
     pub unseal_lag: Duration,
     pub pings: AtomicU64,
+    /// The key store could not be reached at start-up: as real KES, this
+    /// server exited (it listens on nothing).
+    pub exited: Option<String>,
 }
 
 /// A running server; it stops when the handle is dropped.
@@ -160,6 +163,18 @@ impl Server {
         let addr = std_listener.local_addr().expect("addr");
         let tls = tls::server_config(&config.cert, config.generation, config.auth);
         let ping_interval = config.ping_interval;
+        // KES connects to its key store before it listens, and exits when
+        // it cannot (a sealed or stopped Vault: its login fails).
+        let exited = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(config.backend.status())
+            .err()
+            .map(|e| match e {
+                backend::StoreError::Unreachable(t) | backend::StoreError::Unavailable(t) => t,
+                _ => "key store error".to_owned(),
+            });
         let state = Arc::new(State {
             generation: Mutex::new(config.generation),
             admin: config.admin,
@@ -177,7 +192,19 @@ impl Server {
             store_ok: AtomicBool::new(true),
             unseal_lag: config.unseal_lag,
             pings: AtomicU64::new(0),
+            exited: exited.clone(),
         });
+        if exited.is_some() {
+            drop(std_listener);
+            let (ping, _) = tokio::sync::mpsc::unbounded_channel();
+            let (stop, _) = tokio::sync::oneshot::channel();
+            return Server {
+                addr,
+                state,
+                ping,
+                _stop: stop,
+            };
+        }
         let acceptor = TlsAcceptor::from(tls);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ping_tx, mut ping_rx) =

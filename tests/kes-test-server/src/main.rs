@@ -3,7 +3,7 @@
 //!
 //! kes-test-server --listen 127.0.0.1:7373 --tls-dir DIR [--generation 2024]
 //!   [--policy NAME=ID[,ID…]:PATH[,PATH…]]… [--admin ID] [--auth=off]
-//!   [--ping-interval 10s]
+//!   [--ping-interval 10000ms] [--login-timeout 4000ms]
 //!   [--openbao ADDR --openbao-token-file FILE [--openbao-mount kes]]
 
 use std::path::PathBuf;
@@ -23,6 +23,7 @@ fn main() {
     let (mut sealed, mut log_requests) = (false, false);
     let mut auth = ClientAuth::ReleaseDefault;
     let mut ping = kes_test_server::DEFAULT_PING_INTERVAL;
+    let mut login_timeout = Duration::from_secs(4);
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
@@ -41,6 +42,13 @@ fn main() {
             "--log-requests" => log_requests = true,
             // As `kes server --auth=off` (2023 releases verify otherwise).
             "--auth=off" => auth = ClientAuth::Off,
+            "--login-timeout" => {
+                login_timeout = value()
+                    .strip_suffix("ms")
+                    .and_then(|v| v.parse().ok())
+                    .map(Duration::from_millis)
+                    .unwrap_or_else(|| die("--login-timeout takes MILLISECONDSms"))
+            }
             "--ping-interval" => {
                 ping = value()
                     .strip_suffix("ms")
@@ -90,6 +98,12 @@ fn main() {
         .state
         .log_requests
         .store(log_requests, std::sync::atomic::Ordering::SeqCst);
+    if let Some(why) = &server.state.exited {
+        // Real KES tries its Vault login for about 4 s, then exits 1.
+        std::thread::sleep(login_timeout);
+        eprintln!("Error: failed to connect to key store: {why}");
+        std::process::exit(1);
+    }
     if sealed {
         server.set_sealed(true);
     }

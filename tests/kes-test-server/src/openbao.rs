@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 pub struct OpenBao {
     pub addr: String,
     pub root_token: String,
-    unseal_key: String,
+    unseal_keys: Vec<String>,
     child: Child,
 }
 
@@ -45,9 +45,16 @@ async fn call(
 }
 
 impl OpenBao {
-    /// Starts `bao server` with its data in `dir`, initialises it and leaves
-    /// it sealed. Panics with bao's output when it cannot.
+    /// Starts `bao server` with its data in `dir`, initialises it with one
+    /// key share and leaves it sealed. Panics with bao's output when it cannot.
     pub fn start_sealed(dir: &Path) -> OpenBao {
+        let mut bao = OpenBao::start_uninitialised(dir);
+        bao.init(1, 1);
+        bao
+    }
+
+    /// Starts `bao server`, not initialised.
+    pub fn start_uninitialised(dir: &Path) -> OpenBao {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -89,19 +96,49 @@ impl OpenBao {
             "bao did not listen: {}",
             std::fs::read_to_string(dir.join("bao.log")).unwrap_or_default()
         );
-        let (status, init) = block_on(call(
-            reqwest::Method::PUT,
-            format!("{addr}/v1/sys/init"),
-            None,
-            Some(json!({"secret_shares": 1, "secret_threshold": 1})),
-        ));
-        assert_eq!(status, 200, "bao init: {init}");
         OpenBao {
-            root_token: init["root_token"].as_str().unwrap().to_owned(),
-            unseal_key: init["keys"][0].as_str().unwrap().to_owned(),
+            root_token: String::new(),
+            unseal_keys: Vec::new(),
             addr,
             child,
         }
+    }
+
+    /// `bao operator init` with `shares` key shares of which `threshold`
+    /// unseal it; leaves it sealed.
+    pub fn init(&mut self, shares: u32, threshold: u32) {
+        let (status, init) = block_on(call(
+            reqwest::Method::PUT,
+            format!("{}/v1/sys/init", self.addr),
+            None,
+            Some(json!({"secret_shares": shares, "secret_threshold": threshold})),
+        ));
+        assert_eq!(status, 200, "bao init: {init}");
+        self.root_token = init["root_token"].as_str().unwrap().to_owned();
+        self.unseal_keys = init["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect();
+    }
+
+    /// Enters unseal key `i`; returns whether the server is still sealed.
+    pub fn unseal_with(&self, i: usize) -> bool {
+        let (status, body) = block_on(call(
+            reqwest::Method::PUT,
+            format!("{}/v1/sys/unseal", self.addr),
+            None,
+            Some(json!({"key": self.unseal_keys[i]})),
+        ));
+        assert_eq!(status, 200, "unseal: {body}");
+        body["sealed"].as_bool().unwrap()
+    }
+
+    /// Stops the server (as a Vault that is down).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn health(&self) -> u16 {
@@ -114,18 +151,14 @@ impl OpenBao {
         .0
     }
 
+    /// Enters unseal keys until the threshold is met.
     pub fn unseal(&self) {
-        let (status, body) = block_on(call(
-            reqwest::Method::PUT,
-            format!("{}/v1/sys/unseal", self.addr),
-            None,
-            Some(json!({"key": self.unseal_key})),
-        ));
-        assert_eq!(
-            (status, body["sealed"].as_bool()),
-            (200, Some(false)),
-            "unseal: {body}"
-        );
+        for i in 0..self.unseal_keys.len() {
+            if !self.unseal_with(i) {
+                return;
+            }
+        }
+        panic!("still sealed after every unseal key");
     }
 
     pub fn seal(&self) {

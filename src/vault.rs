@@ -1,0 +1,295 @@
+//! The Vault or OpenBao behind KES, read for diagnosis only: its
+//! unauthenticated `GET /v1/sys/seal-status` and `GET /v1/sys/health`
+//! (Vault and OpenBao answer alike). kesgate never authenticates to it and
+//! holds no token. KES can only say "key store not reachable", and a KES
+//! whose Vault was sealed at its start exits (kes-api.md §11); the Vault
+//! itself says why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::Serialize;
+
+use crate::config::VaultSettings;
+use crate::tls::{Section, TlsSetupError, TrustPool};
+
+const TIMEOUT: Duration = Duration::from_secs(3);
+const BODY_LIMIT: usize = 16 * 1024;
+
+/// One Vault node as kesgate last saw it; `status --json`'s `vault`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VaultStatus {
+    pub address: String,
+    pub reachable: bool,
+    pub initialized: Option<bool>,
+    pub sealed: Option<bool>,
+    /// Unseal keys entered so far (seal-status `progress`) …
+    pub progress: Option<u64>,
+    /// … of the threshold (`t`) out of `shares` (`n`).
+    pub threshold: Option<u64>,
+    pub shares: Option<u64>,
+    pub version: Option<String>,
+    pub standby: Option<bool>,
+    /// Why it could not be asked (TLS or connection error, bad answer).
+    pub error: Option<String>,
+}
+
+/// What a Vault node's answers mean for KES.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VaultState {
+    Ok,
+    Sealed,
+    NotInitialized,
+    Standby,
+    Unreachable,
+}
+
+impl VaultState {
+    /// KESGATE_VAULT_STATE, and the episode's state name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VaultState::Ok => "ok",
+            VaultState::Sealed => "sealed",
+            VaultState::NotInitialized => "not_initialized",
+            VaultState::Standby => "standby",
+            VaultState::Unreachable => "unreachable",
+        }
+    }
+}
+
+impl VaultStatus {
+    pub fn state(&self) -> VaultState {
+        if !self.reachable {
+            VaultState::Unreachable
+        } else if self.initialized == Some(false) {
+            VaultState::NotInitialized
+        } else if self.sealed == Some(true) {
+            VaultState::Sealed
+        } else if self.standby == Some(true) {
+            VaultState::Standby
+        } else {
+            VaultState::Ok
+        }
+    }
+
+    /// One line: "Vault https://vault:8200 is sealed: 1 of 2 unseal keys entered".
+    pub fn describe(&self) -> String {
+        let a = &self.address;
+        match self.state() {
+            VaultState::Ok => format!("Vault {a} is unsealed and active"),
+            VaultState::Sealed => match (self.progress, self.threshold) {
+                (Some(p), Some(t)) => {
+                    format!("Vault {a} is sealed: {p} of {t} unseal keys entered")
+                }
+                _ => format!("Vault {a} is sealed"),
+            },
+            VaultState::NotInitialized => {
+                format!(
+                    "Vault {a} is not initialised (`bao operator init` / `vault operator init`)"
+                )
+            }
+            VaultState::Standby => format!(
+                "Vault {a} is a standby node: KES needs the active one (is there an active node?)"
+            ),
+            VaultState::Unreachable => format!(
+                "Vault {a} is unreachable: {}",
+                self.error.as_deref().unwrap_or("no answer")
+            ),
+        }
+    }
+}
+
+/// The unauthenticated Vault client: one address per poll, in turn.
+pub struct VaultWatch {
+    http: reqwest::Client,
+    addresses: Vec<Url>,
+    next: usize,
+    last: Vec<Option<VaultStatus>>,
+}
+
+impl VaultWatch {
+    pub fn new(
+        settings: &VaultSettings,
+        pool: Arc<TrustPool>,
+    ) -> Result<VaultWatch, TlsSetupError> {
+        let tls = crate::tls::builder(Section::Vault, pool)?.with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(TIMEOUT)
+            .timeout(TIMEOUT)
+            .http1_only()
+            .no_proxy()
+            // Vault's standbys may redirect; kesgate reads only what it asked.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| TlsSetupError::Setup {
+                section: Section::Vault,
+                reason: e.to_string(),
+            })?;
+        Ok(VaultWatch {
+            http,
+            last: vec![None; settings.addresses.len()],
+            addresses: settings.addresses.clone(),
+            next: 0,
+        })
+    }
+
+    /// One request to the next address: seal-status while it was last seen
+    /// sealed (or never), else health (which also tells sealed, and
+    /// standby). At most one request per call, so a KES attempt costs at
+    /// most one more request.
+    pub async fn poll(&mut self) -> VaultStatus {
+        let i = self.next % self.addresses.len();
+        self.next = self.next.wrapping_add(1);
+        let base = &self.addresses[i];
+        let prev = self.last[i].clone();
+        let want_health = prev
+            .as_ref()
+            .is_some_and(|p| p.reachable && p.sealed == Some(false));
+        let mut st = prev.unwrap_or_else(|| VaultStatus {
+            address: shown(base),
+            ..VaultStatus::default()
+        });
+        if want_health {
+            health(&self.http, base, &mut st).await;
+        } else {
+            seal_status(&self.http, base, &mut st).await;
+        }
+        self.last[i] = Some(st.clone());
+        st
+    }
+
+    /// Every address, both requests (for `kesgate status`).
+    pub async fn full(&mut self) -> Vec<VaultStatus> {
+        let mut all = Vec::new();
+        for (i, base) in self.addresses.iter().enumerate() {
+            let mut st = VaultStatus {
+                address: shown(base),
+                ..VaultStatus::default()
+            };
+            seal_status(&self.http, base, &mut st).await;
+            if st.reachable {
+                health(&self.http, base, &mut st).await;
+            }
+            self.last[i] = Some(st.clone());
+            all.push(st);
+        }
+        all
+    }
+}
+
+fn shown(u: &Url) -> String {
+    u.as_str().trim_end_matches('/').to_owned()
+}
+
+async fn get_json(http: &reqwest::Client, url: Url) -> Result<(u16, serde_json::Value), String> {
+    let mut resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| crate::kes::client::chain_text(&e))?;
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    while body.len() < BODY_LIMIT {
+        match resp.chunk().await {
+            Ok(Some(c)) => body.extend_from_slice(&c),
+            Ok(None) => break,
+            Err(e) => return Err(crate::kes::client::chain_text(&e)),
+        }
+    }
+    serde_json::from_slice(&body)
+        .map(|v| (status, v))
+        .map_err(|_| format!("HTTP {status}: not a Vault answer"))
+}
+
+async fn seal_status(http: &reqwest::Client, base: &Url, st: &mut VaultStatus) {
+    let Ok(url) = base.join("v1/sys/seal-status") else {
+        return;
+    };
+    match get_json(http, url).await {
+        Ok((200, v)) => {
+            st.reachable = true;
+            st.error = None;
+            st.initialized = v["initialized"].as_bool();
+            st.sealed = v["sealed"].as_bool();
+            st.progress = v["progress"].as_u64();
+            st.threshold = v["t"].as_u64();
+            st.shares = v["n"].as_u64();
+            st.version = v["version"].as_str().map(str::to_owned);
+            if st.sealed == Some(true) {
+                st.standby = None;
+            }
+        }
+        Ok((status, _)) => unreachable_as(st, format!("seal-status answered HTTP {status}")),
+        Err(e) => unreachable_as(st, e),
+    }
+}
+
+/// `standbyok` and `perfstandbyok`, so that a healthy standby answers 200;
+/// 501 = not initialised, 503 = sealed, with the same JSON body.
+async fn health(http: &reqwest::Client, base: &Url, st: &mut VaultStatus) {
+    let Ok(url) = base.join("v1/sys/health?standbyok=true&perfstandbyok=true") else {
+        return;
+    };
+    match get_json(http, url).await {
+        Ok((200 | 429 | 472 | 473 | 501 | 503, v)) => {
+            st.reachable = true;
+            st.error = None;
+            st.initialized = v["initialized"].as_bool().or(st.initialized);
+            st.sealed = v["sealed"].as_bool().or(st.sealed);
+            st.standby = v["standby"].as_bool();
+            st.version = v["version"]
+                .as_str()
+                .map(str::to_owned)
+                .or(st.version.take());
+        }
+        Ok((status, _)) => unreachable_as(st, format!("health answered HTTP {status}")),
+        Err(e) => unreachable_as(st, e),
+    }
+}
+
+fn unreachable_as(st: &mut VaultStatus, error: String) {
+    *st = VaultStatus {
+        address: std::mem::take(&mut st.address),
+        error: Some(crate::peer_text::cut(&error)),
+        ..VaultStatus::default()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_read_as_an_operator_would() {
+        let sealed = VaultStatus {
+            address: "https://vault:8200".into(),
+            reachable: true,
+            initialized: Some(true),
+            sealed: Some(true),
+            progress: Some(1),
+            threshold: Some(2),
+            shares: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(sealed.state(), VaultState::Sealed);
+        assert_eq!(
+            sealed.describe(),
+            "Vault https://vault:8200 is sealed: 1 of 2 unseal keys entered"
+        );
+        let uninit = VaultStatus {
+            initialized: Some(false),
+            sealed: Some(true),
+            ..sealed.clone()
+        };
+        assert_eq!(uninit.state(), VaultState::NotInitialized);
+        let down = VaultStatus {
+            address: "https://vault:8200".into(),
+            error: Some("connection refused".into()),
+            ..Default::default()
+        };
+        assert_eq!(down.state(), VaultState::Unreachable);
+        assert!(down.describe().ends_with("unreachable: connection refused"));
+    }
+}
