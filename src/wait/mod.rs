@@ -29,6 +29,9 @@ const BURST_INTERVAL: Duration = Duration::from_millis(10);
 /// …for this long (KES needs a moment between "started" and "listening").
 const BURST_WINDOW: Duration = Duration::from_secs(3);
 
+/// The least time a Vault poll may take, even before a short pause.
+const VAULT_MIN_WAIT: Duration = Duration::from_millis(250);
+
 /// How long past the next attempt the service manager should give us before
 /// deciding we hang: the longest request plus a margin.
 const EXTEND_MARGIN: Duration = Duration::from_secs(20);
@@ -196,18 +199,6 @@ pub async fn wait(
             }
             None => return Err(timed_out(started, &endpoints, vault_note)),
         }
-        // KES is not ready: ask its Vault why (one request per attempt).
-        if let Some(v) = vault.as_deref_mut() {
-            let seen = v.poll().await;
-            let note = diagnosis::combine(
-                &endpoints_kinds(&endpoints),
-                &seen,
-                unit,
-                last_unit.as_ref(),
-            );
-            diagnosis::tell(&seen, &note, episode);
-            vault_note = Some(note);
-        }
         let next = match burst_until {
             Some(until) if Instant::now() < until => {
                 let mut dense = Backoff::new(BURST_INTERVAL);
@@ -215,9 +206,25 @@ pub async fn wait(
             }
             _ => backoff.next_before(deadline),
         };
-        let Some(delay) = next else {
+        let Some(mut delay) = next else {
             return Err(timed_out(started, &endpoints, vault_note));
         };
+        // KES is not ready: ask its Vault why (one request per attempt),
+        // within the pause, so that the wait's pace stays the same.
+        if let Some(v) = vault.as_deref_mut() {
+            let asked = Instant::now();
+            if let Ok(seen) = tokio::time::timeout(delay.max(VAULT_MIN_WAIT), v.poll()).await {
+                let note = diagnosis::combine(
+                    &endpoints_kinds(&endpoints),
+                    &seen,
+                    unit,
+                    last_unit.as_ref(),
+                );
+                diagnosis::tell(&seen, &note, episode);
+                vault_note = Some(note);
+            }
+            delay = delay.saturating_sub(asked.elapsed());
+        }
         let line = status_line(&endpoints, attempt, delay);
         let line = match &vault_note {
             Some(v) => format!("{line}; {v}"),
