@@ -63,6 +63,11 @@ impl DirLock {
         Ok(DirLock { _lock: lock, dir })
     }
 
+    /// Whether `path` lives in the locked directory.
+    pub fn covers(&self, path: &Path) -> bool {
+        fs::canonicalize(parent(path)).ok() == fs::canonicalize(&self.dir).ok()
+    }
+
     /// Replaces `path` with `content` atomically and durably.
     pub fn write(&self, path: &Path, content: &[u8], mode: Mode) -> io::Result<()> {
         // tempfile creates the file 0600: private before anything is written.

@@ -111,17 +111,30 @@ pub async fn gate(
         .as_deref()
         .map(|route| warn_describe_denied(settings, endpoint, route, episode));
     notifier.status(&format!("rendering {}", settings.env_file.path.display()));
-    let report = render::render(&settings.kes, &settings.env_file, false, false)?;
+    let owner = minio_owner(settings).await;
+    let base = crate::minio_service::other_environment(settings)
+        .await
+        .unwrap_or_default();
+    let report = render::render(
+        &settings.kes,
+        &settings.env_file,
+        false,
+        false,
+        owner,
+        &base,
+    )?;
     report_render(&report, false);
+    let written = report.files.iter().any(|f| f.written);
+    let where_ = report
+        .files
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" and ");
     Ok(format!(
-        "KES ready ({}); key {key} present and works; {} {}{}",
+        "KES ready ({}); key {key} present and works; {where_} {}{}",
         ready.endpoint,
-        settings.env_file.path.display(),
-        if report.written {
-            "updated"
-        } else {
-            "up to date"
-        },
+        if written { "updated" } else { "up to date" },
         warning
             .map(|w| format!("; warning: {w}"))
             .unwrap_or_default(),
@@ -197,7 +210,28 @@ fn log_start(settings: &Settings, episode: &Episode, trust: &crate::tls::CaSourc
     }
 }
 
-pub fn report_render(report: &render::Report, dry_run: bool) {
+/// Who a MINIO_CONFIG_ENV_FILE that kesgate creates belongs to: MinIO's
+/// user (MinIO reads it as that user; an unreadable one is fatal).
+pub async fn minio_owner(settings: &Settings) -> Option<(u32, u32)> {
+    crate::minio_service::runs_as(&settings.minio)
+        .await
+        .map(|r| (r.who.uid, r.who.gids.first().copied().unwrap_or(0)))
+}
+
+pub fn report_render(rendered: &render::Rendered, dry_run: bool) {
+    if let render::Layout::Split(p) = &rendered.layout {
+        tracing::info!(
+            "{} sets MINIO_CONFIG_ENV_FILE={}: the KES variables go there (MinIO reads it after systemd's file and its values win)",
+            rendered.files[0].path.display(),
+            p.display()
+        );
+    }
+    for report in &rendered.files {
+        report_file(report, dry_run);
+    }
+}
+
+fn report_file(report: &render::Report, dry_run: bool) {
     let path = report.path.display();
     if let Some(diff) = &report.diff {
         print!("{diff}");

@@ -56,9 +56,11 @@ impl Error {
             Error::Wait(WaitError::Untrusted { .. } | WaitError::Protocol { .. }) => EX_PROTOCOL,
             Error::Identity(IdentityError::Usage(_)) => 64,
             Error::Identity(_) => EX_CONFIG,
-            Error::Render(RenderError::Unreadable { .. } | RenderError::OtherKms { .. }) => {
-                EX_CONFIG
-            }
+            Error::Render(
+                RenderError::Unreadable { .. }
+                | RenderError::OtherKms { .. }
+                | RenderError::Unwritable { .. },
+            ) => EX_CONFIG,
             Error::Render(RenderError::Read { .. }) => EX_IOERR,
             Error::Render(RenderError::Write { .. }) => EX_CANTCREAT,
             Error::Render(RenderError::Invariant { .. }) => EX_SOFTWARE,

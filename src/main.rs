@@ -19,6 +19,8 @@ mod chain;
 mod cli;
 /// The configuration file, parsed once into typed settings.
 mod config;
+/// MinIO's two env-file dialects: systemd's EnvironmentFile, MinIO's own.
+mod envfile;
 /// Top-level error and the one mapping to exit codes.
 mod error;
 /// `kesgate identity`: identities and fresh API keys.
@@ -125,14 +127,25 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
         }
         Command::Render(args) => {
             let settings = Settings::load(&cli.config)?;
+            let base = minio_service::other_environment(&settings)
+                .await
+                .unwrap_or_default();
             if args.check {
                 return Ok(report_check(&render::check(
                     &settings.kes,
                     &settings.env_file,
+                    &base,
                 )?));
             }
-            let report =
-                render::render(&settings.kes, &settings.env_file, args.dry_run, args.diff)?;
+            let owner = chain::minio_owner(&settings).await;
+            let report = render::render(
+                &settings.kes,
+                &settings.env_file,
+                args.dry_run,
+                args.diff,
+                owner,
+                &base,
+            )?;
             chain::report_render(&report, args.dry_run);
             Ok(0)
         }
@@ -189,6 +202,16 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
 
 fn report_check(check: &render::Check) -> u8 {
     let path = check.path.display();
+    match &check.layout {
+        render::Layout::Split(p) => println!(
+            "MINIO_CONFIG_ENV_FILE={}: MinIO reads the KES variables there, over systemd's file",
+            p.display()
+        ),
+        render::Layout::Shared => println!(
+            "{path} is read by systemd and, through MINIO_CONFIG_ENV_FILE, by MinIO: both parsers judged"
+        ),
+        render::Layout::One => {}
+    }
     if !check.exists {
         println!("{path}: does not exist");
         return 1;

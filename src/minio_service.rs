@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{MinioSettings, Settings};
-use crate::render::{edit, envfile};
+use crate::envfile;
 use crate::systemd::bus;
 use crate::tls::access::{Reader, Who};
 use crate::tls::{CaSource, Section, TlsSetupError, TrustPool};
@@ -101,6 +101,55 @@ fn from_passwd(
     })
 }
 
+/// What systemd gives MinIO besides `[env_file] path`: `Environment=` and
+/// the unit's other `EnvironmentFile=`s (read over D-Bus, drop-ins
+/// included). Applied before `[env_file] path` (kesgate's file wins, as
+/// the usual single file does); `None` without a bus or the unit.
+pub async fn other_environment(
+    settings: &Settings,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let conn = bus::system_bus().await.ok()?;
+    let path = bus::manager(&conn)
+        .await
+        .ok()?
+        .load_unit(&settings.minio.unit)
+        .await
+        .ok()?;
+    if bus::unit(&conn, path.clone())
+        .await
+        .ok()?
+        .load_state()
+        .await
+        .ok()?
+        == "not-found"
+    {
+        return None;
+    }
+    let service = bus::service(&conn, path).await.ok()?;
+    let mut env: std::collections::BTreeMap<String, String> = service
+        .environment()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    let ours = std::fs::canonicalize(&settings.env_file.path).ok();
+    for (file, _) in service.environment_files().await.unwrap_or_default() {
+        if std::fs::canonicalize(&file).ok() == ours {
+            continue;
+        }
+        if let Ok(bytes) = std::fs::read(&file)
+            && let Ok(parsed) = envfile::systemd::parse(&bytes)
+        {
+            env.extend(envfile::effective(&parsed));
+        }
+    }
+    Some(env)
+}
+
 /// The CA source MinIO uses for KES: MINIO_KMS_KES_CAPATH (`[kes] ca`),
 /// else `<certs-dir>/CAs`.
 pub fn kes_ca_source(settings: &Settings, runs_as: Option<&RunsAs>) -> CaSource {
@@ -165,8 +214,8 @@ pub async fn kes_trust(settings: &Settings) -> Result<(Arc<TrustPool>, CaSource)
 /// (split at white space as systemd splits `$MINIO_OPTS`; the last wins).
 fn certs_dir_option(env_file: &Path) -> Option<PathBuf> {
     let bytes = std::fs::read(env_file).ok()?;
-    let parsed = envfile::parse(&bytes).ok()?;
-    let opts = edit::effective(&parsed).get("MINIO_OPTS")?.clone();
+    let parsed = envfile::systemd::parse(&bytes).ok()?;
+    let opts = envfile::effective(&parsed).get("MINIO_OPTS")?.clone();
     certs_dir_in(&opts)
 }
 

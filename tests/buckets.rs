@@ -365,3 +365,32 @@ fn a_bad_minio_ca_names_the_minio_section() {
         text(&out)
     );
 }
+
+/// A host without `[[buckets]]`: kesgate-buckets.service is done at once
+/// (no wait for MinIO's health, which is not even running here).
+#[test]
+fn no_buckets_configured_is_done_at_once() {
+    let f = Fixture::new();
+    let cfg = f.config_plus(
+        &["https://localhost:1".to_owned()],
+        "timeout = \"15m\"",
+        "[minio]\nendpoint = \"http://127.0.0.1:9\"\n",
+    );
+    let notify = NotifySocket::new();
+    let out = notify
+        .spawn_command(&cfg, "buckets")
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("no buckets configured"),
+        "{}",
+        text(&out)
+    );
+    let sent = notify.drain();
+    assert!(
+        sent.iter()
+            .any(|m| m.contains("READY=1") && m.contains("STATUS=no buckets configured")),
+        "{sent:?}"
+    );
+}

@@ -10,7 +10,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace
 # packages.sh: .deb and .rpm, lintian and rpmlint; boot-chain.sh installs
 # that .deb in a booted systemd and runs MinIO's boot chain through outages.
-system_tests=(tests/packages.sh tests/system/wait.sh tests/system/envfile.sh tests/system/boot-chain.sh tests/system/status.sh)
+system_tests=(tests/packages.sh tests/system/wait.sh tests/system/envfile.sh tests/system/boot-chain.sh tests/system/status.sh tests/system/two-files.sh)
 for t in "${system_tests[@]}"; do
     echo "== $t"
     bash "$t"

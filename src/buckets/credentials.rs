@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{MinioSettings, S3Credentials};
-use crate::render::{edit, envfile};
+use crate::envfile;
 use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -76,11 +76,23 @@ pub fn resolve(
                 source,
                 fix: "run `kesgate render` first, or set [minio] access_key_file and secret_key_file",
             })?;
-            let parsed = envfile::parse(&bytes).map_err(|e| CredentialsError::EnvFile {
-                path: env_file.to_owned(),
-                reason: e.to_string(),
-            })?;
-            let env = edit::effective(&parsed);
+            let parsed =
+                envfile::systemd::parse(&bytes).map_err(|e| CredentialsError::EnvFile {
+                    path: env_file.to_owned(),
+                    reason: e.to_string(),
+                })?;
+            let mut env = envfile::effective(&parsed);
+            // MinIO reads MINIO_CONFIG_ENV_FILE itself, over systemd's values
+            // (upstream's layout keeps the root credentials there).
+            if let Some(minio_file) = env
+                .get("MINIO_CONFIG_ENV_FILE")
+                .filter(|p| !p.is_empty())
+                .cloned()
+                && let Ok(bytes) = std::fs::read(Path::new("/").join(&minio_file))
+                && let Ok(parsed) = envfile::minio::parse(&bytes)
+            {
+                env.extend(envfile::effective(&parsed));
+            }
             // MINIO_ACCESS_KEY/MINIO_SECRET_KEY are MinIO's older names.
             let pick = |names: [&str; 2], missing| {
                 names

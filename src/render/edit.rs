@@ -1,9 +1,8 @@
 //! The pure part of rendering: old file bytes + desired variables → new
 //! bytes. Every byte outside kesgate's own assignments is kept.
 
-use std::collections::BTreeMap;
-
-use super::envfile::{self, Assignment, EnvFileError};
+pub use crate::envfile::effective;
+use crate::envfile::{Dialect, EnvFileError};
 
 /// The comment that heads the variables kesgate appends.
 pub const MARKER: &str = "# Managed by kesgate (/etc/kesgate/kesgate.toml): edits to the variables below are overwritten.\n";
@@ -31,16 +30,9 @@ impl Plan {
     }
 }
 
-/// The values systemd would apply (the last assignment of a name wins).
-pub fn effective(assignments: &[Assignment]) -> BTreeMap<String, String> {
-    assignments
-        .iter()
-        .map(|a| (a.key.clone(), a.value.clone()))
-        .collect()
-}
-
-pub fn plan(old: &[u8], desired: &Desired) -> Result<Plan, EnvFileError> {
-    let parsed = envfile::parse_full(old)?;
+/// The edit of `old` that makes `dialect`'s reader see `desired`.
+pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, EnvFileError> {
+    let parsed = dialect.parse_full(old)?;
     let assignments = parsed.assignments;
     let before = effective(&assignments);
     // (span start, span end, replacement)
@@ -50,16 +42,12 @@ pub fn plan(old: &[u8], desired: &Desired) -> Result<Plan, EnvFileError> {
     for (name, value) in &desired.set {
         let mut occurrences = assignments.iter().filter(|a| &a.key == name);
         match occurrences.next() {
-            None => append.push_str(&envfile::assignment_line(name, value)),
+            None => append.push_str(&dialect.line(name, value)?),
             Some(first) => {
                 // A line that already says the right thing keeps its bytes
                 // (the operator's quoting included).
                 if &first.value != value {
-                    edits.push((
-                        first.span.start,
-                        first.span.end,
-                        envfile::assignment_line(name, value),
-                    ));
+                    edits.push((first.span.start, first.span.end, dialect.line(name, value)?));
                 }
                 // Later duplicates would win under systemd's last-wins rule.
                 for dup in occurrences {
@@ -138,7 +126,7 @@ mod tests {
     #[test]
     fn updates_in_place_appends_new_removes_duplicates_and_others() {
         let old = "# operator\nMINIO_VOLUMES=/mnt\nMINIO_KMS_KES_KEY_NAME=old\n  MINIO_KMS_KES_CERT_FILE=/c\nX=1\nMINIO_KMS_KES_KEY_NAME=dup\n";
-        let p = plan(old.as_bytes(), &desired()).unwrap();
+        let p = plan(old.as_bytes(), &desired(), Dialect::Systemd).unwrap();
         let new = String::from_utf8(p.content).unwrap();
         assert_eq!(
             new,
@@ -166,7 +154,7 @@ mod tests {
     #[test]
     fn right_values_keep_the_operators_quoting() {
         let old = "MINIO_KMS_KES_ENDPOINT='https://kes{1...3}:7373'\nMINIO_KMS_KES_KEY_NAME=key\nMINIO_OPTS=\"--console-address \\\":9001\\\" \\$x \\`y\\` \\\\z\"";
-        let p = plan(old.as_bytes(), &desired()).unwrap();
+        let p = plan(old.as_bytes(), &desired(), Dialect::Systemd).unwrap();
         assert!(
             p.is_noop(old.as_bytes()),
             "{}",
@@ -178,7 +166,7 @@ mod tests {
     #[test]
     fn missing_final_newline_and_existing_marker() {
         let old = format!("{MARKER}A=1");
-        let p = plan(old.as_bytes(), &desired()).unwrap();
+        let p = plan(old.as_bytes(), &desired(), Dialect::Systemd).unwrap();
         let new = String::from_utf8(p.content).unwrap();
         assert!(
             new.starts_with(&format!("{MARKER}A=1\nMINIO_KMS_KES_ENDPOINT=")),
@@ -228,11 +216,11 @@ mod tests {
         #[test]
         fn unmanaged_bytes_stay_managed_values_hold_and_twice_is_noop(old in file()) {
             let d = desired();
-            let p = match plan(old.as_bytes(), &d) {
+            let p = match plan(old.as_bytes(), &d, Dialect::Systemd) {
                 Ok(p) => p,
                 // Refused: the file ends inside a quote or a continuation.
                 Err(EnvFileError::OpenEnd(_)) => {
-                    prop_assert!(envfile::parse_full(old.as_bytes()).unwrap().open_end.is_some());
+                    prop_assert!(crate::envfile::systemd::parse_full(old.as_bytes()).unwrap().open_end.is_some());
                     return Ok(());
                 }
                 Err(e) => panic!("{e}"),
@@ -240,7 +228,7 @@ mod tests {
             let managed = |k: &str| d.set.iter().any(|(n, _)| n == k) || d.remove.iter().any(|(n, _)| n == k);
             // Every byte outside managed assignments, in order.
             let strip = |bytes: &[u8]| -> Vec<u8> {
-                let a = envfile::parse(bytes).unwrap();
+                let a = crate::envfile::systemd::parse(bytes).unwrap();
                 let mut out = Vec::new();
                 let mut at = 0;
                 for x in a.iter().filter(|x| managed(&x.key)) {
@@ -256,7 +244,7 @@ mod tests {
             let tail = &kept_new[kept_old.len()..];
             prop_assert!(tail.is_empty() || tail == b"\n" || tail == MARKER.as_bytes() || tail == [b"\n", MARKER.as_bytes()].concat().as_slice(), "tail {:?}", String::from_utf8_lossy(tail));
             // systemd applies exactly the configured values, and nothing removed.
-            let env = effective(&envfile::parse(&p.content).unwrap());
+            let env = effective(&crate::envfile::systemd::parse(&p.content).unwrap());
             for (n, v) in &d.set {
                 prop_assert_eq!(env.get(n), Some(v));
             }
@@ -264,9 +252,33 @@ mod tests {
                 prop_assert!(!env.contains_key(n));
             }
             // Rendering the result again changes nothing.
-            let again = plan(&p.content, &d).unwrap();
+            let again = plan(&p.content, &d, Dialect::Systemd).unwrap();
             prop_assert!(again.is_noop(&p.content));
             prop_assert!(again.changed.is_empty() && again.removed.is_empty());
+        }
+
+        /// The one-file pattern: MINIO_CONFIG_ENV_FILE names the
+        /// EnvironmentFile, so systemd and MinIO both read it. A value is
+        /// either written so that both read it exactly, or refused.
+        #[test]
+        fn a_file_both_parsers_read_gets_values_both_read_alike_or_a_refusal(
+            value in "[ -~üß\t]{0,24}",
+            before in prop::sample::select(vec!["", "MINIO_VOLUMES=/data\n", "# c\nK=old\n", "K='old'\nX=1\n"]),
+        ) {
+            let d = Desired { set: vec![("K".into(), value.clone())], remove: vec![] };
+            match plan(before.as_bytes(), &d, Dialect::Both) {
+                Ok(p) => {
+                    let sd = effective(&crate::envfile::systemd::parse(&p.content).unwrap());
+                    let mn = effective(&crate::envfile::minio::parse(&p.content).unwrap());
+                    prop_assert_eq!(sd.get("K"), Some(&value), "systemd: {:?}", String::from_utf8_lossy(&p.content));
+                    prop_assert_eq!(mn.get("K"), Some(&value), "MinIO: {:?}", String::from_utf8_lossy(&p.content));
+                }
+                Err(EnvFileError::Unwritable { name, .. }) => {
+                    prop_assert_eq!(name, "K");
+                    prop_assert!(value.contains('\'') && (value.contains('"') || value.contains('\\')), "refused {:?}", value);
+                }
+                Err(e) => panic!("{e}"),
+            }
         }
     }
 }

@@ -4,7 +4,6 @@
 //! another KMS is refused untouched.
 
 pub mod edit;
-pub mod envfile;
 pub mod minio_rules;
 
 use std::fs;
@@ -14,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic_file::{DirLock, Mode};
 use crate::config::{Auth, EnvFileSettings, KesSettings};
+use crate::envfile::{self, Dialect, EnvFileError};
 use edit::{Desired, Plan};
-use envfile::EnvFileError;
 
 const API_KEY: &str = "MINIO_KMS_KES_API_KEY";
 
@@ -29,6 +28,14 @@ pub enum RenderError {
         "{path} configures another KMS ({found}); kesgate manages KES only and left the file untouched\n  fix: switching KMS loses access to data encrypted with the old one; if you really mean to move to KES, remove those lines yourself"
     )]
     OtherKms { path: PathBuf, found: String },
+    #[error(
+        "{path}: cannot write {name}: {why}; nothing was written\n  fix: change that value in kesgate.toml, or point MINIO_CONFIG_ENV_FILE at a file of its own (MinIO's syntax only)"
+    )]
+    Unwritable {
+        path: PathBuf,
+        name: String,
+        why: &'static str,
+    },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error(
@@ -56,6 +63,13 @@ pub struct Report {
 
 /// The variables kesgate owns, as `[kes]` and `[env_file.set]` say.
 pub fn desired(kes: &KesSettings, env: &EnvFileSettings) -> Desired {
+    let mut d = kes_desired(kes);
+    d.set.extend(env.set.iter().cloned());
+    d
+}
+
+/// The KES variables alone (what MINIO_CONFIG_ENV_FILE gets).
+fn kes_desired(kes: &KesSettings) -> Desired {
     let mut set = vec![
         (
             "MINIO_KMS_KES_ENDPOINT".to_owned(),
@@ -98,7 +112,6 @@ pub fn desired(kes: &KesSettings, env: &EnvFileSettings) -> Desired {
         "MINIO_KMS_KES_ENCLAVE".to_owned(),
         "ignored by MinIO since RELEASE.2024-03-03",
     ));
-    set.extend(env.set.iter().cloned());
     Desired { set, remove }
 }
 
@@ -136,17 +149,100 @@ fn read(path: &Path) -> Result<(Vec<u8>, Option<Mode>), RenderError> {
     }
 }
 
-/// Plans against `old`: refuses other KMS families, checks MinIO's rules on
-/// the result.
-fn plan(path: &Path, old: &[u8], desired: &Desired) -> Result<Plan, RenderError> {
-    let unreadable = |source| RenderError::Unreadable {
-        path: path.to_owned(),
-        source,
-    };
-    let assignments = envfile::parse(old).map_err(unreadable)?;
-    let env = edit::effective(&assignments);
-    let others = minio_rules::other_families(&env);
-    if !others.is_empty() {
+/// Where MinIO reads its variables. systemd reads `[env_file] path`; when
+/// that sets MINIO_CONFIG_ENV_FILE, MinIO reads the named file itself and
+/// its values override systemd's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// Only systemd reads the file.
+    One,
+    /// MINIO_CONFIG_ENV_FILE names the EnvironmentFile itself: both
+    /// parsers read it, so only values both read alike are written.
+    Shared,
+    /// MINIO_CONFIG_ENV_FILE names another file: the KES variables go
+    /// there, in MinIO's syntax, and leave systemd's file.
+    Split(PathBuf),
+}
+
+fn layout(systemd_path: &Path, systemd_env: &std::collections::BTreeMap<String, String>) -> Layout {
+    match systemd_env
+        .get("MINIO_CONFIG_ENV_FILE")
+        .filter(|p| !p.is_empty())
+    {
+        None => Layout::One,
+        Some(p) => {
+            // MinIO opens it relative to its working directory (/).
+            let p = Path::new("/").join(p);
+            let same = |a: &Path, b: &Path| match (fs::canonicalize(a), fs::canonicalize(b)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+            };
+            if same(&p, systemd_path) {
+                Layout::Shared
+            } else {
+                Layout::Split(p)
+            }
+        }
+    }
+}
+
+/// One file as read: its bytes, mode and dialect.
+struct File {
+    path: PathBuf,
+    dialect: Dialect,
+    old: Vec<u8>,
+    existing: Option<Mode>,
+}
+
+impl File {
+    fn read(path: &Path, dialect: Dialect) -> Result<File, RenderError> {
+        let (old, existing) = read(path)?;
+        Ok(File {
+            path: path.to_owned(),
+            dialect,
+            old,
+            existing,
+        })
+    }
+
+    fn unreadable(&self) -> impl Fn(EnvFileError) -> RenderError + '_ {
+        move |source| match source {
+            EnvFileError::Unwritable { name, why } => RenderError::Unwritable {
+                path: self.path.clone(),
+                name,
+                why,
+            },
+            source => RenderError::Unreadable {
+                path: self.path.clone(),
+                source,
+            },
+        }
+    }
+
+    fn assignments(&self) -> Result<Vec<envfile::Assignment>, RenderError> {
+        self.dialect.parse(&self.old).map_err(self.unreadable())
+    }
+
+    /// The values MinIO ends up with from this file. For a file both read,
+    /// MinIO's parse is the later one and wins.
+    fn minio_view(
+        bytes: &[u8],
+        dialect: Dialect,
+    ) -> Result<std::collections::BTreeMap<String, String>, EnvFileError> {
+        let mut env = envfile::effective(&dialect.parse(bytes)?);
+        if dialect == Dialect::Both {
+            env.extend(envfile::effective(&Dialect::Minio.parse(bytes)?));
+        }
+        Ok(env)
+    }
+
+    /// Refuses a file configuring another KMS, naming its lines.
+    fn refuse_other_kms(&self) -> Result<(), RenderError> {
+        let assignments = self.assignments()?;
+        let others = minio_rules::other_families(&envfile::effective(&assignments));
+        if others.is_empty() {
+            return Ok(());
+        }
         let found = others
             .iter()
             .map(|name| {
@@ -155,117 +251,302 @@ fn plan(path: &Path, old: &[u8], desired: &Desired) -> Result<Plan, RenderError>
                     .rev()
                     .find(|a| &a.key == name)
                     .expect("present");
-                let line = old[..a.span.start].iter().filter(|b| **b == b'\n').count() + 1;
+                let line = self.old[..a.span.start]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count()
+                    + 1;
                 format!("{name} on line {line}")
             })
             .collect::<Vec<_>>()
             .join(", ");
-        return Err(RenderError::OtherKms {
-            path: path.to_owned(),
+        Err(RenderError::OtherKms {
+            path: self.path.clone(),
             found,
-        });
+        })
     }
-    let plan = edit::plan(old, desired).map_err(unreadable)?;
-    let after = edit::effective(&envfile::parse(&plan.content).map_err(unreadable)?);
-    let problems = minio_rules::problems(&after);
-    if !problems.is_empty() {
-        return Err(RenderError::Invariant {
-            path: path.to_owned(),
-            problems: problems.join("; "),
-        });
+
+    fn plan(&self, desired: &Desired) -> Result<Plan, RenderError> {
+        edit::plan(&self.old, desired, self.dialect).map_err(self.unreadable())
     }
-    Ok(plan)
 }
 
-/// Renders the file (or, with `dry_run`, only says what would change).
+/// The files and what each must say, for the layout the systemd file sets.
+struct Files {
+    layout: Layout,
+    /// (file, what it must say); the systemd file first.
+    plans: Vec<(File, Desired)>,
+    /// What systemd gives MinIO besides these files.
+    base: Env,
+}
+
+/// `base`: what systemd gives MinIO besides this file (`Environment=`, the
+/// unit's other EnvironmentFiles); this file's values win over it.
+fn files(kes: &KesSettings, env: &EnvFileSettings, base: &Env) -> Result<Files, RenderError> {
+    let path = env.path.as_path();
+    let systemd = File::read(path, Dialect::Systemd)?;
+    let mut seen = base.clone();
+    seen.extend(envfile::effective(&systemd.assignments()?));
+    let layout = layout(path, &seen);
+    let plans = match &layout {
+        Layout::One => vec![(systemd, desired(kes, env))],
+        Layout::Shared => vec![(
+            File {
+                dialect: Dialect::Both,
+                ..systemd
+            },
+            desired(kes, env),
+        )],
+        Layout::Split(minio_path) => {
+            let mine = kes_desired(kes);
+            // [env_file.set] stays with systemd (ExecStart= expands
+            // $MINIO_OPTS from it); KES variables leave it.
+            let why = "MINIO_CONFIG_ENV_FILE names another file, which MinIO reads after this one: kesgate keeps the KES variables there";
+            let systemd_desired = Desired {
+                set: env.set.clone(),
+                remove: mine
+                    .set
+                    .iter()
+                    .map(|(n, _)| n)
+                    .chain(mine.remove.iter().map(|(n, _)| n))
+                    .map(|n| (n.clone(), why))
+                    .collect(),
+            };
+            vec![
+                (systemd, systemd_desired),
+                (File::read(minio_path, Dialect::Minio)?, mine),
+            ]
+        }
+    };
+    Ok(Files {
+        layout,
+        plans,
+        base: base.clone(),
+    })
+}
+
+/// An environment: name → value.
+pub type Env = std::collections::BTreeMap<String, String>;
+
+/// The environment MinIO would see after `contents` (one per file, in order).
+fn minio_env(
+    files: &Files,
+    contents: &[&[u8]],
+) -> Result<std::collections::BTreeMap<String, String>, RenderError> {
+    let mut env = files.base.clone();
+    for ((file, _), bytes) in files.plans.iter().zip(contents) {
+        env.extend(File::minio_view(bytes, file.dialect).map_err(file.unreadable())?);
+    }
+    Ok(env)
+}
+
+/// What a render did or would do, per file.
+#[derive(Debug)]
+pub struct Rendered {
+    pub layout: Layout,
+    /// The systemd file first, then MINIO_CONFIG_ENV_FILE's when it is another.
+    pub files: Vec<Report>,
+}
+
+/// Renders the file(s) (or, with `dry_run`, only says what would change).
+/// `new_owner`: who a newly created MINIO_CONFIG_ENV_FILE belongs to
+/// (MinIO reads it as its own user).
 pub fn render(
     kes: &KesSettings,
     env: &EnvFileSettings,
     dry_run: bool,
     want_diff: bool,
-) -> Result<Report, RenderError> {
-    let path = env.path.as_path();
-    let write_err = |source| RenderError::Write {
-        path: path.to_owned(),
-        source,
+    new_owner: Option<(u32, u32)>,
+    base: &Env,
+) -> Result<Rendered, RenderError> {
+    let write_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| RenderError::Write { path, source }
     };
-    // The lock covers read-modify-write: concurrent renders serialise.
-    let lock = if dry_run {
-        None
-    } else {
-        Some(DirLock::acquire(path).map_err(write_err)?)
-    };
-    let (old, existing) = read(path)?;
-    let desired = desired(kes, env);
-    let plan = plan(path, &old, &desired)?;
-    let mut mode = existing.unwrap_or(Mode {
-        mode: env.mode,
-        uid: env.uid,
-        gid: env.gid,
-    });
-    let mut tightened = None;
-    if has_secret(kes) && mode.mode & 0o077 != 0 {
-        tightened = Some((mode.mode, mode.mode & !0o077));
-        mode.mode &= !0o077;
+    // The lock covers read-modify-write: concurrent renders serialise. One
+    // lock per directory, always the systemd file's first.
+    let mut locks: Vec<DirLock> = Vec::new();
+    if !dry_run {
+        locks.push(DirLock::acquire(&env.path).map_err(write_err(&env.path))?);
     }
-    let diff = want_diff.then(|| masked_diff(path, &old, &plan.content));
-    let unchanged = plan.is_noop(&old) && existing.is_some() && tightened.is_none();
-    let mut report = Report {
-        path: path.to_owned(),
-        changed: plan.changed,
-        removed: plan.removed,
-        written: false,
-        tightened,
-        diff,
-    };
-    if unchanged || dry_run {
-        return Ok(report);
+    let mut files = files(kes, env, base)?;
+    if let (false, Layout::Split(p)) = (dry_run, &files.layout) {
+        if fs::canonicalize(p.parent().unwrap_or(Path::new("/"))).ok()
+            != fs::canonicalize(env.path.parent().unwrap_or(Path::new("/"))).ok()
+        {
+            locks.push(DirLock::acquire(p).map_err(write_err(p))?);
+        }
+        // Read again under its own lock.
+        let fresh = File::read(p, Dialect::Minio)?;
+        files.plans[1].0 = fresh;
     }
-    let lock = lock.expect("held when writing");
-    if existing.is_some() && old != plan.content {
-        let prev = PathBuf::from(format!("{}.kesgate-prev", path.display()));
-        lock.write(&prev, &old, mode).map_err(write_err)?;
+    for (file, _) in &files.plans {
+        file.refuse_other_kms()?;
     }
-    lock.write(path, &plan.content, mode).map_err(write_err)?;
-    report.written = true;
-    Ok(report)
+    let mut plans = Vec::new();
+    for (file, desired) in &files.plans {
+        plans.push(file.plan(desired)?);
+    }
+    let contents: Vec<&[u8]> = plans.iter().map(|p| p.content.as_slice()).collect();
+    let after = minio_env(&files, &contents)?;
+    let problems = minio_rules::problems(&after);
+    let last = files.plans.last().expect("a file").0.path.clone();
+    if !problems.is_empty() {
+        return Err(RenderError::Invariant {
+            path: last,
+            problems: problems.join("; "),
+        });
+    }
+    // Every value kesgate sets reaches MinIO as configured, whichever
+    // parser reads it (a file both read: both must agree).
+    for (file, desired) in &files.plans {
+        if file.dialect == Dialect::Both {
+            let plan = &plans[0];
+            let sd = envfile::effective(
+                &Dialect::Systemd
+                    .parse(&plan.content)
+                    .map_err(file.unreadable())?,
+            );
+            let mn = envfile::effective(
+                &Dialect::Minio
+                    .parse(&plan.content)
+                    .map_err(file.unreadable())?,
+            );
+            for (name, value) in &desired.set {
+                if sd.get(name) != Some(value) || mn.get(name) != Some(value) {
+                    return Err(RenderError::Unwritable {
+                        path: file.path.clone(),
+                        name: name.clone(),
+                        why: "a line of the operator's makes systemd and MinIO read it differently",
+                    });
+                }
+            }
+        }
+    }
+    let mut reports = Vec::new();
+    let mut writes = Vec::new();
+    for ((file, _), plan) in files.plans.iter().zip(plans) {
+        let holds_secret = has_secret(kes) && plan_holds(&plan.content, file.dialect, API_KEY);
+        let mut mode = file.existing.unwrap_or(match (file.dialect, new_owner) {
+            (Dialect::Minio, Some((uid, gid))) => Mode {
+                mode: 0o600,
+                uid: Some(uid),
+                gid: Some(gid),
+            },
+            _ => Mode {
+                mode: env.mode,
+                uid: env.uid,
+                gid: env.gid,
+            },
+        });
+        let mut tightened = None;
+        if holds_secret && mode.mode & 0o077 != 0 {
+            tightened = Some((mode.mode, mode.mode & !0o077));
+            mode.mode &= !0o077;
+        }
+        let diff = want_diff.then(|| masked_diff(&file.path, &file.old, &plan.content));
+        // A missing MINIO_CONFIG_ENV_FILE with nothing to write stays missing.
+        let unchanged = plan.is_noop(&file.old)
+            && (file.existing.is_some() || plan.content.is_empty())
+            && tightened.is_none();
+        if !unchanged {
+            writes.push((
+                file.path.clone(),
+                file.old.clone(),
+                file.existing.is_some(),
+                plan.content.clone(),
+                mode,
+            ));
+        }
+        reports.push(Report {
+            path: file.path.clone(),
+            changed: plan.changed,
+            removed: plan.removed,
+            written: !unchanged && !dry_run,
+            tightened,
+            diff,
+        });
+    }
+    if !dry_run {
+        let lock_for = |path: &Path| {
+            locks
+                .iter()
+                .rev()
+                .find(|l| l.covers(path))
+                .or(locks.first())
+                .expect("held when writing")
+        };
+        // The systemd file first: a crash between the two leaves MinIO the
+        // old values from MINIO_CONFIG_ENV_FILE, never both auth methods.
+        for (path, old, existed, content, mode) in writes {
+            let lock = lock_for(&path);
+            if existed && old != content {
+                let prev = PathBuf::from(format!("{}.kesgate-prev", path.display()));
+                lock.write(&prev, &old, mode).map_err(write_err(&path))?;
+            }
+            lock.write(&path, &content, mode)
+                .map_err(write_err(&path))?;
+        }
+    }
+    Ok(Rendered {
+        layout: files.layout,
+        files: reports,
+    })
+}
+
+fn plan_holds(content: &[u8], dialect: Dialect, name: &str) -> bool {
+    dialect
+        .parse(content)
+        .is_ok_and(|a| a.iter().any(|a| a.key == name))
 }
 
 /// The answer of `kesgate render --check`.
 #[derive(Debug)]
 pub struct Check {
+    /// The file MinIO takes the KES variables from.
     pub path: PathBuf,
+    pub layout: Layout,
     pub exists: bool,
-    /// Why MinIO would refuse the file; empty = accepted.
+    /// Why MinIO would refuse its environment; empty = accepted.
     pub minio_problems: Vec<String>,
-    /// Variables that differ from the configuration.
+    /// Variables that differ from the configuration (in MinIO's view, or
+    /// left over in the systemd file), with the file they are in.
     pub drift: Vec<String>,
 }
 
-pub fn check(kes: &KesSettings, env: &EnvFileSettings) -> Result<Check, RenderError> {
-    let path = env.path.as_path();
-    let (old, existing) = read(path)?;
-    let assignments = envfile::parse(&old).map_err(|source| RenderError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut minio_problems = minio_rules::problems(&edit::effective(&assignments));
-    let others = minio_rules::other_families(&edit::effective(&assignments));
+/// Judges MinIO's effective environment: the systemd file, then
+/// MINIO_CONFIG_ENV_FILE over it.
+pub fn check(kes: &KesSettings, env: &EnvFileSettings, base: &Env) -> Result<Check, RenderError> {
+    let files = files(kes, env, base)?;
+    let contents: Vec<&[u8]> = files.plans.iter().map(|(f, _)| f.old.as_slice()).collect();
+    let seen = minio_env(&files, &contents)?;
+    let mut minio_problems = minio_rules::problems(&seen);
+    let others = minio_rules::other_families(&seen);
     if !others.is_empty() && minio_problems.is_empty() {
         minio_problems.push(format!("another KMS is configured ({})", others.join(", ")));
     }
-    let plan = edit::plan(&old, &desired(kes, env)).map_err(|source| RenderError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut drift = plan.changed;
-    drift.extend(plan.removed.into_iter().map(|(n, _)| n));
-    if drift.is_empty() && !plan.content.eq(&old) {
-        drift.push("duplicate assignments".into());
+    let mut drift = Vec::new();
+    let several = files.plans.len() > 1;
+    for (file, desired) in &files.plans {
+        let plan = file.plan(desired)?;
+        let mut here: Vec<String> = plan.changed;
+        here.extend(plan.removed.into_iter().map(|(n, _)| n));
+        if here.is_empty() && !plan.content.eq(&file.old) {
+            here.push("duplicate assignments".into());
+        }
+        drift.extend(here.into_iter().map(|n| {
+            if several {
+                format!("{n} ({})", file.path.display())
+            } else {
+                n
+            }
+        }));
     }
+    let (main, _) = files.plans.last().expect("a file");
     Ok(Check {
-        path: path.to_owned(),
-        exists: existing.is_some(),
+        path: main.path.clone(),
+        layout: files.layout.clone(),
+        exists: main.existing.is_some(),
         minio_problems,
         drift,
     })
@@ -275,7 +556,7 @@ pub fn check(kes: &KesSettings, env: &EnvFileSettings) -> Result<Check, RenderEr
 /// changes reads `<redacted: new value>` on the new side.
 fn masked_diff(path: &Path, old: &[u8], new: &[u8]) -> String {
     let secrets = |bytes: &[u8]| {
-        envfile::parse(bytes)
+        envfile::systemd::parse(bytes)
             .map(|a| {
                 edit::effective(&a)
                     .into_iter()
@@ -301,7 +582,7 @@ fn is_secret_name(name: &str) -> bool {
 }
 
 fn mask(bytes: &[u8], changed: &dyn Fn(&str) -> bool) -> String {
-    let Ok(assignments) = envfile::parse(bytes) else {
+    let Ok(assignments) = envfile::systemd::parse(bytes) else {
         return "<unreadable>\n".into();
     };
     let mut out = String::new();

@@ -64,7 +64,10 @@ pub async fn gather(config: &Path) -> Report {
         r.identity = settings.kes.identity().map(|i| i.to_string());
         kes(&mut r, settings).await;
         vault(&mut r, settings).await;
-        env_file(&mut r, settings);
+        let base = crate::minio_service::other_environment(settings)
+            .await
+            .unwrap_or_default();
+        env_file(&mut r, settings, &base);
         buckets(&mut r, settings).await;
     }
     r.ok = r.problems.is_empty() && r.not_seen.is_empty();
@@ -91,8 +94,43 @@ async fn units(r: &mut Report, kes_unit: Option<&str>) {
         if let Some(problem) = unit_problem(u, kes_unit) {
             r.problems.push(problem);
         }
+        if u.name == "minio.service"
+            && let Some(file) = notify_access_all(u)
+        {
+            r.problems.push(format!(
+                "{file} sets NotifyAccess=all, which kesgate's drop-in replaces with NotifyAccess=exec: a wrapper that forks MinIO would lose its READY=1 (fix: let ExecStart= run MinIO itself, or set NotifyAccess=all in a drop-in named after kesgate's, e.g. minio.service.d/zz-notify.conf)"
+            ));
+        }
     }
     r.units = Some(states);
+}
+
+/// The unit's own file or a drop-in applied before kesgate's that sets
+/// `NotifyAccess=all` in its [Service] section (kesgate's `exec` wins over
+/// it; a later drop-in would win over kesgate's).
+fn notify_access_all(u: &UnitState) -> Option<String> {
+    let ours = u.drop_ins.iter().position(|d| d.ends_with(DROP_IN))?;
+    let own = std::iter::once(u.fragment.as_str())
+        .chain(u.drop_ins[..ours].iter().map(String::as_str))
+        .filter(|f| !f.is_empty());
+    for file in own {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let mut in_service = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_service = line == "[Service]";
+            } else if in_service
+                && let Some((k, v)) = line.split_once('=')
+                && k.trim() == "NotifyAccess"
+                && v.trim() == "all"
+            {
+                return Some(file.to_owned());
+            }
+        }
+    }
+    None
 }
 
 fn unit_problem(u: &UnitState, kes_unit: Option<&str>) -> Option<String> {
@@ -300,11 +338,10 @@ async fn key_present(
     }
 }
 
-fn env_file(r: &mut Report, settings: &Settings) {
-    let path = &settings.env_file.path;
-    let check = match render::check(&settings.kes, &settings.env_file) {
+fn env_file(r: &mut Report, settings: &Settings, base: &render::Env) {
+    let check = match render::check(&settings.kes, &settings.env_file, base) {
         Ok(c) => c,
-        Err(render::RenderError::Read { source, .. })
+        Err(render::RenderError::Read { source, path })
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
             r.not_seen
@@ -312,10 +349,22 @@ fn env_file(r: &mut Report, settings: &Settings) {
             return;
         }
         Err(e) => {
-            r.problems
-                .push(format!("{}: {}", path.display(), headline(&e)));
+            r.problems.push(format!(
+                "{}: {}",
+                settings.env_file.path.display(),
+                headline(&e)
+            ));
             return;
         }
+    };
+    let path = &check.path;
+    let read_by = match &check.layout {
+        render::Layout::One => "systemd".to_owned(),
+        render::Layout::Shared => "systemd and MinIO (MINIO_CONFIG_ENV_FILE names it)".to_owned(),
+        render::Layout::Split(_) => format!(
+            "MinIO (MINIO_CONFIG_ENV_FILE of {}, whose values it overrides)",
+            settings.env_file.path.display()
+        ),
     };
     let meta = std::fs::metadata(path).ok();
     let owner = meta.as_ref().map(|m| {
@@ -352,6 +401,7 @@ fn env_file(r: &mut Report, settings: &Settings) {
     }
     r.env_file = Some(EnvStatus {
         path: path.display().to_string(),
+        read_by,
         exists: check.exists,
         owner,
         mode,

@@ -58,7 +58,11 @@ pub struct EndpointStatus {
 
 #[derive(Debug, Serialize)]
 pub struct EnvStatus {
+    /// The file that holds the KES variables.
     pub path: String,
+    /// Who reads it: "systemd", "MinIO (MINIO_CONFIG_ENV_FILE of …)" or
+    /// "systemd and MinIO".
+    pub read_by: String,
     pub exists: bool,
     pub owner: Option<String>,
     pub mode: Option<String>,

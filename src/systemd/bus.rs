@@ -48,6 +48,9 @@ pub trait Unit {
     fn state_change_timestamp(&self) -> zbus::Result<u64>;
     #[zbus(property)]
     fn drop_in_paths(&self) -> zbus::Result<Vec<String>>;
+    /// The unit file itself.
+    #[zbus(property)]
+    fn fragment_path(&self) -> zbus::Result<String>;
     /// (id, path); id 0 when no job is queued.
     #[zbus(property)]
     fn job(&self) -> zbus::Result<(u32, OwnedObjectPath)>;
@@ -76,6 +79,12 @@ pub trait Service {
     /// Capability bit mask (CAP_DAC_OVERRIDE = bit 1).
     #[zbus(property)]
     fn ambient_capabilities(&self) -> zbus::Result<u64>;
+    /// `Environment=` assignments, drop-ins included.
+    #[zbus(property)]
+    fn environment(&self) -> zbus::Result<Vec<String>>;
+    /// `EnvironmentFile=`s: (path, whether a missing file is ignored).
+    #[zbus(property)]
+    fn environment_files(&self) -> zbus::Result<Vec<(String, bool)>>;
 }
 
 /// A bounded connect: `status` must answer even when D-Bus hangs.
@@ -102,6 +111,9 @@ pub struct UnitState {
     pub since_usec: u64,
     pub status_text: Option<String>,
     pub drop_ins: Vec<String>,
+    /// The unit file itself ("" when none).
+    #[serde(skip)]
+    pub fragment: String,
     pub job_queued: bool,
 }
 
@@ -151,6 +163,7 @@ pub async fn unit_state(conn: &Connection, name: &str) -> zbus::Result<UnitState
         sub_state: unit.sub_state().await?,
         since_usec: unit.state_change_timestamp().await.unwrap_or(0),
         drop_ins: unit.drop_in_paths().await.unwrap_or_default(),
+        fragment: unit.fragment_path().await.unwrap_or_default(),
         job_queued: unit.job().await.map(|(id, _)| id != 0).unwrap_or(false),
         result: if is_service {
             service.result().await.ok()

@@ -136,6 +136,20 @@ pub fn load(
             });
         }
     };
+    // MinIO's user may read what this process may not (a sandboxed unit
+    // without CAP_DAC_READ_SEARCH): say so rather than "not trusted".
+    if let Err(e) = std::fs::File::open(path)
+        && e.kind() == std::io::ErrorKind::PermissionDenied
+    {
+        return Err(TlsSetupError::CaRead {
+            section,
+            path: path.clone(),
+            source: std::io::Error::new(
+                e.kind(),
+                "permission denied to kesgate itself (in a hardened unit: add CapabilityBoundingSet=CAP_DAC_READ_SEARCH in a drop-in, or let root read it)",
+            ),
+        });
+    }
     if configured {
         reader
             .check(

@@ -2,6 +2,11 @@
 //! under a unit shaped like upstream's minio.service. It starts the way
 //! MinIO does (internal/kms/config.go, cmd/server-main.go):
 //!
+//! 0. applies MINIO_CONFIG_ENV_FILE as MinIO's loadEnvVarsFromFiles does
+//!    (its own parser: no escapes; its values override systemd's; a missing
+//!    file is ignored, an unreadable or malformed one is fatal), then
+//!    re-executes itself with that environment so that /proc/PID/environ
+//!    shows what MinIO would run with;
 //! 1. checks the MINIO_KMS_* variables with MinIO's presence rules (a
 //!    variable that is defined counts, even empty) and exits 1 with MinIO's
 //!    message when they are invalid;
@@ -33,6 +38,7 @@ const KES_VARS: [&str; 7] = [
 ];
 
 fn main() {
+    apply_config_env_file();
     let address = parse_args();
     let kms = match kes_config() {
         Ok(kms) => kms,
@@ -54,6 +60,61 @@ fn main() {
     rt.block_on(async {
         let _ = tokio::signal::ctrl_c().await;
     });
+}
+
+/// MinIO's `parsEnvEntry`, written again here (the stand-in must not judge
+/// kesgate with kesgate's own parser).
+fn parse_env_entry(line: &str) -> Result<Option<(String, String)>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let entry = line.strip_prefix("export").unwrap_or(line).trim();
+    let (k, v) = entry
+        .split_once('=')
+        .ok_or_else(|| format!("envEntry malformed; {line}, expected to be of form 'KEY=value'"))?;
+    let b = v.as_bytes();
+    let v = if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    };
+    Ok(Some((k.to_owned(), v.to_owned())))
+}
+
+fn apply_config_env_file() {
+    const APPLIED: &str = "MINIO_STAND_IN_CONFIG_ENV_APPLIED";
+    if env::var_os(APPLIED).is_some() {
+        // SAFETY: single-threaded, before anything else runs.
+        unsafe { env::remove_var(APPLIED) };
+        return;
+    }
+    let Some(file) = env::var("MINIO_CONFIG_ENV_FILE")
+        .ok()
+        .filter(|f| !f.is_empty())
+    else {
+        return;
+    };
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => fatal(&format!("Unable to read config env file {file}: {e}")),
+    };
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.args(env::args_os().skip(1)).env(APPLIED, "1");
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        match parse_env_entry(line) {
+            Ok(Some((k, v))) => {
+                cmd.env(k, v);
+            }
+            Ok(None) => {}
+            Err(e) => fatal(&e),
+        }
+    }
+    use std::os::unix::process::CommandExt;
+    let e = cmd.exec();
+    fatal(&format!("re-exec: {e}"));
 }
 
 fn parse_args() -> std::net::SocketAddr {

@@ -1,18 +1,9 @@
 //! An EnvironmentFile read exactly as systemd 252 reads it
-//! (src/basic/env-file.c), keeping the byte span of every assignment so that
-//! kesgate can rewrite its own lines and leave every other byte alone.
+//! (src/basic/env-file.c). `open_end` is `Some` when the file ends inside an
+//! open quote or after a backslash that joins the next line: appended lines
+//! would be swallowed.
 
-use std::ops::Range;
-
-/// One assignment systemd would apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
-    pub key: String,
-    pub value: String,
-    /// From the start of the physical line holding the key to just past the
-    /// newline that ends the assignment (or the end of the file).
-    pub span: Range<usize>,
-}
+pub use super::{Assignment, Parsed};
 
 /// Why systemd would ignore the whole file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +15,14 @@ pub enum EnvFileError {
     /// Lines appended at the end would not stand on their own.
     #[error("{0}; kesgate would have to append its variables after it")]
     OpenEnd(String),
+    /// MINIO_CONFIG_ENV_FILE: a line MinIO cannot parse.
+    #[error(
+        "line {line} is not of the form KEY=value, so MinIO refuses to start (\"envEntry malformed\")"
+    )]
+    Malformed { line: usize },
+    /// A configured value that cannot be written so that its reader reads it back.
+    #[error("cannot write {name}: {why}")]
+    Unwritable { name: String, why: &'static str },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -52,16 +51,6 @@ pub fn valid_name(key: &str) -> bool {
 
 fn line_of(bytes: &[u8], offset: usize) -> usize {
     bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1
-}
-
-/// The parsed file: what systemd applies, and whether text appended at the
-/// end would stand on its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parsed {
-    pub assignments: Vec<Assignment>,
-    /// `Some(why)` when the file ends inside an open quote or after a
-    /// backslash that joins the next line: appended lines would be swallowed.
-    pub open_end: Option<String>,
 }
 
 /// Parses `bytes`; invalid names are skipped (systemd logs and ignores them).

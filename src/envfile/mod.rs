@@ -1,0 +1,78 @@
+//! MinIO's environment comes from two files read by two parsers: systemd's
+//! `EnvironmentFile=` (the `systemd` dialect) and the file named by
+//! `MINIO_CONFIG_ENV_FILE`, which MinIO reads itself and which overrides
+//! systemd's values (the `minio` dialect: no escapes, no continuations).
+//! Both keep the byte span of every assignment, so that kesgate rewrites its
+//! own lines and leaves every other byte alone.
+
+pub mod minio;
+pub mod systemd;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+pub use systemd::{EnvFileError, valid_name};
+
+/// One assignment a parser would apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub key: String,
+    pub value: String,
+    /// From the start of the physical line holding the key to just past the
+    /// newline that ends the assignment (or the end of the file).
+    pub span: Range<usize>,
+}
+
+/// The parsed file, and whether text appended at the end would stand on
+/// its own (`Some(why)` when it would be swallowed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub assignments: Vec<Assignment>,
+    pub open_end: Option<String>,
+}
+
+/// The values a parser applies (the last assignment of a name wins).
+pub fn effective(assignments: &[Assignment]) -> BTreeMap<String, String> {
+    assignments
+        .iter()
+        .map(|a| (a.key.clone(), a.value.clone()))
+        .collect()
+}
+
+/// Who reads a file kesgate writes, and so how it must be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// systemd's EnvironmentFile=.
+    Systemd,
+    /// MinIO's MINIO_CONFIG_ENV_FILE.
+    Minio,
+    /// Both: MINIO_CONFIG_ENV_FILE names the EnvironmentFile itself. systemd
+    /// decides the spans (it must keep reading the file); kesgate writes
+    /// only lines both read as the same value.
+    Both,
+}
+
+impl Dialect {
+    pub fn parse_full(self, bytes: &[u8]) -> Result<Parsed, EnvFileError> {
+        match self {
+            Dialect::Systemd | Dialect::Both => systemd::parse_full(bytes),
+            Dialect::Minio => minio::parse(bytes).map(|assignments| Parsed {
+                assignments,
+                open_end: None,
+            }),
+        }
+    }
+
+    pub fn parse(self, bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
+        self.parse_full(bytes).map(|p| p.assignments)
+    }
+
+    /// `NAME=…` (with its newline) that this dialect reads back as `value`.
+    pub fn line(self, name: &str, value: &str) -> Result<String, EnvFileError> {
+        match self {
+            Dialect::Systemd => Ok(systemd::assignment_line(name, value)),
+            Dialect::Minio => minio::assignment_line(name, value),
+            Dialect::Both => minio::both_line(name, value),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Upstream's two-file layout under a real systemd 252 (issue 13):
+# /etc/default/minio holds MINIO_VOLUMES, MINIO_OPTS and
+# MINIO_CONFIG_ENV_FILE=/etc/minio/config.env; config.env (minio-user, 0600)
+# holds the root credentials and hand-pasted KES lines with certificate
+# auth and an old endpoint. MinIO (the stand-in applies MINIO_CONFIG_ENV_FILE
+# as MinIO does) must end up with the configured KES values; both files keep
+# the operator's lines byte for byte. Then a host without [[buckets]].
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/chain-lib.sh"
+harness_init
+
+chain_setup
+build_deb
+boot_container "$work"
+kes_unit "$KES_PORT" "$IDENTITY"
+minio_unit "$MINIO_PORT"
+log "upstream's two-file layout with stale KES lines in config.env"
+cat >"$CT_ROOT/etc/default/minio" <<ENV
+# Volume to be used for MinIO server.
+MINIO_VOLUMES="/var/lib/minio"
+MINIO_OPTS="--address :$MINIO_PORT --console-address :9001"
+MINIO_CONFIG_ENV_FILE=/etc/minio/config.env
+ENV
+install -d -m 755 "$CT_ROOT/etc/minio"
+cat >"$CT_ROOT/etc/minio/config.env" <<ENV
+# MinIO's own settings (the operator's)
+MINIO_ROOT_USER=minio-admin
+MINIO_ROOT_PASSWORD='$MINIO_PASSWORD'
+export MINIO_BROWSER=on
+
+# KES, pasted by hand from an old runbook
+MINIO_KMS_KES_ENDPOINT=https://old-kes.example.net:7373
+MINIO_KMS_KES_CERT_FILE=/etc/minio/kes-client.crt
+MINIO_KMS_KES_KEY_FILE=/etc/minio/kes-client.key
+MINIO_KMS_KES_KEY_NAME=old-key
+ENV
+ct chown minio-user:minio-user /etc/minio/config.env
+chmod 600 "$CT_ROOT/etc/minio/config.env"
+cp "$CT_ROOT/etc/default/minio" "$work/default-before"
+cp "$CT_ROOT/etc/minio/config.env" "$work/config-before"
+ct systemctl daemon-reload
+ct systemctl enable --now kes.service >/dev/null 2>&1
+wait_for_kes_listening
+cp "$DEB" "$CT_ROOT/root/kesgate.deb"
+ct dpkg -i /root/kesgate.deb >"$work/dpkg.log" 2>&1 || die "dpkg -i: $(cat "$work/dpkg.log")"
+kesgate_config "$MINIO_PORT"
+
+rc=0; ct kesgate render --check >"$work/check-before.txt" 2>&1 || rc=$?
+[ "$rc" = 1 ] || die "render --check before should be 1, was $rc: $(cat "$work/check-before.txt")"
+grep -q "MINIO_CONFIG_ENV_FILE=/etc/minio/config.env" "$work/check-before.txt" || die "check does not name config.env: $(cat "$work/check-before.txt")"
+sed 's/^/   /' "$work/check-before.txt"
+
+log "the boot chain: kesgate.service, then minio.service (its preflight renders config.env)"
+ct systemctl enable --now minio.service >/dev/null 2>&1 || die "minio did not start: $(ct journalctl -u minio -n 30 --no-pager)"
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+[ "$(main_env MINIO_KMS_KES_ENDPOINT)" = "https://localhost:$KES_PORT" ] || die "MinIO runs with endpoint '$(main_env MINIO_KMS_KES_ENDPOINT)'"
+[ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "MinIO runs without the API key"
+[ "$(main_env MINIO_KMS_KES_KEY_NAME)" = minio-backend-default-key ] || die "MinIO runs with key name '$(main_env MINIO_KMS_KES_KEY_NAME)'"
+for v in MINIO_KMS_KES_CERT_FILE MINIO_KMS_KES_KEY_FILE; do
+    ! ct cat "/proc/$(unit_prop minio.service MainPID)/environ" | tr '\0' '\n' | grep -q "^$v=" || die "MinIO still has $v"
+done
+[ "$(main_env MINIO_ROOT_PASSWORD)" = "$MINIO_PASSWORD" ] || die "the operator's root password changed"
+echo "   MinIO's /proc/PID/environ: the configured KES values, no certificate variables"
+
+cmp -s "$work/default-before" "$CT_ROOT/etc/default/minio" || die "/etc/default/minio changed: $(diff "$work/default-before" "$CT_ROOT/etc/default/minio")"
+for line in "# MinIO's own settings (the operator's)" "MINIO_ROOT_USER=minio-admin" "MINIO_ROOT_PASSWORD='$MINIO_PASSWORD'" "export MINIO_BROWSER=on" "# KES, pasted by hand from an old runbook"; do
+    grep -qxF "$line" "$CT_ROOT/etc/minio/config.env" || die "operator line lost from config.env: $line"
+done
+[ "$(stat -c '%U %a' "$CT_ROOT/etc/minio/config.env")" = "minio-user 600" ] || die "config.env owner/mode: $(stat -c '%U %a' "$CT_ROOT/etc/minio/config.env")"
+cmp -s "$work/config-before" "$CT_ROOT/etc/minio/config.env.kesgate-prev" || die "config.env.kesgate-prev is not the old content"
+ct kesgate render --check >"$work/check-after.txt" 2>&1 || die "render --check after: $(cat "$work/check-after.txt")"
+echo "   render --check: 1 before, 0 after; both files keep the operator's lines"
+
+log "status names the file MinIO reads the KES variables from"
+ct kesgate status --json >"$work/status.json" 2>/dev/null || true
+python3 - "$work/status.json" <<'PY' || die "status: $(cat "$work/status.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+e = r["env_file"]
+assert e["path"] == "/etc/minio/config.env" and e["read_by"].startswith("MinIO (MINIO_CONFIG_ENV_FILE"), e
+assert e["matches"], e
+PY
+
+log "a host without [[buckets]]: kesgate-buckets.service is done at once; status OK"
+python3 - "$CT_ROOT/etc/kesgate/kesgate.toml" <<'PY'
+import re, sys
+p = sys.argv[1]
+t = open(p).read()
+open(p, "w").write(re.sub(r"\n\[\[buckets\]\]\n(?:[^\[\n][^\n]*\n)*", "\n", t))
+PY
+grep -q '^\[\[buckets\]\]' "$CT_ROOT/etc/kesgate/kesgate.toml" && die "[[buckets]] still configured"
+ct systemctl stop minio.service
+c=$(cursor)
+ct systemctl restart kesgate-buckets.service
+[ "$(unit_prop kesgate-buckets.service ActiveState)/$(unit_prop kesgate-buckets.service SubState)" = active/exited ] \
+    || die "kesgate-buckets.service: $(unit_prop kesgate-buckets.service ActiveState)"
+[[ $(unit_prop kesgate-buckets.service StatusText) == "no buckets configured" ]] || die "STATUS: $(unit_prop kesgate-buckets.service StatusText)"
+ct systemctl start minio.service
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+rc=0; ct kesgate status >"$work/status.txt" 2>&1 || rc=$?
+[ "$rc" = 0 ] || die "status exit $rc on a bucket-less host: $(cat "$work/status.txt")"
+echo "   kesgate-buckets.service active (exited): \"no buckets configured\"; status exit 0"
+
+log "NotifyAccess=all in minio.service's own files is named"
+mkdir -p "$CT_ROOT/etc/systemd/system/minio.service.d"
+printf '[Service]\nNotifyAccess=all\n' >"$CT_ROOT/etc/systemd/system/minio.service.d/10-wrapper.conf"
+ct systemctl daemon-reload
+rc=0; ct kesgate status >"$work/status.txt" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "10-wrapper.conf sets NotifyAccess=all" "$work/status.txt" || die "no NotifyAccess warning (exit $rc): $(cat "$work/status.txt")"
+echo "system-test: 1 passed, 0 failed"
