@@ -68,6 +68,8 @@ impl S3Client {
             .http1_only()
             .tcp_nodelay(true)
             .no_proxy()
+            // MinIO does not redirect its S3 API here; never follow one.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| TlsSetupError::Setup {
                 section: Section::Minio,

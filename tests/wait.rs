@@ -475,3 +475,20 @@ fn a_2023_server_verifying_client_certificates_is_named_with_the_fix() {
         0,
     );
 }
+
+/// KES never redirects: a 307 (here to plain http:// on another port) is
+/// "not KES" (76) with the Location shown, and is never followed.
+#[test]
+fn a_redirect_is_never_followed() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    *kes.state.redirect_to.lock().unwrap() = Some("http://127.0.0.1:9/v1/ready".into());
+    let out = run(&f.config(&[kes.endpoint()], "timeout = \"30s\""), &["wait"]);
+    assert_exit(&out, 76);
+    assert!(
+        text(&out).contains("redirect to http://127.0.0.1:9/v1/ready"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(kes.requests().len(), 1, "asked once, followed nowhere");
+}

@@ -30,6 +30,8 @@ pub struct Response {
     pub accept: Option<String>,
     /// 2024+ sends `application/json`, 2023 adds `; charset=utf-8`.
     pub content_type: Option<String>,
+    /// Where a 3xx pointed (never followed).
+    pub location: Option<String>,
 }
 
 impl Response {
@@ -86,6 +88,9 @@ impl KesClient {
             .tcp_nodelay(true)
             // A proxy between us and KES would terminate mTLS; never use one.
             .no_proxy()
+            // KES never redirects: a 3xx (say, to plain http://) is answered
+            // as "not KES", never followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| TlsSetupError::Setup {
                 section: Section::Kes,
@@ -130,6 +135,7 @@ impl KesClient {
                 .map(str::to_owned)
         };
         let (accept, content_type) = (header("accept"), header("content-type"));
+        let location = header("location").map(|l| crate::peer_text::cut(&l));
         let mut body = Vec::new();
         while body.len() < BODY_LIMIT {
             match resp.chunk().await {
@@ -144,6 +150,7 @@ impl KesClient {
             body,
             accept,
             content_type,
+            location,
         })
     }
 

@@ -167,6 +167,11 @@ fn http_other(path: &str, resp: &Response) -> Outcome {
             path: path.into(),
             message: resp.message(),
         }),
+        300..=399 => Outcome::Failed(Permanent::Protocol(format!(
+            "{path}: HTTP {} redirect to {}: KES never redirects, so this is not KES (or a proxy in front of it)",
+            resp.status,
+            resp.location.as_deref().unwrap_or("nowhere")
+        ))),
         429 | 500..=599 => Outcome::NotReady(NotReady {
             kind: Kind::ServerError,
             detail,

@@ -131,6 +131,9 @@ pub struct State {
     /// Not a KES behaviour: refuse POST on generate/decrypt (PUT only), to
     /// show how kesgate names a method mismatch.
     pub put_only: std::sync::atomic::AtomicBool,
+    /// Not a KES behaviour: answer every request with a 307 to this URL (a
+    /// hostile or misconfigured peer).
+    pub redirect_to: Mutex<Option<String>>,
     /// 2024+: the key store was found unreachable; only a ping clears it.
     pub offline: AtomicBool,
     /// KES's key cache: keys read once are served while the store is down.
@@ -186,6 +189,7 @@ impl Server {
             log_requests: Default::default(),
             fail_key_ops: Default::default(),
             put_only: Default::default(),
+            redirect_to: Mutex::default(),
             offline: AtomicBool::new(false),
             cache: Mutex::default(),
             back_at: Mutex::default(),

@@ -33,6 +33,13 @@ pub async fn handle(state: &State, identity: Option<&str>, req: Request<Incoming
     {
         println!("request {method} {path}");
     }
+    if let Some(to) = state.redirect_to.lock().unwrap().clone() {
+        return Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header("Location", to)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+    }
     let ctx = Ctx {
         state,
         identity,
