@@ -61,20 +61,12 @@ impl S3Client {
         let pool = crate::tls::pool::load(Section::Minio, &source, &Default::default())?;
         let tls =
             crate::tls::builder(Section::Minio, std::sync::Arc::new(pool))?.with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .http1_only()
-            .tcp_nodelay(true)
-            .no_proxy()
-            // MinIO does not redirect its S3 API here; never follow one.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| TlsSetupError::Setup {
-                section: Section::Minio,
-                reason: e.to_string(),
-            })?;
+        let http = crate::tls::http_client(
+            Section::Minio,
+            tls,
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+        )?;
         Ok(S3Client {
             http,
             endpoint: minio.endpoint.clone(),

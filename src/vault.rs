@@ -114,19 +114,7 @@ impl VaultWatch {
         pool: Arc<TrustPool>,
     ) -> Result<VaultWatch, TlsSetupError> {
         let tls = crate::tls::builder(Section::Vault, pool)?.with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .connect_timeout(TIMEOUT)
-            .timeout(TIMEOUT)
-            .http1_only()
-            .no_proxy()
-            // Vault's standbys may redirect; kesgate reads only what it asked.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| TlsSetupError::Setup {
-                section: Section::Vault,
-                reason: e.to_string(),
-            })?;
+        let http = crate::tls::http_client(Section::Vault, tls, TIMEOUT, TIMEOUT)?;
         Ok(VaultWatch {
             http,
             last: vec![None; settings.addresses.len()],
@@ -257,22 +245,28 @@ fn unreachable_as(st: &mut VaultStatus, error: String) {
     };
 }
 
+/// A node sealed with 1 of 2 unseal keys entered (3 shares), for tests.
+#[cfg(test)]
+pub fn sealed_example() -> VaultStatus {
+    VaultStatus {
+        address: "https://vault:8200".into(),
+        reachable: true,
+        initialized: Some(true),
+        sealed: Some(true),
+        progress: Some(1),
+        threshold: Some(2),
+        shares: Some(3),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn states_read_as_an_operator_would() {
-        let sealed = VaultStatus {
-            address: "https://vault:8200".into(),
-            reachable: true,
-            initialized: Some(true),
-            sealed: Some(true),
-            progress: Some(1),
-            threshold: Some(2),
-            shares: Some(3),
-            ..Default::default()
-        };
+        let sealed = sealed_example();
         assert_eq!(sealed.state(), VaultState::Sealed);
         assert_eq!(
             sealed.describe(),

@@ -9,14 +9,7 @@ use super::Assignment;
 use super::systemd::EnvFileError;
 
 pub fn parse(bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
-    if let Some(pos) = bytes.iter().position(|b| *b == 0) {
-        return Err(EnvFileError::Nul {
-            line: line_of(bytes, pos),
-        });
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| EnvFileError::NotUtf8 {
-        line: line_of(bytes, e.valid_up_to()),
-    })?;
+    let text = super::text_of(bytes)?;
     let mut out = Vec::new();
     let mut start = 0;
     for (n, raw) in text.split_inclusive('\n').enumerate() {
@@ -46,10 +39,6 @@ fn unquote(v: &str) -> &str {
     } else {
         v
     }
-}
-
-fn line_of(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1
 }
 
 fn one_line(name: &str, value: &str) -> Result<(), EnvFileError> {

@@ -31,6 +31,25 @@ pub struct Parsed {
     pub open_end: Option<String>,
 }
 
+/// The file as text. A NUL byte or invalid UTF-8 makes systemd ignore the
+/// whole file (and MinIO's values would not be what kesgate reads): refused,
+/// naming the line.
+fn text_of(bytes: &[u8]) -> Result<&str, EnvFileError> {
+    if let Some(pos) = bytes.iter().position(|b| *b == 0) {
+        return Err(EnvFileError::Nul {
+            line: line_of(bytes, pos),
+        });
+    }
+    std::str::from_utf8(bytes).map_err(|e| EnvFileError::NotUtf8 {
+        line: line_of(bytes, e.valid_up_to()),
+    })
+}
+
+/// The 1-based line holding byte `offset`.
+fn line_of(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1
+}
+
 /// The values a parser applies (the last assignment of a name wins).
 pub fn effective(assignments: &[Assignment]) -> BTreeMap<String, String> {
     assignments

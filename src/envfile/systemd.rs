@@ -49,24 +49,13 @@ pub fn valid_name(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn line_of(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1
-}
-
 /// Parses `bytes`; invalid names are skipped (systemd logs and ignores them).
 pub fn parse(bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
     parse_full(bytes).map(|p| p.assignments)
 }
 
 pub fn parse_full(bytes: &[u8]) -> Result<Parsed, EnvFileError> {
-    if let Some(pos) = bytes.iter().position(|b| *b == 0) {
-        return Err(EnvFileError::Nul {
-            line: line_of(bytes, pos),
-        });
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| EnvFileError::NotUtf8 {
-        line: line_of(bytes, e.valid_up_to()),
-    })?;
+    let text = super::text_of(bytes)?;
     let mut m = Machine::default();
     for (i, c) in text.char_indices() {
         m.feed(i, c);
@@ -80,12 +69,12 @@ pub fn parse_full(bytes: &[u8]) -> Result<Parsed, EnvFileError> {
         State::PreKey => None,
         State::SingleQuote | State::DoubleQuote | State::DoubleQuoteEscape => Some(format!(
             "line {}: a quote opened here is never closed, so systemd reads the rest of the file into {}",
-            line_of(bytes, m.opened_at),
+            super::line_of(bytes, m.opened_at),
             m.key
         )),
         _ => Some(format!(
             "line {}: the file ends with a backslash that joins the next line to this one",
-            line_of(bytes, probe.last_line_start)
+            super::line_of(bytes, probe.last_line_start)
         )),
     };
     m.finish(text.len());

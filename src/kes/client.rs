@@ -80,22 +80,7 @@ impl KesClient {
         pool: std::sync::Arc<TrustPool>,
     ) -> Result<KesClient, TlsSetupError> {
         let tls = client_config(kes, pool)?;
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .http1_only()
-            .tcp_nodelay(true)
-            // A proxy between us and KES would terminate mTLS; never use one.
-            .no_proxy()
-            // KES never redirects: a 3xx (say, to plain http://) is answered
-            // as "not KES", never followed.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| TlsSetupError::Setup {
-                section: Section::Kes,
-                reason: e.to_string(),
-            })?;
+        let http = crate::tls::http_client(Section::Kes, tls, CONNECT_TIMEOUT, REQUEST_TIMEOUT)?;
         Ok(KesClient { http })
     }
 

@@ -91,6 +91,32 @@ pub fn builder(
         .with_custom_certificate_verifier(Arc::new(GoVerifier { pool })))
 }
 
+/// The one way kesgate builds an HTTP client: this TLS configuration,
+/// bounded connect and request times, HTTP/1.1, TCP_NODELAY, never a proxy
+/// (it would terminate mTLS) and never a redirect (KES, MinIO's S3 API and
+/// Vault's health endpoints do not redirect kesgate's requests; a 3xx is
+/// reported, not followed).
+pub fn http_client(
+    section: Section,
+    tls: ClientConfig,
+    connect: std::time::Duration,
+    request: std::time::Duration,
+) -> Result<reqwest::Client, TlsSetupError> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .connect_timeout(connect)
+        .timeout(request)
+        .http1_only()
+        .tcp_nodelay(true)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| TlsSetupError::Setup {
+            section,
+            reason: e.to_string(),
+        })
+}
+
 /// Go's server verification over a MinIO trust pool.
 #[derive(Debug)]
 pub struct GoVerifier {

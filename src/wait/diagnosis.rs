@@ -77,18 +77,7 @@ pub fn tell(vault: &VaultStatus, note: &str, episode: &Episode) {
 mod tests {
     use super::*;
 
-    fn sealed() -> VaultStatus {
-        VaultStatus {
-            address: "https://vault:8200".into(),
-            reachable: true,
-            initialized: Some(true),
-            sealed: Some(true),
-            progress: Some(1),
-            threshold: Some(2),
-            shares: Some(3),
-            ..Default::default()
-        }
-    }
+    use crate::vault::sealed_example as sealed;
 
     #[test]
     fn kes_refused_and_vault_sealed_says_kes_must_be_restarted() {
