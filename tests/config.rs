@@ -199,3 +199,12 @@ fn vault_addresses_are_urls_without_a_path() {
         &["lists no address"],
     );
 }
+
+#[test]
+fn timeouts_have_a_maximum() {
+    check(
+        &format!("{KES}[wait]\ntimeout = \"18446744073709551615s\"\n"),
+        "6:11",
+        &["longer than the maximum", "\"30d\""],
+    );
+}

@@ -209,3 +209,22 @@ fn a_policy_without_describe_is_a_warning_not_a_failure() {
     let out = run(&cfg, &["start"]);
     assert!(!text(&out).contains("keep-alive"), "{}", text(&out));
 }
+
+/// An empty data key is not a data key: MinIO would encrypt with it. The
+/// round trip wants 32 bytes and a ciphertext, else "not KES" (76).
+#[test]
+fn an_empty_data_key_fails_the_round_trip() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let cfg = f.start_config(&kes.endpoint());
+    assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
+    kes.state.empty_data_keys.store(true, Ordering::SeqCst);
+    let out = run(&cfg, &["start"]);
+    assert_eq!(out.status.code(), Some(76), "{}", text(&out));
+    assert!(
+        text(&out).contains("/v1/key/generate/minio-default"),
+        "{}",
+        text(&out)
+    );
+    assert!(!f.path("minio").exists(), "nothing rendered");
+}

@@ -29,6 +29,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Watched when it exists on the host (KES's documented unit name).
 pub const DEFAULT_KES_UNIT: &str = "kes.service";
 const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest `[wait] timeout` (beyond it, "0" = forever says it better;
+/// larger values would overflow the clock arithmetic).
+const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug)]
 pub struct Settings {
@@ -356,6 +359,16 @@ fn validate_wait(ctx: &Source, raw: RawWait) -> Result<WaitSettings, ConfigError
         None => Some(DEFAULT_TIMEOUT),
         Some(t) => {
             let d = parse_duration(ctx, &t)?;
+            if d > MAX_TIMEOUT {
+                return Err(ctx.invalid(
+                    t.span(),
+                    &format!(
+                        "timeout {} is longer than the maximum, 30 days",
+                        t.get_ref()
+                    ),
+                    "choose up to \"30d\", or \"0\" to wait forever",
+                ));
+            }
             (!d.is_zero()).then_some(d)
         }
     };

@@ -16,6 +16,9 @@ use crate::kes::client::KesClient;
 use crate::kes::keyname::KeyName;
 use crate::secret::Secret;
 
+/// KES's data keys are 256-bit.
+const DATA_KEY_LEN: usize = 32;
+
 /// An associated context, as MinIO binds one to every data key.
 const CONTEXT: &str = "kesgate readiness check";
 
@@ -57,8 +60,13 @@ pub async fn round_trip(
         message,
         fix: fix.to_owned(),
     };
+    // A data key is 32 bytes and its ciphertext is not empty: anything
+    // else did not come from KES (MinIO would encrypt with it).
     let fields = match r.status {
-        200 => (field(&r.body, "plaintext"), field(&r.body, "ciphertext")),
+        200 => (
+            field(&r.body, "plaintext").filter(|p| p.len() == DATA_KEY_LEN),
+            field(&r.body, "ciphertext").filter(|c| !c.is_empty()),
+        ),
         _ => (None, None),
     };
     let (Some(plaintext), Some(ciphertext)) = fields else {

@@ -128,6 +128,8 @@ pub struct State {
     pub log_requests: std::sync::atomic::AtomicBool,
     /// /v1/ready answers 200 but generate/decrypt fail (a broken key store).
     pub fail_key_ops: std::sync::atomic::AtomicBool,
+    /// Not a KES behaviour: generate answers 200 with an empty data key.
+    pub empty_data_keys: std::sync::atomic::AtomicBool,
     /// Not a KES behaviour: refuse POST on generate/decrypt (PUT only), to
     /// show how kesgate names a method mismatch.
     pub put_only: std::sync::atomic::AtomicBool,
@@ -188,6 +190,7 @@ impl Server {
             connections: AtomicU64::new(0),
             log_requests: Default::default(),
             fail_key_ops: Default::default(),
+            empty_data_keys: Default::default(),
             put_only: Default::default(),
             redirect_to: Mutex::default(),
             offline: AtomicBool::new(false),

@@ -387,6 +387,15 @@ impl Ctx<'_> {
             .and_then(|c| b64.decode(c).ok())
             .unwrap_or_default();
         let aad = [name.as_bytes(), &context].concat();
+        if !decrypt
+            && self
+                .state
+                .empty_data_keys
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            let body = r#"{"plaintext":"","ciphertext":""}"#;
+            return json(StatusCode::OK, body.into(), self.generation);
+        }
         if !decrypt {
             let plaintext = crate::random::<32>();
             let nonce = crate::random::<12>();
