@@ -88,10 +88,19 @@ pub async fn vault_watch(settings: &Settings) -> Result<Option<crate::vault::Vau
 
 /// KES ready, the default key round trip as MinIO does it, env file
 /// rendered. Returns the summary for the final STATUS=.
+/// Who runs the gate: kesgate.service (`start`, sandboxed) or
+/// minio.service's preflight (as root).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Service,
+    Preflight,
+}
+
 pub async fn gate(
     settings: &Settings,
     notifier: &Notifier,
     episode: &Episode,
+    caller: Caller,
 ) -> Result<String, Error> {
     let (client, ready) = wait_for_kes(settings, notifier, episode).await?;
     let (key, endpoint) = (&settings.kes.default_key, &ready.endpoint);
@@ -115,14 +124,37 @@ pub async fn gate(
     let base = crate::minio_service::other_environment(settings)
         .await
         .unwrap_or_default();
-    let report = render::render(
+    let rendered = render::render(
         &settings.kes,
         &settings.env_file,
         false,
         false,
         owner,
         &base,
-    )?;
+    );
+    let report = match rendered {
+        // kesgate.service's sandbox cannot read or replace a
+        // MINIO_CONFIG_ENV_FILE owned by minio-user; the preflight, as
+        // root, renders it before every MinIO start.
+        Err(
+            render::RenderError::Read { path, source }
+            | render::RenderError::Write { path, source },
+        ) if caller == Caller::Service
+            && path != settings.env_file.path
+            && source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            tracing::info!(
+                "{}: not accessible from kesgate.service's sandbox ({source}); minio.service's preflight renders it (as root) before MinIO starts",
+                path.display()
+            );
+            return Ok(format!(
+                "KES ready ({}); key {key} present and works; {} is rendered by minio.service's preflight",
+                ready.endpoint,
+                path.display()
+            ));
+        }
+        other => other?,
+    };
     report_render(&report, false);
     let written = report.files.iter().any(|f| f.written);
     let where_ = report
@@ -179,7 +211,7 @@ pub async fn preflight(config: &Path, notifier: &Notifier, episode: &Episode) ->
     }
     let mut settings = Settings::load(config)?;
     settings.wait.timeout = attempt_bound(settings.wait.timeout);
-    let summary = gate(&settings, notifier, episode).await?;
+    let summary = gate(&settings, notifier, episode, Caller::Preflight).await?;
     notifier.status(&summary);
     Ok(0)
 }

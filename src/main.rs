@@ -176,7 +176,7 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
         }
         Command::Start => {
             let settings = Settings::load(&cli.config)?;
-            let summary = chain::gate(&settings, notifier, episode).await?;
+            let summary = chain::gate(&settings, notifier, episode, chain::Caller::Service).await?;
             notifier.ready(&summary);
             Ok(0)
         }

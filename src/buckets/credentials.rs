@@ -88,10 +88,28 @@ pub fn resolve(
                 .get("MINIO_CONFIG_ENV_FILE")
                 .filter(|p| !p.is_empty())
                 .cloned()
-                && let Ok(bytes) = std::fs::read(Path::new("/").join(&minio_file))
-                && let Ok(parsed) = envfile::minio::parse(&bytes)
             {
-                env.extend(envfile::effective(&parsed));
+                let path = Path::new("/").join(&minio_file);
+                match std::fs::read(&path) {
+                    Ok(bytes) => {
+                        let parsed = envfile::minio::parse(&bytes).map_err(|e| {
+                            CredentialsError::EnvFile {
+                                path: path.clone(),
+                                reason: e.to_string(),
+                            }
+                        })?;
+                        env.extend(envfile::effective(&parsed));
+                    }
+                    // MinIO ignores a missing one too.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(CredentialsError::Read {
+                            path,
+                            source,
+                            fix: "it is MINIO_CONFIG_ENV_FILE: kesgate needs to read it (as root, or with CAP_DAC_READ_SEARCH), or set [minio] access_key_file and secret_key_file",
+                        });
+                    }
+                }
             }
             // MINIO_ACCESS_KEY/MINIO_SECRET_KEY are MinIO's older names.
             let pick = |names: [&str; 2], missing| {
