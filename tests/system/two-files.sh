@@ -65,11 +65,16 @@ done
 [ "$(main_env MINIO_ROOT_PASSWORD)" = "$MINIO_PASSWORD" ] || die "the operator's root password changed"
 echo "   MinIO's /proc/PID/environ: the configured KES values, no certificate variables"
 
-cmp -s "$work/default-before" "$CT_ROOT/etc/default/minio" || die "/etc/default/minio changed: $(diff "$work/default-before" "$CT_ROOT/etc/default/minio")"
+# The operator's bytes stay as they were; only [env_file.set] is appended
+# (ExecStart= expands $MINIO_OPTS from systemd's file, so it stays there).
+head -c "$(stat -c %s "$work/default-before")" "$CT_ROOT/etc/default/minio" | cmp -s - "$work/default-before" \
+    || die "/etc/default/minio: the operator's lines changed: $(diff "$work/default-before" "$CT_ROOT/etc/default/minio")"
+! grep -q '^MINIO_KMS_' "$CT_ROOT/etc/default/minio" || die "KES variables in systemd's file: $(cat "$CT_ROOT/etc/default/minio")"
+grep -q '^KESGATE_TEST_UNICODE=' "$CT_ROOT/etc/default/minio" || die "[env_file.set] not in systemd's file"
 for line in "# MinIO's own settings (the operator's)" "MINIO_ROOT_USER=minio-admin" "MINIO_ROOT_PASSWORD='$MINIO_PASSWORD'" "export MINIO_BROWSER=on" "# KES, pasted by hand from an old runbook"; do
     grep -qxF "$line" "$CT_ROOT/etc/minio/config.env" || die "operator line lost from config.env: $line"
 done
-[ "$(stat -c '%U %a' "$CT_ROOT/etc/minio/config.env")" = "minio-user 600" ] || die "config.env owner/mode: $(stat -c '%U %a' "$CT_ROOT/etc/minio/config.env")"
+[ "$(ct stat -c '%U %a' /etc/minio/config.env)" = "minio-user 600" ] || die "config.env owner/mode: $(ct stat -c '%U %a' /etc/minio/config.env)"
 cmp -s "$work/config-before" "$CT_ROOT/etc/minio/config.env.kesgate-prev" || die "config.env.kesgate-prev is not the old content"
 ct kesgate render --check >"$work/check-after.txt" 2>&1 || die "render --check after: $(cat "$work/check-after.txt")"
 echo "   render --check: 1 before, 0 after; both files keep the operator's lines"
