@@ -126,14 +126,9 @@ impl S3Client {
             .await
             .map_err(|e| chain_text(&e))?;
         let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        while body.len() < BODY_LIMIT {
-            match resp.chunk().await {
-                Ok(Some(c)) => body.extend_from_slice(&c),
-                Ok(None) => break,
-                Err(e) => return Err(chain_text(&e)),
-            }
-        }
+        let body = crate::tls::body_capped(&mut resp, BODY_LIMIT)
+            .await
+            .map_err(|e| chain_text(&e))?;
         Ok(S3Response { status, body })
     }
 

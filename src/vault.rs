@@ -178,14 +178,9 @@ async fn get_json(http: &reqwest::Client, url: Url) -> Result<(u16, serde_json::
         .await
         .map_err(|e| crate::kes::client::chain_text(&e))?;
     let status = resp.status().as_u16();
-    let mut body = Vec::new();
-    while body.len() < BODY_LIMIT {
-        match resp.chunk().await {
-            Ok(Some(c)) => body.extend_from_slice(&c),
-            Ok(None) => break,
-            Err(e) => return Err(crate::kes::client::chain_text(&e)),
-        }
-    }
+    let body = crate::tls::body_capped(&mut resp, BODY_LIMIT)
+        .await
+        .map_err(|e| crate::kes::client::chain_text(&e))?;
     serde_json::from_slice(&body)
         .map(|v| (status, v))
         .map_err(|_| format!("HTTP {status}: not a Vault answer"))

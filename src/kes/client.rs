@@ -121,15 +121,9 @@ impl KesClient {
         };
         let (accept, content_type) = (header("accept"), header("content-type"));
         let location = header("location").map(|l| crate::peer_text::cut(&l));
-        let mut body = Vec::new();
-        while body.len() < BODY_LIMIT {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                Ok(None) => break,
-                Err(e) => return Err(classify(&e)),
-            }
-        }
-        body.truncate(BODY_LIMIT);
+        let body = crate::tls::body_capped(&mut resp, BODY_LIMIT)
+            .await
+            .map_err(|e| classify(&e))?;
         Ok(Response {
             status,
             body,

@@ -117,6 +117,23 @@ pub fn http_client(
         })
 }
 
+/// A response body, read up to `limit` bytes (peers' answers are small;
+/// anything larger is not worth the memory).
+pub async fn body_capped(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match resp.chunk().await? {
+            Some(chunk) => body.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    body.truncate(limit);
+    Ok(body)
+}
+
 /// Go's server verification over a MinIO trust pool.
 #[derive(Debug)]
 pub struct GoVerifier {
