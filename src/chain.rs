@@ -266,7 +266,7 @@ pub fn report_render(rendered: &render::Rendered, dry_run: bool) {
 fn report_file(report: &render::Report, dry_run: bool) {
     let path = report.path.display();
     if let Some(diff) = &report.diff {
-        print!("{diff}");
+        out!("{diff}");
     }
     if let Some((old, new)) = report.tightened {
         let verb = if dry_run {

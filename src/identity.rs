@@ -65,7 +65,7 @@ fn identity_of(of: &IdentityOf) -> Result<(), IdentityError> {
                 reason: e.to_string(),
             }
         })?;
-        println!("# identity of the certificate in {what}");
+        outln!("# identity of the certificate in {what}");
         Identity::of_certificate(&der)
             .map_err(|reason| IdentityError::Certificate { what, reason })?
     } else {
@@ -73,10 +73,10 @@ fn identity_of(of: &IdentityOf) -> Result<(), IdentityError> {
             what: what.clone(),
             reason,
         })?;
-        println!("# identity of the API key from {what}");
+        outln!("# identity of the API key from {what}");
         key.identity().clone()
     };
-    println!("{identity}");
+    outln!("{identity}");
     Ok(())
 }
 
@@ -96,15 +96,15 @@ fn identity_new(policy: Option<&str>) -> Result<(), IdentityError> {
         what: "a new key".into(),
         reason,
     })?;
-    println!(
+    outln!(
         "# API key (a secret): store it with `install -m 600 /dev/stdin /etc/kesgate/kes-api-key`"
     );
-    println!("{}", key.to_text().expose());
+    outln!("{}", key.to_text().expose());
     if let Some(name) = policy {
-        println!("# add to KES's server configuration:");
-        print!("{}", policy_yaml(name, key.identity().as_str()));
+        outln!("# add to KES's server configuration:");
+        out!("{}", policy_yaml(name, key.identity().as_str()));
     }
-    println!("# identity");
-    println!("{}", key.identity());
+    outln!("# identity");
+    outln!("{}", key.identity());
     Ok(())
 }

@@ -4,6 +4,11 @@
 //! returning a typed error that says what to do:
 //! wait (KES ready) → render (/etc/default/minio) → keys → buckets.
 
+/// Standard output that ends by SIGPIPE, never a panic, when closed
+/// (`out!`/`outln!`; first, so that every module has the macros).
+#[macro_use]
+mod output;
+
 /// Hidden `kesgate assets DIR`: man page and shell completions for packages.
 mod assets;
 /// The one helper that writes files: atomic, durable, private.
@@ -184,12 +189,12 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
         Command::Status(args) => {
             let report = status::gather(&cli.config).await;
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&report).expect("a serialisable report")
                 );
             } else {
-                print!("{}", status::human(&report));
+                out!("{}", status::human(&report));
             }
             Ok(report.exit_code())
         }
@@ -203,31 +208,31 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
 fn report_check(check: &render::Check) -> u8 {
     let path = check.path.display();
     match &check.layout {
-        render::Layout::Split(p) => println!(
+        render::Layout::Split(p) => outln!(
             "MINIO_CONFIG_ENV_FILE={}: MinIO reads the KES variables there, over systemd's file",
             p.display()
         ),
-        render::Layout::Shared => println!(
+        render::Layout::Shared => outln!(
             "{path} is read by systemd and, through MINIO_CONFIG_ENV_FILE, by MinIO: both parsers judged"
         ),
         render::Layout::One => {}
     }
     if !check.exists {
-        println!("{path}: does not exist");
+        outln!("{path}: does not exist");
         return 1;
     }
     if check.minio_problems.is_empty() {
-        println!("{path}: MinIO would accept its KMS variables");
+        outln!("{path}: MinIO would accept its KMS variables");
     } else {
-        println!(
+        outln!(
             "{path}: MinIO would refuse to start: {}",
             check.minio_problems.join("; ")
         );
     }
     if check.drift.is_empty() {
-        println!("{path}: matches the configuration");
+        outln!("{path}: matches the configuration");
     } else {
-        println!(
+        outln!(
             "{path}: differs from the configuration: {}",
             check.drift.join(", ")
         );

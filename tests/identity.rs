@@ -81,3 +81,52 @@ fn bad_input_is_refused_without_echo() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
+
+/// A reader that went away ends the command by SIGPIPE, as Unix tools end,
+/// never by a panic: `kesgate identity new | head -c0`, `status | true`,
+/// `render --diff | true` (after the file was written).
+#[test]
+fn a_closed_standard_output_ends_by_sigpipe_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let closed = || {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        std::process::Stdio::from(write)
+    };
+    let f = Fixture::new();
+    let env = f.path("minio");
+    let cfg = f.config_plus(
+        &["https://localhost:1".to_owned()],
+        "timeout = \"1s\"",
+        &format!("[env_file]\npath = {env:?}\n"),
+    );
+    for args in [
+        vec!["identity", "new"],
+        vec!["--config", cfg.to_str().unwrap(), "status"],
+        vec!["--config", cfg.to_str().unwrap(), "render", "--diff"],
+    ] {
+        let out = kesgate()
+            .args(&args)
+            .stdout(closed())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(13),
+            "{args:?}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{args:?}"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(&env)
+            .unwrap()
+            .contains("MINIO_KMS_KES_ENDPOINT"),
+        "render wrote before printing"
+    );
+}
