@@ -228,3 +228,34 @@ fn an_empty_data_key_fails_the_round_trip() {
     );
     assert!(!f.path("minio").exists(), "nothing rendered");
 }
+
+/// Text from a peer is cut and its control characters escaped before it
+/// reaches the terminal, STATUS= or the journal.
+#[test]
+fn a_peers_error_text_is_cut_and_escaped() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2023_05);
+    let cfg = f.start_config(&kes.endpoint());
+    assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
+    kes.set_fail_key_ops(true);
+    *kes.state.error_text.lock().unwrap() = Some(format!("\x1b[2J\x07{}", "y".repeat(60_000)));
+    let notify = NotifySocket::new();
+    let out = notify
+        .spawn_command(&cfg, "start")
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = format!("{}{}", text(&out), notify.drain().join("\n"));
+    assert!(
+        !all.contains('\x1b') && !all.contains('\x07'),
+        "control characters reached the output"
+    );
+    assert!(all.contains("\\u{1b}[2J"), "escaped, not dropped");
+    let longest = all.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 1000, "a line of {longest} bytes");
+}

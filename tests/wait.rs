@@ -492,3 +492,25 @@ fn a_redirect_is_never_followed() {
     );
     assert_eq!(kes.requests().len(), 1, "asked once, followed nowhere");
 }
+
+/// A timeout over many endpoints names a few and counts the rest: one
+/// line, not one per endpoint.
+#[test]
+fn a_timeout_over_many_endpoints_names_a_few() {
+    let f = Fixture::new();
+    let out = run(
+        &f.config(
+            &["https://127.0.0.{1...12}:1".to_owned()],
+            "timeout = \"1s\"\nkes_unit = \"\"",
+        ),
+        &["wait"],
+    );
+    assert_exit(&out, 69);
+    let t = text(&out);
+    let line = t
+        .lines()
+        .find(|l| l.contains("was not ready after"))
+        .unwrap();
+    assert!(line.contains("and 9 more endpoints"), "{line}");
+    assert_eq!(line.matches("https://127.0.0.").count(), 3, "{line}");
+}

@@ -38,7 +38,13 @@ impl Response {
     /// KES's error text: the `message` (or kms-go's `error`) field of a JSON
     /// object, else the raw body. 2023 servers build the JSON by string
     /// formatting, so a quote in the text breaks it: fall back to the raw text.
+    /// Cut to a few hundred characters and escaped (crate::peer_text): it
+    /// reaches the terminal, STATUS= and the journal.
     pub fn message(&self) -> String {
+        crate::peer_text::cut(&self.raw_message())
+    }
+
+    fn raw_message(&self) -> String {
         if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&self.body) {
             for field in ["error", "message"] {
                 if let Some(serde_json::Value::String(s)) = map.get(field)

@@ -102,13 +102,24 @@ fn timed_out_fix(last: &[(Endpoint, NotReady)], vault: Option<&str>) -> &'static
     }
 }
 
+/// How many endpoints a timeout names; the rest are counted.
+const SUMMARY_ENDPOINTS: usize = 3;
+
 fn summary(last: &[(Endpoint, NotReady)]) -> String {
     let mut s = String::new();
-    for (i, (url, nr)) in last.iter().enumerate() {
+    for (i, (url, nr)) in last.iter().take(SUMMARY_ENDPOINTS).enumerate() {
         if i > 0 {
             s.push_str("; ");
         }
-        let _ = write!(s, "{url}: {} ({})", nr.kind.describe(), nr.detail);
+        let _ = write!(
+            s,
+            "{url}: {} ({})",
+            nr.kind.describe(),
+            crate::peer_text::cut(&nr.detail)
+        );
+    }
+    if last.len() > SUMMARY_ENDPOINTS {
+        let _ = write!(s, "; and {} more endpoints", last.len() - SUMMARY_ENDPOINTS);
     }
     if s.is_empty() {
         "no answer yet".into()

@@ -128,6 +128,8 @@ pub struct State {
     pub log_requests: std::sync::atomic::AtomicBool,
     /// /v1/ready answers 200 but generate/decrypt fail (a broken key store).
     pub fail_key_ops: std::sync::atomic::AtomicBool,
+    /// The text of the `fail_key_ops` error (a hostile or broken peer).
+    pub error_text: Mutex<Option<String>>,
     /// Not a KES behaviour: generate answers 200 with an empty data key.
     pub empty_data_keys: std::sync::atomic::AtomicBool,
     /// Not a KES behaviour: refuse POST on generate/decrypt (PUT only), to
@@ -191,6 +193,7 @@ impl Server {
             log_requests: Default::default(),
             fail_key_ops: Default::default(),
             empty_data_keys: Default::default(),
+            error_text: Mutex::default(),
             put_only: Default::default(),
             redirect_to: Mutex::default(),
             offline: AtomicBool::new(false),

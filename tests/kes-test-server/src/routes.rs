@@ -364,7 +364,13 @@ impl Ctx<'_> {
                 }
                 _ => self.error(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "vault: permission denied",
+                    &self
+                        .state
+                        .error_text
+                        .lock()
+                        .unwrap()
+                        .clone()
+                        .unwrap_or_else(|| "vault: permission denied".into()),
                 ),
             };
         }
