@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::kes::client::KesClient;
+use crate::minio_service::RunsAs;
 use crate::systemd::episode::Episode;
 use crate::systemd::notify::Notifier;
 use crate::{keys, logging, render, wait};
@@ -24,10 +25,11 @@ pub const PREFLIGHT_MIN_ATTEMPT: Duration = Duration::from_secs(3);
 /// Loads nothing: waits for KES with settings already loaded.
 pub async fn wait_for_kes(
     settings: &Settings,
+    runs_as: Option<&RunsAs>,
     notifier: &Notifier,
     episode: &Episode,
 ) -> Result<(KesClient, wait::Ready), Error> {
-    let (pool, source) = crate::minio_service::kes_trust(settings).await?;
+    let (pool, source) = crate::minio_service::kes_trust(settings, runs_as).await?;
     let skipped = pool.skipped.clone();
     let client = KesClient::new(&settings.kes, pool)?;
     let mut vault = vault_watch(settings).await?;
@@ -86,8 +88,6 @@ pub async fn vault_watch(settings: &Settings) -> Result<Option<crate::vault::Vau
     )?))
 }
 
-/// KES ready, the default key round trip as MinIO does it, env file
-/// rendered. Returns the summary for the final STATUS=.
 /// Who runs the gate: kesgate.service (`start`, sandboxed) or
 /// minio.service's preflight (as root).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,13 +96,17 @@ pub enum Caller {
     Preflight,
 }
 
+/// KES ready, the default key round trip as MinIO does it, env file
+/// rendered. Returns the summary for the final STATUS=.
 pub async fn gate(
     settings: &Settings,
     notifier: &Notifier,
     episode: &Episode,
     caller: Caller,
 ) -> Result<String, Error> {
-    let (client, ready) = wait_for_kes(settings, notifier, episode).await?;
+    // Asked once: the trust pool and a new config.env's owner both need it.
+    let runs_as = crate::minio_service::runs_as(&settings.minio).await;
+    let (client, ready) = wait_for_kes(settings, runs_as.as_ref(), notifier, episode).await?;
     let (key, endpoint) = (&settings.kes.default_key, &ready.endpoint);
     // MinIO's order: generate with the key, create it only on a 404.
     notifier.status(&format!(
@@ -120,7 +124,7 @@ pub async fn gate(
         .as_deref()
         .map(|route| warn_describe_denied(settings, endpoint, route, episode));
     notifier.status(&format!("rendering {}", settings.env_file.path.display()));
-    let owner = minio_owner(settings).await;
+    let owner = owner_of(runs_as.as_ref());
     let base = crate::minio_service::other_environment(settings)
         .await
         .unwrap_or_default();
@@ -244,10 +248,8 @@ fn log_start(settings: &Settings, episode: &Episode, trust: &crate::tls::CaSourc
 
 /// Who a MINIO_CONFIG_ENV_FILE that kesgate creates belongs to: MinIO's
 /// user (MinIO reads it as that user; an unreadable one is fatal).
-pub async fn minio_owner(settings: &Settings) -> Option<(u32, u32)> {
-    crate::minio_service::runs_as(&settings.minio)
-        .await
-        .map(|r| (r.who.uid, r.who.gids.first().copied().unwrap_or(0)))
+pub fn owner_of(runs_as: Option<&RunsAs>) -> Option<(u32, u32)> {
+    runs_as.map(|r| (r.who.uid, r.who.gids.first().copied().unwrap_or(0)))
 }
 
 pub fn report_render(rendered: &render::Rendered, dry_run: bool) {

@@ -126,7 +126,9 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
         }
         Command::Wait => {
             let settings = Settings::load(&cli.config)?;
-            let (_, ready) = chain::wait_for_kes(&settings, notifier, episode).await?;
+            let runs_as = minio_service::runs_as(&settings.minio).await;
+            let (_, ready) =
+                chain::wait_for_kes(&settings, runs_as.as_ref(), notifier, episode).await?;
             notifier.ready(&format!("KES ready: {} ({})", ready.endpoint, ready.via));
             Ok(0)
         }
@@ -142,7 +144,7 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
                     &base,
                 )?));
             }
-            let owner = chain::minio_owner(&settings).await;
+            let owner = chain::owner_of(minio_service::runs_as(&settings.minio).await.as_ref());
             let report = render::render(
                 &settings.kes,
                 &settings.env_file,
@@ -156,7 +158,9 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
         }
         Command::Keys => {
             let settings = Settings::load(&cli.config)?;
-            let (client, ready) = chain::wait_for_kes(&settings, notifier, episode).await?;
+            let runs_as = minio_service::runs_as(&settings.minio).await;
+            let (client, ready) =
+                chain::wait_for_kes(&settings, runs_as.as_ref(), notifier, episode).await?;
             let (mut created, mut existed) = (0, 0);
             for key in &settings.keys {
                 notifier.status(&format!("checking key {key}"));

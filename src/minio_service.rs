@@ -178,10 +178,13 @@ pub fn kes_ca_source(settings: &Settings, runs_as: Option<&RunsAs>) -> CaSource 
 
 /// The trust pool MinIO builds for KES, read as MinIO's user (off the
 /// runtime thread: these are files kesgate does not own).
-pub async fn kes_trust(settings: &Settings) -> Result<(Arc<TrustPool>, CaSource), TlsSetupError> {
-    let runs_as = runs_as(&settings.minio).await;
-    let source = kes_ca_source(settings, runs_as.as_ref());
-    let reader = Reader(runs_as.map(|r| r.who));
+/// `runs_as`: [`runs_as`]'s answer, asked once by the caller.
+pub async fn kes_trust(
+    settings: &Settings,
+    runs_as: Option<&RunsAs>,
+) -> Result<(Arc<TrustPool>, CaSource), TlsSetupError> {
+    let source = kes_ca_source(settings, runs_as);
+    let reader = Reader(runs_as.map(|r| r.who.clone()));
     // MINIO_KMS_KES_CERT_FILE / KEY_FILE: MinIO reads them as its user too.
     if let crate::config::Auth::CertFile { cert, key } = &settings.kes.auth {
         for path in [cert, key] {

@@ -190,7 +190,8 @@ async fn vault(r: &mut Report, settings: &Settings) {
 }
 
 async fn kes(r: &mut Report, settings: &Settings) {
-    let client = match crate::minio_service::kes_trust(settings)
+    let runs_as = crate::minio_service::runs_as(&settings.minio).await;
+    let client = match crate::minio_service::kes_trust(settings, runs_as.as_ref())
         .await
         .and_then(|(pool, source)| {
             r.trust = Some(source.to_string());

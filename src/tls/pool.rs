@@ -51,8 +51,6 @@ pub struct TrustPool {
     by_subject: HashMap<Vec<u8>, Vec<usize>>,
     /// Files in a CA directory that MinIO's user cannot read (skipped).
     pub skipped: Vec<PathBuf>,
-    /// How many certificates the CA path added (beyond the system roots).
-    pub added: usize,
 }
 
 impl Roots for TrustPool {
@@ -98,10 +96,6 @@ impl TrustPool {
             }
         }
         ok
-    }
-
-    pub fn len(&self) -> usize {
-        self.certs.len()
     }
 }
 
@@ -175,14 +169,12 @@ pub fn load(
             path: path.clone(),
             source,
         })?;
-        let before = pool.len();
         if !pool.append_pem(&text) {
             return Err(TlsSetupError::CaEmpty {
                 section,
                 path: path.clone(),
             });
         }
-        pool.added = pool.len() - before;
         return Ok(pool);
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
@@ -195,7 +187,6 @@ pub fn load(
         .map(|e| e.path())
         .collect();
     entries.sort();
-    let before = pool.len();
     for file in entries {
         // Subdirectories and unreadable files are skipped, as MinIO does;
         // so are FIFOs and devices, which MinIO would block on.
@@ -213,7 +204,6 @@ pub fn load(
             pool.append_pem(&text);
         }
     }
-    pool.added = pool.len() - before;
     Ok(pool)
 }
 
