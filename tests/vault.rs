@@ -25,21 +25,9 @@ fn config(f: &Fixture, kes: &str, vault: &str) -> PathBuf {
 }
 
 /// `kesgate wait` under a notify socket: (exit code, output, STATUS= lines).
-/// The socket is read while kesgate runs (a full one would block it), up to
-/// the final message: READY=1, or the timeout's headline.
 fn wait(cfg: &std::path::Path) -> (Option<i32>, String, Vec<String>) {
     let notify = NotifySocket::new();
-    let child = notify.spawn(cfg);
-    let mut seen = Vec::new();
-    loop {
-        let m = notify.recv();
-        let last = m.contains("READY=1") || m.contains("STATUS=KES was not ready after");
-        seen.push(m);
-        if last {
-            break;
-        }
-    }
-    let out = child.wait_with_output().unwrap();
+    let (out, seen) = notify.collect(notify.spawn(cfg));
     (out.status.code(), text(&out), seen)
 }
 
@@ -72,10 +60,12 @@ fn kes_on(f: &Fixture, bao: &OpenBao, listen: &str) -> Server {
 fn every_vault_state_is_said_with_what_kes_says() {
     let f = Fixture::new();
     let mut bao = OpenBao::start_uninitialised(f.dir.path());
-    // Not initialised: KES cannot log in, so it exited at its start.
-    let kes = kes_on(&f, &bao, "127.0.0.1:0");
+    // Not initialised: KES cannot log in, so it exited at its start. Its
+    // port stays free for its restart below: on 127.0.0.2, where no other
+    // test (running in parallel) binds, so no one else answers there.
+    let kes = kes_on(&f, &bao, "127.0.0.2:0");
     assert!(kes.state.exited.is_some());
-    let (addr, endpoint) = (kes.addr.to_string(), kes.endpoint());
+    let (addr, endpoint) = (kes.addr.to_string(), format!("https://{}", kes.addr));
     drop(kes);
     let cfg = config(&f, &endpoint, &bao.addr);
     says(&cfg, 69, "KES is down because its Vault is not initialised");
@@ -118,6 +108,9 @@ fn every_vault_state_is_said_with_what_kes_says() {
         69,
         "is unsealed and active; KES itself is not reachable",
     );
+    let (_, out, _) = wait(&cfg);
+    assert!(out.contains("fix: start KES"), "{out}");
+    assert!(!out.contains("fix: unseal"), "{out}");
     let v = vault_json(&cfg);
     assert_eq!(
         (v["sealed"].clone(), v["standby"].clone()),

@@ -100,12 +100,14 @@ fn sealed_past_the_timeout_exits_69_naming_endpoint_and_state() {
 #[test]
 fn nothing_listening_is_transient_until_the_timeout() {
     let f = Fixture::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    // A port just freed on 127.0.0.5, where no test (running in parallel)
+    // binds: it stays refused.
+    let port = std::net::TcpListener::bind("127.0.0.5:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let endpoint = format!("https://localhost:{port}");
+    let endpoint = format!("https://127.0.0.5:{port}");
     let out = run(
         &f.config(std::slice::from_ref(&endpoint), "timeout = \"1s\""),
         &["wait"],

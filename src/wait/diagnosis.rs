@@ -9,15 +9,28 @@ use crate::logging::ids;
 use crate::systemd::episode::Episode;
 use crate::vault::{VaultState, VaultStatus};
 
-/// One line for STATUS= and the journal. `kinds`: the state of each KES
-/// endpoint that is not ready; `unit`: the watched local KES unit and its
-/// last event, if any.
+/// What KES and its Vault say together: one line for STATUS= and the
+/// journal, and the fix a timed-out wait gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub text: String,
+    pub fix: &'static str,
+}
+
+impl std::fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// `kinds`: the state of each KES endpoint that is not ready; `unit`: the
+/// watched local KES unit and its last event, if any.
 pub fn combine(
     kinds: &[Kind],
     vault: &VaultStatus,
     unit: &str,
     event: Option<&UnitEvent>,
-) -> String {
+) -> Diagnosis {
     let kes_down = !kinds.is_empty() && kinds.iter().all(|k| *k == Kind::Unreachable);
     let kes_no_store = kinds.iter().any(|k| {
         matches!(
@@ -26,12 +39,25 @@ pub fn combine(
         )
     });
     let state = vault.state();
-    match state {
+    let said = vault.describe();
+    let (text, fix) = match state {
         VaultState::Sealed | VaultState::NotInitialized | VaultState::Unreachable if kes_down => {
-            let (why, todo) = match state {
-                VaultState::Sealed => ("sealed", "unseal it"),
-                VaultState::NotInitialized => ("not initialised", "initialise and unseal it"),
-                _ => ("unreachable", "bring it back"),
+            let (why, todo, fix) = match state {
+                VaultState::Sealed => (
+                    "sealed",
+                    "unseal it",
+                    "unseal Vault, then restart KES (e.g. `systemctl restart kes`); or raise [wait] timeout",
+                ),
+                VaultState::NotInitialized => (
+                    "not initialised",
+                    "initialise and unseal it",
+                    "initialise and unseal Vault, then restart KES (e.g. `systemctl restart kes`)",
+                ),
+                _ => (
+                    "unreachable",
+                    "bring it back",
+                    "bring Vault back (check its address and network), then restart KES (e.g. `systemctl restart kes`)",
+                ),
             };
             let restart = match (unit.is_empty(), event) {
                 (false, Some(UnitEvent::Failed(_) | UnitEvent::Stopped)) => {
@@ -44,23 +70,48 @@ pub fn combine(
                 }
                 _ => String::new(),
             };
-            format!(
-                "KES is down because its Vault is {why} (KES exits when it cannot log in at start-up): {todo} ({}), then KES must be restarted{restart}",
-                vault.describe()
+            (
+                format!(
+                    "KES is down because its Vault is {why} (KES exits when it cannot log in at start-up): {todo} ({said}), then KES must be restarted{restart}"
+                ),
+                fix,
             )
         }
-        VaultState::Ok if kes_no_store => format!(
-            "{}; KES has not noticed yet (next key-store check within 10 s)",
-            vault.describe()
+        VaultState::Ok if kes_no_store => (
+            format!("{said}; KES has not noticed yet (next key-store check within 10 s)"),
+            "KES checks its key store every 10 s: raise [wait] timeout above that, or restart KES",
         ),
-        VaultState::Ok if kes_down => format!("{}; KES itself is not reachable", vault.describe()),
-        _ => vault.describe(),
-    }
+        VaultState::Ok if kes_down => (
+            format!("{said}; KES itself is not reachable"),
+            "start KES (e.g. `systemctl start kes`) and check its address and port: its Vault is fine",
+        ),
+        VaultState::Ok => (
+            said,
+            "its Vault is fine: see what KES says above, or raise [wait] timeout",
+        ),
+        VaultState::Sealed => (
+            said,
+            "unseal Vault (e.g. `bao operator unseal`), or raise [wait] timeout",
+        ),
+        VaultState::NotInitialized => (
+            said,
+            "initialise and unseal Vault (`bao operator init`, then `bao operator unseal`)",
+        ),
+        VaultState::Standby => (
+            said,
+            "make a Vault node active, or point KES at the active node",
+        ),
+        VaultState::Unreachable => (
+            said,
+            "bring Vault back (check its address and network), or raise [wait] timeout",
+        ),
+    };
+    Diagnosis { text, fix }
 }
 
 /// Once per change of the Vault's state (also across attempts of a
 /// restarting unit), with its own MESSAGE_ID.
-pub fn tell(vault: &VaultStatus, note: &str, episode: &Episode) {
+pub fn tell(vault: &VaultStatus, note: &Diagnosis, episode: &Episode) {
     let state = vault.state().as_str();
     if !episode.changed(&format!("vault {}", vault.address), state) {
         tracing::debug!("{note}");
@@ -79,6 +130,20 @@ mod tests {
 
     use crate::vault::sealed_example as sealed;
 
+    /// "unsealed" holds "sealed": the fix comes from the state, not the text.
+    #[test]
+    fn an_unsealed_vault_behind_a_down_kes_says_start_kes() {
+        let ok = VaultStatus {
+            sealed: Some(false),
+            progress: Some(0),
+            ..sealed()
+        };
+        let d = combine(&[Kind::Unreachable], &ok, "", None);
+        assert!(d.text.ends_with("KES itself is not reachable"), "{d}");
+        assert!(d.fix.starts_with("start KES"), "{d:?}");
+        assert!(!d.fix.contains("unseal"), "{d:?}");
+    }
+
     #[test]
     fn kes_refused_and_vault_sealed_says_kes_must_be_restarted() {
         let t = combine(
@@ -88,18 +153,20 @@ mod tests {
             Some(&UnitEvent::Failed("exit-code".into())),
         );
         assert!(
-            t.starts_with("KES is down because its Vault is sealed"),
+            t.text
+                .starts_with("KES is down because its Vault is sealed"),
             "{t}"
         );
-        assert!(t.contains("1 of 2 unseal keys entered"), "{t}");
-        assert!(t.contains("systemctl restart kes.service"), "{t}");
+        assert!(t.fix.starts_with("unseal Vault, then restart KES"), "{t:?}");
+        assert!(t.text.contains("1 of 2 unseal keys entered"), "{t}");
+        assert!(t.text.contains("systemctl restart kes.service"), "{t}");
         let t = combine(
             &[Kind::Unreachable],
             &sealed(),
             "kes.service",
             Some(&UnitEvent::Starting),
         );
-        assert!(t.contains("Restart= will start it again"), "{t}");
+        assert!(t.text.contains("Restart= will start it again"), "{t}");
     }
 
     #[test]
@@ -111,13 +178,15 @@ mod tests {
         };
         let t = combine(&[Kind::KeyStoreUnreachable], &ok, "", None);
         assert!(
-            t.contains("KES has not noticed yet (next key-store check within 10 s)"),
+            t.text
+                .contains("KES has not noticed yet (next key-store check within 10 s)"),
             "{t}"
         );
         let t = combine(&[Kind::KeyStoreUnreachable], &sealed(), "", None);
         assert_eq!(
-            t,
+            t.text,
             "Vault https://vault:8200 is sealed: 1 of 2 unseal keys entered"
         );
+        assert!(t.fix.starts_with("unseal Vault"), "{t:?}");
     }
 }

@@ -21,6 +21,7 @@ use crate::logging::ids;
 use crate::systemd::episode::Episode;
 use crate::systemd::notify::Notifier;
 use crate::vault::VaultWatch;
+use diagnosis::Diagnosis;
 use probe::{Api, Outcome, Permanent, probe};
 pub use probe::{Kind, NotReady};
 
@@ -46,12 +47,12 @@ pub struct Ready {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
-    #[error("KES was not ready after {}: {}{}\n  fix: {}", humantime::format_duration(*waited), summary(last), vault.as_deref().map(|v| format!("\n  {v}")).unwrap_or_default(), timed_out_fix(last, vault.as_deref()))]
+    #[error("KES was not ready after {}: {}{}\n  fix: {}", humantime::format_duration(*waited), summary(last), vault.as_ref().map(|v| format!("\n  {v}")).unwrap_or_default(), timed_out_fix(last, vault.as_ref()))]
     TimedOut {
         waited: Duration,
         last: Vec<(Endpoint, NotReady)>,
         /// What the Vault behind KES said last ([vault]), combined with KES.
-        vault: Option<String>,
+        vault: Option<Diagnosis>,
     },
     #[error(
         "KES {endpoint} refused identity {identity} for {path} (HTTP 403: {message})\n  fix: add this policy to KES's configuration (or the identity to an existing policy) and restart KES:\n{policy}"
@@ -85,18 +86,13 @@ pub enum WaitError {
     Protocol { endpoint: Endpoint, detail: String },
 }
 
-fn timed_out_fix(last: &[(Endpoint, NotReady)], vault: Option<&str>) -> &'static str {
+fn timed_out_fix(last: &[(Endpoint, NotReady)], vault: Option<&Diagnosis>) -> &'static str {
     if last.iter().any(|(_, n)| n.kind == Kind::CertificateTime) {
         return "check the clock (`timedatectl`), or renew KES's certificate";
     }
     match vault {
-        Some(v) if v.contains("must be restarted") => {
-            "unseal Vault, then restart KES (e.g. `systemctl restart kes`); or raise [wait] timeout"
-        }
-        Some(v) if v.contains("sealed") => {
-            "unseal Vault (e.g. `bao operator unseal`), or raise [wait] timeout"
-        }
-        _ => {
+        Some(d) => d.fix,
+        None => {
             "start KES and unseal its key store (e.g. `bao operator unseal`), or raise [wait] timeout"
         }
     }
@@ -164,7 +160,7 @@ pub async fn wait(
     };
     let mut unit_note: Option<String> = None;
     let mut last_unit: Option<kes_unit::UnitEvent> = None;
-    let mut vault_note: Option<String> = None;
+    let mut vault_note: Option<Diagnosis> = None;
     let mut burst_until: Option<Instant> = None;
     let mut unit_active_at: Option<Instant> = None;
     loop {
@@ -310,7 +306,7 @@ fn endpoints_kinds(endpoints: &[Tracked]) -> Vec<Kind> {
         .collect()
 }
 
-fn timed_out(started: Instant, endpoints: &[Tracked], vault: Option<String>) -> WaitError {
+fn timed_out(started: Instant, endpoints: &[Tracked], vault: Option<Diagnosis>) -> WaitError {
     WaitError::TimedOut {
         vault,
         waited: round_ms(started.elapsed()),

@@ -214,6 +214,40 @@ impl NotifySocket {
         String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 
+    /// Runs `child` to its end, reading its messages meanwhile (a full
+    /// socket would block it): its output and every message it sent. Ends
+    /// when the process does, whatever it said last.
+    pub fn collect(&self, child: Child) -> (Output, Vec<String>) {
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done_tx.send(child.wait_with_output()));
+        self.sock
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        let out = loop {
+            match self.sock.recv(&mut buf) {
+                Ok(n) => seen.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if let Ok(out) = done.try_recv() {
+                        break out.unwrap();
+                    }
+                }
+                Err(e) => panic!("notify socket: {e}"),
+            }
+        };
+        self.sock
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        seen.extend(self.drain());
+        (out, seen)
+    }
+
     /// Every message already sent (after the sender exited).
     pub fn drain(&self) -> Vec<String> {
         self.sock.set_nonblocking(true).unwrap();
