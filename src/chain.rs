@@ -135,7 +135,8 @@ pub async fn gate(
         false,
         owner,
         &base,
-    );
+    )
+    .await;
     let report = match rendered {
         // kesgate.service's sandbox cannot read or replace a
         // MINIO_CONFIG_ENV_FILE owned by minio-user; the preflight, as

@@ -19,7 +19,6 @@ pub fn headline(e: &dyn std::fmt::Display) -> String {
 pub const EX_UNAVAILABLE: u8 = 69;
 pub const EX_SOFTWARE: u8 = 70;
 pub const EX_CANTCREAT: u8 = 73;
-pub const EX_IOERR: u8 = 74;
 pub const EX_PROTOCOL: u8 = 76;
 pub const EX_NOPERM: u8 = 77;
 pub const EX_CONFIG: u8 = 78;
@@ -44,10 +43,19 @@ pub enum Error {
     Assets(std::io::Error),
 }
 
+/// An I/O error that says a path has the wrong shape (no such directory,
+/// a directory in the way), which no retry heals.
+fn wrong_shape(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{IsADirectory, NotADirectory, NotFound};
+    matches!(e.kind(), NotFound | NotADirectory | IsADirectory)
+}
+
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(ConfigError::Exposed { .. }) => EX_NOPERM,
+            Error::Config(ConfigError::Exposed { .. } | ConfigError::ForeignOwner { .. }) => {
+                EX_NOPERM
+            }
             Error::Config(_) | Error::Tls(_) => EX_CONFIG,
             Error::Wait(WaitError::TimedOut { .. }) => EX_UNAVAILABLE,
             Error::Wait(WaitError::Forbidden { .. } | WaitError::ClientCertRejected { .. }) => {
@@ -59,9 +67,18 @@ impl Error {
             Error::Render(
                 RenderError::Unreadable { .. }
                 | RenderError::OtherKms { .. }
-                | RenderError::Unwritable { .. },
+                | RenderError::Unwritable { .. }
+                | RenderError::Shape { .. },
             ) => EX_CONFIG,
-            Error::Render(RenderError::Read { .. }) => EX_IOERR,
+            Error::Render(RenderError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                EX_NOPERM
+            }
+            // A file system that is read-only, full or failing may heal.
+            Error::Render(RenderError::Read { .. } | RenderError::Locked { .. }) => EX_CANTCREAT,
+            // What a shape check missed in a race: still not for retrying.
+            Error::Render(RenderError::Write { source, .. }) if wrong_shape(source) => EX_CONFIG,
             Error::Render(RenderError::Write { .. }) => EX_CANTCREAT,
             Error::Render(RenderError::Invariant { .. }) => EX_SOFTWARE,
             Error::Key(KeyError::Forbidden { .. }) => EX_NOPERM,
@@ -69,7 +86,8 @@ impl Error {
             Error::Key(KeyError::Unavailable { .. }) => EX_UNAVAILABLE,
             Error::Key(KeyError::NotFound { .. }) => EX_CONFIG,
             Error::Buckets(BucketsError::Credentials(
-                crate::buckets::CredentialsError::Exposed { .. },
+                crate::buckets::CredentialsError::Exposed { .. }
+                | crate::buckets::CredentialsError::ForeignOwner { .. },
             )) => EX_NOPERM,
             Error::Buckets(BucketsError::Credentials(_) | BucketsError::Tls(_)) => EX_CONFIG,
             Error::Buckets(BucketsError::NotHealthy { .. }) => EX_UNAVAILABLE,
@@ -88,7 +106,9 @@ impl Error {
     /// MESSAGE_ID and KESGATE_ERROR_KIND for the journal.
     pub fn journal_tags(&self) -> (&'static str, &'static str) {
         match self {
-            Error::Config(ConfigError::Exposed { .. }) => (ids::FAILED, "secret_exposed"),
+            Error::Config(ConfigError::Exposed { .. } | ConfigError::ForeignOwner { .. }) => {
+                (ids::FAILED, "secret_exposed")
+            }
             Error::Config(_) => (ids::FAILED, "config"),
             Error::Tls(_) => (ids::FAILED, "tls_setup"),
             Error::Wait(WaitError::TimedOut { .. }) => (ids::WAIT_GAVE_UP, "timeout"),

@@ -81,9 +81,11 @@ fn identity_of(of: &IdentityOf) -> Result<(), IdentityError> {
 }
 
 fn read_file(path: &Path) -> Result<String, IdentityError> {
-    std::fs::read_to_string(path).map_err(|source| IdentityError::Read {
-        what: path.display().to_string(),
-        source,
+    crate::regular_file::read_text(path, crate::regular_file::MAX_SECRET).map_err(|e| {
+        IdentityError::Read {
+            what: path.display().to_string(),
+            source: e.into_io(),
+        }
     })
 }
 

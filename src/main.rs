@@ -40,6 +40,8 @@ mod logging;
 mod minio_service;
 /// Text from peers, cut and escaped before it is shown.
 mod peer_text;
+/// Reading only regular files, without blocking, up to a cap.
+mod regular_file;
 /// Stage: render MinIO's EnvironmentFile.
 mod render;
 /// S3 requests to MinIO, signed with SigV4.
@@ -152,7 +154,8 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
                 args.diff,
                 owner,
                 &base,
-            )?;
+            )
+            .await?;
             chain::report_render(&report, args.dry_run);
             Ok(0)
         }

@@ -141,10 +141,8 @@ pub async fn other_environment(
         if std::fs::canonicalize(&file).ok() == ours {
             continue;
         }
-        if let Ok(bytes) = std::fs::read(&file)
-            && let Ok(parsed) = envfile::systemd::parse(&bytes)
-        {
-            env.extend(envfile::effective(&parsed));
+        if let Ok(Some(values)) = envfile::load(Path::new(&file), envfile::Dialect::Systemd) {
+            env.extend(values);
         }
     }
     Some(env)
@@ -216,9 +214,8 @@ pub async fn kes_trust(
 /// `--certs-dir DIR`, `--certs-dir=DIR`, `-S DIR` or `-S=DIR` in MINIO_OPTS
 /// (split at white space as systemd splits `$MINIO_OPTS`; the last wins).
 fn certs_dir_option(env_file: &Path) -> Option<PathBuf> {
-    let bytes = std::fs::read(env_file).ok()?;
-    let parsed = envfile::systemd::parse(&bytes).ok()?;
-    let opts = envfile::effective(&parsed).get("MINIO_OPTS")?.clone();
+    let values = envfile::load(env_file, envfile::Dialect::Systemd).ok()??;
+    let opts = values.get("MINIO_OPTS")?.clone();
     certs_dir_in(&opts)
 }
 

@@ -13,7 +13,7 @@ pub fn write(text: std::fmt::Arguments) {
         }
         // Another output error (a full disk behind a redirect): say so once.
         eprintln!("kesgate: cannot write to standard output: {e}");
-        std::process::exit(i32::from(crate::error::EX_IOERR));
+        std::process::exit(i32::from(crate::error::EX_CANTCREAT));
     }
 }
 

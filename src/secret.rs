@@ -31,3 +31,11 @@ pub fn exposed_mode(meta: &std::fs::Metadata) -> Option<u32> {
     let mode = meta.permissions().mode() & 0o7777;
     (mode & 0o077 != 0).then_some(mode)
 }
+
+/// (owner, kesgate's uid) when a secret file belongs to neither root nor
+/// kesgate's own user: that user could swap the secret (ssh's rule).
+pub fn foreign_owner(meta: &std::fs::Metadata) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let ours = nix::unistd::geteuid().as_raw();
+    (meta.uid() != 0 && meta.uid() != ours).then_some((meta.uid(), ours))
+}

@@ -20,6 +20,10 @@ pub enum CredentialsError {
     )]
     Exposed { path: PathBuf, mode: u32 },
     #[error(
+        "{path} holds a secret but belongs to uid {uid}, not to root or to kesgate's user (uid {ours}): that user could change it\n  fix: chown root: {path}"
+    )]
+    ForeignOwner { path: PathBuf, uid: u32, ours: u32 },
+    #[error(
         "{path} has no {missing}\n  fix: set MINIO_ROOT_USER and MINIO_ROOT_PASSWORD there, or [minio] access_key_file and secret_key_file"
     )]
     Missing {
@@ -32,21 +36,32 @@ pub enum CredentialsError {
 
 fn read_secret(path: &Path) -> Result<String, CredentialsError> {
     let fix = "create it, or change [minio] in /etc/kesgate/kesgate.toml";
-    let meta = std::fs::metadata(path).map_err(|source| CredentialsError::Read {
+    let read_error = |source| CredentialsError::Read {
         path: path.to_owned(),
         source,
         fix,
-    })?;
+    };
+    let (bytes, meta) =
+        crate::regular_file::read_with_metadata(path, crate::regular_file::MAX_SECRET)
+            .map_err(|e| read_error(e.into_io()))?;
     if let Some(mode) = crate::secret::exposed_mode(&meta) {
         return Err(CredentialsError::Exposed {
             path: path.to_owned(),
             mode,
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::Read {
-        path: path.to_owned(),
-        source,
-        fix,
+    if let Some((uid, ours)) = crate::secret::foreign_owner(&meta) {
+        return Err(CredentialsError::ForeignOwner {
+            path: path.to_owned(),
+            uid,
+            ours,
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "is not UTF-8 text",
+        ))
     })?;
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
@@ -58,7 +73,7 @@ pub fn resolve(
 ) -> Result<(String, Secret<String>), CredentialsError> {
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from) {
         let (a, s) = (dir.join("minio-access-key"), dir.join("minio-secret-key"));
-        if a.exists() && s.exists() {
+        if a.symlink_metadata().is_ok() && s.symlink_metadata().is_ok() {
             return Ok((read_secret(&a)?, Secret::new(read_secret(&s)?)));
         }
     }
@@ -71,44 +86,35 @@ pub fn resolve(
             Secret::new(read_secret(secret_key)?),
         )),
         S3Credentials::EnvFile => {
-            let bytes = std::fs::read(env_file).map_err(|source| CredentialsError::Read {
-                path: env_file.to_owned(),
-                source,
-                fix: "run `kesgate render` first, or set [minio] access_key_file and secret_key_file",
-            })?;
-            let parsed =
-                envfile::systemd::parse(&bytes).map_err(|e| CredentialsError::EnvFile {
-                    path: env_file.to_owned(),
+            let unreadable = |path: &Path, e: envfile::LoadError, fix| match e {
+                envfile::LoadError::Read(problem) => CredentialsError::Read {
+                    path: path.to_owned(),
+                    source: problem.into_io(),
+                    fix,
+                },
+                envfile::LoadError::Parse(e) => CredentialsError::EnvFile {
+                    path: path.to_owned(),
                     reason: e.to_string(),
+                },
+            };
+            let fix =
+                "run `kesgate render` first, or set [minio] access_key_file and secret_key_file";
+            let mut env = envfile::load(env_file, envfile::Dialect::Systemd)
+                .map_err(|e| unreadable(env_file, e, fix))?
+                .ok_or_else(|| CredentialsError::Read {
+                    path: env_file.to_owned(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "does not exist"),
+                    fix,
                 })?;
-            let mut env = envfile::effective(&parsed);
             // MinIO reads MINIO_CONFIG_ENV_FILE itself, over systemd's values
-            // (upstream's layout keeps the root credentials there).
-            if let Some(minio_file) = env
-                .get("MINIO_CONFIG_ENV_FILE")
-                .filter(|p| !p.is_empty())
-                .cloned()
-            {
-                let path = Path::new("/").join(&minio_file);
-                match std::fs::read(&path) {
-                    Ok(bytes) => {
-                        let parsed = envfile::minio::parse(&bytes).map_err(|e| {
-                            CredentialsError::EnvFile {
-                                path: path.clone(),
-                                reason: e.to_string(),
-                            }
-                        })?;
-                        env.extend(envfile::effective(&parsed));
-                    }
-                    // MinIO ignores a missing one too.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => {
-                        return Err(CredentialsError::Read {
-                            path,
-                            source,
-                            fix: "it is MINIO_CONFIG_ENV_FILE: kesgate needs to read it (as root, or with CAP_DAC_READ_SEARCH), or set [minio] access_key_file and secret_key_file",
-                        });
-                    }
+            // (upstream's layout keeps the root credentials there); it
+            // ignores a missing one too.
+            if let Some(path) = envfile::config_env_file(&env) {
+                let fix = "it is MINIO_CONFIG_ENV_FILE: kesgate needs to read it (as root, or with CAP_DAC_READ_SEARCH), or set [minio] access_key_file and secret_key_file";
+                if let Some(values) = envfile::load(&path, envfile::Dialect::Minio)
+                    .map_err(|e| unreadable(&path, e, fix))?
+                {
+                    env.extend(values);
                 }
             }
             // MINIO_ACCESS_KEY/MINIO_SECRET_KEY are MinIO's older names.

@@ -7,7 +7,6 @@ mod raw;
 mod secrets;
 mod seeding;
 
-use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,7 +92,8 @@ impl KesSettings {
             Auth::CertFile { cert, .. } => {
                 use rustls_pki_types::CertificateDer;
                 use rustls_pki_types::pem::PemObject;
-                let der = CertificateDer::from_pem_file(cert).ok()?;
+                let pem = crate::regular_file::read(cert, crate::regular_file::MAX_CONFIG).ok()?;
+                let der = CertificateDer::from_pem_slice(&pem).ok()?;
                 Identity::of_certificate(&der).ok()
             }
         }
@@ -131,12 +131,12 @@ pub struct WaitSettings {
 /// A configuration problem. Each variant names the file and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "cannot read {path}: {source}\n  fix: create it (see README, \"Configuration\") or pass --config FILE"
-    )]
+    #[error("cannot read {path}: {problem}\n  fix: {}", read_fix(problem, fix))]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        problem: crate::regular_file::ReadError,
+        /// What to do when it is missing or unreadable.
+        fix: &'static str,
     },
     #[error("{path}:{line}:{column}: {message}\n  fix: {fix}")]
     Invalid {
@@ -151,6 +151,10 @@ pub enum ConfigError {
     )]
     Exposed { path: PathBuf, mode: u32 },
     #[error(
+        "{path} holds a secret but belongs to uid {uid}, not to root or to kesgate's user (uid {ours}): that user could change it\n  fix: chown root: {path}"
+    )]
+    ForeignOwner { path: PathBuf, uid: u32, ours: u32 },
+    #[error(
         "{source_name}: not a usable KES API key: {reason}\n  fix: put the `kes:v1:…` key printed by `kesgate identity new` there"
     )]
     ApiKey {
@@ -159,13 +163,26 @@ pub enum ConfigError {
     },
 }
 
+/// The fix for a file kesgate could not read: a wrong kind of file, or
+/// the caller's advice for a missing or unreadable one.
+fn read_fix(problem: &crate::regular_file::ReadError, fix: &'static str) -> &'static str {
+    if problem.is_wrong_shape() {
+        "put a regular file there: kesgate reads no FIFOs, devices or directories, and no file larger than the limit"
+    } else {
+        fix
+    }
+}
+
 impl Settings {
     /// Loads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::regular_file::read_text(path, crate::regular_file::MAX_CONFIG).map_err(
+            |problem| ConfigError::Read {
+                path: path.to_owned(),
+                problem,
+                fix: "create it (see README, \"Configuration\") or pass --config FILE",
+            },
+        )?;
         let ctx = Source { path, text: &text };
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);

@@ -1,11 +1,11 @@
 //! Where the KES credentials come from, and the file-mode rule for secrets.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::raw::RawKes;
 use super::{API_KEY_CREDENTIAL, Auth, ConfigError, Source};
 use crate::kes::apikey::ApiKey;
+use crate::regular_file;
 
 /// Picks the one authentication method: a systemd credential named
 /// `kes-api-key` (the unit's deliberate choice) wins over the file's API
@@ -13,7 +13,8 @@ use crate::kes::apikey::ApiKey;
 pub(super) fn auth(ctx: &Source, raw: &RawKes) -> Result<Auth, ConfigError> {
     let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
         .map(|dir| PathBuf::from(dir).join(API_KEY_CREDENTIAL))
-        .filter(|p| p.exists());
+        // A dangling link is a credential that is wrong, not one that is absent.
+        .filter(|p| p.symlink_metadata().is_ok());
     let has_cert = raw.cert_file.is_some() || raw.key_file.is_some();
     let api_key_spans = [
         raw.api_key.as_ref().map(|s| s.span()),
@@ -78,10 +79,19 @@ pub(super) fn auth(ctx: &Source, raw: &RawKes) -> Result<Auth, ConfigError> {
 }
 
 fn api_key_from_file(path: &Path, source: String) -> Result<Auth, ConfigError> {
-    require_private(path)?;
-    let text = fs::read_to_string(path).map_err(|e| ConfigError::Read {
+    let read_error = |problem| ConfigError::Read {
         path: path.to_owned(),
-        source: e,
+        problem,
+        fix: "store the key printed by `kesgate identity new` there (mode 600), or fix api_key_file",
+    };
+    let (bytes, meta) =
+        regular_file::read_with_metadata(path, regular_file::MAX_SECRET).map_err(read_error)?;
+    check_private(path, &meta)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read_error(regular_file::ReadError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "is not UTF-8 text",
+        )))
     })?;
     let key = ApiKey::parse(&text).map_err(|reason| ConfigError::ApiKey {
         source_name: source.clone(),
@@ -90,17 +100,30 @@ fn api_key_from_file(path: &Path, source: String) -> Result<Auth, ConfigError> {
     Ok(Auth::ApiKey { key, source })
 }
 
-/// Refuses a secret that group or others can read, as ssh does.
+/// Refuses a secret that group or others can read, or that another user
+/// owns, as ssh does.
 pub(super) fn require_private(path: &Path) -> Result<(), ConfigError> {
-    let meta = fs::metadata(path).map_err(|e| ConfigError::Read {
+    let meta = regular_file::regular_metadata(path).map_err(|problem| ConfigError::Read {
         path: path.to_owned(),
-        source: e,
+        problem,
+        fix: "create it, or fix its path in kesgate.toml",
     })?;
-    match crate::secret::exposed_mode(&meta) {
-        Some(mode) => Err(ConfigError::Exposed {
+    check_private(path, &meta)
+}
+
+fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), ConfigError> {
+    if let Some(mode) = crate::secret::exposed_mode(meta) {
+        return Err(ConfigError::Exposed {
             path: path.to_owned(),
             mode,
-        }),
-        None => Ok(()),
+        });
     }
+    if let Some((uid, ours)) = crate::secret::foreign_owner(meta) {
+        return Err(ConfigError::ForeignOwner {
+            path: path.to_owned(),
+            uid,
+            ours,
+        });
+    }
+    Ok(())
 }

@@ -95,3 +95,34 @@ impl Dialect {
         }
     }
 }
+
+/// An env file that could not be taken in.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Read(#[from] crate::regular_file::ReadError),
+    #[error("{0}")]
+    Parse(#[from] EnvFileError),
+}
+
+/// The values `dialect` applies from the file at `path` (a regular file,
+/// read without blocking, capped); `None` when there is no file.
+pub fn load(
+    path: &std::path::Path,
+    dialect: Dialect,
+) -> Result<Option<BTreeMap<String, String>>, LoadError> {
+    match crate::regular_file::read(path, crate::regular_file::MAX_ENV_FILE) {
+        Ok(bytes) => Ok(Some(effective(&dialect.parse(&bytes)?))),
+        Err(e) if e.is_missing() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The file MinIO reads itself, when systemd's values name one: MinIO opens
+/// `MINIO_CONFIG_ENV_FILE` relative to its working directory, `/`.
+pub fn config_env_file(systemd_values: &BTreeMap<String, String>) -> Option<std::path::PathBuf> {
+    systemd_values
+        .get("MINIO_CONFIG_ENV_FILE")
+        .filter(|p| !p.is_empty())
+        .map(|p| std::path::Path::new("/").join(p))
+}

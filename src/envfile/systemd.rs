@@ -50,10 +50,6 @@ pub fn valid_name(key: &str) -> bool {
 }
 
 /// Parses `bytes`; invalid names are skipped (systemd logs and ignores them).
-pub fn parse(bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
-    parse_full(bytes).map(|p| p.assignments)
-}
-
 pub fn parse_full(bytes: &[u8]) -> Result<Parsed, EnvFileError> {
     let text = super::text_of(bytes)?;
     let mut m = Machine::default();
@@ -279,6 +275,10 @@ pub fn assignment_line(name: &str, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
+        parse_full(bytes).map(|p| p.assignments)
+    }
 
     fn values(text: &str) -> Vec<(String, String)> {
         parse(text.as_bytes())

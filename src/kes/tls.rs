@@ -41,9 +41,16 @@ fn client_identity(
                 path: path.to_owned(),
                 reason: e.to_string(),
             };
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| pem_err(cert, e))?;
+            let read = |path: &Path, cap| {
+                crate::regular_file::read(path, cap).map_err(|e| TlsSetupError::ClientPem {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })
+            };
+            let chain =
+                CertificateDer::pem_slice_iter(&read(cert, crate::regular_file::MAX_CONFIG)?)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| pem_err(cert, e))?;
             if chain.is_empty() {
                 return Err(TlsSetupError::ClientPem {
                     path: cert.clone(),
@@ -51,7 +58,9 @@ fn client_identity(
                 });
             }
             // Only the kind of failure is reported: the key's bytes never are.
-            let private = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?;
+            let private =
+                PrivateKeyDer::from_pem_slice(&read(key, crate::regular_file::MAX_SECRET)?)
+                    .map_err(|e| pem_err(key, e))?;
             Ok((chain, private))
         }
     }

@@ -228,7 +228,7 @@ mod tests {
             let managed = |k: &str| d.set.iter().any(|(n, _)| n == k) || d.remove.iter().any(|(n, _)| n == k);
             // Every byte outside managed assignments, in order.
             let strip = |bytes: &[u8]| -> Vec<u8> {
-                let a = crate::envfile::systemd::parse(bytes).unwrap();
+                let a = crate::envfile::Dialect::Systemd.parse(bytes).unwrap();
                 let mut out = Vec::new();
                 let mut at = 0;
                 for x in a.iter().filter(|x| managed(&x.key)) {
@@ -244,7 +244,7 @@ mod tests {
             let tail = &kept_new[kept_old.len()..];
             prop_assert!(tail.is_empty() || tail == b"\n" || tail == MARKER.as_bytes() || tail == [b"\n", MARKER.as_bytes()].concat().as_slice(), "tail {:?}", String::from_utf8_lossy(tail));
             // systemd applies exactly the configured values, and nothing removed.
-            let env = effective(&crate::envfile::systemd::parse(&p.content).unwrap());
+            let env = effective(&crate::envfile::Dialect::Systemd.parse(&p.content).unwrap());
             for (n, v) in &d.set {
                 prop_assert_eq!(env.get(n), Some(v));
             }
@@ -268,7 +268,7 @@ mod tests {
             let d = Desired { set: vec![("K".into(), value.clone())], remove: vec![] };
             match plan(before.as_bytes(), &d, Dialect::Both) {
                 Ok(p) => {
-                    let sd = effective(&crate::envfile::systemd::parse(&p.content).unwrap());
+                    let sd = effective(&crate::envfile::Dialect::Systemd.parse(&p.content).unwrap());
                     let mn = effective(&crate::envfile::minio::parse(&p.content).unwrap());
                     prop_assert_eq!(sd.get("K"), Some(&value), "systemd: {:?}", String::from_utf8_lossy(&p.content));
                     prop_assert_eq!(mn.get("K"), Some(&value), "MinIO: {:?}", String::from_utf8_lossy(&p.content));

@@ -3,6 +3,7 @@
 //! operator's. MinIO's KMS rules hold in the result; a file configuring
 //! another KMS is refused untouched.
 
+mod diff;
 pub mod edit;
 pub mod minio_rules;
 
@@ -11,9 +12,10 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::atomic_file::{DirLock, Mode};
+use crate::atomic_file::{Attributes, DirLock, LOCK_WAIT, LockError, Mode};
 use crate::config::{Auth, EnvFileSettings, KesSettings};
 use crate::envfile::{self, Dialect, EnvFileError};
+use crate::regular_file::{self, ReadError};
 use edit::{Desired, Plan};
 
 const API_KEY: &str = "MINIO_KMS_KES_API_KEY";
@@ -36,8 +38,18 @@ pub enum RenderError {
         name: String,
         why: &'static str,
     },
+    #[error("{path} {problem}; nothing was written\n  fix: {fix}")]
+    Shape {
+        path: PathBuf,
+        problem: String,
+        fix: &'static str,
+    },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+    #[error(
+        "cannot render {path}: {source}; nothing was written\n  fix: let it finish, or stop that process"
+    )]
+    Locked { path: PathBuf, source: LockError },
     #[error(
         "cannot write {path}: {source}; the file is unchanged\n  fix: make the file system writable and give it free space, then run `kesgate render` again"
     )]
@@ -126,25 +138,105 @@ fn has_secret(kes: &KesSettings) -> bool {
     matches!(kes.auth, Auth::ApiKey { .. })
 }
 
-/// Current content (empty when missing) and its mode, if it exists.
-fn read(path: &Path) -> Result<(Vec<u8>, Option<Mode>), RenderError> {
-    match fs::read(path) {
-        Ok(bytes) => {
-            let meta = fs::metadata(path).map_err(|source| RenderError::Read {
+/// Where writes to `path` land: a symbolic link is followed to its target,
+/// which is replaced in its own directory (the link stays a link, as with
+/// `sed --follow-symlinks`).
+fn target_of(path: &Path) -> Result<PathBuf, RenderError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(path) {
+            Ok(target) => Ok(target),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(RenderError::Shape {
+                path: path.to_owned(),
+                problem: ReadError::Dangling(fs::read_link(path).unwrap_or_default()).to_string(),
+                fix: "create the file it points to, or remove the link (kesgate then creates a regular file)",
+            }),
+            Err(source) => Err(RenderError::Read {
                 path: path.to_owned(),
                 source,
-            })?;
+            }),
+        },
+        _ => Ok(path.to_owned()),
+    }
+}
+
+/// The previous content's place next to `target`.
+fn prev_of(target: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.kesgate-prev", target.display()))
+}
+
+/// What a write needs that waiting will not bring: a directory to write
+/// in, and no directory where the file or its `.kesgate-prev` go.
+fn writable_shape(path: &Path, target: &Path) -> Result<(), RenderError> {
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(RenderError::Shape {
+                path: path.to_owned(),
+                problem: format!("cannot be created: {} is not a directory", dir.display()),
+                fix: "fix [env_file] path (or MINIO_CONFIG_ENV_FILE) to name a file in a directory",
+            });
+        }
+        Err(_) => {
+            return Err(RenderError::Shape {
+                path: path.to_owned(),
+                problem: format!(
+                    "cannot be created: its directory {} does not exist",
+                    dir.display()
+                ),
+                fix: "create the directory (`install -d -m 755 DIR`), or fix [env_file] path (or MINIO_CONFIG_ENV_FILE)",
+            });
+        }
+    }
+    let prev = prev_of(target);
+    if fs::symlink_metadata(&prev).is_ok_and(|m| m.is_dir()) {
+        return Err(RenderError::Shape {
+            path: prev,
+            problem: "is a directory".into(),
+            fix: "move it away: kesgate keeps the previous content of the file there",
+        });
+    }
+    Ok(())
+}
+
+/// What is kept of a file that exists: mode, owner, extended attributes.
+#[derive(Debug, Clone)]
+struct Existing {
+    mode: Mode,
+    attributes: Attributes,
+}
+
+/// Current content (empty when missing) of `target`, and what to keep.
+fn read(path: &Path, target: &Path) -> Result<(Vec<u8>, Option<Existing>), RenderError> {
+    match regular_file::read_with_metadata(target, regular_file::MAX_ENV_FILE) {
+        Ok((bytes, meta)) => {
             let mode = Mode {
                 mode: meta.permissions().mode() & 0o7777,
                 uid: Some(meta.uid()),
                 gid: Some(meta.gid()),
             };
-            Ok((bytes, Some(mode)))
+            let attributes = Attributes::of(target).map_err(|source| RenderError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            Ok((bytes, Some(Existing { mode, attributes })))
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Vec::new(), None)),
-        Err(source) => Err(RenderError::Read {
+        Err(ReadError::Missing) => Ok((Vec::new(), None)),
+        Err(e) if e.is_wrong_shape() => Err(RenderError::Shape {
             path: path.to_owned(),
-            source,
+            problem: if target == path {
+                e.to_string()
+            } else {
+                format!("links to {}, which {e}", target.display())
+            },
+            fix: "put a regular file there (or a symbolic link to one): kesgate edits regular files only",
+        }),
+        Err(e) => Err(RenderError::Read {
+            path: path.to_owned(),
+            source: e.into_io(),
         }),
     }
 }
@@ -165,14 +257,9 @@ pub enum Layout {
 }
 
 fn layout(systemd_path: &Path, systemd_env: &std::collections::BTreeMap<String, String>) -> Layout {
-    match systemd_env
-        .get("MINIO_CONFIG_ENV_FILE")
-        .filter(|p| !p.is_empty())
-    {
+    match envfile::config_env_file(systemd_env) {
         None => Layout::One,
         Some(p) => {
-            // MinIO opens it relative to its working directory (/).
-            let p = Path::new("/").join(p);
             let same = |a: &Path, b: &Path| match (fs::canonicalize(a), fs::canonicalize(b)) {
                 (Ok(a), Ok(b)) => a == b,
                 _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
@@ -188,17 +275,22 @@ fn layout(systemd_path: &Path, systemd_env: &std::collections::BTreeMap<String, 
 
 /// One file as read: its bytes, mode and dialect.
 struct File {
+    /// As configured (in messages).
     path: PathBuf,
+    /// Where it is written: `path`, or the target of its symbolic link.
+    target: PathBuf,
     dialect: Dialect,
     old: Vec<u8>,
-    existing: Option<Mode>,
+    existing: Option<Existing>,
 }
 
 impl File {
     fn read(path: &Path, dialect: Dialect) -> Result<File, RenderError> {
-        let (old, existing) = read(path)?;
+        let target = target_of(path)?;
+        let (old, existing) = read(path, &target)?;
         Ok(File {
             path: path.to_owned(),
+            target,
             dialect,
             old,
             existing,
@@ -351,7 +443,7 @@ pub struct Rendered {
 /// Renders the file(s) (or, with `dry_run`, only says what would change).
 /// `new_owner`: who a newly created MINIO_CONFIG_ENV_FILE belongs to
 /// (MinIO reads it as its own user).
-pub fn render(
+pub async fn render(
     kes: &KesSettings,
     env: &EnvFileSettings,
     dry_run: bool,
@@ -359,22 +451,21 @@ pub fn render(
     new_owner: Option<(u32, u32)>,
     base: &Env,
 ) -> Result<Rendered, RenderError> {
-    let write_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| RenderError::Write { path, source }
-    };
     // The lock covers read-modify-write: concurrent renders serialise. One
-    // lock per directory, always the systemd file's first.
+    // lock per directory (where the targets of links are), always the
+    // systemd file's first.
     let mut locks: Vec<DirLock> = Vec::new();
     if !dry_run {
-        locks.push(DirLock::acquire(&env.path).map_err(write_err(&env.path))?);
+        let target = target_of(&env.path)?;
+        writable_shape(&env.path, &target)?;
+        locks.push(lock(&env.path, &target).await?);
     }
     let mut files = files(kes, env, base)?;
     if let (false, Layout::Split(p)) = (dry_run, &files.layout) {
-        if fs::canonicalize(p.parent().unwrap_or(Path::new("/"))).ok()
-            != fs::canonicalize(env.path.parent().unwrap_or(Path::new("/"))).ok()
-        {
-            locks.push(DirLock::acquire(p).map_err(write_err(p))?);
+        let target = target_of(p)?;
+        writable_shape(p, &target)?;
+        if !locks.iter().any(|l| l.covers(&target)) {
+            locks.push(lock(p, &target).await?);
         }
         // Read again under its own lock.
         let fresh = File::read(p, Dialect::Minio)?;
@@ -427,36 +518,35 @@ pub fn render(
     let mut writes = Vec::new();
     for ((file, _), plan) in files.plans.iter().zip(plans) {
         let holds_secret = has_secret(kes) && plan_holds(&plan.content, file.dialect, API_KEY);
-        let mut mode = file.existing.unwrap_or(match (file.dialect, new_owner) {
-            (Dialect::Minio, Some((uid, gid))) => Mode {
-                mode: 0o600,
-                uid: Some(uid),
-                gid: Some(gid),
-            },
-            _ => Mode {
-                mode: env.mode,
-                uid: env.uid,
-                gid: env.gid,
-            },
-        });
+        let mut mode =
+            file.existing
+                .as_ref()
+                .map(|e| e.mode)
+                .unwrap_or(match (file.dialect, new_owner) {
+                    (Dialect::Minio, Some((uid, gid))) => Mode {
+                        mode: 0o600,
+                        uid: Some(uid),
+                        gid: Some(gid),
+                    },
+                    _ => Mode {
+                        mode: env.mode,
+                        uid: env.uid,
+                        gid: env.gid,
+                    },
+                });
         let mut tightened = None;
         if holds_secret && mode.mode & 0o077 != 0 {
             tightened = Some((mode.mode, mode.mode & !0o077));
             mode.mode &= !0o077;
         }
-        let diff = want_diff.then(|| masked_diff(&file.path, &file.old, &plan.content));
+        let diff =
+            want_diff.then(|| diff::masked(&file.path, &file.old, &plan.content, file.dialect));
         // A missing MINIO_CONFIG_ENV_FILE with nothing to write stays missing.
         let unchanged = plan.is_noop(&file.old)
             && (file.existing.is_some() || plan.content.is_empty())
             && tightened.is_none();
         if !unchanged {
-            writes.push((
-                file.path.clone(),
-                file.old.clone(),
-                file.existing.is_some(),
-                plan.content.clone(),
-                mode,
-            ));
+            writes.push((file, plan.content.clone(), mode));
         }
         reports.push(Report {
             path: file.path.clone(),
@@ -478,20 +568,45 @@ pub fn render(
         };
         // The systemd file first: a crash between the two leaves MinIO the
         // old values from MINIO_CONFIG_ENV_FILE, never both auth methods.
-        for (path, old, existed, content, mode) in writes {
-            let lock = lock_for(&path);
-            if existed && old != content {
-                let prev = PathBuf::from(format!("{}.kesgate-prev", path.display()));
-                lock.write(&prev, &old, mode).map_err(write_err(&path))?;
+        for (file, content, mode) in writes {
+            let lock = lock_for(&file.target);
+            let write_err = |source| RenderError::Write {
+                path: file.path.clone(),
+                source,
+            };
+            let attributes = file
+                .existing
+                .as_ref()
+                .map(|e| e.attributes.clone())
+                .unwrap_or_default();
+            if file.existing.is_some() && file.old != content {
+                lock.write_keeping(&prev_of(&file.target), &file.old, mode, &attributes)
+                    .map_err(write_err)?;
             }
-            lock.write(&path, &content, mode)
-                .map_err(write_err(&path))?;
+            lock.write_keeping(&file.target, &content, mode, &attributes)
+                .map_err(write_err)?;
         }
     }
     Ok(Rendered {
         layout: files.layout,
         files: reports,
     })
+}
+
+/// The lock on the directory `target` is written in.
+async fn lock(path: &Path, target: &Path) -> Result<DirLock, RenderError> {
+    DirLock::acquire(target, LOCK_WAIT)
+        .await
+        .map_err(|source| match source {
+            LockError::Io(source) => RenderError::Write {
+                path: path.to_owned(),
+                source,
+            },
+            source => RenderError::Locked {
+                path: path.to_owned(),
+                source,
+            },
+        })
 }
 
 fn plan_holds(content: &[u8], dialect: Dialect, name: &str) -> bool {
@@ -550,50 +665,4 @@ pub fn check(kes: &KesSettings, env: &EnvFileSettings, base: &Env) -> Result<Che
         minio_problems,
         drift,
     })
-}
-
-/// A unified diff in which secret values read `<redacted>`; a secret that
-/// changes reads `<redacted: new value>` on the new side.
-fn masked_diff(path: &Path, old: &[u8], new: &[u8]) -> String {
-    let secrets = |bytes: &[u8]| {
-        envfile::systemd::parse(bytes)
-            .map(|a| {
-                edit::effective(&a)
-                    .into_iter()
-                    .filter(|(k, _)| is_secret_name(k))
-                    .collect()
-            })
-            .unwrap_or_else(|_| std::collections::BTreeMap::new())
-    };
-    let (before, after) = (secrets(old), secrets(new));
-    let changed = |name: &str| before.get(name) != after.get(name);
-    let (old, new) = (mask(old, &|_| false), mask(new, &changed));
-    let name = path.display().to_string();
-    similar::TextDiff::from_lines(&old, &new)
-        .unified_diff()
-        .header(&name, &format!("{name} (rendered)"))
-        .to_string()
-}
-
-fn is_secret_name(name: &str) -> bool {
-    ["API_KEY", "PASSWORD", "SECRET", "TOKEN"]
-        .iter()
-        .any(|s| name.contains(s))
-}
-
-fn mask(bytes: &[u8], changed: &dyn Fn(&str) -> bool) -> String {
-    let Ok(assignments) = envfile::systemd::parse(bytes) else {
-        return "<unreadable>\n".into();
-    };
-    let mut out = String::new();
-    let mut at = 0;
-    let text = String::from_utf8_lossy(bytes);
-    for a in assignments.iter().filter(|a| is_secret_name(&a.key)) {
-        out.push_str(&text[at..a.span.start]);
-        let note = if changed(&a.key) { ": new value" } else { "" };
-        out.push_str(&format!("{}=<redacted{note}>\n", a.key));
-        at = a.span.end;
-    }
-    out.push_str(&text[at..]);
-    out
 }

@@ -42,9 +42,10 @@ pub async fn gather(config: &Path) -> Report {
     };
     let settings = match Settings::load(config) {
         Ok(s) => Some(s),
-        Err(ConfigError::Read { source, .. })
-            if source.kind() == std::io::ErrorKind::PermissionDenied =>
-        {
+        Err(ConfigError::Read {
+            problem: crate::regular_file::ReadError::Io(source),
+            ..
+        }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
             r.not_seen.push(format!(
                 "the configuration and what it names ({source}; run as root)"
             ));
@@ -114,7 +115,10 @@ fn notify_access_all(u: &UnitState) -> Option<String> {
         .chain(u.drop_ins[..ours].iter().map(String::as_str))
         .filter(|f| !f.is_empty());
     for file in own {
-        let Ok(text) = std::fs::read_to_string(file) else {
+        let Ok(text) = crate::regular_file::read_text(
+            std::path::Path::new(file),
+            crate::regular_file::MAX_CONFIG,
+        ) else {
             continue;
         };
         let mut in_service = false;

@@ -95,7 +95,10 @@ impl Episode {
         let result = path
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| DirLock::acquire(path))
+            .and_then(|()| {
+                DirLock::acquire_blocking(path, std::time::Duration::from_secs(2))
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            })
             .and_then(|lock| {
                 lock.write(
                     path,

@@ -5,7 +5,6 @@
 //! cannot read adds nothing, so files are judged as MinIO's user would.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -130,9 +129,26 @@ pub fn load(
             });
         }
     };
+    // A FIFO or device would block (or worse) on open: never opened.
+    if !meta.is_dir() && !meta.is_file() {
+        if !configured {
+            return Ok(pool);
+        }
+        return Err(TlsSetupError::CaRead {
+            section,
+            path: path.clone(),
+            source: crate::regular_file::ReadError::NotRegular(crate::regular_file::FileKind::of(
+                &meta,
+            ))
+            .into_io(),
+        });
+    }
     // MinIO's user may read what this process may not (a sandboxed unit
     // without CAP_DAC_READ_SEARCH): say so rather than "not trusted".
-    if let Err(e) = std::fs::File::open(path)
+    if let Err(e) = std::fs::File::options()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
         && e.kind() == std::io::ErrorKind::PermissionDenied
     {
         return Err(TlsSetupError::CaRead {
@@ -207,28 +223,9 @@ pub fn load(
     Ok(pool)
 }
 
-/// Reads a regular file without blocking on FIFOs, up to [`MAX_CA_FILE`].
+/// A regular file without blocking on FIFOs, up to [`MAX_CA_FILE`].
 fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    if meta.len() > MAX_CA_FILE {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {MAX_CA_FILE} bytes"),
-        ));
-    }
-    let mut buf = Vec::new();
-    file.take(MAX_CA_FILE).read_to_end(&mut buf)?;
-    Ok(buf)
+    crate::regular_file::read(path, MAX_CA_FILE).map_err(crate::regular_file::ReadError::into_io)
 }
 
 /// The DER of every `CERTIFICATE` PEM block without headers, as Go's
