@@ -208,7 +208,10 @@ fn dry_run_and_diff_write_nothing_and_mask_secrets() {
     assert_eq!(out.status.code(), Some(0));
     let t = text(&out);
     assert!(t.contains("-MINIO_KMS_KES_API_KEY=<masked>\n"), "{t}");
-    assert!(t.contains("+MINIO_KMS_KES_API_KEY=<masked: changed>\n"), "{t}");
+    assert!(
+        t.contains("+MINIO_KMS_KES_API_KEY=<masked: changed>\n"),
+        "{t}"
+    );
     assert!(t.contains(" export MINIO_ROOT_PASSWORD=<masked>\n"), "{t}");
     assert!(!t.contains("dbpw9") && !t.contains("dbuser"), "{t}");
     assert!(t.contains("+MINIO_KMS_KES_ENDPOINT="), "{t}");

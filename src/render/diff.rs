@@ -80,6 +80,10 @@ fn mask_lines(region: &str, changed: &dyn Fn(&str) -> bool, out: &mut String) {
             out.push_str(line);
             continue;
         }
+        if line == super::edit::MARKER {
+            out.push_str(line);
+            continue;
+        }
         if trimmed.starts_with(['#', ';']) {
             out.push_str(&format!("{indent}# <comment masked>{end}"));
             continue;
