@@ -82,7 +82,11 @@ impl Error {
             Error::Render(RenderError::Write { .. }) => EX_CANTCREAT,
             Error::Render(RenderError::Invariant { .. }) => EX_SOFTWARE,
             Error::Key(KeyError::Forbidden { .. }) => EX_NOPERM,
-            Error::Key(KeyError::Rejected { .. } | KeyError::MethodMismatch { .. }) => EX_PROTOCOL,
+            Error::Key(
+                KeyError::Rejected { .. }
+                | KeyError::MethodMismatch { .. }
+                | KeyError::Transport { .. },
+            ) => EX_PROTOCOL,
             Error::Key(KeyError::Unavailable { .. }) => EX_UNAVAILABLE,
             Error::Key(KeyError::NotFound { .. }) => EX_CONFIG,
             Error::Buckets(BucketsError::Credentials(

@@ -14,6 +14,10 @@ pub fn has_ellipses(arg: &str) -> bool {
     arg.contains("...") || (arg.contains('{') && arg.contains('}'))
 }
 
+/// The most endpoints kesgate probes (all entries together): far above a
+/// real KES cluster, far below what would exhaust memory or the network.
+pub const MAX_ENDPOINTS: usize = 1024;
+
 /// Expands one endpoint. Without ellipses the endpoint is returned as is.
 pub fn expand(arg: &str) -> Result<Vec<String>, String> {
     if !has_ellipses(arg) {
@@ -21,6 +25,13 @@ pub fn expand(arg: &str) -> Result<Vec<String>, String> {
     }
     let patterns = find_patterns(arg)?;
     let labels: Vec<Vec<String>> = patterns.iter().map(Pattern::expand).collect();
+    let count = labels
+        .iter()
+        .try_fold(1usize, |n, l| n.checked_mul(l.len()))
+        .filter(|n| *n <= MAX_ENDPOINTS);
+    if count.is_none() {
+        return Err(too_many(arg));
+    }
     Ok(cartesian(&labels).into_iter().map(|p| p.concat()).collect())
 }
 
@@ -51,6 +62,10 @@ fn last_group(s: &str) -> Option<(&str, &str, &str)> {
 fn is_label(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+}
+
+pub fn too_many(arg: &str) -> String {
+    format!("`{arg}` names more than {MAX_ENDPOINTS} KES endpoints (the most kesgate probes)")
 }
 
 fn invalid(arg: &str) -> String {

@@ -315,6 +315,13 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
                     "write ranges as {1...3}, as MinIO expects",
                 )
             })?;
+            if endpoints.len() + expanded.len() > ellipses::MAX_ENDPOINTS {
+                return Err(ctx.invalid(
+                    entry.span(),
+                    &ellipses::too_many(part),
+                    "list the KES servers MinIO really uses",
+                ));
+            }
             for e in expanded {
                 endpoints.push(parse_endpoint(&e).map_err(|m| {
                     ctx.invalid(entry.span(), &m, "write endpoints as https://host:7373")

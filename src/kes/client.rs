@@ -77,6 +77,9 @@ pub enum TransportError {
     ClientCertRejected(String),
     /// Something that is not a KES TLS endpoint answered.
     Protocol(String),
+    /// kesgate itself is out of file descriptors (EMFILE/ENFILE): not KES's
+    /// fault, and it may pass.
+    LocalLimit(String),
 }
 
 impl KesClient {
@@ -148,24 +151,7 @@ impl KesClient {
 /// hyper wrap it in (nested) io::Errors, whose `source()` skips the inner
 /// error, so dig through those by hand.
 fn rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = e.source();
-    while let Some(err) = next {
-        let mut inner = err;
-        loop {
-            if let Some(r) = inner.downcast_ref::<rustls::Error>() {
-                return Some(r);
-            }
-            match inner
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-            {
-                Some(wrapped) => inner = wrapped,
-                None => break,
-            }
-        }
-        next = err.source();
-    }
-    None
+    causes(e).find_map(|c| c.downcast_ref::<rustls::Error>())
 }
 
 /// A reqwest error as one line of its causes, without repeats (and without
@@ -193,28 +179,82 @@ pub(crate) fn chain_text(e: &reqwest::Error) -> String {
 fn classify(e: &reqwest::Error) -> TransportError {
     let text = chain_text(e);
     if let Some(tls) = rustls_error(e) {
-        return match tls {
-            rustls::Error::InvalidCertificate(
-                CertificateError::Expired
-                | CertificateError::ExpiredContext { .. }
-                | CertificateError::NotValidYet
-                | CertificateError::NotValidYetContext { .. },
-            ) => TransportError::CertificateTime(text),
-            rustls::Error::InvalidCertificate(_) => TransportError::Untrusted(text),
-            rustls::Error::AlertReceived(
-                AlertDescription::BadCertificate
-                | AlertDescription::CertificateRequired
-                | AlertDescription::UnknownCA
-                | AlertDescription::AccessDenied
-                | AlertDescription::UnsupportedCertificate
-                | AlertDescription::CertificateUnknown,
-            ) => TransportError::ClientCertRejected(text),
-            rustls::Error::InvalidMessage(_)
-            | rustls::Error::InappropriateMessage { .. }
-            | rustls::Error::InappropriateHandshakeMessage { .. }
-            | rustls::Error::PeerIncompatible(_) => TransportError::Protocol(text),
-            _ => TransportError::Unreachable(text),
-        };
+        return classify_tls(tls, text);
+    }
+    if causes(e).any(|c| {
+        c.downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_parse() || h.is_parse_status())
+    }) {
+        return TransportError::Protocol(format!("not an HTTP answer KES would give ({text})"));
+    }
+    if causes(e).any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            .is_some_and(|n| n == nix::libc::EMFILE || n == nix::libc::ENFILE)
+    }) {
+        return TransportError::LocalLimit(text);
     }
     TransportError::Unreachable(text)
+}
+
+/// The TLS failures: which heal by waiting, which never will.
+fn classify_tls(tls: &rustls::Error, text: String) -> TransportError {
+    match tls {
+        rustls::Error::InvalidCertificate(
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. },
+        ) => TransportError::CertificateTime(text),
+        rustls::Error::InvalidCertificate(_) => TransportError::Untrusted(text),
+        rustls::Error::AlertReceived(
+            AlertDescription::BadCertificate
+            | AlertDescription::CertificateRequired
+            | AlertDescription::UnknownCA
+            | AlertDescription::AccessDenied
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::CertificateUnknown,
+        ) => TransportError::ClientCertRejected(text),
+        // No common protocol version or cipher suite, or a peer that does
+        // not speak TLS as KES does: no retry changes that.
+        rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure
+            | AlertDescription::ProtocolVersion
+            | AlertDescription::InsufficientSecurity
+            | AlertDescription::IllegalParameter
+            | AlertDescription::DecodeError
+            | AlertDescription::UnexpectedMessage
+            | AlertDescription::NoApplicationProtocol,
+        )
+        | rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. }
+        | rustls::Error::PeerIncompatible(_)
+        | rustls::Error::PeerMisbehaved(_) => TransportError::Protocol(format!(
+            "the TLS handshake failed ({text}): KES speaks TLS 1.2 or 1.3 with current cipher suites, so this is not KES (or a proxy in front of it)"
+        )),
+        _ => TransportError::Unreachable(text),
+    }
+}
+
+/// Every error in the chain, including those wrapped in io::Errors (whose
+/// `source()` skips the inner error).
+fn causes<'a>(
+    e: &'a reqwest::Error,
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> + 'a {
+    let mut out: Vec<&'a (dyn std::error::Error + 'static)> = Vec::new();
+    let mut next: Option<&'a (dyn std::error::Error + 'static)> = e.source();
+    while let Some(err) = next {
+        let mut inner = err;
+        out.push(inner);
+        while let Some(wrapped) = inner
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            inner = wrapped;
+            out.push(inner);
+        }
+        next = err.source();
+    }
+    out.into_iter()
 }

@@ -56,6 +56,14 @@ pub enum KeyError {
         message: String,
         fix: String,
     },
+    #[error(
+        "KES {endpoint} cannot be asked {route}: {detail}\n  fix: check the endpoint, [kes] ca and KES's TLS settings (`kesgate status` shows each link)"
+    )]
+    Transport {
+        endpoint: Endpoint,
+        route: String,
+        detail: String,
+    },
     #[error("KES {endpoint} has no key {key} (HTTP 404 on {route})\n  fix: run `kesgate keys`")]
     NotFound {
         endpoint: Endpoint,
@@ -118,8 +126,23 @@ async fn call(
                 format!("HTTP {}: {}", r.status, r.message())
             }
             Ok(r) => return Ok(r),
-            Err(TransportError::Unreachable(d) | TransportError::CertificateTime(d)) => d,
-            Err(e) => format!("{e:?}"),
+            Err(
+                TransportError::Unreachable(d)
+                | TransportError::CertificateTime(d)
+                | TransportError::LocalLimit(d),
+            ) => d,
+            // What waiting cannot change: not KES, not trusted, refused.
+            Err(
+                TransportError::Protocol(d)
+                | TransportError::Untrusted(d)
+                | TransportError::ClientCertRejected(d),
+            ) => {
+                return Err(KeyError::Transport {
+                    endpoint: endpoint.clone(),
+                    route: route.to_owned(),
+                    detail: d,
+                });
+            }
         };
         match backoff.next_before(Some(deadline)) {
             Some(pause) => tokio::time::sleep(pause).await,

@@ -90,6 +90,9 @@ fn timed_out_fix(last: &[(Endpoint, NotReady)], vault: Option<&Diagnosis>) -> &'
     if last.iter().any(|(_, n)| n.kind == Kind::CertificateTime) {
         return "check the clock (`timedatectl`), or renew KES's certificate";
     }
+    if last.iter().any(|(_, n)| n.kind == Kind::LocalLimit) {
+        return "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors";
+    }
     match vault {
         Some(d) => d.fix,
         None => {

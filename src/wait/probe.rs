@@ -32,6 +32,7 @@ pub enum Kind {
     KeyStoreUnavailable,
     ServerError,
     CertificateTime,
+    LocalLimit,
 }
 
 impl Kind {
@@ -43,6 +44,7 @@ impl Kind {
             Kind::KeyStoreUnavailable => "keystore_unavailable",
             Kind::ServerError => "server_error",
             Kind::CertificateTime => "certificate_time",
+            Kind::LocalLimit => "local_limit",
         }
     }
 
@@ -54,6 +56,7 @@ impl Kind {
             Kind::KeyStoreUnavailable => "key store unavailable",
             Kind::ServerError => "server error",
             Kind::CertificateTime => "server certificate not valid now (clock not synced yet?)",
+            Kind::LocalLimit => "kesgate cannot open a connection (too many open files)",
         }
     }
 }
@@ -193,6 +196,10 @@ fn transport(e: TransportError) -> Outcome {
         TransportError::Untrusted(d) => Outcome::Failed(Permanent::Untrusted(d)),
         TransportError::ClientCertRejected(d) => Outcome::Failed(Permanent::ClientCertRejected(d)),
         TransportError::Protocol(d) => Outcome::Failed(Permanent::Protocol(d)),
+        TransportError::LocalLimit(d) => Outcome::NotReady(NotReady {
+            kind: Kind::LocalLimit,
+            detail: d,
+        }),
     }
 }
 
