@@ -56,6 +56,9 @@ impl Error {
             Error::Config(ConfigError::Exposed { .. } | ConfigError::ForeignOwner { .. }) => {
                 EX_NOPERM
             }
+            Error::Config(ConfigError::Read { problem, .. }) if problem.is_out_of_descriptors() => {
+                EX_UNAVAILABLE
+            }
             Error::Config(_) | Error::Tls(_) => EX_CONFIG,
             Error::Wait(WaitError::TimedOut { .. }) => EX_UNAVAILABLE,
             Error::Wait(WaitError::Forbidden { .. } | WaitError::ClientCertRejected { .. }) => {

@@ -72,10 +72,26 @@ use systemd::notify::Notifier;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log, cli.verbose);
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    if let Err(why) = enough_descriptors() {
+        tracing::error!(
+            "cannot start: {why}\n  fix: raise kesgate's open-file limit (LimitNOFILE= in a drop-in, or `ulimit -n`)"
+        );
+        return ExitCode::from(error::EX_UNAVAILABLE);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("a tokio runtime");
+    {
+        Ok(r) => r,
+        // Out of file descriptors (or memory) before anything began: say
+        // so and let the unit retry, never a panic.
+        Err(e) => {
+            tracing::error!(
+                "cannot start: {e}\n  fix: raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors"
+            );
+            return ExitCode::from(error::EX_UNAVAILABLE);
+        }
+    };
     let notifier = match cli.command {
         // minio.service's status line: say whose text it is.
         Command::Preflight => Notifier::from_env().with_prefix("kesgate: "),
@@ -84,22 +100,22 @@ fn main() -> ExitCode {
     let episode = Episode::open(cli.command.name());
     let result = runtime.block_on(async {
         tokio::select! {
-            r = run(&cli, &notifier, &episode) => Some(r),
+            r = run(&cli, &notifier, &episode) => Ok(r),
             signal = terminated() => {
-                notifier.status(&format!("stopped by {signal}"));
-                tracing::info!("stopped by {signal}");
-                None
+                notifier.status(&format!("stopped by {}", signal.as_str()));
+                tracing::info!("stopped by {}", signal.as_str());
+                Err(signal)
             }
         }
     });
     match result {
-        Some(Ok(code)) => {
+        Ok(Ok(code)) => {
             if code == 0 {
                 episode.end();
             }
             ExitCode::from(code)
         }
-        Some(Err(e)) => {
+        Ok(Err(e)) => {
             let (id, kind) = e.journal_tags();
             // A retrying unit fails the same way on every attempt: tell the
             // journal once, until the failure changes or the unit succeeds.
@@ -111,11 +127,37 @@ fn main() -> ExitCode {
             notifier.status(&headline(&e));
             ExitCode::from(e.exit_code())
         }
-        None => {
-            drop(runtime);
-            reraise_termination()
+        Err(signal) => {
+            // Not `drop`: that would wait for blocking tasks still running.
+            runtime.shutdown_background();
+            reraise_termination(signal)
         }
     }
+}
+
+/// The fewest file descriptors kesgate starts with: the runtime, its
+/// signal handling and a few files and sockets. Below this, tokio's signal
+/// set-up would panic rather than fail.
+const MIN_DESCRIPTORS: u64 = 64;
+
+/// Raises the soft open-file limit to the hard one (as Go does for MinIO),
+/// and refuses to start below [`MIN_DESCRIPTORS`].
+fn enough_descriptors() -> Result<(), String> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(());
+    };
+    let soft = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    if soft < MIN_DESCRIPTORS {
+        return Err(format!(
+            "the open-file limit is {soft}, and kesgate needs at least {MIN_DESCRIPTORS}"
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the command; returns the exit code for outcomes that are not errors
@@ -248,24 +290,26 @@ fn report_check(check: &render::Check) -> u8 {
 }
 
 /// Resolves on SIGTERM or SIGINT, naming it.
-async fn terminated() -> &'static str {
+async fn terminated() -> nix::sys::signal::Signal {
+    use nix::sys::signal::Signal;
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+        _ = term.recv() => Signal::SIGTERM,
+        _ = int.recv() => Signal::SIGINT,
     }
 }
 
-/// Dies by SIGTERM with the default action, so systemd records a clean stop
-/// by signal rather than an exit code it would count as failure.
-fn reraise_termination() -> ExitCode {
-    use nix::sys::signal::{SigHandler, Signal, raise, signal};
+/// Dies by the signal that stopped it, with the default action: systemd
+/// records a clean stop by SIGTERM, and a shell sees Ctrl-C as SIGINT (so
+/// a script running kesgate stops too).
+fn reraise_termination(signal: nix::sys::signal::Signal) -> ExitCode {
+    use nix::sys::signal::{SigHandler, raise};
     // SAFETY: restoring the default disposition has no handler to race with.
     unsafe {
-        let _ = signal(Signal::SIGTERM, SigHandler::SigDfl);
+        let _ = nix::sys::signal::signal(signal, SigHandler::SigDfl);
     }
-    let _ = raise(Signal::SIGTERM);
-    ExitCode::from(143)
+    let _ = raise(signal);
+    ExitCode::from(128 + signal as u8)
 }

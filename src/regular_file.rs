@@ -87,6 +87,12 @@ impl ReadError {
         )
     }
 
+    /// EMFILE/ENFILE: this process (or the host) is out of descriptors,
+    /// which passes; the file itself is fine.
+    pub fn is_out_of_descriptors(&self) -> bool {
+        matches!(self, ReadError::Io(e) if matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)))
+    }
+
     pub fn is_missing(&self) -> bool {
         matches!(self, ReadError::Missing)
     }

@@ -368,20 +368,21 @@ fn key_file_readable_by_others_is_refused_with_the_fix() {
 }
 
 #[test]
-fn sigterm_ends_the_wait_as_a_clean_stop() {
+fn sigterm_and_sigint_end_the_wait_by_that_signal() {
     let f = Fixture::new();
     let kes = f.server(Generation::V2024);
     kes.set_sealed(true);
-    let notify = NotifySocket::new();
-    let child = notify.spawn(&f.config(&[kes.endpoint()], "timeout = \"0\""));
-    notify.until("attempt 1,");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+    for signal in [
         nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.signal(), Some(15), "{}", text(&out));
+        nix::sys::signal::Signal::SIGINT,
+    ] {
+        let notify = NotifySocket::new();
+        let child = notify.spawn(&f.config(&[kes.endpoint()], "timeout = \"0\""));
+        notify.until("attempt 1,");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.signal(), Some(signal as i32), "{}", text(&out));
+    }
 }
 
 #[test]

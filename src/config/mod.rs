@@ -166,7 +166,9 @@ pub enum ConfigError {
 /// The fix for a file kesgate could not read: a wrong kind of file, or
 /// the caller's advice for a missing or unreadable one.
 fn read_fix(problem: &crate::regular_file::ReadError, fix: &'static str) -> &'static str {
-    if problem.is_wrong_shape() {
+    if problem.is_out_of_descriptors() {
+        "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors"
+    } else if problem.is_wrong_shape() {
         "put a regular file there: kesgate reads no FIFOs, devices or directories, and no file larger than the limit"
     } else {
         fix

@@ -12,7 +12,7 @@ use crate::config::{Endpoint, KesSettings};
 use crate::tls::{Section, TlsSetupError, TrustPool};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// KES answers with small JSON objects; anything larger is not worth reading.
 const BODY_LIMIT: usize = 64 * 1024;
 

@@ -208,8 +208,34 @@ async fn kes(r: &mut Report, settings: &Settings) {
         }
     };
     let mut ready_endpoint = None;
-    for endpoint in &settings.kes.endpoints {
-        let status = endpoint_status(&client, settings, endpoint).await;
+    // All endpoints at once (a few at a time), each bounded by one
+    // request's timeout: `status` answers in seconds however many are down.
+    use futures_util::StreamExt as _;
+    let statuses: Vec<EndpointStatus> =
+        futures_util::stream::iter(settings.kes.endpoints.iter().map(|endpoint| {
+            let client = &client;
+            async move {
+                let bound = crate::kes::client::REQUEST_TIMEOUT;
+                tokio::time::timeout(bound, endpoint_status(client, settings, endpoint))
+                    .await
+                    .unwrap_or_else(|_| EndpointStatus {
+                        endpoint: endpoint.to_string(),
+                        ready: false,
+                        state: format!(
+                            "no complete answer within {}",
+                            humantime::format_duration(bound)
+                        ),
+                        latency_ms: bound.as_millis() as u64,
+                        version: None,
+                        api: None,
+                        round_trip: None,
+                    })
+            }
+        }))
+        .buffered(STATUS_CONCURRENCY)
+        .collect()
+        .await;
+    for (endpoint, status) in settings.kes.endpoints.iter().zip(statuses) {
         if status.ready && ready_endpoint.is_none() {
             ready_endpoint = Some(endpoint.clone());
         }
@@ -250,6 +276,9 @@ async fn kes(r: &mut Report, settings: &Settings) {
         });
     }
 }
+
+/// How many KES endpoints `status` asks at the same time.
+const STATUS_CONCURRENCY: usize = 16;
 
 async fn endpoint_status(
     client: &KesClient,

@@ -8,6 +8,7 @@
 
 mod backend;
 pub mod client;
+pub mod hostile;
 mod minio;
 mod openbao;
 mod pki;
