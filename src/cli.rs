@@ -21,8 +21,10 @@ kesgate-buckets.service seed keys and bucket-default SSE-KMS.",
 /etc/default/minio  MinIO's environment file, rendered\n  \
 /usr/lib/systemd/system/minio.service.d/kesgate.conf  the drop-in\n\n\
 Exit status:\n  0 success; 1 a check answered no (render --check, buckets); 64 usage; 69 KES or MinIO \
-not ready in time (retried by the units); 73/74 cannot write/read a file; 76 KES answered \
-unlike KES (method, certificate); 77 permission (KES policy, secret file mode); 78 configuration.\n\n\
+not ready in time, or out of file descriptors (retried by the units); 73 cannot read or write a \
+file (I/O, read-only, full, lock held); 76 the peer is not KES (TLS, HTTP, redirect, method, data \
+key); 77 permission (KES policy, secret file mode or owner); 78 configuration (also a file that is \
+not a regular file, a value beyond its maximum).\n\n\
 See also: systemctl status kesgate minio; journalctl -xu kesgate"
 )]
 pub struct Cli {

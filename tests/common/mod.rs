@@ -148,20 +148,59 @@ pub fn kesgate() -> Command {
 }
 
 pub fn run(config: &Path, args: &[&str]) -> Output {
-    kesgate()
+    let out = kesgate()
         .arg("--config")
         .arg(config)
         .args(args)
         .output()
-        .unwrap()
+        .unwrap();
+    text(&out);
+    out
 }
 
 pub fn text(out: &Output) -> String {
-    format!(
+    let t = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    )
+    );
+    assert_no_secrets("kesgate's output", &t);
+    t
+}
+
+/// The secrets the tests hand kesgate: the API keys (their text, the
+/// Ed25519 seed in base64 and hex) and the MinIO root passwords.
+pub fn secrets() -> Vec<String> {
+    use base64::Engine as _;
+    let mut all = vec![
+        "s3cr3t-minio-password".to_owned(),
+        "hunter2hunter2".to_owned(),
+        "s3cr3t \"quoted\"".to_owned(),
+        "dbpw9".to_owned(),
+    ];
+    for key in [API_KEY, OTHER_KEY] {
+        let body = &key["kes:v1:".len()..];
+        all.push(body.to_owned());
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        let seed = &bytes[1..];
+        all.push(base64::engine::general_purpose::STANDARD.encode(seed));
+        all.push(seed.iter().map(|b| format!("{b:02x}")).collect());
+    }
+    all
+}
+
+/// The sweep: every output and every sd_notify message of every test
+/// passes here, whatever failure the test provoked.
+pub fn assert_no_secrets(what: &str, text: &str) {
+    for s in secrets() {
+        assert!(
+            !text.contains(&s),
+            "{what} holds a secret ({}…):\n{text}",
+            &s[..4]
+        );
+    }
 }
 
 /// A real sd_notify socket, as systemd provides one.
@@ -211,7 +250,9 @@ impl NotifySocket {
             .sock
             .recv(&mut buf)
             .expect("an sd_notify message from kesgate");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_no_secrets("an sd_notify message", &m);
+        m
     }
 
     /// Runs `child` to its end, reading its messages meanwhile (a full
@@ -227,7 +268,11 @@ impl NotifySocket {
         let mut buf = vec![0u8; 65536];
         let out = loop {
             match self.sock.recv(&mut buf) {
-                Ok(n) => seen.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                Ok(n) => {
+                    let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    assert_no_secrets("an sd_notify message", &m);
+                    seen.push(m);
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -254,7 +299,9 @@ impl NotifySocket {
         let mut seen = Vec::new();
         let mut buf = vec![0u8; 65536];
         while let Ok(n) = self.sock.recv(&mut buf) {
-            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            assert_no_secrets("an sd_notify message", &m);
+            seen.push(m);
         }
         self.sock.set_nonblocking(false).unwrap();
         seen

@@ -95,10 +95,7 @@ impl Hostile {
                 .with_safe_default_protocol_versions()
                 .expect("versions")
                 .with_no_client_auth()
-                .with_single_cert(
-                    vec![cert.cert_der.clone()],
-                    cert.key_der.clone_key(),
-                )
+                .with_single_cert(vec![cert.cert_der.clone()], cert.key_der.clone_key())
                 .expect("server cert"),
         );
         let requests = Arc::new(Mutex::new(Vec::new()));
