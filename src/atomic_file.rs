@@ -275,6 +275,11 @@ impl Attributes {
     fn apply(&self, file: &File) -> io::Result<()> {
         use xattr::FileExt as _;
         for (name, value) in &self.0 {
+            // Often already so (an SELinux label from the directory's
+            // default): then nothing to set, and no permission needed.
+            if file.get_xattr(name).ok().flatten().as_deref() == Some(value.as_slice()) {
+                continue;
+            }
             file.set_xattr(name, value).map_err(|e| {
                 io::Error::new(
                     e.kind(),

@@ -82,6 +82,12 @@ impl Error {
             Error::Render(RenderError::Read { .. } | RenderError::Locked { .. }) => EX_CANTCREAT,
             // What a shape check missed in a race: still not for retrying.
             Error::Render(RenderError::Write { source, .. }) if wrong_shape(source) => EX_CONFIG,
+            // An owner or extended attribute this process may not set.
+            Error::Render(RenderError::Write { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                EX_NOPERM
+            }
             Error::Render(RenderError::Write { .. }) => EX_CANTCREAT,
             Error::Render(RenderError::Invariant { .. }) => EX_SOFTWARE,
             Error::Key(KeyError::Forbidden { .. }) => EX_NOPERM,

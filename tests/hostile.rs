@@ -289,8 +289,9 @@ fn status_asks_every_endpoint_at_once() {
     let endpoints: Vec<String> = peers.iter().map(Hostile::endpoint).collect();
     let (code, t) = bounded(&wait_cfg(&f, &endpoints), &["status"]);
     assert_eq!(code, Some(1), "{t}");
-    // Asked one after the other, never two mute peers would wait at once.
-    assert_eq!(max_open.load(Ordering::SeqCst), 3, "{t}");
+    // Asked one after the other, never two mute peers would wait at once
+    // (a probe may open a second connection to one of them: at least 3).
+    assert!(max_open.load(Ordering::SeqCst) >= 3, "{t}");
     assert!(t.contains("no complete answer within 10s"), "{t}");
 }
 
