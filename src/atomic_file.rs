@@ -61,66 +61,74 @@ pub enum LockError {
     },
 }
 
+/// One try at the lock.
+enum Attempt {
+    Locked(DirLock),
+    /// Another process holds it: the directory, to try again.
+    Busy(File),
+}
+
 impl DirLock {
     /// Locks the directory of `path`, waiting at most `bound` for another
     /// holder without blocking the runtime (so SIGTERM is still handled),
     /// then removes temp files a killed writer left behind: holding the
     /// lock, none can be in use.
     pub async fn acquire(path: &Path, bound: Duration) -> Result<DirLock, LockError> {
-        let dir = parent(path).to_owned();
-        let started = std::time::Instant::now();
+        let (dir, started) = (parent(path).to_owned(), std::time::Instant::now());
         let mut file = open_dir(&dir)?;
         let mut told = false;
         loop {
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(lock) => return Ok(Self::locked(path, dir, lock)?),
-                Err((f, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() < bound => {
-                    if !told {
-                        tracing::info!(
-                            "waiting up to {} for the lock on {} ({})",
-                            humantime::format_duration(bound),
-                            dir.display(),
-                            holder(&f)
-                        );
-                        told = true;
-                    }
-                    file = f;
-                    tokio::time::sleep(LOCK_POLL).await;
-                }
-                Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
-                    return Err(LockError::Held {
-                        holder: holder(&f),
-                        dir,
-                        waited: started.elapsed(),
-                    });
-                }
-                Err((_, e)) => return Err(io::Error::from(e).into()),
+            file = match Self::try_lock(path, &dir, file, started, bound)? {
+                Attempt::Locked(lock) => return Ok(lock),
+                Attempt::Busy(f) => f,
+            };
+            if !told {
+                tracing::info!(
+                    "waiting up to {} for the lock on {} ({})",
+                    humantime::format_duration(bound),
+                    dir.display(),
+                    holder(&file)
+                );
+                told = true;
             }
+            tokio::time::sleep(LOCK_POLL).await;
         }
     }
 
     /// The same outside the runtime, for kesgate's own short-lived files
     /// (a bounded wait; a lock still held after it is an error).
     pub fn acquire_blocking(path: &Path, bound: Duration) -> Result<DirLock, LockError> {
-        let dir = parent(path).to_owned();
-        let started = std::time::Instant::now();
+        let (dir, started) = (parent(path).to_owned(), std::time::Instant::now());
         let mut file = open_dir(&dir)?;
         loop {
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(lock) => return Ok(Self::locked(path, dir, lock)?),
-                Err((f, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() < bound => {
-                    file = f;
-                    std::thread::sleep(LOCK_POLL);
-                }
-                Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
-                    return Err(LockError::Held {
-                        holder: holder(&f),
-                        dir,
-                        waited: started.elapsed(),
-                    });
-                }
-                Err((_, e)) => return Err(io::Error::from(e).into()),
+            file = match Self::try_lock(path, &dir, file, started, bound)? {
+                Attempt::Locked(lock) => return Ok(lock),
+                Attempt::Busy(f) => f,
+            };
+            std::thread::sleep(LOCK_POLL);
+        }
+    }
+
+    /// One try: the lock; the directory back while another holds it and
+    /// `bound` has not passed since `started`; else why not.
+    fn try_lock(
+        path: &Path,
+        dir: &Path,
+        file: File,
+        started: std::time::Instant,
+        bound: Duration,
+    ) -> Result<Attempt, LockError> {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Attempt::Locked(Self::locked(path, dir.to_owned(), lock)?)),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() < bound => {
+                Ok(Attempt::Busy(f))
             }
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) => Err(LockError::Held {
+                holder: holder(&f),
+                dir: dir.to_owned(),
+                waited: started.elapsed(),
+            }),
+            Err((_, e)) => Err(io::Error::from(e).into()),
         }
     }
 
@@ -250,7 +258,7 @@ fn holder(dir: &File) -> String {
 
 /// Extended attributes of a file (POSIX ACLs are `system.posix_acl_*`),
 /// carried over to the file that replaces it.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Attributes(Vec<(std::ffi::OsString, Vec<u8>)>);
 
 impl Attributes {

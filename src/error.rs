@@ -16,6 +16,9 @@ pub fn headline(e: &dyn std::fmt::Display) -> String {
     e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
+/// The fix wherever kesgate runs out of file descriptors (EMFILE/ENFILE).
+pub const FIX_DESCRIPTORS: &str = "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors";
+
 pub const EX_UNAVAILABLE: u8 = 69;
 pub const EX_SOFTWARE: u8 = 70;
 pub const EX_CANTCREAT: u8 = 73;
@@ -53,9 +56,7 @@ fn wrong_shape(e: &std::io::Error) -> bool {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(ConfigError::Exposed { .. } | ConfigError::ForeignOwner { .. }) => {
-                EX_NOPERM
-            }
+            Error::Config(ConfigError::Exposed(_)) => EX_NOPERM,
             Error::Config(ConfigError::Read { problem, .. }) if problem.is_out_of_descriptors() => {
                 EX_UNAVAILABLE
             }
@@ -99,8 +100,7 @@ impl Error {
             Error::Key(KeyError::Unavailable { .. }) => EX_UNAVAILABLE,
             Error::Key(KeyError::NotFound { .. }) => EX_CONFIG,
             Error::Buckets(BucketsError::Credentials(
-                crate::buckets::CredentialsError::Exposed { .. }
-                | crate::buckets::CredentialsError::ForeignOwner { .. },
+                crate::buckets::CredentialsError::Exposed(_),
             )) => EX_NOPERM,
             Error::Buckets(BucketsError::Credentials(_) | BucketsError::Tls(_)) => EX_CONFIG,
             Error::Buckets(BucketsError::NotHealthy { .. }) => EX_UNAVAILABLE,
@@ -119,9 +119,7 @@ impl Error {
     /// MESSAGE_ID and KESGATE_ERROR_KIND for the journal.
     pub fn journal_tags(&self) -> (&'static str, &'static str) {
         match self {
-            Error::Config(ConfigError::Exposed { .. } | ConfigError::ForeignOwner { .. }) => {
-                (ids::FAILED, "secret_exposed")
-            }
+            Error::Config(ConfigError::Exposed(_)) => (ids::FAILED, "secret_exposed"),
             Error::Config(_) => (ids::FAILED, "config"),
             Error::Tls(_) => (ids::FAILED, "tls_setup"),
             Error::Wait(WaitError::TimedOut { .. }) => (ids::WAIT_GAVE_UP, "timeout"),

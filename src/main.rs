@@ -86,9 +86,7 @@ fn main() -> ExitCode {
         // Out of file descriptors (or memory) before anything began: say
         // so and let the unit retry, never a panic.
         Err(e) => {
-            tracing::error!(
-                "cannot start: {e}\n  fix: raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors"
-            );
+            tracing::error!("cannot start: {e}\n  fix: {}", error::FIX_DESCRIPTORS);
             return ExitCode::from(error::EX_UNAVAILABLE);
         }
     };

@@ -90,7 +90,7 @@ impl ReadError {
     /// EMFILE/ENFILE: this process (or the host) is out of descriptors,
     /// which passes; the file itself is fine.
     pub fn is_out_of_descriptors(&self) -> bool {
-        matches!(self, ReadError::Io(e) if matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)))
+        matches!(self, ReadError::Io(e) if out_of_descriptors(e))
     }
 
     pub fn is_missing(&self) -> bool {
@@ -105,6 +105,14 @@ impl ReadError {
             other => io::Error::new(io::ErrorKind::InvalidInput, other.to_string()),
         }
     }
+}
+
+/// EMFILE/ENFILE: the process (or the host) has no file descriptor left.
+pub fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EMFILE | nix::libc::ENFILE)
+    )
 }
 
 /// Caps, by what a file holds: far above any real one, far below memory.

@@ -24,18 +24,41 @@ impl<T> fmt::Debug for Secret<T> {
     }
 }
 
-/// The mode bits of a secret file when group or others may read or write
-/// it (refused, as ssh refuses such keys); `None` when it is private.
-pub fn exposed_mode(meta: &std::fs::Metadata) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o7777;
-    (mode & 0o077 != 0).then_some(mode)
+/// Why a secret file is refused, as ssh refuses such keys.
+#[derive(Debug, thiserror::Error)]
+pub enum Exposure {
+    #[error(
+        "{} holds a secret but is readable by group or others (mode {mode:04o})\n  fix: chmod 600 {}", path.display(), path.display()
+    )]
+    Mode { path: std::path::PathBuf, mode: u32 },
+    #[error(
+        "{} holds a secret but belongs to uid {uid}, not to root or to kesgate's user (uid {ours}): that user could change it\n  fix: chown root: {}", path.display(), path.display()
+    )]
+    Owner {
+        path: std::path::PathBuf,
+        uid: u32,
+        ours: u32,
+    },
 }
 
-/// (owner, kesgate's uid) when a secret file belongs to neither root nor
-/// kesgate's own user: that user could swap the secret (ssh's rule).
-pub fn foreign_owner(meta: &std::fs::Metadata) -> Option<(u32, u32)> {
-    use std::os::unix::fs::MetadataExt;
+/// Refuses a secret file that group or others may read or write, or that
+/// belongs to neither root nor kesgate's own user (who could swap it).
+pub fn check_private(path: &std::path::Path, meta: &std::fs::Metadata) -> Result<(), Exposure> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(Exposure::Mode {
+            path: path.to_owned(),
+            mode,
+        });
+    }
     let ours = nix::unistd::geteuid().as_raw();
-    (meta.uid() != 0 && meta.uid() != ours).then_some((meta.uid(), ours))
+    if meta.uid() != 0 && meta.uid() != ours {
+        return Err(Exposure::Owner {
+            path: path.to_owned(),
+            uid: meta.uid(),
+            ours,
+        });
+    }
+    Ok(())
 }

@@ -11,7 +11,6 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
 
 use common::*;
 
@@ -66,32 +65,14 @@ impl Shape {
     }
 }
 
-/// Runs kesgate; a run that does not end within a minute is killed and
-/// fails the test (a hang is the bug this file is about).
+/// Runs kesgate, guarded against a hang (the bug this file is about).
 fn bounded(cfg: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut cmd = kesgate();
     cmd.arg("--config").arg(cfg).args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(out) => out,
-        Err(_) => {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            panic!("kesgate {args:?} hung");
-        }
-    }
+    run_guarded(&mut cmd)
 }
 
 fn refused(out: &Output, path: &Path, shape: Shape) {

@@ -6,7 +6,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
 use common::*;
@@ -59,32 +58,10 @@ fn wait_cfg(f: &Fixture, endpoints: &[String]) -> std::path::PathBuf {
     )
 }
 
-/// Runs kesgate; a hang past a generous guard is a failure (not a timing
-/// assertion: the guard is far above any bound kesgate sets itself).
+/// Runs kesgate, guarded against a hang: (exit code, output).
 fn bounded(cfg: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let cfg = cfg.to_owned();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let child = kesgate()
-        .arg("--config")
-        .arg(&cfg)
-        .args(&args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
-    match rx.recv_timeout(Duration::from_secs(90)) {
-        Ok(out) => (out.status.code(), text(&out)),
-        Err(_) => {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            panic!("kesgate {args:?} hung");
-        }
-    }
+    let out = run_guarded(kesgate().arg("--config").arg(cfg).args(args));
+    (out.status.code(), text(&out))
 }
 
 fn expect(cfg: &std::path::Path, args: &[&str], code: i32, needles: &[&str]) -> String {

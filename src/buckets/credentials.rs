@@ -15,14 +15,8 @@ pub enum CredentialsError {
         source: std::io::Error,
         fix: &'static str,
     },
-    #[error(
-        "{path} holds a secret but is readable by group or others (mode {mode:04o})\n  fix: chmod 600 {path}"
-    )]
-    Exposed { path: PathBuf, mode: u32 },
-    #[error(
-        "{path} holds a secret but belongs to uid {uid}, not to root or to kesgate's user (uid {ours}): that user could change it\n  fix: chown root: {path}"
-    )]
-    ForeignOwner { path: PathBuf, uid: u32, ours: u32 },
+    #[error(transparent)]
+    Exposed(#[from] crate::secret::Exposure),
     #[error(
         "{path} has no {missing}\n  fix: set MINIO_ROOT_USER and MINIO_ROOT_PASSWORD there, or [minio] access_key_file and secret_key_file"
     )]
@@ -44,19 +38,7 @@ fn read_secret(path: &Path) -> Result<String, CredentialsError> {
     let (bytes, meta) =
         crate::regular_file::read_with_metadata(path, crate::regular_file::MAX_SECRET)
             .map_err(|e| read_error(e.into_io()))?;
-    if let Some(mode) = crate::secret::exposed_mode(&meta) {
-        return Err(CredentialsError::Exposed {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    if let Some((uid, ours)) = crate::secret::foreign_owner(&meta) {
-        return Err(CredentialsError::ForeignOwner {
-            path: path.to_owned(),
-            uid,
-            ours,
-        });
-    }
+    crate::secret::check_private(path, &meta)?;
     let text = String::from_utf8(bytes).map_err(|_| {
         read_error(std::io::Error::new(
             std::io::ErrorKind::InvalidData,

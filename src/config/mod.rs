@@ -146,14 +146,8 @@ pub enum ConfigError {
         message: String,
         fix: String,
     },
-    #[error(
-        "{path} holds a secret but is readable by group or others (mode {mode:04o})\n  fix: chmod 600 {path}"
-    )]
-    Exposed { path: PathBuf, mode: u32 },
-    #[error(
-        "{path} holds a secret but belongs to uid {uid}, not to root or to kesgate's user (uid {ours}): that user could change it\n  fix: chown root: {path}"
-    )]
-    ForeignOwner { path: PathBuf, uid: u32, ours: u32 },
+    #[error(transparent)]
+    Exposed(#[from] crate::secret::Exposure),
     #[error(
         "{source_name}: not a usable KES API key: {reason}\n  fix: put the `kes:v1:…` key printed by `kesgate identity new` there"
     )]
@@ -167,7 +161,7 @@ pub enum ConfigError {
 /// the caller's advice for a missing or unreadable one.
 fn read_fix(problem: &crate::regular_file::ReadError, fix: &'static str) -> &'static str {
     if problem.is_out_of_descriptors() {
-        "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors"
+        crate::error::FIX_DESCRIPTORS
     } else if problem.is_wrong_shape() {
         "put a regular file there: kesgate reads no FIFOs, devices or directories, and no file larger than the limit"
     } else {

@@ -86,7 +86,7 @@ fn api_key_from_file(path: &Path, source: String) -> Result<Auth, ConfigError> {
     };
     let (bytes, meta) =
         regular_file::read_with_metadata(path, regular_file::MAX_SECRET).map_err(read_error)?;
-    check_private(path, &meta)?;
+    crate::secret::check_private(path, &meta)?;
     let text = String::from_utf8(bytes).map_err(|_| {
         read_error(regular_file::ReadError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -108,22 +108,5 @@ pub(super) fn require_private(path: &Path) -> Result<(), ConfigError> {
         problem,
         fix: "create it, or fix its path in kesgate.toml",
     })?;
-    check_private(path, &meta)
-}
-
-fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), ConfigError> {
-    if let Some(mode) = crate::secret::exposed_mode(meta) {
-        return Err(ConfigError::Exposed {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    if let Some((uid, ours)) = crate::secret::foreign_owner(meta) {
-        return Err(ConfigError::ForeignOwner {
-            path: path.to_owned(),
-            uid,
-            ours,
-        });
-    }
-    Ok(())
+    Ok(crate::secret::check_private(path, &meta)?)
 }

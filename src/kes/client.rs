@@ -189,8 +189,7 @@ fn classify(e: &reqwest::Error) -> TransportError {
     }
     if causes(e).any(|c| {
         c.downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::raw_os_error)
-            .is_some_and(|n| n == nix::libc::EMFILE || n == nix::libc::ENFILE)
+            .is_some_and(crate::regular_file::out_of_descriptors)
     }) {
         return TransportError::LocalLimit(text);
     }

@@ -202,15 +202,8 @@ fn writable_shape(path: &Path, target: &Path) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// What is kept of a file that exists: mode, owner, extended attributes.
-#[derive(Debug, Clone)]
-struct Existing {
-    mode: Mode,
-    attributes: Attributes,
-}
-
-/// Current content (empty when missing) of `target`, and what to keep.
-fn read(path: &Path, target: &Path) -> Result<(Vec<u8>, Option<Existing>), RenderError> {
+/// Current content (empty when missing) of `target`, and its mode.
+fn read(path: &Path, target: &Path) -> Result<(Vec<u8>, Option<Mode>), RenderError> {
     match regular_file::read_with_metadata(target, regular_file::MAX_ENV_FILE) {
         Ok((bytes, meta)) => {
             let mode = Mode {
@@ -218,11 +211,7 @@ fn read(path: &Path, target: &Path) -> Result<(Vec<u8>, Option<Existing>), Rende
                 uid: Some(meta.uid()),
                 gid: Some(meta.gid()),
             };
-            let attributes = Attributes::of(target).map_err(|source| RenderError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-            Ok((bytes, Some(Existing { mode, attributes })))
+            Ok((bytes, Some(mode)))
         }
         Err(ReadError::Missing) => Ok((Vec::new(), None)),
         Err(e) if e.is_wrong_shape() => Err(RenderError::Shape {
@@ -281,7 +270,7 @@ struct File {
     target: PathBuf,
     dialect: Dialect,
     old: Vec<u8>,
-    existing: Option<Existing>,
+    existing: Option<Mode>,
 }
 
 impl File {
@@ -518,22 +507,18 @@ pub async fn render(
     let mut writes = Vec::new();
     for ((file, _), plan) in files.plans.iter().zip(plans) {
         let holds_secret = has_secret(kes) && plan_holds(&plan.content, file.dialect, API_KEY);
-        let mut mode =
-            file.existing
-                .as_ref()
-                .map(|e| e.mode)
-                .unwrap_or(match (file.dialect, new_owner) {
-                    (Dialect::Minio, Some((uid, gid))) => Mode {
-                        mode: 0o600,
-                        uid: Some(uid),
-                        gid: Some(gid),
-                    },
-                    _ => Mode {
-                        mode: env.mode,
-                        uid: env.uid,
-                        gid: env.gid,
-                    },
-                });
+        let mut mode = file.existing.unwrap_or(match (file.dialect, new_owner) {
+            (Dialect::Minio, Some((uid, gid))) => Mode {
+                mode: 0o600,
+                uid: Some(uid),
+                gid: Some(gid),
+            },
+            _ => Mode {
+                mode: env.mode,
+                uid: env.uid,
+                gid: env.gid,
+            },
+        });
         let mut tightened = None;
         if holds_secret && mode.mode & 0o077 != 0 {
             tightened = Some((mode.mode, mode.mode & !0o077));
@@ -574,11 +559,14 @@ pub async fn render(
                 path: file.path.clone(),
                 source,
             };
-            let attributes = file
-                .existing
-                .as_ref()
-                .map(|e| e.attributes.clone())
-                .unwrap_or_default();
+            // Read here, under the lock, only for a file being replaced.
+            let attributes = match file.existing {
+                Some(_) => Attributes::of(&file.target).map_err(|source| RenderError::Read {
+                    path: file.path.clone(),
+                    source,
+                })?,
+                None => Attributes::default(),
+            };
             if file.existing.is_some() && file.old != content {
                 lock.write_keeping(&prev_of(&file.target), &file.old, mode, &attributes)
                     .map_err(write_err)?;

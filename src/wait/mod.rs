@@ -91,7 +91,7 @@ fn timed_out_fix(last: &[(Endpoint, NotReady)], vault: Option<&Diagnosis>) -> &'
         return "check the clock (`timedatectl`), or renew KES's certificate";
     }
     if last.iter().any(|(_, n)| n.kind == Kind::LocalLimit) {
-        return "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors";
+        return crate::error::FIX_DESCRIPTORS;
     }
     match vault {
         Some(d) => d.fix,

@@ -158,6 +158,33 @@ pub fn run(config: &Path, args: &[&str]) -> Output {
     out
 }
 
+/// Runs `cmd` to its end, output captured. A run that outlives a
+/// generous guard (far above any bound kesgate sets itself) is killed and
+/// fails the test: a hang is a bug, and the guard no timing assertion.
+pub fn run_guarded(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => {
+            text(&out);
+            out
+        }
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("{cmd:?} hung");
+        }
+    }
+}
+
 pub fn text(out: &Output) -> String {
     let t = format!(
         "{}{}",
