@@ -88,6 +88,21 @@ pub async fn vault_watch(settings: &Settings) -> Result<Option<crate::vault::Vau
     )?))
 }
 
+/// A key store that did not serve for the whole retry window: what the
+/// Vault behind KES says (`[vault]`) decides the advice, so that an
+/// unsealed, active Vault never gets "check its policy" first.
+pub async fn with_vault_word(settings: &Settings, mut e: keys::KeyError) -> keys::KeyError {
+    let keys::KeyError::Unavailable { fix, .. } = &mut e else {
+        return e;
+    };
+    let Ok(Some(mut vault)) = vault_watch(settings).await else {
+        return e;
+    };
+    let seen = vault.poll().await;
+    *fix = keys::fix_unavailable(Some(&seen));
+    e
+}
+
 /// Who runs the gate: kesgate.service (`start`, sandboxed) or
 /// minio.service's preflight (as root).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,12 +127,19 @@ pub async fn gate(
     notifier.status(&format!(
         "KES ready; checking generate/decrypt with key {key} as MinIO will"
     ));
-    let trip = match keys::round_trip(&client, &settings.kes, endpoint, key).await {
-        Err(keys::KeyError::NotFound { .. }) => {
-            keys::ensure(&client, &settings.kes, endpoint, key).await?;
-            keys::round_trip(&client, &settings.kes, endpoint, key).await?
+    let trip = async {
+        match keys::round_trip(&client, &settings.kes, endpoint, key).await {
+            Err(keys::KeyError::NotFound { .. }) => {
+                keys::ensure(&client, &settings.kes, endpoint, key).await?;
+                keys::round_trip(&client, &settings.kes, endpoint, key).await
+            }
+            other => other,
         }
-        other => other?,
+    }
+    .await;
+    let trip = match trip {
+        Ok(t) => t,
+        Err(e) => return Err(with_vault_word(settings, e).await.into()),
     };
     let warning = trip
         .describe_denied
@@ -169,11 +191,16 @@ pub async fn gate(
         .collect::<Vec<_>>()
         .join(" and ");
     Ok(format!(
-        "KES ready ({}); key {key} present and works; {where_} {}{}",
+        "KES ready ({}); key {key} present and works; {where_} {}{}{}",
         ready.endpoint,
         if written { "updated" } else { "up to date" },
         warning
             .map(|w| format!("; warning: {w}"))
+            .unwrap_or_default(),
+        ready
+            .unproven
+            .as_ref()
+            .map(|u| format!("; warning: {u}"))
             .unwrap_or_default(),
     ))
 }

@@ -16,6 +16,18 @@ pub fn headline(e: &dyn std::fmt::Display) -> String {
     e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
+/// The first line and the fix of an error, on one line: what `status`
+/// shows for a link, in the words the failing command prints.
+pub fn headline_and_fix(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default().to_owned();
+    match lines.find_map(|l| l.trim_start().strip_prefix("fix: ")) {
+        Some(fix) => format!("{first}; fix: {fix}"),
+        None => first,
+    }
+}
+
 /// The fix wherever kesgate runs out of file descriptors (EMFILE/ENFILE).
 pub const FIX_DESCRIPTORS: &str = "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors";
 

@@ -171,7 +171,7 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
             let runs_as = minio_service::runs_as(&settings.minio).await;
             let (_, ready) =
                 chain::wait_for_kes(&settings, runs_as.as_ref(), notifier, episode).await?;
-            notifier.ready(&format!("KES ready: {} ({})", ready.endpoint, ready.via));
+            notifier.ready(&ready.summary());
             Ok(0)
         }
         Command::Render(args) => {
@@ -207,7 +207,12 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
             let (mut created, mut existed) = (0, 0);
             for key in &settings.keys {
                 notifier.status(&format!("checking key {key}"));
-                match keys::ensure(&client, &settings.kes, &ready.endpoint, key).await? {
+                let outcome = match keys::ensure(&client, &settings.kes, &ready.endpoint, key).await
+                {
+                    Ok(o) => o,
+                    Err(e) => return Err(chain::with_vault_word(&settings, e).await.into()),
+                };
+                match outcome {
                     keys::KeyOutcome::Created => created += 1,
                     keys::KeyOutcome::Existed => existed += 1,
                 }

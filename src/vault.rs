@@ -33,6 +33,10 @@ pub struct VaultStatus {
     pub standby: Option<bool>,
     /// Why it could not be asked (TLS or connection error, bad answer).
     pub error: Option<String>,
+    /// It answered 200 without the fields every Vault and OpenBao send
+    /// (`error` says which), or with numbers no Vault sends.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_vault: bool,
 }
 
 /// What a Vault node's answers mean for KES.
@@ -43,6 +47,9 @@ pub enum VaultState {
     NotInitialized,
     Standby,
     Unreachable,
+    /// It answered, but not as a Vault/OpenBao does (fields missing or
+    /// inconsistent): nothing it says is believed.
+    NotVault,
 }
 
 impl VaultState {
@@ -54,13 +61,16 @@ impl VaultState {
             VaultState::NotInitialized => "not_initialized",
             VaultState::Standby => "standby",
             VaultState::Unreachable => "unreachable",
+            VaultState::NotVault => "not_vault",
         }
     }
 }
 
 impl VaultStatus {
     pub fn state(&self) -> VaultState {
-        if !self.reachable {
+        if self.not_vault {
+            VaultState::NotVault
+        } else if !self.reachable {
             VaultState::Unreachable
         } else if self.initialized == Some(false) {
             VaultState::NotInitialized
@@ -95,6 +105,10 @@ impl VaultStatus {
             VaultState::Unreachable => format!(
                 "Vault {a} is unreachable: {}",
                 self.error.as_deref().unwrap_or("no answer")
+            ),
+            VaultState::NotVault => format!(
+                "{a} does not answer like a Vault or OpenBao: {}",
+                self.error.as_deref().unwrap_or("unexpected answer")
             ),
         }
     }
@@ -134,7 +148,7 @@ impl VaultWatch {
         let prev = self.last[i].clone();
         let want_health = prev
             .as_ref()
-            .is_some_and(|p| p.reachable && p.sealed == Some(false));
+            .is_some_and(|p| p.reachable && !p.not_vault && p.sealed == Some(false));
         let mut st = prev.unwrap_or_else(|| VaultStatus {
             address: shown(base),
             ..VaultStatus::default()
@@ -157,7 +171,7 @@ impl VaultWatch {
                 ..VaultStatus::default()
             };
             seal_status(&self.http, base, &mut st).await;
-            if st.reachable {
+            if st.reachable && !st.not_vault {
                 health(&self.http, base, &mut st).await;
             }
             self.last[i] = Some(st.clone());
@@ -191,22 +205,58 @@ async fn seal_status(http: &reqwest::Client, base: &Url, st: &mut VaultStatus) {
         return;
     };
     match get_json(http, url).await {
-        Ok((200, v)) => {
-            st.reachable = true;
-            st.error = None;
-            st.initialized = v["initialized"].as_bool();
-            st.sealed = v["sealed"].as_bool();
-            st.progress = v["progress"].as_u64();
-            st.threshold = v["t"].as_u64();
-            st.shares = v["n"].as_u64();
-            st.version = v["version"].as_str().map(str::to_owned);
-            if st.sealed == Some(true) {
-                st.standby = None;
+        Ok((200, v)) => match read_seal_status(&v) {
+            Ok(seen) => {
+                let standby = if seen.sealed == Some(true) {
+                    None
+                } else {
+                    st.standby
+                };
+                *st = VaultStatus {
+                    address: std::mem::take(&mut st.address),
+                    standby,
+                    ..seen
+                };
             }
-        }
+            Err(why) => not_vault(st, format!("seal-status: {why}")),
+        },
         Ok((status, _)) => unreachable_as(st, format!("seal-status answered HTTP {status}")),
         Err(e) => unreachable_as(st, e),
     }
+}
+
+/// Every Vault and OpenBao send `initialized` and `sealed`, and while
+/// sealed `t` (threshold), `n` (shares) and `progress`, with
+/// progress < t ≤ n. Anything else is not a Vault's answer.
+fn read_seal_status(v: &serde_json::Value) -> Result<VaultStatus, String> {
+    let flag = |name: &str| {
+        v[name]
+            .as_bool()
+            .ok_or_else(|| format!("no boolean `{name}`"))
+    };
+    let initialized = flag("initialized")?;
+    let sealed = flag("sealed")?;
+    let (progress, threshold, shares) = (v["progress"].as_u64(), v["t"].as_u64(), v["n"].as_u64());
+    if let (Some(p), Some(t), Some(n)) = (progress, threshold, shares)
+        && (t > n || (initialized && t == 0) || (sealed && p >= t && t > 0))
+    {
+        return Err(format!("progress {p} of threshold {t} with {n} shares"));
+    }
+    Ok(VaultStatus {
+        reachable: true,
+        initialized: Some(initialized),
+        sealed: Some(sealed),
+        progress,
+        threshold,
+        shares,
+        version: version(v),
+        ..VaultStatus::default()
+    })
+}
+
+/// The version as shown: peer text, cut and escaped.
+fn version(v: &serde_json::Value) -> Option<String> {
+    v["version"].as_str().map(crate::peer_text::cut)
 }
 
 /// `standbyok` and `perfstandbyok`, so that a healthy standby answers 200;
@@ -217,19 +267,32 @@ async fn health(http: &reqwest::Client, base: &Url, st: &mut VaultStatus) {
     };
     match get_json(http, url).await {
         Ok((200 | 429 | 472 | 473 | 501 | 503, v)) => {
+            let (Some(initialized), Some(sealed)) =
+                (v["initialized"].as_bool(), v["sealed"].as_bool())
+            else {
+                return not_vault(st, "health: no boolean `initialized` and `sealed`".into());
+            };
             st.reachable = true;
+            st.not_vault = false;
             st.error = None;
-            st.initialized = v["initialized"].as_bool().or(st.initialized);
-            st.sealed = v["sealed"].as_bool().or(st.sealed);
+            st.initialized = Some(initialized);
+            st.sealed = Some(sealed);
             st.standby = v["standby"].as_bool();
-            st.version = v["version"]
-                .as_str()
-                .map(str::to_owned)
-                .or(st.version.take());
+            st.version = version(&v).or(st.version.take());
         }
         Ok((status, _)) => unreachable_as(st, format!("health answered HTTP {status}")),
         Err(e) => unreachable_as(st, e),
     }
+}
+
+fn not_vault(st: &mut VaultStatus, why: String) {
+    *st = VaultStatus {
+        address: std::mem::take(&mut st.address),
+        reachable: true,
+        not_vault: true,
+        error: Some(crate::peer_text::cut(&why)),
+        ..VaultStatus::default()
+    };
 }
 
 fn unreachable_as(st: &mut VaultStatus, error: String) {
@@ -280,5 +343,24 @@ mod tests {
         };
         assert_eq!(down.state(), VaultState::Unreachable);
         assert!(down.describe().ends_with("unreachable: connection refused"));
+    }
+
+    #[test]
+    fn answers_without_a_vaults_fields_are_not_a_vault() {
+        let read = |j: &str| read_seal_status(&serde_json::from_str(j).unwrap());
+        assert!(read("{}").is_err());
+        assert!(read(r#"{"sealed":false}"#).is_err());
+        assert!(read(r#"{"initialized":"yes","sealed":false}"#).is_err());
+        // Progress at or above the threshold while sealed, threshold above
+        // the shares: no Vault says so.
+        assert!(read(r#"{"initialized":true,"sealed":true,"t":2,"n":3,"progress":2}"#).is_err());
+        assert!(read(r#"{"initialized":true,"sealed":true,"t":4,"n":3,"progress":0}"#).is_err());
+        let ok = read(r#"{"initialized":true,"sealed":true,"t":2,"n":3,"progress":1,"version":"2.7\u001b[2J"}"#)
+            .unwrap();
+        assert_eq!(ok.state(), VaultState::Sealed);
+        assert_eq!(ok.version.as_deref(), Some("2.7\\u{1b}[2J"));
+        let unsealed =
+            read(r#"{"initialized":true,"sealed":false,"t":1,"n":1,"progress":0}"#).unwrap();
+        assert_eq!(unsealed.state(), VaultState::Ok);
     }
 }

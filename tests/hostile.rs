@@ -41,10 +41,13 @@ fn kes_like(change: impl Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static
             p if p.starts_with("/v1/key/decrypt/") => {
                 Reply::json(200, &format!(r#"{{"plaintext":"{}"}}"#, b64(&[7; 32])))
             }
-            p if p.starts_with("/v1/key/describe/") => Reply::json(
+            "/v1/key/describe/minio-default" => Reply::json(
                 200,
                 r#"{"name":"minio-default","algorithm":"AES256","created_at":"2025-01-01T00:00:00Z","created_by":"x"}"#,
             ),
+            p if p.starts_with("/v1/key/describe/") => {
+                Reply::json(404, r#"{"message":"key does not exist"}"#)
+            }
             _ => Reply::status(200, "text/plain", ""),
         }
     })

@@ -55,7 +55,11 @@ fn forbidden_create_prints_the_policy_and_exits_77() {
         "127.0.0.1:0",
         vec![Policy::new(
             "p",
-            &["/v1/ready", "/v1/key/create/minio-*"],
+            &[
+                "/v1/ready",
+                "/v1/key/create/minio-*",
+                "/v1/key/describe/minio-*",
+            ],
             &[IDENTITY],
         )],
     );

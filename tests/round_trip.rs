@@ -124,6 +124,8 @@ fn key_store_that_answers_ready_but_fails_key_operations_is_not_ready() {
     let f = Fixture::new();
     let kes = f.server(Generation::V2024);
     let cfg = f.start_config(&kes.endpoint());
+    // A short retry window ([kes] key_retry_window, 30s by default).
+    Fixture::add_kes_setting(&cfg, "key_retry_window = \"2s\"");
     assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
     kes.set_fail_key_ops(true);
     let out = run(&cfg, &["start"]);
@@ -131,7 +133,7 @@ fn key_store_that_answers_ready_but_fails_key_operations_is_not_ready() {
     let t = text(&out);
     assert!(
         t.contains("failed /v1/key/generate/minio-default")
-            && t.contains("times in 10s")
+            && t.contains("times in 2s")
             && t.contains("HTTP 502"),
         "{t}"
     );
@@ -236,6 +238,7 @@ fn a_peers_error_text_is_cut_and_escaped() {
     let f = Fixture::new();
     let kes = f.server(Generation::V2023_05);
     let cfg = f.start_config(&kes.endpoint());
+    Fixture::add_kes_setting(&cfg, "key_retry_window = \"2s\"");
     assert_eq!(run(&cfg, &["keys"]).status.code(), Some(0));
     kes.set_fail_key_ops(true);
     *kes.state.error_text.lock().unwrap() = Some(format!("\x1b[2J\x07{}", "y".repeat(60_000)));

@@ -228,3 +228,66 @@ fn at_most_one_vault_request_per_kes_attempt_and_none_when_ready() {
         "{asked} Vault requests for {attempts} KES attempts"
     );
 }
+
+/// A plain HTTP server answering every request with `body` (200, JSON).
+fn fake_vault(body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match client.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = write!(
+                    client,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// Any JSON 200 is not a Vault: `{}` is no "unsealed and active", numbers
+/// no Vault sends are not shown as given, and its text is cut and escaped.
+#[test]
+fn answers_that_are_not_a_vaults_are_a_problem_never_unsealed() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    for (body, said) in [
+        ("{}", "no boolean `initialized`"),
+        (
+            r#"{"initialized":true,"sealed":true,"t":2,"n":3,"progress":7}"#,
+            "progress 7 of threshold 2",
+        ),
+    ] {
+        let cfg = config(&f, &kes.endpoint(), &fake_vault(body));
+        let out = run(&cfg, &["status", "--json"]);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{r:#}");
+        assert_eq!(r["vault"]["not_vault"], true, "{r:#}");
+        let problems = r["problems"].to_string();
+        assert!(
+            problems.contains("does not answer like a Vault or OpenBao") && problems.contains(said),
+            "{r:#}"
+        );
+        let t = text(&run(&cfg, &["status"]));
+        assert!(!t.contains("unsealed and active"), "{t}");
+    }
+    // A real-looking answer with a hostile version string.
+    let body = r#"{"initialized":true,"sealed":true,"t":2,"n":3,"progress":1,"version":"2.7\u001b[2J\u0007XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"}"#;
+    let cfg = config(&f, &kes.endpoint(), &fake_vault(body));
+    for args in [&["status"][..], &["status", "--json"]] {
+        let out = run(&cfg, args);
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), text(&out));
+        assert!(!all.contains('\x1b') && !all.contains('\x07'), "{all}");
+        assert!(!all.contains(&"X".repeat(400)), "cut: {all}");
+    }
+}

@@ -13,14 +13,15 @@ fn assert_exit(out: &std::process::Output, code: i32) {
 #[test]
 fn ready_on_every_generation() {
     let f = Fixture::new();
+    // Ready takes the generation's own signal and the fresh probe: a
+    // describe of a key nobody creates (404 from the store itself, never
+    // from KES's cache, and only for an identity KES authorises).
+    const PROBE: &str = "/v1/key/describe/minio-default-kesgate-absent-probe";
     for (generation, expected) in [
-        (Generation::V2024, vec!["/v1/ready"]),
-        (Generation::V2023_05, vec!["/v1/ready"]),
-        // 2023-02: no /v1/ready, no key-store fields: describe proves the key store.
-        (
-            Generation::V2023_02,
-            vec!["/v1/ready", "/v1/status", "/v1/key/describe/minio-default"],
-        ),
+        (Generation::V2024, vec!["/v1/ready", PROBE]),
+        (Generation::V2023_05, vec!["/v1/ready", PROBE]),
+        // 2023-02: no /v1/ready (501): the fresh probe alone.
+        (Generation::V2023_02, vec!["/v1/ready", PROBE]),
     ] {
         let kes = f.server(generation);
         let out = run(&f.config(&[kes.endpoint()], "timeout = \"30s\""), &["wait"]);
@@ -43,11 +44,8 @@ fn sealed_then_unsealed_reports_and_becomes_ready_on_one_connection() {
             "timeout = \"0\"\nmax_interval = \"200ms\"",
         );
         let child = notify.spawn(&config);
-        let expected = match generation {
-            // 2023-02 cannot tell sealed from broken: its describe answers 500.
-            Generation::V2023_02 => "server error",
-            _ => "key store unreachable (sealed?)",
-        };
+        // 2023-02 too: the fresh probe's 502 is the store not serving.
+        let expected = "key store unreachable (sealed?)";
         let seen = notify.until("attempt 3,");
         assert!(
             seen.iter().any(|m| m.contains(expected)),
@@ -140,10 +138,17 @@ fn forbidden_identity_fails_at_once_with_the_policy_to_add() {
                 && log.contains(&format!("- {IDENTITY}")),
             "{log}"
         );
-        // A 403 is not retried (2023-02 first learns it has no /v1/ready).
+        // A 403 is not retried. 2023-02 first learns it has no /v1/ready,
+        // then finds every route that could prove authorisation refused,
+        // down to MinIO's own start-up call.
         let paths: Vec<String> = kes.requests().into_iter().map(|(_, p)| p).collect();
         let expected: &[&str] = match generation {
-            Generation::V2023_02 => &["/v1/ready", "/v1/status"],
+            Generation::V2023_02 => &[
+                "/v1/ready",
+                "/v1/key/describe/minio-default-kesgate-absent-probe",
+                "/v1/key/describe/minio-default",
+                "/v1/key/generate/minio-default",
+            ],
             _ => &["/v1/ready"],
         };
         assert_eq!(paths, expected);
@@ -153,7 +158,8 @@ fn forbidden_identity_fails_at_once_with_the_policy_to_add() {
 #[test]
 fn partial_policy_names_the_denied_route() {
     let f = Fixture::new();
-    // May read /v1/ready but not describe: a 2023-02 server needs describe.
+    // May read /v1/status but no key: a 2023-02 server has nothing else
+    // that proves authorisation; MinIO's own call is refused.
     let kes = f.server_at(
         Generation::V2023_02,
         "127.0.0.1:0",
@@ -162,7 +168,7 @@ fn partial_policy_names_the_denied_route() {
     let out = run(&f.config(&[kes.endpoint()], "timeout = \"0\""), &["wait"]);
     assert_exit(&out, 77);
     assert!(
-        text(&out).contains("/v1/key/describe/<default key>"),
+        text(&out).contains("for /v1/key/generate/minio-default (HTTP 403"),
         "{}",
         text(&out)
     );
@@ -286,8 +292,9 @@ fn ellipses_expand_like_minio_and_all_hosts_are_probed() {
         &["wait"],
     );
     assert_exit(&out, 0);
-    assert_eq!(a.requests().len(), 1);
-    assert_eq!(b.requests().len(), 1);
+    // /v1/ready and the fresh probe, on each host.
+    assert_eq!(a.requests().len(), 2);
+    assert_eq!(b.requests().len(), 2);
 }
 
 #[test]

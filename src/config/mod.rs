@@ -28,6 +28,11 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Watched when it exists on the host (KES's documented unit name).
 pub const DEFAULT_KES_UNIT: &str = "kes.service";
 const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(1);
+/// `[kes] key_retry_window`: KES refuses key operations after an unseal
+/// until its next key-store health check (`status: ping`, 10 s by default;
+/// kes-api.md §11). 30 s covers an interval of 20 s and a margin.
+pub const DEFAULT_KEY_RETRY_WINDOW: Duration = Duration::from_secs(30);
+
 /// The longest `[wait] timeout` (beyond it, "0" = forever says it better;
 /// larger values would overflow the clock arithmetic).
 const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -65,6 +70,9 @@ pub struct KesSettings {
     /// A PEM file or a directory of PEM files; `None` = the OS trust store.
     pub ca: Option<PathBuf>,
     pub default_key: KeyName,
+    /// How long a key operation is retried while KES answers 5xx: after an
+    /// unseal KES refuses them until its next key-store health check.
+    pub key_retry_window: Duration,
 }
 
 /// A KES endpoint: `https://host:port`, shown as written (no trailing slash).
@@ -341,12 +349,27 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
     })?;
     let auth = secrets::auth(ctx, &raw)?;
     let ca = raw.ca.map(|c| ctx.resolve(c.get_ref()));
+    let key_retry_window = match raw.key_retry_window {
+        None => DEFAULT_KEY_RETRY_WINDOW,
+        Some(t) => {
+            let d = parse_duration(ctx, &t)?;
+            if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
+                return Err(ctx.invalid(
+                    t.span(),
+                    &format!("key_retry_window {} is out of range", t.get_ref()),
+                    "choose between 1s and 1h, longer than KES's key-store health check (`status: ping`, 10s by default); the default is 30s",
+                ));
+            }
+            d
+        }
+    };
     Ok(KesSettings {
         endpoints,
         endpoints_as_written,
         auth,
         ca,
         default_key,
+        key_retry_window,
     })
 }
 

@@ -93,6 +93,7 @@ pub struct RawKes {
     pub key_file: Option<Spanned<PathBuf>>,
     pub ca: Option<Spanned<PathBuf>>,
     pub default_key: Spanned<String>,
+    pub key_retry_window: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -35,6 +35,26 @@ impl KeyName {
     }
 }
 
+/// Appended to the default key's name to make the fresh probe's name.
+const ABSENT_SUFFIX: &str = "-kesgate-absent-probe";
+
+impl KeyName {
+    /// The name of a key that nobody ever creates, for the fresh probe: a
+    /// describe of it needs our authorisation and an answer from the key
+    /// store itself (404 fresh, 502 sealed — KES caches no absence). It
+    /// starts with as much of this name as fits in 80 bytes, so that a
+    /// policy granting describe of `<prefix>*` grants it too, and it is
+    /// valid on every KES release (the suffix keeps the portable rule).
+    pub fn absent_probe(&self) -> KeyName {
+        let keep = self.0.len().min(80 - ABSENT_SUFFIX.len());
+        KeyName(format!("{}{ABSENT_SUFFIX}", &self.0[..keep]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for KeyName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -44,6 +64,25 @@ impl fmt::Display for KeyName {
 #[cfg(test)]
 mod tests {
     use super::KeyName;
+
+    #[test]
+    fn absent_probe_is_valid_prefixed_and_never_the_key() {
+        for name in ["a", "minio-default", &"k".repeat(59), &"k".repeat(80), "_a"] {
+            let key = KeyName::parse(name).unwrap();
+            let probe = key.absent_probe();
+            assert!(KeyName::parse(probe.as_str()).is_ok(), "{probe}");
+            assert_ne!(probe, key);
+            let shared = name.len().min(59);
+            assert!(probe.as_str().starts_with(&name[..shared]), "{probe}");
+        }
+        assert_eq!(
+            KeyName::parse("minio-default")
+                .unwrap()
+                .absent_probe()
+                .as_str(),
+            "minio-default-kesgate-absent-probe"
+        );
+    }
 
     #[test]
     fn portable_rule() {

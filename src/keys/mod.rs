@@ -16,11 +16,6 @@ use crate::kes::policy::policy_yaml;
 use crate::logging::ids;
 pub use round_trip::{RoundTrip, round_trip};
 
-/// How long a key operation is retried while KES answers 5xx or cannot be
-/// reached: KES 2023-05 fails key operations for about 4 s after its Vault
-/// is unsealed while /v1/ready already says 200.
-const RETRY_WINDOW: Duration = Duration::from_secs(10);
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyOutcome {
     Created,
@@ -71,20 +66,51 @@ pub enum KeyError {
         route: String,
     },
     #[error(
-        "KES {endpoint} failed {route} {attempts} times in {}: {last}\n  fix: KES answers but its key store cannot serve this key; check KES's log and its key store (Vault/OpenBao policy, mount); kesgate.service retries on its next start",
-        humantime::format_duration(RETRY_WINDOW)
+        "KES {endpoint} failed {route} {attempts} times in {}: {last}\n  fix: {fix}",
+        humantime::format_duration(*window)
     )]
     Unavailable {
         endpoint: Endpoint,
         route: String,
         attempts: u32,
+        window: Duration,
         last: String,
+        /// What the caller knows of the key store decides the advice.
+        fix: String,
     },
 }
 
+/// Without word from the Vault: what a key store that does not serve keys
+/// for the whole window usually means, first the case KES itself causes.
+pub const FIX_UNAVAILABLE: &str = "right after an unseal KES refuses key operations until its next key-store health check (`status: ping` in KES's config, 10s by default): raise [kes] key_retry_window above that interval; otherwise KES answers but its key store cannot serve this key: check KES's log and its key store (Vault/OpenBao policy, mount). kesgate.service retries on its next start";
+
+/// The fix for a key store that did not serve for the whole window, from
+/// what its Vault says (`None`: no `[vault]`, or no answer).
+pub fn fix_unavailable(vault: Option<&crate::vault::VaultStatus>) -> String {
+    use crate::vault::VaultState;
+    let Some(v) = vault else {
+        return FIX_UNAVAILABLE.to_owned();
+    };
+    let said = v.describe();
+    match v.state() {
+        VaultState::Ok => format!(
+            "{said}, so KES has not yet seen it back: KES refuses key operations after an unseal until its next key-store health check (`status: ping` in KES's config, 10s by default); raise [kes] key_retry_window above that interval, or check KES's log"
+        ),
+        VaultState::Sealed => format!("{said}: unseal it (e.g. `bao operator unseal`)"),
+        VaultState::NotInitialized => format!("{said}: initialise and unseal it"),
+        VaultState::Standby => format!("{said}: check the Vault cluster's active node"),
+        VaultState::Unreachable => format!("{said}: bring the Vault back, then KES reconnects"),
+        VaultState::NotVault => {
+            format!(
+                "{said}: point [vault] address at the Vault KES uses; meanwhile: {FIX_UNAVAILABLE}"
+            )
+        }
+    }
+}
+
 /// Sends `method route` (with a JSON body), retrying 5xx/429 and transport
-/// failures for [`RETRY_WINDOW`]; any other answer is returned, 403 and 405
-/// as errors.
+/// failures for `[kes] key_retry_window`; any other answer is returned, 403
+/// and 405 as errors.
 async fn call(
     client: &KesClient,
     kes: &KesSettings,
@@ -93,7 +119,7 @@ async fn call(
     body: Option<Vec<u8>>,
 ) -> Result<Response, KeyError> {
     let mut backoff = crate::backoff::Backoff::new(Duration::from_secs(1));
-    let deadline = tokio::time::Instant::now() + RETRY_WINDOW;
+    let deadline = tokio::time::Instant::now() + kes.key_retry_window;
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -151,7 +177,9 @@ async fn call(
                     endpoint: endpoint.clone(),
                     route: route.to_owned(),
                     attempts,
+                    window: kes.key_retry_window,
                     last,
+                    fix: FIX_UNAVAILABLE.to_owned(),
                 });
             }
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::{BucketStatus, EndpointStatus, EnvStatus, KeyStatus, Report};
 use crate::buckets::{credentials, current, strip_arn};
 use crate::config::{ConfigError, DEFAULT_KES_UNIT, Endpoint, Settings};
-use crate::error::headline;
+use crate::error::{headline, headline_and_fix};
 use crate::kes::client::KesClient;
 use crate::kes::generation;
 use crate::keys;
@@ -229,6 +229,7 @@ async fn kes(r: &mut Report, settings: &Settings) {
                         version: None,
                         api: None,
                         round_trip: None,
+                        unproven: None,
                     })
             }
         }))
@@ -245,6 +246,11 @@ async fn kes(r: &mut Report, settings: &Settings) {
             } else {
                 format!("KES {endpoint}: MinIO's round trip fails: {rt}")
             });
+        }
+        if let Some(u) = &status.unproven {
+            r.not_seen.push(format!(
+                "whether KES {endpoint}'s key store answers now: {u}"
+            ));
         }
         r.kes.push(status);
     }
@@ -289,10 +295,23 @@ async fn endpoint_status(
     let started = Instant::now();
     let outcome = probe(client, endpoint, &mut api, &settings.kes.default_key).await;
     let latency_ms = started.elapsed().as_millis() as u64;
-    let (ready, state) = match outcome {
-        Outcome::Ready { via } => (true, format!("ready ({via})")),
-        Outcome::NotReady(nr) => (false, format!("{}: {}", nr.kind.describe(), nr.detail)),
-        Outcome::Failed(p) => (false, format!("{p:?}")),
+    let (ready, state, unproven) = match outcome {
+        Outcome::Ready { via, unproven } => (true, format!("ready ({via})"), unproven),
+        Outcome::NotReady(nr) => (
+            false,
+            format!("{}: {}", nr.kind.describe(), nr.detail),
+            None,
+        ),
+        // The sentence and fix `wait` prints for the same answer.
+        Outcome::Failed(p) => (
+            false,
+            headline_and_fix(&crate::wait::permanent_error(
+                &settings.kes,
+                endpoint.clone(),
+                p,
+            )),
+            None,
+        ),
     };
     let (version, generation) = server_info(client, endpoint, api).await;
     let round_trip = if ready {
@@ -319,6 +338,7 @@ async fn endpoint_status(
         version,
         api: generation,
         round_trip,
+        unproven: unproven.map(|u| u.to_string()),
     }
 }
 

@@ -54,6 +54,9 @@ pub struct EndpointStatus {
     pub api: Option<String>,
     /// MinIO's start-up round trip with the default key: "ok" or the error.
     pub round_trip: Option<String>,
+    /// Ready, but the key store was not proven to answer now (a narrow
+    /// policy): why, and the policy line that would prove it.
+    pub unproven: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -105,6 +105,10 @@ pub fn combine(
             said,
             "bring Vault back (check its address and network), or raise [wait] timeout",
         ),
+        VaultState::NotVault => (
+            said,
+            "point [vault] address at the Vault/OpenBao that KES uses (its `api_addr`)",
+        ),
     };
     Diagnosis { text, fix }
 }

@@ -43,6 +43,19 @@ pub struct Ready {
     pub endpoint: Endpoint,
     pub via: &'static str,
     pub waited: Duration,
+    /// Ready, but the key store was not proven to answer now.
+    pub unproven: Option<probe::Unproven>,
+}
+
+impl Ready {
+    /// The STATUS= line: where KES is ready, how that was seen, and what
+    /// was not proven.
+    pub fn summary(&self) -> String {
+        match &self.unproven {
+            None => format!("KES ready: {} ({})", self.endpoint, self.via),
+            Some(u) => format!("KES ready: {} ({}); {u}", self.endpoint, self.via),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +145,7 @@ struct Tracked {
     api: Api,
     ready: bool,
     last: Option<NotReady>,
+    unproven: Option<probe::Unproven>,
 }
 
 pub async fn wait(
@@ -152,6 +166,7 @@ pub async fn wait(
             api: Api::Unknown,
             ready: false,
             last: None,
+            unproven: None,
         })
         .collect();
     let mut backoff = Backoff::new(settings.max_interval);
@@ -182,10 +197,15 @@ pub async fn wait(
         };
         match outcome {
             Some(Ok(Some((endpoint, via)))) => {
+                let unproven = endpoints
+                    .iter()
+                    .find(|e| e.url == endpoint)
+                    .and_then(|e| e.unproven.clone());
                 let ready = Ready {
                     endpoint,
                     via,
                     waited: started.elapsed(),
+                    unproven,
                 };
                 // How quickly the watch turned "started" into "ready".
                 let after_unit = unit_active_at.map(|t| t.elapsed().as_millis() as u64);
@@ -200,7 +220,7 @@ pub async fn wait(
                     ready.via,
                     humantime::format_duration(round_ms(ready.waited)),
                 );
-                notifier.status(&format!("KES ready: {} ({})", ready.endpoint, ready.via));
+                notifier.status(&ready.summary());
                 return Ok(ready);
             }
             Some(Ok(None)) => {}
@@ -360,9 +380,13 @@ async fn round(
         let e = &mut endpoints[i];
         e.api = api;
         match outcome {
-            Outcome::Ready { via } => {
+            Outcome::Ready { via, unproven } => {
                 e.ready = true;
                 via_last = via;
+                if let Some(u) = &unproven {
+                    tell_unproven(&e.url, u, episode);
+                }
+                e.unproven = unproven;
                 if require == Require::Any {
                     return Ok(Some((e.url.clone(), via)));
                 }
@@ -398,6 +422,19 @@ async fn round(
     Ok(None)
 }
 
+/// Ready, but not proven fresh: said once per change (warning), and kept
+/// for the final STATUS= line.
+fn tell_unproven(url: &Endpoint, u: &probe::Unproven, episode: &Episode) {
+    if episode.changed(&format!("{url} freshness"), &u.why) {
+        tracing::warn!(
+            message_id = ids::KES_NOT_READY,
+            kesgate_endpoint = %url,
+            kesgate_error_kind = "freshness_unproven",
+            "KES {url}: {u}"
+        );
+    }
+}
+
 fn status_line(endpoints: &[Tracked], attempt: u32, next: Duration) -> String {
     let waiting: Vec<&Tracked> = endpoints.iter().filter(|e| !e.ready).collect();
     let first = waiting.first().map_or_else(String::new, |e| {
@@ -417,7 +454,7 @@ fn status_line(endpoints: &[Tracked], attempt: u32, next: Duration) -> String {
     )
 }
 
-fn permanent_error(kes: &KesSettings, endpoint: Endpoint, p: Permanent) -> WaitError {
+pub fn permanent_error(kes: &KesSettings, endpoint: Endpoint, p: Permanent) -> WaitError {
     match p {
         Permanent::Forbidden { path, message } => {
             let identity = kes.identity().map_or_else(

@@ -1,8 +1,22 @@
-//! One readiness probe of one KES endpoint, across the three API generations:
-//! `/v1/ready` (2023-05+), else `/v1/status` key-store fields, else (2023-02
-//! without them) a describe of the default key, whose 200 or 404 proves the
-//! key store answered. A 2023-02 server answers `/v1/ready` with 501
-//! text/plain before any authorisation: "no such route", like a 404.
+//! One readiness probe of one KES endpoint, across the three API
+//! generations. Ready takes two answers:
+//!
+//! 1. the generation's own signal: `/v1/ready` (2023-05+); a 2023-02 server
+//!    answers it with 501 text/plain before any authorisation ("no such
+//!    route"), and then has no other signal of its own;
+//! 2. the fresh probe: a describe of a key nobody creates
+//!    ([`KeyName::absent_probe`]). KES can serve neither it from its key
+//!    cache (a cached key answers 200 for minutes after a seal, and a client
+//!    polling it keeps it there) nor without authorising us (`/v1/ready` may
+//!    be `skip_auth`): 404 proves "KES, the store answered, for us, now",
+//!    502/504 is the store not serving (sealed, or KES not yet past its
+//!    health check after an unseal). kes-api.md §11.
+//!
+//! A policy may allow describe of the exact default key only: then a 403 on
+//! the probe proves nothing, and readiness falls back to describe of the
+//! default key (a 404 is fresh, a 200 may be cached), then to generate with
+//! it (MinIO's own start-up call) — ready, but with freshness unproven and
+//! the policy line that would prove it.
 
 use crate::config::Endpoint;
 use crate::kes::client::{KesClient, Response, TransportError};
@@ -14,7 +28,7 @@ pub enum Api {
     Unknown,
     /// Answers `/v1/ready` (KES 2023-05 and later).
     Ready,
-    /// No `/v1/ready` (KES 2023-02): status fields or describe instead.
+    /// No `/v1/ready` (KES 2023-02): the fresh probe alone.
     Legacy,
 }
 
@@ -74,12 +88,36 @@ pub enum Permanent {
     Protocol(String),
 }
 
+/// Why a ready endpoint's key store was not proven to answer now, and the
+/// fix that would prove it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unproven {
+    pub why: String,
+    pub fix: String,
+}
+
+impl std::fmt::Display for Unproven {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "key store freshness unproven: {}; fix: {}",
+            self.why, self.fix
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Ready { via: &'static str },
+    Ready {
+        via: &'static str,
+        unproven: Option<Unproven>,
+    },
     NotReady(NotReady),
     Failed(Permanent),
 }
+
+/// The fresh probe's route, as the answers and messages name it.
+const FRESH_VIA: &str = "/v1/key/describe of an absent key";
 
 pub async fn probe(
     client: &KesClient,
@@ -93,71 +131,141 @@ pub async fn probe(
             Err(e) => return transport(e),
         };
         match resp.status {
-            200 => {
-                *api = Api::Ready;
-                return Outcome::Ready { via: "/v1/ready" };
-            }
+            200 => *api = Api::Ready,
             // 501: 2023-02's router for a route it lacks; 404/405 from
             // anything else that lacks it.
             404 | 405 | 501 => *api = Api::Legacy,
-            504 => return not_ready(Kind::KeyStoreUnreachable, &resp),
-            502 => return not_ready(Kind::KeyStoreUnavailable, &resp),
+            504 => return not_ready(Kind::KeyStoreUnreachable, "/v1/ready", &resp),
+            502 => return not_ready(Kind::KeyStoreUnavailable, "/v1/ready", &resp),
             _ => return http_other("/v1/ready", &resp),
         }
     }
-    let resp = match client.get(endpoint, "/v1/status").await {
+    fresh(client, endpoint, key).await
+}
+
+/// The fresh probe, then the fallbacks a narrow policy leaves.
+async fn fresh(client: &KesClient, endpoint: &Endpoint, key: &KeyName) -> Outcome {
+    let absent = key.absent_probe();
+    let path = format!("/v1/key/describe/{absent}");
+    let resp = match client.get(endpoint, &path).await {
         Ok(r) => r,
         Err(e) => return transport(e),
     };
-    if resp.status != 200 {
-        return http_other("/v1/status", &resp);
-    }
-    match status_keystore(&resp.body) {
-        Some(outcome) => outcome,
-        None => describe(client, endpoint, key).await,
-    }
-}
-
-/// The key-store fields of `/v1/status` (2023-05+); `None` when absent
-/// (2023-02). Real servers omit false flags: a healthy one sends only
-/// `keystore_latency`.
-fn status_keystore(body: &[u8]) -> Option<Outcome> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let flag = |name: &str| v.get(name).and_then(serde_json::Value::as_bool);
-    let unreachable = flag("keystore_unreachable");
-    let unavailable = flag("keystore_unavailable");
-    let latency = v.get("keystore_latency").is_some();
-    if unreachable == Some(true) {
-        return Some(Outcome::NotReady(NotReady {
-            kind: Kind::KeyStoreUnreachable,
-            detail: "/v1/status reports keystore_unreachable".into(),
-        }));
-    }
-    if unavailable == Some(true) {
-        return Some(Outcome::NotReady(NotReady {
-            kind: Kind::KeyStoreUnavailable,
-            detail: "/v1/status reports keystore_unavailable".into(),
-        }));
-    }
-    (latency || unreachable.is_some() || unavailable.is_some())
-        .then_some(Outcome::Ready { via: "/v1/status" })
-}
-
-async fn describe(client: &KesClient, endpoint: &Endpoint, key: &KeyName) -> Outcome {
-    let path = format!("/v1/key/describe/{key}");
-    match client.get(endpoint, &path).await {
-        Err(e) => transport(e),
-        Ok(r) if r.status == 200 || r.status == 404 => Outcome::Ready {
-            via: "/v1/key/describe",
+    match resp.status {
+        404 => absent_404(&path, &resp, FRESH_VIA),
+        // Someone created a key by that name: KES may answer it from its
+        // cache. It still proves KES authorises us.
+        200 => match described(&resp, &absent) {
+            true => Outcome::Ready {
+                via: FRESH_VIA,
+                unproven: Some(Unproven {
+                    why: format!(
+                        "a key named {absent} exists, so KES may answer it from its key cache"
+                    ),
+                    fix: format!(
+                        "delete key {absent} on KES (kesgate never creates it; it must not exist)"
+                    ),
+                }),
+            },
+            false => not_kes(&path, &resp),
         },
-        Ok(r) => http_other("/v1/key/describe/<default key>", &r),
+        403 => fallback(client, endpoint, key, &absent).await,
+        502 | 504 => not_ready(Kind::KeyStoreUnreachable, &path, &resp),
+        _ => http_other(&path, &resp),
     }
 }
 
-fn not_ready(kind: Kind, resp: &Response) -> Outcome {
+/// A 403 on the fresh probe: the policy does not grant describe of the
+/// probe's name. Describe of the default key (MinIO's keep-alive), then
+/// generate with it (MinIO's start-up call) prove authorisation; only a 404
+/// (absence is never cached) proves freshness.
+async fn fallback(
+    client: &KesClient,
+    endpoint: &Endpoint,
+    key: &KeyName,
+    absent: &KeyName,
+) -> Outcome {
+    let unproven = |via: &str| Unproven {
+        why: format!(
+            "KES's policy does not allow describe of {absent} for this identity, so readiness rests on {via}, which KES may answer from its key cache for minutes after its key store sealed"
+        ),
+        fix: format!(
+            "add `/v1/key/describe/{absent}` to the allow list of this identity's KES policy and restart KES"
+        ),
+    };
+    let describe = format!("/v1/key/describe/{key}");
+    let resp = match client.get(endpoint, &describe).await {
+        Ok(r) => r,
+        Err(e) => return transport(e),
+    };
+    match resp.status {
+        404 => return absent_404(&describe, &resp, "/v1/key/describe of the default key"),
+        200 if described(&resp, key) => {
+            return Outcome::Ready {
+                via: "/v1/key/describe of the default key",
+                unproven: Some(unproven("the default key")),
+            };
+        }
+        200 => return not_kes(&describe, &resp),
+        403 => {}
+        502 | 504 => return not_ready(Kind::KeyStoreUnreachable, &describe, &resp),
+        _ => return http_other(&describe, &resp),
+    }
+    // No describe at all: MinIO's own start-up call decides.
+    let generate = format!("/v1/key/generate/{key}");
+    let body = br#"{"context":"a2VzZ2F0ZSByZWFkaW5lc3MgY2hlY2s="}"#.to_vec();
+    let resp = match client
+        .request_with(reqwest::Method::POST, endpoint, &generate, Some(body))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return transport(e),
+    };
+    match resp.status {
+        200 => Outcome::Ready {
+            via: "/v1/key/generate of the default key",
+            unproven: Some(unproven("generate with the default key")),
+        },
+        404 => absent_404(&generate, &resp, "/v1/key/generate of the default key"),
+        502 | 504 => not_ready(Kind::KeyStoreUnreachable, &generate, &resp),
+        _ => http_other(&generate, &resp),
+    }
+}
+
+/// A 404 for a key proves the key store answered (KES caches no absence) —
+/// when it is KES's 404: any web server says 404.
+fn absent_404(path: &str, resp: &Response, via: &'static str) -> Outcome {
+    if resp.message() == "key does not exist" {
+        Outcome::Ready {
+            via,
+            unproven: None,
+        }
+    } else {
+        not_kes(path, resp)
+    }
+}
+
+/// A describe answer for `name` (2023 sends it as text/plain: the body
+/// decides, not the content type).
+fn described(resp: &Response, name: &KeyName) -> bool {
+    serde_json::from_slice::<serde_json::Value>(&resp.body)
+        .ok()
+        .and_then(|v| v.get("name")?.as_str().map(|n| n == name.as_str()))
+        .unwrap_or(false)
+}
+
+fn not_kes(path: &str, resp: &Response) -> Outcome {
+    Outcome::Failed(Permanent::Protocol(format!(
+        "{path}: HTTP {} without KES's answer ({}): KES answers a describe with the key or `key does not exist`",
+        resp.status,
+        resp.message()
+    )))
+}
+
+fn not_ready(kind: Kind, path: &str, resp: &Response) -> Outcome {
     Outcome::NotReady(NotReady {
         kind,
-        detail: format!("HTTP {}: {}", resp.status, resp.message()),
+        detail: format!("{path}: HTTP {}: {}", resp.status, resp.message()),
     })
 }
 
@@ -200,53 +308,5 @@ fn transport(e: TransportError) -> Outcome {
             kind: Kind::LocalLimit,
             detail: d,
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kind(body: &str) -> Option<Result<Kind, ()>> {
-        status_keystore(body.as_bytes()).map(|o| match o {
-            Outcome::Ready { .. } => Err(()),
-            Outcome::NotReady(n) => Ok(n.kind),
-            Outcome::Failed(_) => panic!("status fields are never permanent"),
-        })
-    }
-
-    #[test]
-    fn status_fields_of_each_generation() {
-        // 2023-02: no key-store fields → fall through to describe.
-        assert_eq!(kind(r#"{"version":"v","uptime":1000}"#), None);
-        // 2023-05: both flags.
-        assert_eq!(
-            kind(r#"{"keystore_unavailable":false,"keystore_unreachable":false}"#),
-            Some(Err(()))
-        );
-        assert_eq!(
-            kind(r#"{"keystore_unavailable":true,"keystore_unreachable":false}"#),
-            Some(Ok(Kind::KeyStoreUnavailable))
-        );
-        // As real servers send them: false flags omitted.
-        assert_eq!(
-            kind(r#"{"version":"2023-05-02T22-48-10Z","keystore_latency":1}"#),
-            Some(Err(()))
-        );
-        assert_eq!(
-            kind(r#"{"keystore_unavailable":true}"#),
-            Some(Ok(Kind::KeyStoreUnavailable))
-        );
-        // 2024+: only keystore_unreachable, latency omitted when unreachable.
-        assert_eq!(
-            kind(r#"{"keystore_latency":1,"keystore_unreachable":false}"#),
-            Some(Err(()))
-        );
-        assert_eq!(
-            kind(r#"{"keystore_unreachable":true}"#),
-            Some(Ok(Kind::KeyStoreUnreachable))
-        );
-        // Not JSON at all: treated as "no fields", describe decides.
-        assert_eq!(kind("<html>"), None);
     }
 }

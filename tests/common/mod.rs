@@ -116,6 +116,16 @@ impl Fixture {
         )
     }
 
+    /// Adds a `[kes]` setting (e.g. `key_retry_window = "2s"`) to a
+    /// configuration written by `config*`.
+    pub fn add_kes_setting(cfg: &Path, line: &str) {
+        let text = std::fs::read_to_string(cfg).unwrap().replace(
+            "default_key = \"minio-default\"",
+            &format!("default_key = \"minio-default\"\n{line}"),
+        );
+        std::fs::write(cfg, text).unwrap();
+    }
+
     pub fn config_with(&self, endpoints: &[String], auth: &str, wait: &str) -> PathBuf {
         let list: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
         let text = format!(

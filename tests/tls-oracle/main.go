@@ -33,6 +33,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -177,11 +178,17 @@ func serve(dir string) {
 			ClientAuth: tls.RequireAnyClientCert,
 		})
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/v1/ready" {
+			switch {
+			case r.URL.Path == "/v1/ready":
 				w.WriteHeader(http.StatusOK)
-				return
+			case strings.HasPrefix(r.URL.Path, "/v1/key/describe/"):
+				// KES 2024+ for a key that does not exist.
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusNotFound)
+				io.WriteString(w, "{\"message\":\"key does not exist\"\n}")
+			default:
+				http.NotFound(w, r)
 			}
-			http.NotFound(w, r)
 		}), ErrorLog: log.New(io.Discard, "", 0)}
 		go srv.Serve(tl)
 		fmt.Fprintf(out, "%s %d\n", name, ln.Addr().(*net.TCPAddr).Port)

@@ -34,11 +34,17 @@ pub use pki::{ServerCert, TestCa};
 pub use policy::Policy;
 pub use tls::ClientAuth;
 
-/// How often KES 2024+ pings its key store (`status: ping: 10s`).
+/// How often KES checks its key store's health (`status: ping: 10s`, the
+/// default of every release). After the store was seen down (a seal, a
+/// stopped Vault), key operations KES cannot serve from its cache stay 502
+/// until the next check finds it back (kes-api.md §11: 0–10 s).
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(10);
-/// How long KES 2023-05 keeps failing key operations (502) after its Vault
-/// was unsealed, while `/v1/ready` already answers 200.
-pub const UNSEAL_LAG_2023_05: Duration = Duration::from_secs(4);
+/// KES's key cache (`cache: expiry: any`): an entry expires this long after
+/// it was loaded, used or not.
+pub const CACHE_EXPIRY_ANY: Duration = Duration::from_secs(300);
+/// `cache: expiry: unused`: an entry not used for this long expires. A
+/// client polling a key keeps it in use.
+pub const CACHE_EXPIRY_UNUSED: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Generation {
@@ -87,11 +93,15 @@ pub struct Config {
     /// Client certificate verification: the release's default, or off
     /// (`kes server --auth=off` on 2023 releases).
     pub auth: ClientAuth,
-    /// 2024+: after a key-store outage, /v1/ready and /v1/status report it
-    /// until the next ping.
+    /// KES's key-store health check (`status: ping`). After an outage,
+    /// uncached key operations (every release) and 2024+'s /v1/ready and
+    /// /v1/status report the store down until the next check.
     pub ping_interval: Duration,
-    /// 2023-05: key operations fail this long after an unseal.
-    pub unseal_lag: Duration,
+    /// KES's key cache: (`expiry: any`, `expiry: unused`).
+    pub cache_expiry: (Duration, Duration),
+    /// `api: <route>: skip_auth: true` (2023-05 and later): these routes
+    /// answer any caller, and the listener only requests a certificate.
+    pub skip_auth: Vec<String>,
 }
 
 impl Config {
@@ -107,11 +117,8 @@ impl Config {
             cert,
             auth: ClientAuth::ReleaseDefault,
             ping_interval: DEFAULT_PING_INTERVAL,
-            unseal_lag: if generation == Generation::V2023_05 {
-                UNSEAL_LAG_2023_05
-            } else {
-                Duration::ZERO
-            },
+            cache_expiry: (CACHE_EXPIRY_ANY, CACHE_EXPIRY_UNUSED),
+            skip_auth: Vec::new(),
         }
     }
 }
@@ -139,15 +146,15 @@ pub struct State {
     /// Not a KES behaviour: answer every request with a 307 to this URL (a
     /// hostile or misconfigured peer).
     pub redirect_to: Mutex<Option<String>>,
-    /// 2024+: the key store was found unreachable; only a ping clears it.
+    /// The key store was seen down; only a health check (ping) clears it.
     pub offline: AtomicBool,
-    /// KES's key cache: keys read once are served while the store is down.
-    pub cache: Mutex<HashMap<String, Vec<u8>>>,
-    /// When the key store was last seen coming back (for the 2023-05 lag).
-    pub back_at: Mutex<Option<Instant>>,
-    /// Whether the last look at the key store found it healthy.
-    pub store_ok: AtomicBool,
-    pub unseal_lag: Duration,
+    /// KES's key cache: keys read once are served while the store is down,
+    /// until they expire (`cache_expiry`).
+    pub cache: Mutex<HashMap<String, CacheEntry>>,
+    pub cache_expiry: (Duration, Duration),
+    /// Added to the clock the cache reads (tests move time, never sleep).
+    pub clock_offset: Mutex<Duration>,
+    pub skip_auth: Vec<String>,
     pub pings: AtomicU64,
     /// The key store could not be reached at start-up: as real KES, this
     /// server exited (it listens on nothing).
@@ -169,7 +176,9 @@ impl Server {
         let std_listener = std::net::TcpListener::bind(config.listen).expect("bind");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let addr = std_listener.local_addr().expect("addr");
-        let tls = tls::server_config(&config.cert, config.generation, config.auth);
+        // skip_auth exists from 2023-05 on; 2023-02 ignores the setting.
+        let relaxed = !config.skip_auth.is_empty() && config.generation != Generation::V2023_02;
+        let tls = tls::server_config(&config.cert, config.generation, config.auth, relaxed);
         let ping_interval = config.ping_interval;
         // KES connects to its key store before it listens, and exits when
         // it cannot (a sealed or stopped Vault: its login fails).
@@ -199,9 +208,9 @@ impl Server {
             redirect_to: Mutex::default(),
             offline: AtomicBool::new(false),
             cache: Mutex::default(),
-            back_at: Mutex::default(),
-            store_ok: AtomicBool::new(true),
-            unseal_lag: config.unseal_lag,
+            cache_expiry: config.cache_expiry,
+            clock_offset: Mutex::default(),
+            skip_auth: config.skip_auth.clone(),
             pings: AtomicU64::new(0),
             exited: exited.clone(),
         });
@@ -268,12 +277,18 @@ impl Server {
     }
 
     /// Seals or unseals the memory key store. A seal is noticed at once
-    /// (every key-store call fails); an unseal is when KES next looks.
+    /// (every key-store call fails); an unseal only at KES's next health
+    /// check (`ping_now`, or every `ping_interval`).
     pub fn set_sealed(&self, sealed: bool) {
         self.state.backend.set_sealed(sealed);
-        if !sealed {
-            self.state.store_back();
+        if sealed {
+            self.state.offline.store(true, Ordering::SeqCst);
         }
+    }
+
+    /// Moves the clock KES's cache reads (entries expire without a sleep).
+    pub fn advance_clock(&self, by: Duration) {
+        *self.state.clock_offset.lock().unwrap() += by;
     }
 
     pub fn set_unavailable(&self, unavailable: bool) {
@@ -318,37 +333,59 @@ impl Server {
     }
 }
 
+/// One key in KES's cache.
+pub struct CacheEntry {
+    pub material: Vec<u8>,
+    pub loaded: Instant,
+    pub used: Instant,
+}
+
 impl State {
-    /// The key store's state as KES sees it right now, recording when it
-    /// came back (2023-05's lag) and, on 2024+, that it went away (only a
-    /// ping clears that).
+    /// The key store's state as KES sees it right now; a store found down
+    /// stays "offline" for key operations until the next health check.
     pub async fn store_status(&self) -> Result<(), backend::StoreError> {
         let r = self.backend.status().await;
-        match &r {
-            Ok(()) => {
-                if !self.store_ok.swap(true, Ordering::SeqCst) {
-                    self.store_back();
-                }
-            }
-            Err(_) => {
-                self.store_ok.store(false, Ordering::SeqCst);
-                self.offline.store(true, Ordering::SeqCst);
-            }
+        if r.is_err() {
+            self.offline.store(true, Ordering::SeqCst);
         }
         r
     }
 
-    fn store_back(&self) {
-        self.store_ok.store(true, Ordering::SeqCst);
-        *self.back_at.lock().unwrap() = Some(Instant::now());
+    /// The clock KES's cache reads.
+    pub fn now(&self) -> Instant {
+        Instant::now() + *self.clock_offset.lock().unwrap()
     }
 
-    /// 2023-05: still re-establishing its key-store session after an unseal.
-    pub fn in_unseal_lag(&self) -> bool {
-        self.back_at
-            .lock()
-            .unwrap()
-            .is_some_and(|t| t.elapsed() < self.unseal_lag)
+    /// A cached key, unless it expired (`any` since loaded, `unused` since
+    /// last used); a hit counts as a use.
+    pub fn cached(&self, name: &str) -> Option<Vec<u8>> {
+        let now = self.now();
+        let (any, unused) = self.cache_expiry;
+        let mut cache = self.cache.lock().unwrap();
+        let entry = cache.get_mut(name)?;
+        if now.duration_since(entry.loaded) >= any || now.duration_since(entry.used) >= unused {
+            cache.remove(name);
+            return None;
+        }
+        entry.used = now;
+        Some(entry.material.clone())
+    }
+
+    pub fn cache_put(&self, name: &str, material: Vec<u8>) {
+        let now = self.now();
+        self.cache.lock().unwrap().insert(
+            name.to_owned(),
+            CacheEntry {
+                material,
+                loaded: now,
+                used: now,
+            },
+        );
+    }
+
+    /// Whether the route answers without authorisation (`skip_auth`).
+    pub fn skips_auth(&self, generation: Generation, path: &str) -> bool {
+        generation != Generation::V2023_02 && self.skip_auth.iter().any(|r| r == path)
     }
 
     async fn ping(&self) {

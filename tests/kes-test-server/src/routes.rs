@@ -49,10 +49,14 @@ pub async fn handle(state: &State, identity: Option<&str>, req: Request<Incoming
         let body = serde_json::json!({ "version": generation.release() }).to_string();
         return json(StatusCode::OK, body, generation);
     }
-    // The handshake required a certificate; this answer is for the modes
-    // that only request one (not modelled: every release here requires it).
-    if identity.is_none() {
-        return ctx.error(StatusCode::BAD_REQUEST, "no client certificate is present");
+    // With a skip_auth route the listener only requests a certificate:
+    // that route answers anyone, every other one refuses the caller.
+    if identity.is_none() && !state.skips_auth(generation, &path) {
+        let text = match generation {
+            Generation::V2024 => "tls: client certificate is required",
+            _ => "no client certificate is present",
+        };
+        return ctx.error(StatusCode::BAD_REQUEST, text);
     }
     match path.as_str() {
         "/v1/ready" if generation != Generation::V2023_02 => ctx.ready(&method, &path).await,
@@ -161,7 +165,8 @@ impl Ctx<'_> {
         if method != Method::GET {
             return self.method_not_allowed(method, "GET");
         }
-        if !self.authorised(path) {
+        // skip_auth: any identity, or none, gets the answer.
+        if !self.state.skips_auth(self.generation, path) && !self.authorised(path) {
             return self.forbidden();
         }
         match self.store_view().await {
@@ -291,13 +296,23 @@ impl Ctx<'_> {
         if let Some(r) = self.name_error(name) {
             return r;
         }
-        if self.state.in_unseal_lag() {
-            return self.error(
-                StatusCode::BAD_GATEWAY,
-                "vault: not ready yet after the unseal",
-            );
+        // Until its next health check, KES takes the store for down.
+        if self.state.offline.load(std::sync::atomic::Ordering::SeqCst) {
+            return match self.generation {
+                Generation::V2024 => self.error(StatusCode::BAD_GATEWAY, "failed to create key"),
+                _ => self.error(StatusCode::BAD_GATEWAY, "bad gateway: failed to create key"),
+            };
         }
-        match self.state.backend.create(name).await {
+        let created = self.state.backend.create(name).await;
+        if matches!(
+            created,
+            Err(StoreError::Unreachable(_) | StoreError::Unavailable(_))
+        ) {
+            self.state
+                .offline
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        match created {
             Ok(()) => json(StatusCode::OK, String::new(), self.generation),
             Err(StoreError::Exists) => {
                 let text = if self.state.legacy_texts {
@@ -307,9 +322,9 @@ impl Ctx<'_> {
                 };
                 self.error(StatusCode::BAD_REQUEST, text)
             }
-            Err(StoreError::Unreachable(e) | StoreError::Unavailable(e)) => match self.generation {
+            Err(StoreError::Unreachable(_) | StoreError::Unavailable(_)) => match self.generation {
                 Generation::V2024 => self.error(StatusCode::BAD_GATEWAY, "failed to create key"),
-                _ => self.error(StatusCode::BAD_GATEWAY, &e),
+                _ => self.error(StatusCode::BAD_GATEWAY, "bad gateway: failed to create key"),
             },
             Err(StoreError::NotFound) => {
                 self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -464,38 +479,48 @@ impl Ctx<'_> {
                     "name": name, "algorithm": algorithm,
                     "created_at": "2026-01-01T00:00:00Z", "created_by": self.identity.unwrap_or_default(),
                 });
-                json(StatusCode::OK, body.to_string(), self.generation)
+                let mut r = json(StatusCode::OK, body.to_string(), self.generation);
+                // 2023 sets `Content-Length: application/json` by mistake;
+                // Go then sniffs the body's type as text/plain.
+                if self.generation != Generation::V2024 {
+                    r.headers_mut()
+                        .insert("Content-Type", "text/plain; charset=utf-8".parse().unwrap());
+                }
+                r
             }
             Err(r) => r,
         }
     }
 
     /// A key's material through KES's cache: a key read once is served
-    /// while the store is down; an uncached one then fails with 502.
+    /// while the store is down, until the entry expires; an uncached one
+    /// then fails with 502, and so does it until KES's next health check
+    /// after the store was down. Absent keys are never cached.
     async fn material(&self, name: &str) -> Result<Vec<u8>, Resp> {
-        if let Some(m) = self.state.cache.lock().unwrap().get(name) {
-            return Ok(m.clone());
+        if let Some(m) = self.state.cached(name) {
+            return Ok(m);
         }
-        let unreadable = |e: &str| match self.generation {
+        let unreadable = || match self.generation {
             Generation::V2024 => self.error(StatusCode::BAD_GATEWAY, "failed to read key"),
-            _ => self.error(StatusCode::BAD_GATEWAY, e),
+            _ => self.error(StatusCode::BAD_GATEWAY, "bad gateway: failed to access key"),
         };
-        if self.state.in_unseal_lag() {
-            return Err(unreadable("vault: not ready yet after the unseal"));
+        if self.state.offline.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(unreadable());
         }
         match self.state.backend.material(name).await {
             Ok(m) => {
-                self.state
-                    .cache
-                    .lock()
-                    .unwrap()
-                    .insert(name.to_owned(), m.clone());
+                self.state.cache_put(name, m.clone());
                 Ok(m)
             }
             Err(StoreError::NotFound) => {
                 Err(self.error(StatusCode::NOT_FOUND, "key does not exist"))
             }
-            Err(StoreError::Unreachable(e) | StoreError::Unavailable(e)) => Err(unreadable(&e)),
+            Err(StoreError::Unreachable(_) | StoreError::Unavailable(_)) => {
+                self.state
+                    .offline
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                Err(unreadable())
+            }
             Err(StoreError::Exists) => {
                 Err(self.error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
             }

@@ -30,9 +30,14 @@ pub enum ClientAuth {
 #[derive(Debug)]
 struct AnyClientCert {
     algorithms: WebPkiSupportedAlgorithms,
+    mandatory: bool,
 }
 
 impl ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
     }
@@ -69,10 +74,13 @@ impl ClientCertVerifier for AnyClientCert {
     }
 }
 
+/// `relaxed`: some route has `skip_auth`, so the listener only requests a
+/// certificate (and verifies one if given, where it verifies at all).
 pub fn server_config(
     cert: &ServerCert,
     generation: Generation,
     auth: ClientAuth,
+    relaxed: bool,
 ) -> Arc<ServerConfig> {
     let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
     let verifies = auth == ClientAuth::ReleaseDefault && generation != Generation::V2024;
@@ -86,15 +94,20 @@ pub fn server_config(
         )
         .expect("client CA PEM");
         roots.add(der).expect("client CA");
-        rustls::server::WebPkiClientVerifier::builder_with_provider(
+        let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
             Arc::new(roots),
             provider.clone(),
-        )
-        .build()
-        .expect("client verifier")
+        );
+        let builder = if relaxed {
+            builder.allow_unauthenticated()
+        } else {
+            builder
+        };
+        builder.build().expect("client verifier")
     } else {
         Arc::new(AnyClientCert {
             algorithms: provider.signature_verification_algorithms,
+            mandatory: !relaxed,
         })
     };
     let mut config = ServerConfig::builder_with_provider(provider)

@@ -215,29 +215,160 @@ fn fact_2024_reports_a_store_down_as_502_unavailable() {
 }
 
 #[test]
-fn fact_2023_05_keeps_failing_key_operations_after_an_unseal_while_ready_says_200() {
+fn fact_after_an_unseal_uncached_key_operations_fail_until_the_next_health_check() {
     assert_eq!(
         Config::new(
             Generation::V2023_05,
             TestCa::new("x").server_cert(&["localhost"])
         )
-        .unseal_lag,
-        Duration::from_secs(4),
-        "observed: about 4 s"
+        .ping_interval,
+        Duration::from_secs(10),
+        "KES's default `status: ping`"
     );
-    let k = kes_with(Generation::V2023_05, |c| {
-        c.unseal_lag = Duration::from_secs(3600)
+    for g in ALL {
+        let k = kes_with(g, |c| c.ping_interval = Duration::from_secs(3600));
+        k.server.set_sealed(true);
+        k.server.set_sealed(false);
+        if g == Generation::V2023_05 {
+            // 2023-05 asks the store for /v1/ready: 200 at once.
+            assert_eq!(k.call("GET", "/v1/ready", "").status, 200);
+        }
+        assert_eq!(k.call("POST", "/v1/key/create/k1", "").status, 502, "{g:?}");
+        assert_eq!(
+            k.call("POST", "/v1/key/generate/k1", "{}").status,
+            502,
+            "{g:?}"
+        );
+        assert_eq!(
+            k.call("GET", "/v1/key/describe/absent", "").status,
+            502,
+            "{g:?}"
+        );
+        k.server.ping_now();
+        assert_eq!(
+            k.call("GET", "/v1/key/describe/absent", "").status,
+            404,
+            "{g:?}"
+        );
+        assert_eq!(k.call("POST", "/v1/key/create/k1", "").status, 200, "{g:?}");
+    }
+}
+
+#[test]
+fn fact_a_cached_key_answers_while_sealed_and_polling_keeps_it_until_the_any_expiry() {
+    assert_eq!(
+        Config::new(
+            Generation::V2023_02,
+            TestCa::new("x").server_cert(&["localhost"])
+        )
+        .cache_expiry,
+        (Duration::from_secs(300), Duration::from_secs(30)),
+        "2023-02's defaults: 5 min after load, 30 s unused"
+    );
+    for g in ALL {
+        let k = kes(g);
+        assert_eq!(k.call("POST", "/v1/key/create/default", "").status, 200);
+        assert_eq!(k.call("GET", "/v1/key/describe/default", "").status, 200);
+        k.server.set_sealed(true);
+        // A client polling every 20 s keeps the entry "used"…
+        for _ in 0..14 {
+            k.server.advance_clock(Duration::from_secs(20));
+            assert_eq!(
+                k.call("GET", "/v1/key/describe/default", "").status,
+                200,
+                "{g:?}: cached while sealed"
+            );
+        }
+        // …until 5 min after it was loaded.
+        k.server.advance_clock(Duration::from_secs(20));
+        assert_eq!(
+            k.call("GET", "/v1/key/describe/default", "").status,
+            502,
+            "{g:?}"
+        );
+        // Unused for 30 s: gone as well.
+        let k = kes(g);
+        assert_eq!(k.call("POST", "/v1/key/create/default", "").status, 200);
+        assert_eq!(k.call("GET", "/v1/key/describe/default", "").status, 200);
+        k.server.set_sealed(true);
+        k.server.advance_clock(Duration::from_secs(31));
+        assert_eq!(
+            k.call("GET", "/v1/key/describe/default", "").status,
+            502,
+            "{g:?}"
+        );
+    }
+}
+
+#[test]
+fn fact_describe_of_an_absent_key_is_404_fresh_and_502_sealed_never_cached() {
+    for g in ALL {
+        let k = kes(g);
+        assert_eq!(k.call("POST", "/v1/key/create/default", "").status, 200);
+        assert_eq!(k.call("GET", "/v1/key/describe/default", "").status, 200);
+        for _ in 0..3 {
+            let a = k.call("GET", "/v1/key/describe/absent", "");
+            assert_eq!(a.status, 404, "{g:?}");
+            assert!(String::from_utf8_lossy(&a.body).contains("key does not exist"));
+        }
+        k.server.set_sealed(true);
+        let a = k.call("GET", "/v1/key/describe/absent", "");
+        assert_eq!(a.status, 502, "{g:?}");
+        let want: &[u8] = match g {
+            Generation::V2024 => b"{\"message\":\"failed to read key\"\n}",
+            _ => b"{\"message\":\"bad gateway: failed to access key\"}",
+        };
+        assert_eq!(a.body, want, "{g:?}");
+        // The cached default key still answers: it proves nothing.
+        assert_eq!(k.call("GET", "/v1/key/describe/default", "").status, 200);
+        let a = k.call("POST", "/v1/key/create/other", "");
+        assert_eq!(a.status, 502, "{g:?}");
+        if g != Generation::V2024 {
+            assert_eq!(
+                a.body,
+                b"{\"message\":\"bad gateway: failed to create key\"}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fact_2023_describe_200_is_sent_as_text_plain() {
+    for g in ALL {
+        let k = kes(g);
+        assert_eq!(k.call("POST", "/v1/key/create/default", "").status, 200);
+        let a = k.call("GET", "/v1/key/describe/default", "");
+        let want = match g {
+            Generation::V2024 => "application/json",
+            _ => "text/plain; charset=utf-8",
+        };
+        assert_eq!(a.content_type.as_deref(), Some(want), "{g:?}");
+        let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(v["name"], "default");
+    }
+}
+
+#[test]
+fn fact_skip_auth_ready_answers_any_identity_and_none() {
+    for g in [Generation::V2023_05, Generation::V2024] {
+        // The policy names nobody we use.
+        let k = kes_with(g, |c| {
+            c.policies = vec![Policy::new("other", &["/v1/*"], &[&"0".repeat(64)])];
+            c.skip_auth = vec!["/v1/ready".into()];
+        });
+        assert_eq!(k.call("GET", "/v1/ready", "").status, 200, "{g:?}");
+        let none = request(&k.server, &k.ca, None, "GET", "/v1/ready", "").unwrap();
+        assert_eq!(none.status, 200, "{g:?}: no certificate at all");
+        // Every other route still wants an identity the policy names.
+        assert_eq!(k.call("GET", "/v1/key/describe/x", "").status, 403, "{g:?}");
+        let none = request(&k.server, &k.ca, None, "GET", "/v1/status", "").unwrap();
+        assert_eq!(none.status, 400, "{g:?}");
+    }
+    // 2023-02 has no /v1/ready; the setting changes nothing.
+    let k = kes_with(Generation::V2023_02, |c| {
+        c.skip_auth = vec!["/v1/ready".into()]
     });
-    k.server.set_sealed(true);
-    k.server.set_sealed(false);
-    assert_eq!(k.call("GET", "/v1/ready", "").status, 200);
-    assert_eq!(k.call("POST", "/v1/key/create/k1", "").status, 502);
-    assert_eq!(k.call("POST", "/v1/key/generate/k1", "{}").status, 502);
-    // No lag configured: as soon as the store is back.
-    let k = kes_with(Generation::V2023_05, |c| c.unseal_lag = Duration::ZERO);
-    k.server.set_sealed(true);
-    k.server.set_sealed(false);
-    assert_eq!(k.call("POST", "/v1/key/create/k1", "").status, 200);
+    assert_eq!(k.call("GET", "/v1/ready", "").status, 501);
 }
 
 #[test]
