@@ -1,23 +1,29 @@
-//! The one way kesgate writes a file: temp file in the target directory with
-//! the final owner and a private mode before any byte is written, write,
-//! fsync, rename, fsync the directory. A crash leaves the old or the new
-//! content, never a torn file, and never a moment where others can read it.
-//! Renders are serialised with flock(2) on the directory.
+//! The one way kesgate writes a file: into a directory reached safely
+//! (crate::safe_path: tmpfiles' rule, then only relative to the open
+//! directory), a temp file created there exclusively with the final owner
+//! and a private mode before any byte is written, write, fsync, rename,
+//! fsync the directory. A crash leaves the old or the new content, never a
+//! torn file, and never a moment where others can read it.
+//!
+//! Writers are serialised by one lock for the whole host: a 0600 file in
+//! kesgate's runtime directory (root's), which no other user can open and
+//! so none can hold (a lock on `/etc/default` itself could be taken by
+//! anyone who can open the directory). One lock also means one lock order.
 
-use std::fs::{self, File};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, openat, renameat};
+use nix::sys::stat::Mode as StatMode;
+use nix::unistd::{UnlinkatFlags, unlinkat};
 
-/// Holds an exclusive flock on a directory for as long as it lives.
-pub struct DirLock {
-    _lock: Flock<File>,
-    dir: PathBuf,
-}
+use crate::safe_path::Place;
 
 /// Ownership and permissions for a written file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,189 +33,369 @@ pub struct Mode {
     pub gid: Option<u32>,
 }
 
-fn parent(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-fn temp_prefix(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!(".{name}.kesgate-tmp")
-}
-
-/// How long a render waits for another one holding the directory: renders
-/// hold it for milliseconds, so a longer hold is a stuck process.
+/// How long a render waits for another one: renders hold the lock for
+/// milliseconds, so a longer hold is a stuck process.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How often a held lock is tried again (also the longest a SIGTERM waits).
 const LOCK_POLL: Duration = Duration::from_millis(20);
 
-/// The lock on a directory could not be had.
+/// kesgate's runtime directory: systemd's `RUNTIME_DIRECTORY` (the first,
+/// when several), else /run/kesgate.
+pub fn runtime_dir() -> PathBuf {
+    std::env::var_os("RUNTIME_DIRECTORY")
+        .and_then(|v| {
+            v.as_bytes()
+                .split(|b| *b == b':')
+                .next()
+                .filter(|f| !f.is_empty())
+                .map(|f| PathBuf::from(OsStr::from_bytes(f)))
+        })
+        .unwrap_or_else(|| PathBuf::from("/run/kesgate"))
+}
+
+/// kesgate's state directory (survives a reboot): systemd's
+/// `STATE_DIRECTORY`, else /var/lib/kesgate.
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("STATE_DIRECTORY")
+        .and_then(|v| {
+            v.as_bytes()
+                .split(|b| *b == b':')
+                .next()
+                .filter(|f| !f.is_empty())
+                .map(|f| PathBuf::from(OsStr::from_bytes(f)))
+        })
+        .unwrap_or_else(|| PathBuf::from("/var/lib/kesgate"))
+}
+
+/// The lock could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("{}", .0)]
     Io(#[from] io::Error),
-    #[error("another process holds the lock on {} ({holder}); waited {}", dir.display(), humantime::format_duration(*waited))]
+    #[error("another process holds the lock {} ({holder}); waited {}", path.display(), humantime::format_duration(*waited))]
     Held {
-        dir: PathBuf,
+        path: PathBuf,
         holder: String,
         waited: Duration,
     },
 }
 
-/// One try at the lock.
-enum Attempt {
-    Locked(DirLock),
-    /// Another process holds it: the directory, to try again.
-    Busy(File),
+/// kesgate's own directory for `what` (runtime or state): created 0700 if
+/// missing; refused when someone else owns it or others may write in it.
+pub fn own_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not kesgate's own directory (a directory owned by uid {me}, writable by no one else); remove it",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
-impl DirLock {
-    /// Locks the directory of `path`, waiting at most `bound` for another
-    /// holder without blocking the runtime (so SIGTERM is still handled),
-    /// then removes temp files a killed writer left behind: holding the
-    /// lock, none can be in use.
-    pub async fn acquire(path: &Path, bound: Duration) -> Result<DirLock, LockError> {
-        let (dir, started) = (parent(path).to_owned(), std::time::Instant::now());
-        let mut file = open_dir(&dir)?;
+/// A private lock file `name` in `dir`: 0600, ours, never a link.
+fn lock_file(dir: &Path, name: &str) -> io::Result<File> {
+    own_dir(dir)?;
+    let fd: OwnedFd = nix::fcntl::open(
+        &dir.join(name),
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        StatMode::from_bits_truncate(0o600),
+    )?;
+    let file = File::from(fd);
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not kesgate's lock file", dir.join(name).display()),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
+/// The host's one lock for writing MinIO's env files.
+pub struct WriteLock {
+    _lock: Flock<File>,
+}
+
+impl WriteLock {
+    /// Waits at most `bound` for another holder, without blocking the
+    /// runtime (so SIGTERM is still handled).
+    pub async fn acquire(bound: Duration) -> Result<WriteLock, LockError> {
+        let path = runtime_dir().join("render.lock");
+        let started = std::time::Instant::now();
+        let mut file = lock_file(&runtime_dir(), "render.lock")?;
         let mut told = false;
         loop {
-            file = match Self::try_lock(path, &dir, file, started, bound)? {
-                Attempt::Locked(lock) => return Ok(lock),
-                Attempt::Busy(f) => f,
-            };
-            if !told {
-                tracing::info!(
-                    "waiting up to {} for the lock on {} ({})",
-                    humantime::format_duration(bound),
-                    dir.display(),
-                    holder(&file)
-                );
-                told = true;
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(WriteLock { _lock: lock }),
+                Err((f, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() < bound => {
+                    if !told {
+                        tracing::info!(
+                            "waiting up to {} for the lock {} ({})",
+                            humantime::format_duration(bound),
+                            path.display(),
+                            holder(&f)
+                        );
+                        told = true;
+                    }
+                    file = f;
+                }
+                Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
+                    return Err(LockError::Held {
+                        holder: holder(&f),
+                        path,
+                        waited: started.elapsed(),
+                    });
+                }
+                Err((_, e)) => return Err(io::Error::from(e).into()),
             }
             tokio::time::sleep(LOCK_POLL).await;
         }
     }
+}
 
-    /// The same outside the runtime, for kesgate's own short-lived files
-    /// (a bounded wait; a lock still held after it is an error).
-    pub fn acquire_blocking(path: &Path, bound: Duration) -> Result<DirLock, LockError> {
-        let (dir, started) = (parent(path).to_owned(), std::time::Instant::now());
-        let mut file = open_dir(&dir)?;
+/// One try at the private lock `name` in the runtime directory; `None`
+/// when another process holds it (never a wait).
+pub fn try_lock(name: &str) -> io::Result<Option<Flock<File>>> {
+    let file = lock_file(&runtime_dir(), name)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(e.into()),
+    }
+}
+
+/// A write failure injected by a failpoint (tests with `--features
+/// failpoints` only): `kill` and `term` end the process by that signal,
+/// the rest return that errno.
+#[cfg(feature = "failpoints")]
+pub fn injected(action: Option<String>) -> io::Result<()> {
+    let errno = match action.as_deref().unwrap_or_default() {
+        "kill" => {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            return Ok(());
+        }
+        "term" => {
+            // Handled by the runtime once this synchronous step returns.
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
+            return Ok(());
+        }
+        "enospc" => nix::libc::ENOSPC,
+        "erofs" => nix::libc::EROFS,
+        "ebusy" => nix::libc::EBUSY,
+        "eperm" => nix::libc::EPERM,
+        "eacces" => nix::libc::EACCES,
+        _ => nix::libc::EIO,
+    };
+    Err(io::Error::from_raw_os_error(errno))
+}
+
+/// A failpoint between two steps of a write.
+macro_rules! step {
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!($name, |a| $crate::atomic_file::injected(a));
+    };
+}
+pub(crate) use step;
+
+/// Temp files a killed writer left next to `name` (ours: `.NAME.kesgate-tmp…`),
+/// removed under the write lock, when none can be in use.
+pub fn remove_stale(place: &Place) {
+    // Ours: `.NAME.kesgate-tmp…` and `.NAME.kesgate-prev.kesgate-tmp…`.
+    let mut prefix = OsString::from(".");
+    prefix.push(&place.name);
+    prefix.push(".");
+    let Ok(dir) = place.dir.open_dir() else {
+        return;
+    };
+    let Ok(entries) = nix::dir::Dir::from_fd(dir.into()) else {
+        return;
+    };
+    let mut stale = Vec::new();
+    let mut entries = entries;
+    for e in entries.iter().flatten() {
+        let n = OsStr::from_bytes(e.file_name().to_bytes());
+        if n.as_bytes().starts_with(prefix.as_bytes())
+            && n.as_bytes().windows(12).any(|w| w == b".kesgate-tmp")
+        {
+            stale.push(n.to_owned());
+        }
+    }
+    for n in stale {
+        let _ = unlinkat(
+            place.dir.fd.as_fd(),
+            n.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        );
+    }
+}
+
+fn temp_prefix(name: &OsStr) -> OsString {
+    let mut p = OsString::from(".");
+    p.push(name);
+    p.push(".kesgate-tmp");
+    p
+}
+
+/// Replaces `place` with `content` atomically and durably; the new file
+/// carries `attributes` (the replaced file's POSIX ACLs, SELinux label and
+/// other xattrs).
+pub fn write_at(
+    place: &Place,
+    content: &[u8],
+    mode: Mode,
+    attributes: &Attributes,
+) -> io::Result<()> {
+    let dir = &place.dir;
+    // An exclusive create in the safe directory, 0600 before any byte.
+    let (tmp_name, tmp) = {
+        let mut tries = 0;
         loop {
-            file = match Self::try_lock(path, &dir, file, started, bound)? {
-                Attempt::Locked(lock) => return Ok(lock),
-                Attempt::Busy(f) => f,
-            };
-            std::thread::sleep(LOCK_POLL);
-        }
-    }
-
-    /// One try: the lock; the directory back while another holds it and
-    /// `bound` has not passed since `started`; else why not.
-    fn try_lock(
-        path: &Path,
-        dir: &Path,
-        file: File,
-        started: std::time::Instant,
-        bound: Duration,
-    ) -> Result<Attempt, LockError> {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => Ok(Attempt::Locked(Self::locked(path, dir.to_owned(), lock)?)),
-            Err((f, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() < bound => {
-                Ok(Attempt::Busy(f))
-            }
-            Err((f, nix::errno::Errno::EWOULDBLOCK)) => Err(LockError::Held {
-                holder: holder(&f),
-                dir: dir.to_owned(),
-                waited: started.elapsed(),
-            }),
-            Err((_, e)) => Err(io::Error::from(e).into()),
-        }
-    }
-
-    fn locked(path: &Path, dir: PathBuf, lock: Flock<File>) -> io::Result<DirLock> {
-        // Ours: `.NAME.kesgate-tmp…` and `.NAME.kesgate-prev.kesgate-tmp…`.
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let ours = |n: &str| n.starts_with(&format!(".{name}.")) && n.contains(".kesgate-tmp");
-        for entry in fs::read_dir(&dir)?.flatten() {
-            if ours(&entry.file_name().to_string_lossy()) {
-                let _ = fs::remove_file(entry.path());
+            let mut name = temp_prefix(&place.name);
+            name.push(format!("{:08x}", fastrand::u32(..)));
+            match openat(
+                dir.fd.as_fd(),
+                name.as_os_str(),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                StatMode::from_bits_truncate(0o600),
+            ) {
+                Ok(fd) => break (name, File::from(fd)),
+                Err(nix::errno::Errno::EEXIST) if tries < 100 => tries += 1,
+                Err(e) => return Err(e.into()),
             }
         }
-        Ok(DirLock { _lock: lock, dir })
-    }
-
-    /// Whether `path` lives in the locked directory.
-    pub fn covers(&self, path: &Path) -> bool {
-        fs::canonicalize(parent(path)).ok() == fs::canonicalize(&self.dir).ok()
-    }
-
-    /// Replaces `path` with `content` atomically and durably.
-    pub fn write(&self, path: &Path, content: &[u8], mode: Mode) -> io::Result<()> {
-        self.write_keeping(path, content, mode, &Attributes::default())
-    }
-
-    /// As [`DirLock::write`], and the new file carries `attributes` (the
-    /// replaced file's POSIX ACLs, SELinux label and other xattrs).
-    pub fn write_keeping(
-        &self,
-        path: &Path,
-        content: &[u8],
-        mode: Mode,
-        attributes: &Attributes,
-    ) -> io::Result<()> {
-        // tempfile creates the file 0600: private before anything is written.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&temp_prefix(path))
-            .tempfile_in(&self.dir)?;
+    };
+    let cleanup = |e: io::Error| {
+        let _ = unlinkat(
+            dir.fd.as_fd(),
+            tmp_name.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        );
+        e
+    };
+    let result = (|| {
         // Before the chown: setting an ACL needs the file's owner (or
         // CAP_FOWNER). The mode set below leaves named ACL entries as they
         // were and sets the ACL mask from the group bits, as chmod does.
-        attributes.apply(tmp.as_file())?;
+        attributes.apply(&tmp)?;
         // chown only when the owner differs: the hardened unit has neither
         // CAP_CHOWN nor the chown system calls, and root:root needs neither.
-        let meta = tmp.as_file().metadata()?;
+        let meta = tmp.metadata()?;
         let uid = mode.uid.filter(|u| *u != meta.uid());
         let gid = mode.gid.filter(|g| *g != meta.gid());
         if uid.is_some() || gid.is_some() {
-            nix::unistd::fchown(tmp.as_file().as_fd(), uid.map(Into::into), gid.map(Into::into)).map_err(|e| {
+            nix::unistd::fchown(tmp.as_fd(), uid.map(Into::into), gid.map(Into::into)).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::PermissionDenied,
                     format!(
-                        "cannot give the file owner {uid:?} group {gid:?} ({e}); for a file not owned by root, \
-                         kesgate.service needs CapabilityBoundingSet=CAP_CHOWN and SystemCallFilter=@chown"
+                        "cannot give the file owner {} group {} ({e}); for a file not owned by root, \
+                         kesgate.service needs CapabilityBoundingSet=CAP_CHOWN and SystemCallFilter=@chown",
+                        uid.map_or_else(|| "unchanged".to_owned(), |u| u.to_string()),
+                        gid.map_or_else(|| "unchanged".to_owned(), |g| g.to_string()),
                     ),
                 )
             })?;
         }
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(mode.mode & 0o700))?;
-        tmp.write_all(content)?;
-        tmp.as_file().sync_all()?;
+        tmp.set_permissions(std::fs::Permissions::from_mode(mode.mode & 0o700))?;
+        (&tmp).write_all(content)?;
+        tmp.sync_all()?;
         // Widening to a group/other mode happens only for content the caller
         // decided is not secret, and still before the file has its name.
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(mode.mode))?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        File::open(&self.dir)?.sync_all()
-    }
+        tmp.set_permissions(std::fs::Permissions::from_mode(mode.mode))?;
+        step!("write-before-rename");
+        renameat(
+            dir.fd.as_fd(),
+            tmp_name.as_os_str(),
+            dir.fd.as_fd(),
+            place.name.as_os_str(),
+        )?;
+        Ok(())
+    })();
+    result.map_err(cleanup)?;
+    step!("write-after-rename");
+    dir.open_dir()?.sync_all()
 }
 
-/// The directory itself (never a FIFO or device in its place: no blocking).
-fn open_dir(dir: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    File::options()
-        .read(true)
-        .custom_flags((nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_NONBLOCK).bits())
-        .open(dir)
+/// Reads the regular file at `place` (never following a link there, never
+/// blocking), at most `cap` bytes; `None` when it does not exist.
+pub fn read_at(
+    place: &Place,
+    cap: u64,
+) -> Result<Option<(Vec<u8>, std::fs::Metadata)>, crate::regular_file::ReadError> {
+    use crate::regular_file::{FileKind, ReadError};
+    use std::io::Read as _;
+    // Look before opening: a FIFO or device is never opened.
+    match nix::sys::stat::fstatat(
+        place.dir.fd.as_fd(),
+        place.name.as_os_str(),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
+        Ok(st) => {
+            let kind = nix::sys::stat::SFlag::from_bits_truncate(st.st_mode)
+                & nix::sys::stat::SFlag::S_IFMT;
+            if kind != nix::sys::stat::SFlag::S_IFREG {
+                let k = match kind {
+                    nix::sys::stat::SFlag::S_IFDIR => FileKind::Directory,
+                    nix::sys::stat::SFlag::S_IFIFO => FileKind::Fifo,
+                    nix::sys::stat::SFlag::S_IFSOCK => FileKind::Socket,
+                    nix::sys::stat::SFlag::S_IFCHR => FileKind::CharDevice,
+                    nix::sys::stat::SFlag::S_IFBLK => FileKind::BlockDevice,
+                    nix::sys::stat::SFlag::S_IFLNK => FileKind::Symlink,
+                    _ => FileKind::Other,
+                };
+                return Err(ReadError::NotRegular(k));
+            }
+        }
+        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(ReadError::Io(e.into())),
+    }
+    let fd = openat(
+        place.dir.fd.as_fd(),
+        place.name.as_os_str(),
+        OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC,
+        StatMode::empty(),
+    )
+    .map_err(|e| ReadError::Io(e.into()))?;
+    let file = File::from(fd);
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular(FileKind::of(&meta)));
+    }
+    if meta.len() > cap {
+        return Err(ReadError::TooLarge(cap));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadError::TooLarge(cap));
+    }
+    Ok(Some((bytes, meta)))
 }
 
 /// Who holds the flock on `dir`, from /proc/locks (a hardened unit may not
@@ -226,7 +412,7 @@ fn holder(dir: &File) -> String {
         nix::sys::stat::minor(dev),
         meta.ino()
     );
-    let Ok(locks) = fs::read_to_string("/proc/locks") else {
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
         return unknown();
     };
     let ours = std::process::id().to_string();
@@ -235,7 +421,7 @@ fn holder(dir: &File) -> String {
         // "1: FLOCK  ADVISORY  WRITE 1234 08:01:131 0 EOF"
         if f.len() >= 6 && f[1] == "FLOCK" && f[5] == id && f[4] != ours {
             let pid = f[4];
-            let comm = fs::read(format!("/proc/{pid}/cmdline"))
+            let comm = std::fs::read(format!("/proc/{pid}/cmdline"))
                 .map(|c| {
                     let args: Vec<String> = c
                         .split(|b| *b == 0)
@@ -262,6 +448,11 @@ fn holder(dir: &File) -> String {
 pub struct Attributes(Vec<(std::ffi::OsString, Vec<u8>)>);
 
 impl Attributes {
+    /// Those of the file at `place` (through its directory's descriptor).
+    pub fn of_place(place: &Place) -> io::Result<Attributes> {
+        Attributes::of(&place.dir.proc_path(&place.name))
+    }
+
     /// Those of the file at `path`; none where the file system has none.
     pub fn of(path: &Path) -> io::Result<Attributes> {
         let names = match xattr::list(path) {
@@ -310,34 +501,23 @@ mod tests {
     fn writes_with_mode_and_cleans_stale_temp_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("minio");
-        fs::write(dir.path().join(".minio.kesgate-tmpSTALE"), "old secret").unwrap();
-        fs::write(
-            dir.path().join(".minio.kesgate-prev.kesgate-tmpSTALE"),
-            "old secret",
-        )
-        .unwrap();
-        let lock = DirLock::acquire_blocking(&path, LOCK_WAIT).unwrap();
+        std::fs::write(dir.path().join(".minio.kesgate-tmpSTALE"), "old secret").unwrap();
+        let place = crate::safe_path::place(&path).unwrap();
+        remove_stale(&place);
         assert!(!dir.path().join(".minio.kesgate-tmpSTALE").exists());
-        assert!(
-            !dir.path()
-                .join(".minio.kesgate-prev.kesgate-tmpSTALE")
-                .exists()
-        );
-        lock.write(
-            &path,
-            b"A=1\n",
-            Mode {
-                mode: 0o640,
-                uid: None,
-                gid: None,
-            },
-        )
-        .unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"A=1\n");
+        let mode = Mode {
+            mode: 0o640,
+            uid: None,
+            gid: None,
+        };
+        write_at(&place, b"A=1\n", mode, &Attributes::default()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"A=1\n");
         assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
             0o640
         );
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let (bytes, _) = read_at(&place, 100).unwrap().unwrap();
+        assert_eq!(bytes, b"A=1\n");
     }
 }

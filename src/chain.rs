@@ -119,9 +119,13 @@ pub async fn gate(
     episode: &Episode,
     caller: Caller,
 ) -> Result<String, Error> {
-    // Asked once: the trust pool and a new config.env's owner both need it.
-    let runs_as = crate::minio_service::runs_as(&settings.minio).await;
-    let (client, ready) = wait_for_kes(settings, runs_as.as_ref(), notifier, episode).await?;
+    // minio.service, read once: the trust pool, where MinIO reads its
+    // environment, and a new config.env's owner all come from it.
+    let unit = crate::minio_service::unit(settings).await;
+    // A render that began and did not finish is completed before anything
+    // else: MinIO must not start on it (kes-api.md does not matter here).
+    render::finish_unfinished(&settings.kes, &settings.env_file, &unit, &settings.path).await?;
+    let (client, ready) = wait_for_kes(settings, unit.runs_as.as_ref(), notifier, episode).await?;
     let (key, endpoint) = (&settings.kes.default_key, &ready.endpoint);
     // MinIO's order: generate with the key, create it only on a 404.
     notifier.status(&format!(
@@ -146,26 +150,19 @@ pub async fn gate(
         .as_deref()
         .map(|route| warn_describe_denied(settings, endpoint, route, episode));
     notifier.status(&format!("rendering {}", settings.env_file.path.display()));
-    let owner = owner_of(runs_as.as_ref());
-    let base = crate::minio_service::other_environment(settings)
-        .await
-        .unwrap_or_default();
-    let rendered = render::render(
-        &settings.kes,
-        &settings.env_file,
-        false,
-        false,
-        owner,
-        &base,
-    )
-    .await;
+    let options = render::Options {
+        action: render::Action::Write,
+        diff: false,
+        config: &settings.path,
+    };
+    let rendered = render::render(&settings.kes, &settings.env_file, &unit, options).await;
     let report = match rendered {
         // kesgate.service's sandbox cannot read or replace a
         // MINIO_CONFIG_ENV_FILE owned by minio-user; the preflight, as
         // root, renders it before every MinIO start.
         Err(
             render::RenderError::Read { path, source }
-            | render::RenderError::Write { path, source },
+            | render::RenderError::Write { path, source, .. },
         ) if caller == Caller::Service
             && path != settings.env_file.path
             && source.kind() == std::io::ErrorKind::PermissionDenied =>

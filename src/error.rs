@@ -59,10 +59,21 @@ pub enum Error {
 }
 
 /// An I/O error that says a path has the wrong shape (no such directory,
-/// a directory in the way), which no retry heals.
+/// a directory in the way, a mount point rename cannot replace, a name too
+/// long), which no retry heals.
 fn wrong_shape(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::{IsADirectory, NotADirectory, NotFound};
     matches!(e.kind(), NotFound | NotADirectory | IsADirectory)
+        || matches!(
+            e.raw_os_error(),
+            Some(nix::libc::EBUSY | nix::libc::ENAMETOOLONG | nix::libc::ELOOP)
+        )
+}
+
+/// A refusal by permissions (EACCES/EPERM).
+fn refused(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::PermissionDenied
+        || matches!(e.raw_os_error(), Some(nix::libc::EPERM | nix::libc::EACCES))
 }
 
 impl Error {
@@ -84,23 +95,19 @@ impl Error {
                 RenderError::Unreadable { .. }
                 | RenderError::OtherKms { .. }
                 | RenderError::Unwritable { .. }
-                | RenderError::Shape { .. },
+                | RenderError::Shape { .. }
+                | RenderError::Unsafe { .. }
+                | RenderError::MinioCannotRead { .. }
+                | RenderError::NoSafeOrder { .. },
             ) => EX_CONFIG,
-            Error::Render(RenderError::Read { source, .. })
-                if source.kind() == std::io::ErrorKind::PermissionDenied =>
-            {
-                EX_NOPERM
-            }
+            Error::Render(RenderError::Read { source, .. }) if refused(source) => EX_NOPERM,
+            Error::Render(RenderError::Read { source, .. }) if wrong_shape(source) => EX_CONFIG,
             // A file system that is read-only, full or failing may heal.
             Error::Render(RenderError::Read { .. } | RenderError::Locked { .. }) => EX_CANTCREAT,
             // What a shape check missed in a race: still not for retrying.
             Error::Render(RenderError::Write { source, .. }) if wrong_shape(source) => EX_CONFIG,
             // An owner or extended attribute this process may not set.
-            Error::Render(RenderError::Write { source, .. })
-                if source.kind() == std::io::ErrorKind::PermissionDenied =>
-            {
-                EX_NOPERM
-            }
+            Error::Render(RenderError::Write { source, .. }) if refused(source) => EX_NOPERM,
             Error::Render(RenderError::Write { .. }) => EX_CANTCREAT,
             Error::Render(RenderError::Invariant { .. }) => EX_SOFTWARE,
             Error::Key(KeyError::Forbidden { .. }) => EX_NOPERM,
@@ -143,6 +150,8 @@ impl Error {
             Error::Wait(WaitError::Protocol { .. }) => (ids::FAILED, "protocol"),
             Error::Identity(_) => (ids::FAILED, "identity"),
             Error::Render(RenderError::OtherKms { .. }) => (ids::FAILED, "other_kms"),
+            Error::Render(RenderError::Unsafe { .. }) => (ids::FAILED, "unsafe_path"),
+            Error::Render(RenderError::NoSafeOrder { .. }) => (ids::FAILED, "no_safe_order"),
             Error::Render(_) => (ids::FAILED, "env_file"),
             Error::Key(KeyError::Forbidden { .. }) => (ids::IDENTITY_REJECTED, "forbidden"),
             Error::Key(_) => (ids::FAILED, "key"),

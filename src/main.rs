@@ -46,6 +46,9 @@ mod regular_file;
 mod render;
 /// S3 requests to MinIO, signed with SigV4.
 mod s3;
+/// Paths resolved for writing as systemd-tmpfiles does (no unsafe
+/// transitions through other users' directories or links).
+mod safe_path;
 /// Secret values that never reach logs.
 mod secret;
 /// `kesgate status`: every link of the chain, read-only.
@@ -176,26 +179,26 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<u8, Er
         }
         Command::Render(args) => {
             let settings = Settings::load(&cli.config)?;
-            let base = minio_service::other_environment(&settings)
-                .await
-                .unwrap_or_default();
+            let unit = minio_service::unit(&settings).await;
             if args.check {
                 return Ok(report_check(&render::check(
                     &settings.kes,
                     &settings.env_file,
-                    &base,
+                    &unit,
+                    &settings.path,
                 )?));
             }
-            let owner = chain::owner_of(minio_service::runs_as(&settings.minio).await.as_ref());
-            let report = render::render(
-                &settings.kes,
-                &settings.env_file,
-                args.dry_run,
-                args.diff,
-                owner,
-                &base,
-            )
-            .await?;
+            let action = if args.dry_run {
+                render::Action::DryRun
+            } else {
+                render::Action::Write
+            };
+            let options = render::Options {
+                action,
+                diff: args.diff,
+                config: &settings.path,
+            };
+            let report = render::render(&settings.kes, &settings.env_file, &unit, options).await?;
             chain::report_render(&report, args.dry_run);
             Ok(0)
         }

@@ -24,13 +24,73 @@ pub struct RunsAs {
     pub from: String,
 }
 
-/// The user MinIO runs as: `[minio] user` when set, else minio.service's
-/// `User=`/`Group=`/`SupplementaryGroups=`/`AmbientCapabilities=` over
-/// D-Bus; `None` without a system bus or without the unit.
-pub async fn runs_as(minio: &MinioSettings) -> Option<RunsAs> {
-    if let Some(name) = &minio.user {
-        return from_passwd(name, None, &[], 0, "[minio] user".into());
+/// minio.service as kesgate must copy it, read once over one bus
+/// connection and handed to every stage that needs it.
+#[derive(Clone, Debug)]
+pub struct MinioUnit {
+    /// The user MinIO runs as (`[minio] user`, else the unit's `User=`…).
+    pub runs_as: Option<RunsAs>,
+    /// What systemd gives MinIO besides `[env_file] path`: `Environment=`
+    /// and the unit's other `EnvironmentFile=`s; `None` without a bus or
+    /// the unit.
+    pub environment: Option<Env>,
+    /// MinIO's working directory (`WorkingDirectory=`, `/` by default):
+    /// a relative MINIO_CONFIG_ENV_FILE is opened from there.
+    pub working_directory: PathBuf,
+}
+
+/// An environment: name → value.
+pub type Env = std::collections::BTreeMap<String, String>;
+
+impl MinioUnit {
+    /// No unit seen (no bus, or tests): MinIO's defaults.
+    pub fn unseen(settings: &Settings) -> MinioUnit {
+        MinioUnit {
+            runs_as: settings
+                .minio
+                .user
+                .as_deref()
+                .and_then(|name| from_passwd(name, None, &[], 0, "[minio] user".into())),
+            environment: None,
+            working_directory: PathBuf::from("/"),
+        }
     }
+
+    /// The environment systemd gives MinIO besides kesgate's file (empty
+    /// when unseen).
+    pub fn base(&self) -> Env {
+        self.environment.clone().unwrap_or_default()
+    }
+}
+
+/// Reads minio.service once: its user, environment and working directory.
+pub async fn unit(settings: &Settings) -> MinioUnit {
+    let mut facts = MinioUnit::unseen(settings);
+    let Some(service) = service_proxy(&settings.minio).await else {
+        return facts;
+    };
+    if settings.minio.user.is_none() {
+        facts.runs_as = runs_as_service(&service, &settings.minio.unit).await;
+    }
+    let home = facts.runs_as.as_ref().map(|r| r.home.clone());
+    facts.working_directory =
+        working_directory(&service.working_directory().await.unwrap_or_default(), home);
+    facts.environment = Some(environment_of(&service, settings).await);
+    facts
+}
+
+/// `WorkingDirectory=` as systemd applies it: empty = `/`, `~` = the
+/// user's home, a leading `-` (missing is fine) dropped.
+fn working_directory(value: &str, home: Option<PathBuf>) -> PathBuf {
+    let v = value.strip_prefix('-').unwrap_or(value);
+    match v {
+        "" => PathBuf::from("/"),
+        "~" => home.unwrap_or_else(|| PathBuf::from("/")),
+        v => PathBuf::from(v),
+    }
+}
+
+async fn service_proxy(minio: &MinioSettings) -> Option<bus::ServiceProxy<'static>> {
     let conn = bus::system_bus().await.ok()?;
     let path = bus::manager(&conn)
         .await
@@ -42,7 +102,20 @@ pub async fn runs_as(minio: &MinioSettings) -> Option<RunsAs> {
     if unit.load_state().await.ok()? == "not-found" {
         return None;
     }
-    let service = bus::service(&conn, path).await.ok()?;
+    bus::service(&conn, path).await.ok()
+}
+
+/// The user MinIO runs as: `[minio] user` when set, else minio.service's
+/// `User=`/`Group=`/`SupplementaryGroups=`/`AmbientCapabilities=` over
+/// D-Bus; `None` without a system bus or without the unit.
+pub async fn runs_as(minio: &MinioSettings) -> Option<RunsAs> {
+    if let Some(name) = &minio.user {
+        return from_passwd(name, None, &[], 0, "[minio] user".into());
+    }
+    runs_as_service(&service_proxy(minio).await?, &minio.unit).await
+}
+
+async fn runs_as_service(service: &bus::ServiceProxy<'static>, unit: &str) -> Option<RunsAs> {
     let user = service.user().await.unwrap_or_default();
     let group = service.group().await.unwrap_or_default();
     let extra = service.supplementary_groups().await.unwrap_or_default();
@@ -57,7 +130,7 @@ pub async fn runs_as(minio: &MinioSettings) -> Option<RunsAs> {
         (!group.is_empty()).then_some(group.as_str()),
         &extra,
         caps,
-        format!("{}'s User={user}", minio.unit),
+        format!("{unit}'s User={user}"),
     )
 }
 
@@ -101,32 +174,11 @@ fn from_passwd(
     })
 }
 
-/// What systemd gives MinIO besides `[env_file] path`: `Environment=` and
-/// the unit's other `EnvironmentFile=`s (read over D-Bus, drop-ins
-/// included). Applied before `[env_file] path` (kesgate's file wins, as
-/// the usual single file does); `None` without a bus or the unit.
-pub async fn other_environment(
-    settings: &Settings,
-) -> Option<std::collections::BTreeMap<String, String>> {
-    let conn = bus::system_bus().await.ok()?;
-    let path = bus::manager(&conn)
-        .await
-        .ok()?
-        .load_unit(&settings.minio.unit)
-        .await
-        .ok()?;
-    if bus::unit(&conn, path.clone())
-        .await
-        .ok()?
-        .load_state()
-        .await
-        .ok()?
-        == "not-found"
-    {
-        return None;
-    }
-    let service = bus::service(&conn, path).await.ok()?;
-    let mut env: std::collections::BTreeMap<String, String> = service
+/// `Environment=` and the unit's other `EnvironmentFile=`s (drop-ins
+/// included). Applied before `[env_file] path` (kesgate's file wins, as the
+/// usual single file does).
+async fn environment_of(service: &bus::ServiceProxy<'static>, settings: &Settings) -> Env {
+    let mut env: Env = service
         .environment()
         .await
         .unwrap_or_default()
@@ -145,7 +197,7 @@ pub async fn other_environment(
             env.extend(values);
         }
     }
-    Some(env)
+    env
 }
 
 /// The CA source MinIO uses for KES: MINIO_KMS_KES_CAPATH (`[kes] ca`),
@@ -271,6 +323,26 @@ fn split_words(s: &str) -> Vec<String> {
         words.push(cur);
     }
     words
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn working_directory_as_systemd_applies_it() {
+        let home = Some(PathBuf::from("/home/minio-user"));
+        assert_eq!(working_directory("", home.clone()), PathBuf::from("/"));
+        assert_eq!(
+            working_directory("/usr/local", None),
+            PathBuf::from("/usr/local")
+        );
+        assert_eq!(working_directory("-/srv", None), PathBuf::from("/srv"));
+        assert_eq!(
+            working_directory("~", home),
+            PathBuf::from("/home/minio-user")
+        );
+    }
 }
 
 #[cfg(test)]

@@ -34,9 +34,19 @@ fn write_private(path: &Path, content: &str) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
 }
 
+/// The comment heading kesgate's lines: it names the configuration in
+/// charge (kesgate.toml in the fixture, whatever `--config` says).
+fn marker(f: &Fixture) -> String {
+    format!(
+        "# Managed by kesgate ({}): edits to the variables below are overwritten.\n",
+        f.path("kesgate.toml").display()
+    )
+}
+
 fn managed_block(f: &Fixture) -> String {
     format!(
-        "# Managed by kesgate (/etc/kesgate/kesgate.toml): edits to the variables below are overwritten.\nMINIO_KMS_KES_ENDPOINT=\"https://kes{{1...3}}.example.net:7373,https://kes9:7373\"\nMINIO_KMS_KES_KEY_NAME=\"minio-default\"\nMINIO_KMS_KES_API_KEY=\"{API_KEY}\"\nMINIO_KMS_KES_CAPATH=\"{}\"\n",
+        "{}MINIO_KMS_KES_ENDPOINT=\"https://kes{{1...3}}.example.net:7373,https://kes9:7373\"\nMINIO_KMS_KES_KEY_NAME=\"minio-default\"\nMINIO_KMS_KES_API_KEY=\"{API_KEY}\"\nMINIO_KMS_KES_CAPATH=\"{}\"\n",
+        marker(f),
         f.path("ca.pem").display()
     )
 }
@@ -73,7 +83,8 @@ fn operator_lines_stay_byte_exact_and_managed_ones_are_fixed_in_place() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let new = fs::read_to_string(env_file(&f)).unwrap();
     let expected = format!(
-        "# MinIO, by the operator\r\n\n  MINIO_VOLUMES='/mnt/disk{{1...4}}'  \nMINIO_KMS_KES_KEY_NAME=\"minio-default\"\nexport ODD=1\nMINIO_ROOT_USER=\"ädmin\"\n; semicolon comment\nTAIL=x\\\ny\n# Managed by kesgate (/etc/kesgate/kesgate.toml): edits to the variables below are overwritten.\nMINIO_KMS_KES_ENDPOINT=\"https://kes{{1...3}}.example.net:7373,https://kes9:7373\"\nMINIO_KMS_KES_API_KEY=\"{API_KEY}\"\nMINIO_KMS_KES_CAPATH=\"{}\"\nMINIO_OPTS=\"--console-address \\\":9001\\\"\"\n",
+        "# MinIO, by the operator\r\n\n  MINIO_VOLUMES='/mnt/disk{{1...4}}'  \nMINIO_KMS_KES_KEY_NAME=\"minio-default\"\nexport ODD=1\nMINIO_ROOT_USER=\"ädmin\"\n; semicolon comment\nTAIL=x\\\ny\n{}MINIO_KMS_KES_ENDPOINT=\"https://kes{{1...3}}.example.net:7373,https://kes9:7373\"\nMINIO_KMS_KES_API_KEY=\"{API_KEY}\"\nMINIO_KMS_KES_CAPATH=\"{}\"\nMINIO_OPTS=\"--console-address \\\":9001\\\"\"\n",
+        marker(&f),
         f.path("ca.pem").display()
     );
     assert_eq!(new, expected);
@@ -413,7 +424,7 @@ fn full_or_read_only_file_system_leaves_the_old_file() {
     assert_eq!(out.status.code(), Some(73), "{}", text(&out));
     assert!(
         text(&out).contains("No space left on device")
-            && text(&out).contains("the file is unchanged"),
+            && text(&out).contains("nothing was written"),
         "{}",
         text(&out)
     );

@@ -49,9 +49,11 @@ fn read_secret(path: &Path) -> Result<String, CredentialsError> {
 }
 
 /// (access key, secret key).
+/// `working_directory`: MinIO's, where a relative MINIO_CONFIG_ENV_FILE is.
 pub fn resolve(
     minio: &MinioSettings,
     env_file: &Path,
+    working_directory: &Path,
 ) -> Result<(String, Secret<String>), CredentialsError> {
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from) {
         let (a, s) = (dir.join("minio-access-key"), dir.join("minio-secret-key"));
@@ -91,7 +93,7 @@ pub fn resolve(
             // MinIO reads MINIO_CONFIG_ENV_FILE itself, over systemd's values
             // (upstream's layout keeps the root credentials there); it
             // ignores a missing one too.
-            if let Some(path) = envfile::config_env_file(&env) {
+            if let Some(path) = envfile::config_env_file(&env, working_directory) {
                 let fix = "it is MINIO_CONFIG_ENV_FILE: kesgate needs to read it (as root, or with CAP_DAC_READ_SEARCH), or set [minio] access_key_file and secret_key_file";
                 if let Some(values) = envfile::load(&path, envfile::Dialect::Minio)
                     .map_err(|e| unreadable(&path, e, fix))?

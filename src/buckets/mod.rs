@@ -91,7 +91,12 @@ pub async fn run(settings: &Settings, notifier: &Notifier) -> Result<Report, Buc
         tracing::info!("{}", report.summary());
         return Ok(report);
     }
-    let (access, secret) = credentials::resolve(&settings.minio, &settings.env_file.path)?;
+    let unit = crate::minio_service::unit(settings).await;
+    let (access, secret) = credentials::resolve(
+        &settings.minio,
+        &settings.env_file.path,
+        &unit.working_directory,
+    )?;
     let s3 = S3Client::new(&settings.minio, access, secret)?;
     wait_healthy(&s3, settings, notifier).await?;
     let mut outcomes = Vec::new();

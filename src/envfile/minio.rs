@@ -1,29 +1,50 @@
 //! `MINIO_CONFIG_ENV_FILE` read exactly as MinIO reads it (cmd/common-main.go
-//! `parsEnvEntry`): line by line (a trailing `\r` dropped), each trimmed;
-//! empty lines and lines starting with `#` skipped; a leading `export`
-//! stripped; split at the first `=` (no `=`: MinIO refuses to start,
-//! "envEntry malformed"); one pair of matching outer quotes (`"…"` or
-//! `'…'`) removed. No escapes, no continuation lines, no inline comments.
+//! `minioEnvironFromFile`, `parsEnvEntry`; minio.md §9): bytes, not text (a
+//! Latin-1 byte reaches MinIO as is); line by line as Go's `bufio.Scanner`
+//! splits them — at `\n`, one trailing `\r` dropped (also on a last line
+//! without `\n`), and no line of 64 KiB or more (MinIO exits); each line
+//! trimmed; empty lines and lines starting with `#` skipped; a leading
+//! `export` stripped; split at the first `=` (no `=`: MinIO refuses to
+//! start, "envEntry malformed"); one pair of matching outer quotes (`"…"`
+//! or `'…'`) removed. No escapes, no continuation lines, no inline
+//! comments. tests/minio-env-oracle is MinIO's own code, run for comparison.
 
 use super::Assignment;
 use super::systemd::EnvFileError;
 
+/// Go's bufio.MaxScanTokenSize: the Scanner's buffer never grows past it,
+/// and a line (with its `\n`) must fit in it.
+pub const MAX_LINE: usize = 64 * 1024;
+
 pub fn parse(bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
-    let text = super::text_of(bytes)?;
     let mut out = Vec::new();
     let mut start = 0;
-    for (n, raw) in text.split_inclusive('\n').enumerate() {
+    for (n, raw) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
         let end = start + raw.len();
-        let line = raw.strip_suffix('\n').unwrap_or(raw);
-        let line = line.strip_suffix('\r').unwrap_or(line).trim();
-        if !line.is_empty() && !line.starts_with('#') {
-            let entry = line.strip_prefix("export").unwrap_or(line).trim();
-            let Some((key, value)) = entry.split_once('=') else {
+        // The Scanner needs room for the line and one byte more (its `\n`,
+        // or the look that finds the end of the file).
+        let newline = raw.last() == Some(&b'\n');
+        if raw.len() + usize::from(!newline) > MAX_LINE {
+            return Err(EnvFileError::LineTooLong {
+                line: n + 1,
+                len: raw.len() - usize::from(newline),
+            });
+        }
+        if raw.contains(&0) {
+            return Err(EnvFileError::MinioNul { line: n + 1 });
+        }
+        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = trim(line);
+        if !line.is_empty() && !line.starts_with(b"#") {
+            let entry = trim(line.strip_prefix(b"export").unwrap_or(line));
+            let Some(eq) = entry.iter().position(|b| *b == b'=') else {
                 return Err(EnvFileError::Malformed { line: n + 1 });
             };
+            let (key, value) = (&entry[..eq], &entry[eq + 1..]);
             out.push(Assignment {
-                key: key.to_owned(),
-                value: unquote(value).to_owned(),
+                key: String::from_utf8_lossy(key).into_owned(),
+                value: String::from_utf8_lossy(unquote(value)).into_owned(),
                 span: start..end,
             });
         }
@@ -32,12 +53,47 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
     Ok(out)
 }
 
-fn unquote(v: &str) -> &str {
-    let b = v.as_bytes();
+/// Go's strings.TrimSpace: Unicode white space at both ends; bytes that are
+/// not UTF-8 are not space.
+fn trim(b: &[u8]) -> &[u8] {
+    let mut s = 0;
+    let mut e = b.len();
+    while s < e {
+        match space_len(&b[s..e]) {
+            Some(n) => s += n,
+            None => break,
+        }
+    }
+    while e > s {
+        match (1..=4.min(e - s)).find(|n| space_len(&b[e - n..e]) == Some(*n)) {
+            Some(n) => e -= n,
+            None => break,
+        }
+    }
+    &b[s..e]
+}
+
+/// The length of the white-space character `b` starts with, if it does.
+fn space_len(b: &[u8]) -> Option<usize> {
+    let first = *b.first()?;
+    if first < 0x80 {
+        return matches!(first, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r').then_some(1);
+    }
+    let n = match first {
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => return None,
+    };
+    let c = std::str::from_utf8(b.get(..n)?).ok()?.chars().next()?;
+    c.is_whitespace().then_some(n)
+}
+
+fn unquote(b: &[u8]) -> &[u8] {
     if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
-        &v[1..v.len() - 1]
+        &b[1..b.len() - 1]
     } else {
-        v
+        b
     }
 }
 
@@ -46,6 +102,13 @@ fn one_line(name: &str, value: &str) -> Result<(), EnvFileError> {
         return Err(EnvFileError::Unwritable {
             name: name.to_owned(),
             why: "its value holds a line break, which no env file line can carry",
+        });
+    }
+    // Never write what MinIO's reader (and so kesgate's) would refuse.
+    if name.len() + value.len() + 4 > MAX_LINE {
+        return Err(EnvFileError::Unwritable {
+            name: name.to_owned(),
+            why: "its line would be 64 KiB or longer, which MinIO cannot read",
         });
     }
     Ok(())
@@ -132,5 +195,34 @@ mod tests {
             );
         }
         assert!(assignment_line("K", "a\nb").is_err());
+        assert!(assignment_line("K", &"x".repeat(MAX_LINE)).is_err());
+    }
+
+    #[test]
+    fn bytes_as_go_reads_them() {
+        // Latin-1 in a value: MinIO takes it as is (not UTF-8).
+        let a = parse(b"A=caf\xe9\nB=2\n").unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].value, "2");
+        // A last line ending in a bare \r: dropped there too.
+        assert_eq!(parse(b"A=1\r").unwrap()[0].value, "1");
+        // 64 KiB: a line of 65535 bytes and its \n fit, 65536 do not.
+        let ok = format!("A={}\n", "x".repeat(MAX_LINE - 3));
+        assert!(parse(ok.as_bytes()).is_ok());
+        let long = format!("A={}\n", "x".repeat(MAX_LINE - 2));
+        assert_eq!(
+            parse(long.as_bytes()),
+            Err(EnvFileError::LineTooLong {
+                line: 1,
+                len: MAX_LINE
+            })
+        );
+        // Without a \n the same: 65535 bytes at the end of the file pass.
+        let last = format!("A={}", "x".repeat(MAX_LINE - 3));
+        assert!(parse(last.as_bytes()).is_ok());
+        let last = format!("A={}", "x".repeat(MAX_LINE - 2));
+        assert!(parse(last.as_bytes()).is_err());
+        // Unicode white space is trimmed as Go trims it.
+        assert_eq!(parse("\u{a0}A=1\u{2003}\n".as_bytes()).unwrap()[0].key, "A");
     }
 }

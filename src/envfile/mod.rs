@@ -31,9 +31,9 @@ pub struct Parsed {
     pub open_end: Option<String>,
 }
 
-/// The file as text. A NUL byte or invalid UTF-8 makes systemd ignore the
-/// whole file (and MinIO's values would not be what kesgate reads): refused,
-/// naming the line.
+/// The file as text (systemd's dialect). A NUL byte or invalid UTF-8 makes
+/// systemd ignore the whole file (and MinIO's values would not be what
+/// kesgate reads): refused, naming the line.
 fn text_of(bytes: &[u8]) -> Result<&str, EnvFileError> {
     if let Some(pos) = bytes.iter().position(|b| *b == 0) {
         return Err(EnvFileError::Nul {
@@ -119,10 +119,15 @@ pub fn load(
 }
 
 /// The file MinIO reads itself, when systemd's values name one: MinIO opens
-/// `MINIO_CONFIG_ENV_FILE` relative to its working directory, `/`.
-pub fn config_env_file(systemd_values: &BTreeMap<String, String>) -> Option<std::path::PathBuf> {
+/// `MINIO_CONFIG_ENV_FILE` with a plain open(2), so a relative path is
+/// taken from its working directory (minio.md §9; upstream's unit:
+/// `WorkingDirectory=/usr/local`).
+pub fn config_env_file(
+    systemd_values: &BTreeMap<String, String>,
+    working_directory: &std::path::Path,
+) -> Option<std::path::PathBuf> {
     systemd_values
         .get("MINIO_CONFIG_ENV_FILE")
         .filter(|p| !p.is_empty())
-        .map(|p| std::path::Path::new("/").join(p))
+        .map(|p| std::path::Path::new("/").join(working_directory).join(p))
 }

@@ -20,6 +20,14 @@ pub enum EnvFileError {
         "line {line} is not of the form KEY=value, so MinIO refuses to start (\"envEntry malformed\")"
     )]
     Malformed { line: usize },
+    /// MINIO_CONFIG_ENV_FILE: a line longer than Go's bufio.Scanner takes.
+    #[error(
+        "line {line} is {len} bytes long; MinIO reads this file with a 64 KiB line limit and refuses to start (\"Unable to read the config environment file\")"
+    )]
+    LineTooLong { line: usize, len: usize },
+    /// MINIO_CONFIG_ENV_FILE: a NUL byte, which no environment can carry.
+    #[error("line {line} holds a NUL byte, which no environment variable can carry")]
+    MinioNul { line: usize },
     /// A configured value that cannot be written so that its reader reads it back.
     #[error("cannot write {name}: {why}")]
     Unwritable { name: String, why: &'static str },

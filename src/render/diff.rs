@@ -80,7 +80,7 @@ fn mask_lines(region: &str, changed: &dyn Fn(&str) -> bool, out: &mut String) {
             out.push_str(line);
             continue;
         }
-        if line == super::edit::MARKER {
+        if line.starts_with(super::edit::MARKER_START) {
             out.push_str(line);
             continue;
         }

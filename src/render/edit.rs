@@ -4,8 +4,19 @@
 pub use crate::envfile::effective;
 use crate::envfile::{Dialect, EnvFileError};
 
-/// The comment that heads the variables kesgate appends.
+/// The comment that heads the variables kesgate appends (for the default
+/// configuration file; [`marker`] names another).
 pub const MARKER: &str = "# Managed by kesgate (/etc/kesgate/kesgate.toml): edits to the variables below are overwritten.\n";
+
+/// How every marker begins, whichever configuration it names.
+pub const MARKER_START: &str = "# Managed by kesgate (";
+
+/// The marker naming the configuration file in charge.
+pub fn marker(config: &std::path::Path) -> String {
+    let shown =
+        String::from_utf8_lossy(config.as_os_str().as_encoded_bytes()).replace(['\n', '\r'], "?");
+    format!("{MARKER_START}{shown}): edits to the variables below are overwritten.\n")
+}
 
 /// What the file must say: variables to set (in order) and names that must
 /// be absent, each with the reason shown to the operator.
@@ -13,6 +24,8 @@ pub const MARKER: &str = "# Managed by kesgate (/etc/kesgate/kesgate.toml): edit
 pub struct Desired {
     pub set: Vec<(String, String)>,
     pub remove: Vec<(String, &'static str)>,
+    /// The comment heading appended variables ([`MARKER`] when empty).
+    pub marker: String,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -71,7 +84,7 @@ pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, Env
         }
     }
     edits.sort_by_key(|e| e.0);
-    let mut content = Vec::with_capacity(old.len() + append.len() + MARKER.len());
+    let mut content = Vec::with_capacity(old.len() + append.len() + MARKER.len() + 256);
     let mut at = 0;
     for (start, end, text) in edits {
         content.extend_from_slice(&old[at..start]);
@@ -83,14 +96,21 @@ pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, Env
         if let Some(why) = parsed.open_end {
             return Err(EnvFileError::OpenEnd(why));
         }
-        if !content.is_empty() && !matches!(content.last(), Some(b'\n' | b'\r')) {
+        // Only `\n` ends a line for MinIO's reader: after a bare `\r`
+        // the marker would join the operator's last value.
+        if !content.is_empty() && content.last() != Some(&b'\n') {
             content.push(b'\n');
         }
         let has_marker = content
             .split(|b| *b == b'\n')
-            .any(|line| line == MARKER.trim_end_matches('\n').as_bytes());
+            .any(|line| line.starts_with(MARKER_START.as_bytes()));
         if !has_marker {
-            content.extend_from_slice(MARKER.as_bytes());
+            let marker = if desired.marker.is_empty() {
+                MARKER
+            } else {
+                &desired.marker
+            };
+            content.extend_from_slice(marker.as_bytes());
         }
         content.extend_from_slice(append.as_bytes());
     }
@@ -120,6 +140,7 @@ mod tests {
                 ),
             ],
             remove: vec![("MINIO_KMS_KES_CERT_FILE".into(), "an API key is configured")],
+            ..Default::default()
         }
     }
 
@@ -265,7 +286,7 @@ mod tests {
             value in "[ -~üß\t]{0,24}",
             before in prop::sample::select(vec!["", "MINIO_VOLUMES=/data\n", "# c\nK=old\n", "K='old'\nX=1\n"]),
         ) {
-            let d = Desired { set: vec![("K".into(), value.clone())], remove: vec![] };
+            let d = Desired { set: vec![("K".into(), value.clone())], remove: vec![], ..Default::default() };
             match plan(before.as_bytes(), &d, Dialect::Both) {
                 Ok(p) => {
                     let sd = effective(&crate::envfile::Dialect::Systemd.parse(&p.content).unwrap());

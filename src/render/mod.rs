@@ -2,7 +2,18 @@
 //! variables (and `[env_file.set]`) while every other byte stays the
 //! operator's. MinIO's KMS rules hold in the result; a file configuring
 //! another KMS is refused untouched.
+//!
+//! In two halves: [`plan`] reads the file(s) MinIO's environment comes from
+//! — safely (crate::safe_path), as MinIO and systemd read them — and works
+//! out the new contents and the order of the writes; [`commit`] performs
+//! them under the host's write lock, with a record of the unfinished change
+//! in kesgate's state directory. How kesgate writes (README "How kesgate
+//! writes"): MinIO's view is the complete old or the complete new
+//! configuration at every instant and across the two moments that make it
+//! up (systemd reads its file when it starts MinIO, MinIO reads
+//! MINIO_CONFIG_ENV_FILE a moment later).
 
+mod commit;
 mod diff;
 pub mod edit;
 pub mod minio_rules;
@@ -12,11 +23,15 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::atomic_file::{Attributes, DirLock, LOCK_WAIT, LockError, Mode};
+use crate::atomic_file::{LockError, Mode};
 use crate::config::{Auth, EnvFileSettings, KesSettings};
 use crate::envfile::{self, Dialect, EnvFileError};
+use crate::minio_service::MinioUnit;
 use crate::regular_file::{self, ReadError};
+use crate::safe_path::{Place, SafePathError};
 use edit::{Desired, Plan};
+
+pub use commit::{commit, finish_unfinished};
 
 const API_KEY: &str = "MINIO_KMS_KES_API_KEY";
 
@@ -44,20 +59,72 @@ pub enum RenderError {
         problem: String,
         fix: &'static str,
     },
-    #[error("cannot read {path}: {source}")]
+    #[error(
+        "{path}: {source}; kesgate writes as root and does not follow it; nothing was written\n  fix: give that directory to root (`chown root: DIR`), or keep the file in a directory only root may change"
+    )]
+    Unsafe {
+        path: PathBuf,
+        source: SafePathError,
+    },
+    #[error("cannot read {path}: {source}\n  fix: {}", read_fix(source))]
     Read { path: PathBuf, source: io::Error },
     #[error(
         "cannot render {path}: {source}; nothing was written\n  fix: let it finish, or stop that process"
     )]
     Locked { path: PathBuf, source: LockError },
+    #[error("cannot write {path}: {source}; {state}\n  fix: {}", write_fix(source))]
+    Write {
+        path: PathBuf,
+        source: io::Error,
+        /// What was written before the failure and what MinIO sees now.
+        state: String,
+    },
+    #[error("{path}: MinIO would not read it: {why}; nothing was written\n  fix: {fix}")]
+    MinioCannotRead {
+        path: PathBuf,
+        why: String,
+        fix: String,
+    },
     #[error(
-        "cannot write {path}: {source}; the file is unchanged\n  fix: make the file system writable and give it free space, then run `kesgate render` again"
+        "{files}: no order of the writes keeps MinIO's view the complete old or new configuration ({why}); nothing was written\n  fix: make the change in two steps: first the KES settings with the layout as it is, then the layout"
     )]
-    Write { path: PathBuf, source: io::Error },
+    NoSafeOrder { files: String, why: String },
     #[error(
         "internal error: the rendered {path} would break MinIO's KMS rules ({problems}); nothing was written"
     )]
     Invariant { path: PathBuf, problems: String },
+}
+
+/// The fix for a failed write, by what the kernel said.
+fn write_fix(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(nix::libc::EBUSY) => {
+            "the file is a mount point (a bind mount?), which rename(2) cannot replace: mount its directory instead, or let kesgate write the file it is mounted from"
+        }
+        Some(nix::libc::ENOSPC | nix::libc::EDQUOT) => {
+            "free space on that file system, then run `kesgate render` again"
+        }
+        Some(nix::libc::EROFS) => {
+            "make the file system writable (for kesgate.service: ReadWritePaths= in a drop-in), then run `kesgate render` again"
+        }
+        Some(nix::libc::EPERM | nix::libc::EACCES) => {
+            "run kesgate as root (the file's directory must be writable; an immutable file: `chattr -i`), or see what the unit's sandbox allows"
+        }
+        Some(nix::libc::ENAMETOOLONG) => "use a shorter file name (255 bytes at most)",
+        _ => {
+            "make the file system writable and give it free space, then run `kesgate render` again"
+        }
+    }
+}
+
+fn read_fix(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(nix::libc::EACCES | nix::libc::EPERM) => {
+            "run kesgate as root (kesgate.service reads it with CAP_DAC_READ_SEARCH)"
+        }
+        Some(nix::libc::ENAMETOOLONG) => "use a shorter file name (255 bytes at most)",
+        _ => "check the file system, then run kesgate again",
+    }
 }
 
 /// What a render did or would do.
@@ -73,15 +140,16 @@ pub struct Report {
     pub diff: Option<String>,
 }
 
-/// The variables kesgate owns, as `[kes]` and `[env_file.set]` say.
-pub fn desired(kes: &KesSettings, env: &EnvFileSettings) -> Desired {
-    let mut d = kes_desired(kes);
+/// The variables kesgate owns, as `[kes]` and `[env_file.set]` say;
+/// `config` is named in the comment that heads them.
+pub fn desired(kes: &KesSettings, env: &EnvFileSettings, config: &Path) -> Desired {
+    let mut d = kes_desired(kes, config);
     d.set.extend(env.set.iter().cloned());
     d
 }
 
 /// The KES variables alone (what MINIO_CONFIG_ENV_FILE gets).
-fn kes_desired(kes: &KesSettings) -> Desired {
+fn kes_desired(kes: &KesSettings, config: &Path) -> Desired {
     let mut set = vec![
         (
             "MINIO_KMS_KES_ENDPOINT".to_owned(),
@@ -124,7 +192,11 @@ fn kes_desired(kes: &KesSettings) -> Desired {
         "MINIO_KMS_KES_ENCLAVE".to_owned(),
         "ignored by MinIO since RELEASE.2024-03-03",
     ));
-    Desired { set, remove }
+    Desired {
+        set,
+        remove,
+        marker: edit::marker(config),
+    }
 }
 
 fn absolute(p: &Path) -> String {
@@ -138,96 +210,37 @@ fn has_secret(kes: &KesSettings) -> bool {
     matches!(kes.auth, Auth::ApiKey { .. })
 }
 
-/// Where writes to `path` land: a symbolic link is followed to its target,
-/// which is replaced in its own directory (the link stays a link, as with
-/// `sed --follow-symlinks`).
-fn target_of(path: &Path) -> Result<PathBuf, RenderError> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(path) {
-            Ok(target) => Ok(target),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(RenderError::Shape {
-                path: path.to_owned(),
-                problem: ReadError::Dangling(fs::read_link(path).unwrap_or_default()).to_string(),
-                fix: "create the file it points to, or remove the link (kesgate then creates a regular file)",
-            }),
-            Err(source) => Err(RenderError::Read {
-                path: path.to_owned(),
-                source,
-            }),
+/// Where writes to `path` land, reached as systemd-tmpfiles would: a link
+/// in a root-owned directory is followed (its target is replaced in its own
+/// directory, the link stays), none through another user's directory.
+fn place_of(path: &Path) -> Result<Place, RenderError> {
+    crate::safe_path::place(path).map_err(|source| match source {
+        SafePathError::Unsafe { .. } | SafePathError::Loop { .. } => RenderError::Unsafe {
+            path: path.to_owned(),
+            source,
         },
-        _ => Ok(path.to_owned()),
-    }
-}
-
-/// The previous content's place next to `target`.
-fn prev_of(target: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.kesgate-prev", target.display()))
-}
-
-/// What a write needs that waiting will not bring: a directory to write
-/// in, and no directory where the file or its `.kesgate-prev` go.
-fn writable_shape(path: &Path, target: &Path) -> Result<(), RenderError> {
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    match fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(RenderError::Shape {
-                path: path.to_owned(),
-                problem: format!("cannot be created: {} is not a directory", dir.display()),
-                fix: "fix [env_file] path (or MINIO_CONFIG_ENV_FILE) to name a file in a directory",
-            });
-        }
-        Err(_) => {
-            return Err(RenderError::Shape {
-                path: path.to_owned(),
-                problem: format!(
-                    "cannot be created: its directory {} does not exist",
-                    dir.display()
-                ),
-                fix: "create the directory (`install -d -m 755 DIR`), or fix [env_file] path (or MINIO_CONFIG_ENV_FILE)",
-            });
-        }
-    }
-    let prev = prev_of(target);
-    if fs::symlink_metadata(&prev).is_ok_and(|m| m.is_dir()) {
-        return Err(RenderError::Shape {
-            path: prev,
-            problem: "is a directory".into(),
-            fix: "move it away: kesgate keeps the previous content of the file there",
-        });
-    }
-    Ok(())
-}
-
-/// Current content (empty when missing) of `target`, and its mode.
-fn read(path: &Path, target: &Path) -> Result<(Vec<u8>, Option<Mode>), RenderError> {
-    match regular_file::read_with_metadata(target, regular_file::MAX_ENV_FILE) {
-        Ok((bytes, meta)) => {
-            let mode = Mode {
-                mode: meta.permissions().mode() & 0o7777,
-                uid: Some(meta.uid()),
-                gid: Some(meta.gid()),
-            };
-            Ok((bytes, Some(mode)))
-        }
-        Err(ReadError::Missing) => Ok((Vec::new(), None)),
-        Err(e) if e.is_wrong_shape() => Err(RenderError::Shape {
+        SafePathError::Missing { path: dir } => RenderError::Shape {
             path: path.to_owned(),
-            problem: if target == path {
-                e.to_string()
-            } else {
-                format!("links to {}, which {e}", target.display())
-            },
-            fix: "put a regular file there (or a symbolic link to one): kesgate edits regular files only",
-        }),
-        Err(e) => Err(RenderError::Read {
+            problem: format!("cannot be created: {} does not exist", dir.display()),
+            fix: "create the directory (`install -d -m 755 DIR`), or fix [env_file] path (or MINIO_CONFIG_ENV_FILE)",
+        },
+        SafePathError::NotDirectory { path: dir } => RenderError::Shape {
             path: path.to_owned(),
-            source: e.into_io(),
-        }),
-    }
+            problem: format!("cannot be created: {} is not a directory", dir.display()),
+            fix: "fix [env_file] path (or MINIO_CONFIG_ENV_FILE) to name a file in a directory",
+        },
+        SafePathError::Os { errno, .. } => RenderError::Read {
+            path: path.to_owned(),
+            source: io::Error::from(errno),
+        },
+    })
+}
+
+/// The previous content's name next to a file.
+fn prev_name(name: &std::ffi::OsStr) -> std::ffi::OsString {
+    let mut n = name.to_owned();
+    n.push(".kesgate-prev");
+    n
 }
 
 /// Where MinIO reads its variables. systemd reads `[env_file] path`; when
@@ -245,20 +258,19 @@ pub enum Layout {
     Split(PathBuf),
 }
 
-fn layout(systemd_path: &Path, systemd_env: &std::collections::BTreeMap<String, String>) -> Layout {
-    match envfile::config_env_file(systemd_env) {
+/// Whether two paths name the same file (resolved where they exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+    }
+}
+
+fn layout(systemd_path: &Path, systemd_env: &Env, working_directory: &Path) -> Layout {
+    match envfile::config_env_file(systemd_env, working_directory) {
         None => Layout::One,
-        Some(p) => {
-            let same = |a: &Path, b: &Path| match (fs::canonicalize(a), fs::canonicalize(b)) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
-            };
-            if same(&p, systemd_path) {
-                Layout::Shared
-            } else {
-                Layout::Split(p)
-            }
-        }
+        Some(p) if same_file(&p, systemd_path) => Layout::Shared,
+        Some(p) => Layout::Split(p),
     }
 }
 
@@ -266,8 +278,8 @@ fn layout(systemd_path: &Path, systemd_env: &std::collections::BTreeMap<String, 
 struct File {
     /// As configured (in messages).
     path: PathBuf,
-    /// Where it is written: `path`, or the target of its symbolic link.
-    target: PathBuf,
+    /// Where it is read and written, safely.
+    place: Place,
     dialect: Dialect,
     old: Vec<u8>,
     existing: Option<Mode>,
@@ -275,11 +287,50 @@ struct File {
 
 impl File {
     fn read(path: &Path, dialect: Dialect) -> Result<File, RenderError> {
-        let target = target_of(path)?;
-        let (old, existing) = read(path, &target)?;
+        let place = place_of(path)?;
+        let shape = |problem: String| RenderError::Shape {
+            path: path.to_owned(),
+            problem,
+            fix: "put a regular file there (or a symbolic link to one): kesgate edits regular files only",
+        };
+        let (old, existing) = match crate::atomic_file::read_at(&place, regular_file::MAX_ENV_FILE)
+        {
+            Ok(Some((bytes, meta))) => {
+                let mode = Mode {
+                    mode: meta.permissions().mode() & 0o7777,
+                    uid: Some(meta.uid()),
+                    gid: Some(meta.gid()),
+                };
+                (bytes, Some(mode))
+            }
+            Ok(None) => {
+                if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(RenderError::Shape {
+                        path: path.to_owned(),
+                        problem: ReadError::Dangling(fs::read_link(path).unwrap_or_default())
+                            .to_string(),
+                        fix: "create the file it points to, or remove the link (kesgate then creates a regular file)",
+                    });
+                }
+                (Vec::new(), None)
+            }
+            Err(e) if e.is_wrong_shape() => {
+                return Err(shape(if place.path == path {
+                    e.to_string()
+                } else {
+                    format!("links to {}, which {e}", place.path.display())
+                }));
+            }
+            Err(e) => {
+                return Err(RenderError::Read {
+                    path: path.to_owned(),
+                    source: e.into_io(),
+                });
+            }
+        };
         Ok(File {
             path: path.to_owned(),
-            target,
+            place,
             dialect,
             old,
             existing,
@@ -306,15 +357,17 @@ impl File {
 
     /// The values MinIO ends up with from this file. For a file both read,
     /// MinIO's parse is the later one and wins.
-    fn minio_view(
-        bytes: &[u8],
-        dialect: Dialect,
-    ) -> Result<std::collections::BTreeMap<String, String>, EnvFileError> {
+    fn minio_view(bytes: &[u8], dialect: Dialect) -> Result<Env, EnvFileError> {
         let mut env = envfile::effective(&dialect.parse(bytes)?);
         if dialect == Dialect::Both {
             env.extend(envfile::effective(&Dialect::Minio.parse(bytes)?));
         }
         Ok(env)
+    }
+
+    /// Whether MinIO reads this file itself (MINIO_CONFIG_ENV_FILE).
+    fn read_by_minio(&self) -> bool {
+        matches!(self.dialect, Dialect::Minio | Dialect::Both)
     }
 
     /// Refuses a file configuring another KMS, naming its lines.
@@ -326,18 +379,14 @@ impl File {
         }
         let found = others
             .iter()
-            .map(|name| {
-                let a = assignments
-                    .iter()
-                    .rev()
-                    .find(|a| &a.key == name)
-                    .expect("present");
+            .filter_map(|name| {
+                let a = assignments.iter().rev().find(|a| &a.key == name)?;
                 let line = self.old[..a.span.start]
                     .iter()
                     .filter(|b| **b == b'\n')
                     .count()
                     + 1;
-                format!("{name} on line {line}")
+                Some(format!("{name} on line {line}"))
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -359,27 +408,36 @@ struct Files {
     plans: Vec<(File, Desired)>,
     /// What systemd gives MinIO besides these files.
     base: Env,
+    working_directory: PathBuf,
 }
 
-/// `base`: what systemd gives MinIO besides this file (`Environment=`, the
-/// unit's other EnvironmentFiles); this file's values win over it.
-fn files(kes: &KesSettings, env: &EnvFileSettings, base: &Env) -> Result<Files, RenderError> {
+/// The layout follows the systemd file as it will be: `[env_file.set]`
+/// may name a MINIO_CONFIG_ENV_FILE of its own, which is then read (and
+/// written) in the same render.
+fn files(
+    kes: &KesSettings,
+    env: &EnvFileSettings,
+    unit: &MinioUnit,
+    config: &Path,
+) -> Result<Files, RenderError> {
     let path = env.path.as_path();
+    let base = unit.base();
     let systemd = File::read(path, Dialect::Systemd)?;
     let mut seen = base.clone();
     seen.extend(envfile::effective(&systemd.assignments()?));
-    let layout = layout(path, &seen);
+    seen.extend(env.set.iter().cloned());
+    let layout = layout(path, &seen, &unit.working_directory);
     let plans = match &layout {
-        Layout::One => vec![(systemd, desired(kes, env))],
+        Layout::One => vec![(systemd, desired(kes, env, config))],
         Layout::Shared => vec![(
             File {
                 dialect: Dialect::Both,
                 ..systemd
             },
-            desired(kes, env),
+            desired(kes, env, config),
         )],
         Layout::Split(minio_path) => {
-            let mine = kes_desired(kes);
+            let mine = kes_desired(kes, config);
             // [env_file.set] stays with systemd (ExecStart= expands
             // $MINIO_OPTS from it); KES variables leave it.
             let why = "MINIO_CONFIG_ENV_FILE names another file, which MinIO reads after this one: kesgate keeps the KES variables there";
@@ -392,6 +450,7 @@ fn files(kes: &KesSettings, env: &EnvFileSettings, base: &Env) -> Result<Files, 
                     .chain(mine.remove.iter().map(|(n, _)| n))
                     .map(|n| (n.clone(), why))
                     .collect(),
+                marker: edit::marker(config),
             };
             vec![
                 (systemd, systemd_desired),
@@ -402,7 +461,8 @@ fn files(kes: &KesSettings, env: &EnvFileSettings, base: &Env) -> Result<Files, 
     Ok(Files {
         layout,
         plans,
-        base: base.clone(),
+        base,
+        working_directory: unit.working_directory.clone(),
     })
 }
 
@@ -410,15 +470,27 @@ fn files(kes: &KesSettings, env: &EnvFileSettings, base: &Env) -> Result<Files, 
 pub type Env = std::collections::BTreeMap<String, String>;
 
 /// The environment MinIO would see after `contents` (one per file, in order).
-fn minio_env(
-    files: &Files,
-    contents: &[&[u8]],
-) -> Result<std::collections::BTreeMap<String, String>, RenderError> {
+fn minio_env(files: &Files, contents: &[&[u8]]) -> Result<Env, RenderError> {
     let mut env = files.base.clone();
     for ((file, _), bytes) in files.plans.iter().zip(contents) {
         env.extend(File::minio_view(bytes, file.dialect).map_err(file.unreadable())?);
     }
     Ok(env)
+}
+
+/// Why MinIO's user could not read a file MinIO reads itself (MinIO exits:
+/// "Unable to read the config environment file"); `None` when it can, or
+/// when kesgate does not know who MinIO runs as.
+fn minio_cannot_read(file: &File, unit: &MinioUnit) -> Option<String> {
+    if !file.read_by_minio() || file.existing.is_none() {
+        return None;
+    }
+    let who = unit.runs_as.as_ref()?.who.clone();
+    let name = who.name.clone();
+    crate::tls::access::Reader(Some(who))
+        .check(&file.place.path, crate::tls::access::Access::File)
+        .err()
+        .map(|why| format!("MinIO's user {name} cannot read it ({why})"))
 }
 
 /// What a render did or would do, per file.
@@ -429,43 +501,74 @@ pub struct Rendered {
     pub files: Vec<Report>,
 }
 
-/// Renders the file(s) (or, with `dry_run`, only says what would change).
-/// `new_owner`: who a newly created MINIO_CONFIG_ENV_FILE belongs to
-/// (MinIO reads it as its own user).
-pub async fn render(
+/// What `render` does: write, or only say what it would write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Write,
+    DryRun,
+}
+
+/// How a render runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Options<'a> {
+    pub action: Action,
+    /// A masked diff of every change in the report.
+    pub diff: bool,
+    /// The configuration in charge, named in the managed block's comment.
+    pub config: &'a Path,
+}
+
+/// One file's part in a render: its new content and how it is written.
+struct Change {
+    file: File,
+    content: Vec<u8>,
+    mode: Mode,
+    write: bool,
+}
+
+/// The pure half of a render: what each file becomes and in which order
+/// the writes go. Nothing is written.
+pub struct Planned {
+    layout: Layout,
+    changes: Vec<Change>,
+    /// Indices into `changes`, in write order; a file may come twice (an
+    /// intermediate content first), see commit::order.
+    steps: Vec<(usize, Vec<u8>)>,
+    reports: Vec<Report>,
+    /// For saying what MinIO sees after a partial write.
+    views: commit::Views,
+}
+
+/// Reads the files and works out the render. With `Action::Write` the
+/// caller holds the write lock.
+fn plan(
     kes: &KesSettings,
     env: &EnvFileSettings,
-    dry_run: bool,
-    want_diff: bool,
-    new_owner: Option<(u32, u32)>,
-    base: &Env,
-) -> Result<Rendered, RenderError> {
-    // The lock covers read-modify-write: concurrent renders serialise. One
-    // lock per directory (where the targets of links are), always the
-    // systemd file's first.
-    let mut locks: Vec<DirLock> = Vec::new();
-    if !dry_run {
-        let target = target_of(&env.path)?;
-        writable_shape(&env.path, &target)?;
-        locks.push(lock(&env.path, &target).await?);
-    }
-    let mut files = files(kes, env, base)?;
-    if let (false, Layout::Split(p)) = (dry_run, &files.layout) {
-        let target = target_of(p)?;
-        writable_shape(p, &target)?;
-        if !locks.iter().any(|l| l.covers(&target)) {
-            locks.push(lock(p, &target).await?);
-        }
-        // Read again under its own lock.
-        let fresh = File::read(p, Dialect::Minio)?;
-        files.plans[1].0 = fresh;
-    }
+    unit: &MinioUnit,
+    options: Options<'_>,
+) -> Result<Planned, RenderError> {
+    let files = files(kes, env, unit, options.config)?;
     for (file, _) in &files.plans {
         file.refuse_other_kms()?;
     }
     let mut plans = Vec::new();
     for (file, desired) in &files.plans {
         plans.push(file.plan(desired)?);
+    }
+    // Never write what kesgate (and MinIO) would refuse to read.
+    for ((file, _), plan) in files.plans.iter().zip(&plans) {
+        if let Err(e) = File::minio_view(&plan.content, file.dialect) {
+            return Err(RenderError::Unwritable {
+                path: file.path.clone(),
+                name: "the rendered file".into(),
+                why: match e {
+                    EnvFileError::LineTooLong { .. } => {
+                        "a line would be 64 KiB or longer, which MinIO cannot read"
+                    }
+                    _ => "its reader would refuse the result",
+                },
+            });
+        }
     }
     let contents: Vec<&[u8]> = plans.iter().map(|p| p.content.as_slice()).collect();
     let after = minio_env(&files, &contents)?;
@@ -479,9 +582,8 @@ pub async fn render(
     }
     // Every value kesgate sets reaches MinIO as configured, whichever
     // parser reads it (a file both read: both must agree).
-    for (file, desired) in &files.plans {
+    for ((file, desired), plan) in files.plans.iter().zip(&plans) {
         if file.dialect == Dialect::Both {
-            let plan = &plans[0];
             let sd = envfile::effective(
                 &Dialect::Systemd
                     .parse(&plan.content)
@@ -503,9 +605,34 @@ pub async fn render(
             }
         }
     }
+    let new_owner = crate::chain::owner_of(unit.runs_as.as_ref());
     let mut reports = Vec::new();
-    let mut writes = Vec::new();
-    for ((file, _), plan) in files.plans.iter().zip(plans) {
+    let mut changes = Vec::new();
+    let Files {
+        layout,
+        plans: file_plans,
+        base,
+        working_directory,
+    } = files;
+    for ((file, _), plan) in file_plans.into_iter().zip(plans) {
+        if options.action == Action::Write {
+            if let Some(why) = minio_cannot_read(&file, unit) {
+                let user = unit
+                    .runs_as
+                    .as_ref()
+                    .map(|r| r.who.name.clone())
+                    .unwrap_or_default();
+                return Err(RenderError::MinioCannotRead {
+                    path: file.path.clone(),
+                    why,
+                    fix: format!(
+                        "`chown {user} {}` (upstream: owned by MinIO's user, mode 0600)",
+                        file.place.path.display()
+                    ),
+                });
+            }
+            prev_not_a_directory(&file)?;
+        }
         let holds_secret = has_secret(kes) && plan_holds(&plan.content, file.dialect, API_KEY);
         let mut mode = file.existing.unwrap_or(match (file.dialect, new_owner) {
             (Dialect::Minio, Some((uid, gid))) => Mode {
@@ -524,77 +651,96 @@ pub async fn render(
             tightened = Some((mode.mode, mode.mode & !0o077));
             mode.mode &= !0o077;
         }
-        let diff =
-            want_diff.then(|| diff::masked(&file.path, &file.old, &plan.content, file.dialect));
+        let diff = options
+            .diff
+            .then(|| diff::masked(&file.path, &file.old, &plan.content, file.dialect));
         // A missing MINIO_CONFIG_ENV_FILE with nothing to write stays missing.
         let unchanged = plan.is_noop(&file.old)
             && (file.existing.is_some() || plan.content.is_empty())
             && tightened.is_none();
-        if !unchanged {
-            writes.push((file, plan.content.clone(), mode));
-        }
         reports.push(Report {
             path: file.path.clone(),
             changed: plan.changed,
             removed: plan.removed,
-            written: !unchanged && !dry_run,
+            written: !unchanged && options.action == Action::Write,
             tightened,
             diff,
         });
+        changes.push(Change {
+            file,
+            content: plan.content,
+            mode,
+            write: !unchanged,
+        });
     }
-    if !dry_run {
-        let lock_for = |path: &Path| {
-            locks
-                .iter()
-                .rev()
-                .find(|l| l.covers(path))
-                .or(locks.first())
-                .expect("held when writing")
-        };
-        // The systemd file first: a crash between the two leaves MinIO the
-        // old values from MINIO_CONFIG_ENV_FILE, never both auth methods.
-        for (file, content, mode) in writes {
-            let lock = lock_for(&file.target);
-            let write_err = |source| RenderError::Write {
-                path: file.path.clone(),
-                source,
-            };
-            // Read here, under the lock, only for a file being replaced.
-            let attributes = match file.existing {
-                Some(_) => Attributes::of(&file.target).map_err(|source| RenderError::Read {
-                    path: file.path.clone(),
-                    source,
-                })?,
-                None => Attributes::default(),
-            };
-            if file.existing.is_some() && file.old != content {
-                lock.write_keeping(&prev_of(&file.target), &file.old, mode, &attributes)
-                    .map_err(write_err)?;
-            }
-            lock.write_keeping(&file.target, &content, mode, &attributes)
-                .map_err(write_err)?;
-        }
-    }
-    Ok(Rendered {
-        layout: files.layout,
-        files: reports,
+    let views = commit::Views::new(base, working_directory, &changes)?;
+    let steps = commit::order(&changes, &views, kes, env, options.config)?;
+    Ok(Planned {
+        layout,
+        changes,
+        steps,
+        reports,
+        views,
     })
 }
 
-/// The lock on the directory `target` is written in.
-async fn lock(path: &Path, target: &Path) -> Result<DirLock, RenderError> {
-    DirLock::acquire(target, LOCK_WAIT)
+/// No directory where a file's `.kesgate-prev` goes.
+fn prev_not_a_directory(file: &File) -> Result<(), RenderError> {
+    use std::os::fd::AsFd as _;
+    let prev = prev_name(&file.place.name);
+    let is_dir = nix::sys::stat::fstatat(
+        file.place.dir.fd.as_fd(),
+        prev.as_os_str(),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .is_ok_and(|st| {
+        nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
+            == nix::sys::stat::SFlag::S_IFDIR
+    });
+    if is_dir {
+        return Err(RenderError::Shape {
+            path: file.place.dir.path.join(prev),
+            problem: "is a directory".into(),
+            fix: "move it away: kesgate keeps the previous content of the file there",
+        });
+    }
+    Ok(())
+}
+
+/// Renders the file(s) (or, with `Action::DryRun`, only says what would
+/// change). Writes hold the host's write lock from the first read to the
+/// last write: concurrent renders serialise.
+pub async fn render(
+    kes: &KesSettings,
+    env: &EnvFileSettings,
+    unit: &MinioUnit,
+    options: Options<'_>,
+) -> Result<Rendered, RenderError> {
+    if options.action == Action::DryRun {
+        let planned = plan(kes, env, unit, options)?;
+        return Ok(Rendered {
+            layout: planned.layout,
+            files: planned.reports,
+        });
+    }
+    let _lock = crate::atomic_file::WriteLock::acquire(crate::atomic_file::LOCK_WAIT)
         .await
         .map_err(|source| match source {
-            LockError::Io(source) => RenderError::Write {
-                path: path.to_owned(),
+            LockError::Io(source) => RenderError::Read {
+                path: crate::atomic_file::runtime_dir().join("render.lock"),
                 source,
             },
             source => RenderError::Locked {
-                path: path.to_owned(),
+                path: env.path.clone(),
                 source,
             },
-        })
+        })?;
+    let planned = plan(kes, env, unit, options)?;
+    commit(&planned)?;
+    Ok(Rendered {
+        layout: planned.layout,
+        files: planned.reports,
+    })
 }
 
 fn plan_holds(content: &[u8], dialect: Dialect, name: &str) -> bool {
@@ -617,16 +763,30 @@ pub struct Check {
     pub drift: Vec<String>,
 }
 
-/// Judges MinIO's effective environment: the systemd file, then
-/// MINIO_CONFIG_ENV_FILE over it.
-pub fn check(kes: &KesSettings, env: &EnvFileSettings, base: &Env) -> Result<Check, RenderError> {
-    let files = files(kes, env, base)?;
+/// Judges MinIO's effective environment as MinIO will compute it: the
+/// systemd file, then MINIO_CONFIG_ENV_FILE over it (from MinIO's working
+/// directory, read as MinIO's user, with MinIO's reader).
+pub fn check(
+    kes: &KesSettings,
+    env: &EnvFileSettings,
+    unit: &MinioUnit,
+    config: &Path,
+) -> Result<Check, RenderError> {
+    let files = files(kes, env, unit, config)?;
     let contents: Vec<&[u8]> = files.plans.iter().map(|(f, _)| f.old.as_slice()).collect();
     let seen = minio_env(&files, &contents)?;
     let mut minio_problems = minio_rules::problems(&seen);
     let others = minio_rules::other_families(&seen);
     if !others.is_empty() && minio_problems.is_empty() {
         minio_problems.push(format!("another KMS is configured ({})", others.join(", ")));
+    }
+    for (file, _) in &files.plans {
+        if let Some(why) = minio_cannot_read(file, unit) {
+            minio_problems.push(format!(
+                "{}: {why}, and MinIO exits at start-up (\"Unable to read the config environment file\")",
+                file.path.display()
+            ));
+        }
     }
     let mut drift = Vec::new();
     let several = files.plans.len() > 1;

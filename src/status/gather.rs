@@ -63,13 +63,12 @@ pub async fn gather(config: &Path) -> Report {
     units(&mut r, kes_unit.as_deref()).await;
     if let Some(settings) = &settings {
         r.identity = settings.kes.identity().map(|i| i.to_string());
-        kes(&mut r, settings).await;
+        // minio.service, read once for every link below.
+        let unit = crate::minio_service::unit(settings).await;
+        kes(&mut r, settings, &unit).await;
         vault(&mut r, settings).await;
-        let base = crate::minio_service::other_environment(settings)
-            .await
-            .unwrap_or_default();
-        env_file(&mut r, settings, &base);
-        buckets(&mut r, settings).await;
+        env_file(&mut r, settings, &unit);
+        buckets(&mut r, settings, &unit).await;
     }
     r.ok = r.problems.is_empty() && r.not_seen.is_empty();
     r
@@ -193,9 +192,8 @@ async fn vault(r: &mut Report, settings: &Settings) {
     r.vault = shown;
 }
 
-async fn kes(r: &mut Report, settings: &Settings) {
-    let runs_as = crate::minio_service::runs_as(&settings.minio).await;
-    let client = match crate::minio_service::kes_trust(settings, runs_as.as_ref())
+async fn kes(r: &mut Report, settings: &Settings, unit: &crate::minio_service::MinioUnit) {
+    let client = match crate::minio_service::kes_trust(settings, unit.runs_as.as_ref())
         .await
         .and_then(|(pool, source)| {
             r.trust = Some(source.to_string());
@@ -392,8 +390,8 @@ async fn key_present(
     }
 }
 
-fn env_file(r: &mut Report, settings: &Settings, base: &render::Env) {
-    let check = match render::check(&settings.kes, &settings.env_file, base) {
+fn env_file(r: &mut Report, settings: &Settings, unit: &crate::minio_service::MinioUnit) {
+    let check = match render::check(&settings.kes, &settings.env_file, unit, &settings.path) {
         Ok(c) => c,
         Err(render::RenderError::Read { source, path })
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
@@ -465,15 +463,19 @@ fn env_file(r: &mut Report, settings: &Settings, base: &render::Env) {
     });
 }
 
-async fn buckets(r: &mut Report, settings: &Settings) {
+async fn buckets(r: &mut Report, settings: &Settings, unit: &crate::minio_service::MinioUnit) {
     if settings.buckets.is_empty() {
         return;
     }
-    let s3 = match credentials::resolve(&settings.minio, &settings.env_file.path)
-        .map_err(|e| headline(&e))
-        .and_then(|(access, secret)| {
-            S3Client::new(&settings.minio, access, secret).map_err(|e| e.to_string())
-        }) {
+    let s3 = match credentials::resolve(
+        &settings.minio,
+        &settings.env_file.path,
+        &unit.working_directory,
+    )
+    .map_err(|e| headline(&e))
+    .and_then(|(access, secret)| {
+        S3Client::new(&settings.minio, access, secret).map_err(|e| e.to_string())
+    }) {
         Ok(s3) => s3,
         Err(e) => {
             r.not_seen.push(format!("bucket encryption ({e})"));

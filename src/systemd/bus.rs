@@ -85,6 +85,9 @@ pub trait Service {
     /// `EnvironmentFile=`s: (path, whether a missing file is ignored).
     #[zbus(property)]
     fn environment_files(&self) -> zbus::Result<Vec<(String, bool)>>;
+    /// `WorkingDirectory=` ("" = `/`; `~` = home; `-` prefix = optional).
+    #[zbus(property)]
+    fn working_directory(&self) -> zbus::Result<String>;
 }
 
 /// A bounded connect: `status` must answer even when D-Bus hangs.

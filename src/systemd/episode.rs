@@ -13,10 +13,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::atomic_file::{DirLock, Mode};
-
-/// Where episodes live when the unit has no `RuntimeDirectory=`.
-const RUN_DIR: &str = "/run/kesgate";
+use crate::atomic_file::{Attributes, Mode, try_lock, write_at};
 
 pub struct Episode {
     path: Option<PathBuf>,
@@ -28,16 +25,8 @@ impl Episode {
     /// The episode of `name` (one per command, so the journal of each unit
     /// tells its own story). In-memory only outside systemd.
     pub fn open(name: &str) -> Episode {
-        let path = std::env::var_os("INVOCATION_ID").map(|_| {
-            let dir = std::env::var_os("RUNTIME_DIRECTORY")
-                .map(|d| {
-                    // RUNTIME_DIRECTORY may list several, colon-separated.
-                    let d = d.to_string_lossy().into_owned();
-                    PathBuf::from(d.split(':').next().unwrap_or(RUN_DIR))
-                })
-                .unwrap_or_else(|| PathBuf::from(RUN_DIR));
-            dir.join(format!("{name}.episode"))
-        });
+        let path = std::env::var_os("INVOCATION_ID")
+            .map(|_| crate::atomic_file::runtime_dir().join(format!("{name}.episode")));
         let told = path.as_deref().map(read).unwrap_or_default();
         Episode {
             path,
@@ -91,25 +80,22 @@ impl Episode {
             .map(|(k, v)| format!("{k}\t{v}\n"))
             .collect();
         // Losing the file only means one repeated journal entry: never fail
-        // the real work over it.
-        let result = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| {
-                DirLock::acquire_blocking(path, std::time::Duration::from_secs(2))
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-            })
-            .and_then(|lock| {
-                lock.write(
-                    path,
-                    text.as_bytes(),
-                    Mode {
-                        mode: 0o644,
-                        uid: None,
-                        gid: None,
-                    },
-                )
-            });
+        // the real work over it, and never wait for it (a held lock skips
+        // this save; only root can hold it: a 0600 file of root's).
+        let result = (|| {
+            let Some(_lock) = try_lock("episode.lock")? else {
+                return Err(std::io::Error::other(
+                    "another kesgate process is saving it",
+                ));
+            };
+            let place = crate::safe_path::place(path).map_err(std::io::Error::other)?;
+            let mode = Mode {
+                mode: 0o600,
+                uid: None,
+                gid: None,
+            };
+            write_at(&place, text.as_bytes(), mode, &Attributes::default())
+        })();
         if let Err(e) = result {
             tracing::debug!("cannot keep {}: {e}", path.display());
         }

@@ -147,8 +147,11 @@ pub fn kesgate() -> Command {
         .env_remove("CREDENTIALS_DIRECTORY")
         .env_remove("KESGATE_CONFIG")
         .env_remove("INVOCATION_ID")
-        .env_remove("RUNTIME_DIRECTORY")
         .env_remove("JOURNAL_STREAM")
+        // Never the host's /run/kesgate or /var/lib/kesgate: a test's own
+        // (per test binary here; per configuration with `kesgate_for`).
+        .env("RUNTIME_DIRECTORY", private_dir("run"))
+        .env("STATE_DIRECTORY", private_dir("state"))
         // Hermetic: never the host's systemd (status, the kes.service watch).
         .env(
             "DBUS_SYSTEM_BUS_ADDRESS",
@@ -157,13 +160,44 @@ pub fn kesgate() -> Command {
     c
 }
 
-pub fn run(config: &Path, args: &[&str]) -> Output {
-    let out = kesgate()
+/// A directory of this test process's own, under `what`.
+fn private_dir(what: &str) -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("kesgate-test-{}", std::process::id()))
+        .join(what)
+}
+
+/// kesgate's runtime and state directories for the configuration `config`
+/// (its lock, its record of an unfinished change): outside the test's
+/// directory, whose files some tests count.
+pub fn dirs_for(config: &Path) -> (PathBuf, PathBuf) {
+    let key: String = std::path::absolute(config)
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let base = std::env::temp_dir()
+        .join(format!("kesgate-test-{}", std::process::id()))
+        .join(key);
+    (base.join("run"), base.join("state"))
+}
+
+/// `kesgate --config CONFIG` with that configuration's own directories.
+pub fn kesgate_for(config: &Path) -> Command {
+    let (run, state) = dirs_for(config);
+    let mut c = kesgate();
+    c.env("RUNTIME_DIRECTORY", run)
+        .env("STATE_DIRECTORY", state)
         .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
+        .arg(config);
+    c
+}
+
+pub fn run(config: &Path, args: &[&str]) -> Output {
+    let out = kesgate_for(config).args(args).output().unwrap();
     text(&out);
     out
 }
@@ -270,9 +304,7 @@ impl NotifySocket {
 
     /// Any kesgate command under this socket, output captured.
     pub fn spawn_command(&self, config: &Path, command: &str) -> Child {
-        kesgate()
-            .arg("--config")
-            .arg(config)
+        kesgate_for(config)
             .arg(command)
             .env("NOTIFY_SOCKET", &self.path)
             .stdout(Stdio::piped())
@@ -362,9 +394,7 @@ impl NotifySocket {
 pub fn run_concurrently(config: &Path, args: &[&str], n: usize) -> Vec<Output> {
     let children: Vec<Child> = (0..n)
         .map(|_| {
-            kesgate()
-                .arg("--config")
-                .arg(config)
+            kesgate_for(config)
                 .args(args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
