@@ -72,7 +72,7 @@ pub fn state_dir() -> PathBuf {
 pub enum LockError {
     #[error("{}", .0)]
     Io(#[from] io::Error),
-    #[error("another process holds the lock {} ({holder}); waited {}", path.display(), humantime::format_duration(*waited))]
+    #[error("another process holds the lock {} ({holder}); waited {}", path.display(), crate::output::duration(*waited))]
     Held {
         path: PathBuf,
         holder: String,

@@ -253,7 +253,7 @@ fn attempt_bound(timeout: Option<Duration>) -> Option<Duration> {
 
 fn log_start(settings: &Settings, episode: &Episode, trust: &crate::tls::CaSource) {
     let line = format!(
-        "waiting for KES ({} endpoint(s), require {:?}) as identity {} ({}), trusting what MinIO trusts: {trust}; configuration {}",
+        "waiting for KES ({} endpoint(s), require {}) as identity {} ({}), trusting what MinIO trusts: {trust}; configuration {}",
         settings.kes.endpoints.len(),
         settings.wait.require,
         settings

@@ -31,6 +31,7 @@ pub fn headline_and_fix(e: &dyn std::fmt::Display) -> String {
 /// The fix wherever kesgate runs out of file descriptors (EMFILE/ENFILE).
 pub const FIX_DESCRIPTORS: &str = "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors";
 
+pub const EX_USAGE: u8 = 64;
 pub const EX_UNAVAILABLE: u8 = 69;
 pub const EX_SOFTWARE: u8 = 70;
 pub const EX_CANTCREAT: u8 = 73;
@@ -89,7 +90,7 @@ impl Error {
                 EX_NOPERM
             }
             Error::Wait(WaitError::Untrusted { .. } | WaitError::Protocol { .. }) => EX_PROTOCOL,
-            Error::Identity(IdentityError::Usage(_)) => 64,
+            Error::Identity(IdentityError::Usage(_)) => EX_USAGE,
             Error::Identity(_) => EX_CONFIG,
             Error::Render(
                 RenderError::Unreadable { .. }

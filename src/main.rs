@@ -64,7 +64,7 @@ mod wait;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 
 use cli::{Cli, Command};
 use config::Settings;
@@ -73,7 +73,22 @@ use systemd::episode::Episode;
 use systemd::notify::Notifier;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Test builds only: FAILPOINTS=name=action from the environment.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version are answers; anything else is a usage
+            // error: EX_USAGE (64), as README's table says, not clap's 2.
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => error::EX_USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     logging::init(cli.log, cli.verbose);
     if let Err(why) = enough_descriptors() {
         tracing::error!(

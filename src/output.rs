@@ -37,3 +37,14 @@ macro_rules! outln {
     () => { $crate::output::write(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::output::write(format_args!("{}\n", format_args!($($arg)*))) };
 }
+
+/// A duration as an operator reads it: to the millisecond below a minute,
+/// to the second above (never "10s 24ms 33us 497ns").
+pub fn duration(d: std::time::Duration) -> String {
+    let d = if d >= std::time::Duration::from_secs(60) {
+        std::time::Duration::from_secs(d.as_secs())
+    } else {
+        std::time::Duration::from_millis(d.as_millis() as u64)
+    };
+    humantime::format_duration(d).to_string()
+}

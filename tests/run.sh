@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo test --workspace
+cargo clippy --workspace --all-targets --features failpoints --quiet -- -D warnings
+cargo test --workspace --features failpoints
 # packages.sh: .deb and .rpm, lintian and rpmlint; boot-chain.sh installs
 # that .deb in a booted systemd and runs MinIO's boot chain through outages.
 system_tests=(tests/packages.sh tests/system/wait.sh tests/system/envfile.sh tests/system/boot-chain.sh tests/system/status.sh tests/system/two-files.sh)

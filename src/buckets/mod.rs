@@ -24,7 +24,7 @@ pub enum BucketsError {
     Credentials(#[from] CredentialsError),
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
-    #[error("MinIO {endpoint} was not healthy after {}: {last}\n  fix: check `systemctl status minio` and `journalctl -u minio`; /minio/health/cluster must answer 200", humantime::format_duration(*waited))]
+    #[error("MinIO {endpoint} was not healthy after {}: {last}\n  fix: check `systemctl status minio` and `journalctl -u minio`; /minio/health/cluster must answer 200", crate::output::duration(*waited))]
     NotHealthy {
         endpoint: String,
         waited: Duration,
@@ -254,8 +254,13 @@ async fn ensure_inner(
         Some((alg, key)) if alg == "aws:kms" && strip_arn(&key) == want => {
             Ok(Outcome::Encrypted { created })
         }
-        other => Err(format!(
-            "read back {other:?} after setting SSE-KMS with {want}"
+        Some((alg, key)) => Err(format!(
+            "read back {} with key {} after setting SSE-KMS with {want}",
+            crate::peer_text::cut(&alg),
+            crate::peer_text::cut(&key)
+        )),
+        None => Err(format!(
+            "read back no encryption configuration after setting SSE-KMS with {want}"
         )),
     }
 }

@@ -112,3 +112,12 @@ pub enum Require {
     Any,
     All,
 }
+
+impl std::fmt::Display for Require {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Require::Any => "any",
+            Require::All => "all",
+        })
+    }
+}

@@ -11,7 +11,8 @@ impl KeyName {
     pub fn parse(name: &str) -> Result<KeyName, String> {
         if name.is_empty() || name.len() > 80 {
             return Err(format!(
-                "key name `{name}` must be 1 to 80 characters long (it has {})",
+                "key name `{}` must be 1 to 80 characters long (it has {})",
+                crate::peer_text::cut(name),
                 name.len()
             ));
         }
@@ -20,7 +21,9 @@ impl KeyName {
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
         {
             return Err(format!(
-                "key name `{name}` contains {bad:?}; KES allows only A-Z, a-z, 0-9, `-` and `_`"
+                "key name `{}` contains `{}`; KES allows only A-Z, a-z, 0-9, `-` and `_`",
+                crate::peer_text::cut(name),
+                bad.escape_default()
             ));
         }
         if name.starts_with('-') || name.ends_with('-') {

@@ -215,6 +215,17 @@ pub fn commit(p: &Planned) -> Result<(), RenderError> {
             write_at(&file.place, content, c.mode, &attributes)
         })();
         if let Err(source) = result {
+            // Failed after its rename (the directory's fsync): it is there.
+            let landed = atomic_file::read_at(&file.place, crate::regular_file::MAX_ENV_FILE)
+                .ok()
+                .flatten()
+                .is_some_and(|(now, _)| now == *content);
+            if landed {
+                state[*idx] = Some(content.as_slice());
+                if !done.contains(&file.path) {
+                    done.push(file.path.clone());
+                }
+            }
             return Err(RenderError::Write {
                 path: file.path.clone(),
                 source,

@@ -92,6 +92,11 @@ pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, Env
         at = end;
     }
     content.extend_from_slice(&old[at..]);
+    // A marker left with nothing under it (its variables moved or were
+    // removed) goes too: the file reads as if kesgate never wrote there.
+    if append.is_empty() {
+        strip_orphan_marker(&mut content);
+    }
     if !append.is_empty() {
         if let Some(why) = parsed.open_end {
             return Err(EnvFileError::OpenEnd(why));
@@ -119,6 +124,15 @@ pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, Env
         changed,
         removed,
     })
+}
+
+/// Removes a last line that is kesgate's marker.
+fn strip_orphan_marker(content: &mut Vec<u8>) {
+    let body = content.strip_suffix(b"\n").unwrap_or(content);
+    let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if body[start..].starts_with(MARKER_START.as_bytes()) {
+        content.truncate(start);
+    }
 }
 
 #[cfg(test)]

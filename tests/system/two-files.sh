@@ -115,4 +115,30 @@ printf '[Service]\nNotifyAccess=all\n' >"$CT_ROOT/etc/systemd/system/minio.servi
 ct systemctl daemon-reload
 rc=0; ct kesgate status >"$work/status.txt" 2>&1 || rc=$?
 [ "$rc" = 1 ] && grep -q "10-wrapper.conf sets NotifyAccess=all" "$work/status.txt" || die "no NotifyAccess warning (exit $rc): $(cat "$work/status.txt")"
+log "a relative MINIO_CONFIG_ENV_FILE is where MinIO opens it: from WorkingDirectory=/usr/local"
+rm -f "$CT_ROOT/etc/systemd/system/minio.service.d/10-wrapper.conf"
+printf '[Service]\nWorkingDirectory=/usr/local\n' >"$CT_ROOT/etc/systemd/system/minio.service.d/20-workdir.conf"
+install -d -m 755 "$CT_ROOT/usr/local/etc"
+ct chown minio-user:minio-user /usr/local/etc
+sed -i 's|^MINIO_CONFIG_ENV_FILE=.*|MINIO_CONFIG_ENV_FILE=etc/minio.env|' "$CT_ROOT/etc/default/minio"
+ct systemctl daemon-reload
+ct systemctl restart minio.service || die "minio did not restart: $(ct journalctl -u minio -n 30 --no-pager)"
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+[ -f "$CT_ROOT/usr/local/etc/minio.env" ] || die "nothing at /usr/local/etc/minio.env"
+[ ! -e "$CT_ROOT/etc/minio.env" ] || die "kesgate wrote /etc/minio.env, which MinIO never reads"
+[ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "MinIO (cwd /usr/local) runs without the API key"
+[ "$(ct stat -c '%U %a' /usr/local/etc/minio.env)" = "minio-user 600" ] || die "minio.env owner/mode: $(ct stat -c '%U %a' /usr/local/etc/minio.env)"
+ct kesgate render --check >"$work/check-rel.txt" 2>&1 || die "render --check: $(cat "$work/check-rel.txt")"
+echo "   /usr/local/etc/minio.env rendered; MinIO's environ holds the KES values; --check 0"
+
+log "a config.env MinIO's user cannot read: --check says so, the preflight refuses, MinIO does not start"
+ct chown root:root /usr/local/etc/minio.env
+rc=0; ct kesgate render --check >"$work/check-unreadable.txt" 2>&1 || rc=$?
+[ "$rc" != 0 ] && grep -q "cannot read it" "$work/check-unreadable.txt" || die "render --check (exit $rc): $(cat "$work/check-unreadable.txt")"
+ct systemctl stop minio.service
+ct systemctl start --no-block minio.service
+wait_for_prop minio.service StatusText 'cannot read it' >/dev/null
+[ "$(unit_prop minio.service MainPID)" = 0 ] || die "MinIO started although its user cannot read its config env file"
+echo "   render --check $rc, minio.service STATUS: $(unit_prop minio.service StatusText | cut -c1-120)…"
+ct systemctl stop minio.service || true
 echo "system-test: 1 passed, 0 failed"

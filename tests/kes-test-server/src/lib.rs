@@ -10,6 +10,7 @@ mod backend;
 pub mod client;
 pub mod hostile;
 mod minio;
+pub mod minio_env;
 mod openbao;
 mod pki;
 mod policy;

@@ -64,24 +64,6 @@ fn main() {
 
 /// MinIO's `parsEnvEntry`, written again here (the stand-in must not judge
 /// kesgate with kesgate's own parser).
-fn parse_env_entry(line: &str) -> Result<Option<(String, String)>, String> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return Ok(None);
-    }
-    let entry = line.strip_prefix("export").unwrap_or(line).trim();
-    let (k, v) = entry
-        .split_once('=')
-        .ok_or_else(|| format!("envEntry malformed; {line}, expected to be of form 'KEY=value'"))?;
-    let b = v.as_bytes();
-    let v = if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
-        &v[1..v.len() - 1]
-    } else {
-        v
-    };
-    Ok(Some((k.to_owned(), v.to_owned())))
-}
-
 fn apply_config_env_file() {
     const APPLIED: &str = "MINIO_STAND_IN_CONFIG_ENV_APPLIED";
     if env::var_os(APPLIED).is_some() {
@@ -95,22 +77,23 @@ fn apply_config_env_file() {
     else {
         return;
     };
-    let text = match std::fs::read_to_string(&file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-        Err(e) => fatal(&format!("Unable to read config env file {file}: {e}")),
+    // MinIO's reader: relative to the working directory, bytes as they
+    // are, 64 KiB lines; a missing file is ignored, anything else fatal.
+    let entries = match kes_test_server::minio_env::read(std::path::Path::new(&file)) {
+        Ok(Some(e)) => e,
+        Ok(None) => return,
+        Err(e) => fatal(&format!(
+            "Unable to read the config environment file {file}: {e}"
+        )),
     };
     let mut cmd = std::process::Command::new("/proc/self/exe");
     cmd.args(env::args_os().skip(1)).env(APPLIED, "1");
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        match parse_env_entry(line) {
-            Ok(Some((k, v))) => {
-                cmd.env(k, v);
-            }
-            Ok(None) => {}
-            Err(e) => fatal(&e),
-        }
+    for (k, v) in entries {
+        use std::os::unix::ffi::OsStringExt;
+        cmd.env(
+            std::ffi::OsString::from_vec(k),
+            std::ffi::OsString::from_vec(v),
+        );
     }
     use std::os::unix::process::CommandExt;
     let e = cmd.exec();

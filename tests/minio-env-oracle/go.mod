@@ -1,0 +1,3 @@
+module kesgate/minio-env-oracle
+
+go 1.21
