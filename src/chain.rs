@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::Settings;
-use crate::error::Error;
+use crate::error::{Error, headline};
 use crate::kes::client::KesClient;
 use crate::minio_service::RunsAs;
 use crate::systemd::episode::Episode;
@@ -124,7 +124,17 @@ pub async fn gate(
     let unit = crate::minio_service::unit(settings).await;
     // A render that began and did not finish is completed before anything
     // else: MinIO must not start on it (kes-api.md does not matter here).
-    render::finish_unfinished(&settings.kes, &settings.env_file, &unit, &settings.path).await?;
+    // It cannot be completed (this sandbox may not write a file): every
+    // state between its writes is a whole configuration, and the render
+    // below says what to do.
+    if let Err(e) =
+        render::finish_unfinished(&settings.kes, &settings.env_file, &unit, &settings.path).await
+    {
+        tracing::warn!(
+            "cannot complete the unfinished render yet: {}",
+            headline(&e)
+        );
+    }
     let (client, ready) = wait_for_kes(settings, unit.runs_as.as_ref(), notifier, episode).await?;
     let (key, endpoint) = (&settings.kes.default_key, &ready.endpoint);
     // MinIO's order: generate with the key, create it only on a 404.
@@ -167,6 +177,16 @@ pub async fn gate(
             && path != settings.env_file.path
             && source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
+            // READY=1 only when MinIO cannot start without the preflight:
+            // else MinIO would start on what the file says now.
+            if unit.preflight != Some(true) {
+                return Err(render::RenderError::NoPreflight {
+                    path,
+                    source,
+                    unit: settings.minio.unit.clone(),
+                }
+                .into());
+            }
             tracing::info!(
                 "{}: not accessible from kesgate.service's sandbox ({source}); minio.service's preflight renders it (as root) before MinIO starts",
                 path.display()

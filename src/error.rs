@@ -99,7 +99,8 @@ impl Error {
                 | RenderError::Shape { .. }
                 | RenderError::Unsafe { .. }
                 | RenderError::MinioCannotRead { .. }
-                | RenderError::NoSafeOrder { .. },
+                | RenderError::NoSafeOrder { .. }
+                | RenderError::NoPreflight { .. },
             ) => EX_CONFIG,
             Error::Render(RenderError::Read { source, .. }) if refused(source) => EX_NOPERM,
             Error::Render(RenderError::Read { source, .. }) if wrong_shape(source) => EX_CONFIG,

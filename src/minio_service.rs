@@ -37,6 +37,9 @@ pub struct MinioUnit {
     /// MinIO's working directory (`WorkingDirectory=`, `/` by default):
     /// a relative MINIO_CONFIG_ENV_FILE is opened from there.
     pub working_directory: PathBuf,
+    /// kesgate's drop-in is in effect: every MinIO start runs the
+    /// preflight first (`None`: the unit was not seen).
+    pub preflight: Option<bool>,
 }
 
 /// An environment: name → value.
@@ -53,6 +56,7 @@ impl MinioUnit {
                 .and_then(|name| from_passwd(name, None, &[], 0, "[minio] user".into())),
             environment: None,
             working_directory: PathBuf::from("/"),
+            preflight: None,
         }
     }
 
@@ -63,10 +67,11 @@ impl MinioUnit {
     }
 }
 
-/// Reads minio.service once: its user, environment and working directory.
+/// Reads minio.service once: its user, environment and working directory,
+/// and whether kesgate's preflight drop-in is in effect.
 pub async fn unit(settings: &Settings) -> MinioUnit {
     let mut facts = MinioUnit::unseen(settings);
-    let Some(service) = service_proxy(&settings.minio).await else {
+    let Some((unit, service)) = proxies(&settings.minio).await else {
         return facts;
     };
     if settings.minio.user.is_none() {
@@ -76,6 +81,13 @@ pub async fn unit(settings: &Settings) -> MinioUnit {
     facts.working_directory =
         working_directory(&service.working_directory().await.unwrap_or_default(), home);
     facts.environment = Some(environment_of(&service, settings).await);
+    // In effect: listed, and not masked (a link to /dev/null is listed too).
+    facts.preflight = unit.drop_in_paths().await.ok().map(|paths| {
+        paths.iter().any(|p| {
+            crate::regular_file::read_text(Path::new(p), crate::regular_file::MAX_CONFIG)
+                .is_ok_and(|t| t.contains("kesgate preflight"))
+        })
+    });
     facts
 }
 
@@ -90,7 +102,9 @@ fn working_directory(value: &str, home: Option<PathBuf>) -> PathBuf {
     }
 }
 
-async fn service_proxy(minio: &MinioSettings) -> Option<bus::ServiceProxy<'static>> {
+async fn proxies(
+    minio: &MinioSettings,
+) -> Option<(bus::UnitProxy<'static>, bus::ServiceProxy<'static>)> {
     let conn = bus::system_bus().await.ok()?;
     let path = bus::manager(&conn)
         .await
@@ -102,7 +116,7 @@ async fn service_proxy(minio: &MinioSettings) -> Option<bus::ServiceProxy<'stati
     if unit.load_state().await.ok()? == "not-found" {
         return None;
     }
-    bus::service(&conn, path).await.ok()
+    Some((unit, bus::service(&conn, path).await.ok()?))
 }
 
 /// The user MinIO runs as: `[minio] user` when set, else minio.service's
@@ -112,7 +126,7 @@ pub async fn runs_as(minio: &MinioSettings) -> Option<RunsAs> {
     if let Some(name) = &minio.user {
         return from_passwd(name, None, &[], 0, "[minio] user".into());
     }
-    runs_as_service(&service_proxy(minio).await?, &minio.unit).await
+    runs_as_service(&proxies(minio).await?.1, &minio.unit).await
 }
 
 async fn runs_as_service(service: &bus::ServiceProxy<'static>, unit: &str) -> Option<RunsAs> {

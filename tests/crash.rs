@@ -97,6 +97,19 @@ fn scenarios(f: &Fixture) -> Vec<Scenario> {
                 env.display()
             ),
         },
+        // Both files' own variables change: [env_file.set] in systemd's,
+        // the KES lines (certificate → API key) in MinIO's.
+        Scenario {
+            name: "set value and KES lines change",
+            systemd: format!(
+                "MINIO_VOLUMES=/mnt/d1\nMINIO_OPTS=\"--address :9000\"\nMINIO_CONFIG_ENV_FILE={}\n",
+                env.display()
+            ),
+            config_env: Some(
+                "MINIO_ROOT_USER=admin\nMINIO_KMS_KES_ENDPOINT=https://old-kes:7373\nMINIO_KMS_KES_KEY_NAME=old\nMINIO_KMS_KES_CERT_FILE=/etc/kes/c.crt\nMINIO_KMS_KES_KEY_FILE=/etc/kes/c.key\n".into(),
+            ),
+            extra: "\n[env_file.set]\nMINIO_OPTS = \"--address :9000 --console-address :9001\"\n".into(),
+        },
         // Only MinIO's file changes (a new endpoint).
         Scenario {
             name: "value change in config.env",

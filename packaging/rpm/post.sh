@@ -7,3 +7,19 @@ fi
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
 fi
+
+# Backups an older kesgate left readable by others (it kept the live API key
+# in /etc/default/minio.kesgate-prev, mode 0644): owner-only now, and said
+# once. Only in root-owned directories: kesgate itself tightens the others
+# on its next run (through the directory's descriptor, never a path).
+{ echo /etc/default/minio.kesgate-prev; echo /etc/minio/config.env.kesgate-prev; cat /var/lib/kesgate/backups 2>/dev/null || true; } | while IFS= read -r f; do
+    case "$f" in /*.kesgate-prev) ;; *) continue ;; esac
+    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    [ "$(stat -c %u "$(dirname "$f")")" = 0 ] || continue
+    if [ -n "$(find "$f" -maxdepth 0 -perm /077 2>/dev/null)" ]; then
+        chmod go= "$f"
+        if grep -q '^[[:space:]]*\(export[[:space:]]\+\)\?MINIO_KMS_KES_API_KEY' "$f" 2>/dev/null; then
+            echo "kesgate: $f held the KES API key and was readable by others: made owner-only; rotate the API key (the old one may have been read)" >&2
+        fi
+    fi
+done

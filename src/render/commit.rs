@@ -134,6 +134,17 @@ pub fn order(
             (0, sys.content.clone()),
         ]);
     }
+    // MinIO's file first with the systemd file's new values too (its values
+    // win, so MinIO sees the whole new configuration at once), then the
+    // systemd file, then MinIO's file as planned. For a change of both
+    // files' own variables ([env_file.set] and the KES lines).
+    if let Some(mid) = minio_with_new_values(changes, views) {
+        candidates.push(vec![
+            (1, mid),
+            (0, sys.content.clone()),
+            (1, minio.content.clone()),
+        ]);
+    }
     let mut why = String::new();
     for steps in candidates {
         match judge(changes, views, &steps) {
@@ -150,6 +161,27 @@ pub fn order(
         ),
         why,
     })
+}
+
+/// MinIO's planned file plus a line for every value MinIO would still see
+/// old with the systemd file as it is.
+fn minio_with_new_values(changes: &[Change], views: &Views) -> Option<Vec<u8>> {
+    let (sys, minio) = (&changes[0], &changes[1]);
+    let seen = views
+        .view(&[old_content(&sys.file), Some(minio.content.as_slice())])
+        .ok()?;
+    let mut content = minio.content.clone();
+    if !content.is_empty() && content.last() != Some(&b'\n') {
+        content.push(b'\n');
+    }
+    let mut added = false;
+    for (name, value) in &views.new {
+        if seen.get(name) != Some(value) {
+            content.extend_from_slice(Dialect::Minio.line(name, value).ok()?.as_bytes());
+            added = true;
+        }
+    }
+    added.then_some(content)
 }
 
 /// Every state after a step, and every start that read the systemd file
@@ -225,6 +257,10 @@ pub fn commit(p: &Planned) -> Result<(), RenderError> {
                 if !done.contains(&file.path) {
                     done.push(file.path.clone());
                 }
+            }
+            // Nothing changed: nothing is unfinished either.
+            if done.is_empty() {
+                remove_journal();
             }
             return Err(RenderError::Write {
                 path: file.path.clone(),

@@ -72,6 +72,26 @@ pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, Env
             changed.push(name.clone());
         }
     }
+    // A file both read: MinIO's reader sees lines systemd's does not (an
+    // `export` line, a key with a space before `=`…), and MinIO's value
+    // wins. Such a line for a managed name goes, or it would override.
+    if dialect == Dialect::Both {
+        let systemd_spans: Vec<_> = assignments.iter().map(|a| a.span.clone()).collect();
+        let managed = |k: &str| {
+            desired.set.iter().any(|(n, _)| n == k) || desired.remove.iter().any(|(n, _)| n == k)
+        };
+        for a in Dialect::Minio.parse(old)? {
+            let overlaps = systemd_spans
+                .iter()
+                .any(|s| s.start < a.span.end && a.span.start < s.end);
+            if managed(a.key.trim()) && !overlaps {
+                edits.push((a.span.start, a.span.end, String::new()));
+                if !changed.contains(&a.key) && desired.set.iter().any(|(n, _)| *n == a.key) {
+                    changed.push(a.key.clone());
+                }
+            }
+        }
+    }
     let mut removed = Vec::new();
     for (name, why) in &desired.remove {
         let mut any = false;
@@ -87,6 +107,10 @@ pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, Env
     let mut content = Vec::with_capacity(old.len() + append.len() + MARKER.len() + 256);
     let mut at = 0;
     for (start, end, text) in edits {
+        // The same line named twice (by both readers): edited once.
+        if start < at {
+            continue;
+        }
         content.extend_from_slice(&old[at..start]);
         content.extend_from_slice(text.as_bytes());
         at = end;
@@ -156,6 +180,23 @@ mod tests {
             remove: vec![("MINIO_KMS_KES_CERT_FILE".into(), "an API key is configured")],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_file_both_read_loses_managed_lines_only_minio_sees() {
+        let old = "export MINIO_KMS_KES_CERT_FILE=/c\nMINIO_KMS_KES_KEY_NAME=key\nexport MINIO_KMS_KES_KEY_NAME=other\nexport KEEP=1\n";
+        let p = plan(old.as_bytes(), &desired(), Dialect::Both).unwrap();
+        let new = String::from_utf8(p.content).unwrap();
+        assert!(
+            !new.contains("CERT_FILE") && !new.contains("=other"),
+            "{new}"
+        );
+        assert!(new.contains("export KEEP=1\n"), "{new}");
+        let minio = effective(&Dialect::Minio.parse(new.as_bytes()).unwrap());
+        assert_eq!(
+            minio.get("MINIO_KMS_KES_KEY_NAME").map(String::as_str),
+            Some("key")
+        );
     }
 
     #[test]

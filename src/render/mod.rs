@@ -90,6 +90,14 @@ pub enum RenderError {
     )]
     NoSafeOrder { files: String, why: String },
     #[error(
+        "{path}: kesgate.service's sandbox may not write it ({source}), and {unit} does not run kesgate's preflight before MinIO starts (its drop-in kesgate.conf is not in effect), so MinIO would start on what the file says now\n  fix: restore the drop-in (reinstall kesgate, then `systemctl daemon-reload`), or keep the file where kesgate.service may write it (owned by root)"
+    )]
+    NoPreflight {
+        path: PathBuf,
+        source: io::Error,
+        unit: String,
+    },
+    #[error(
         "internal error: the rendered {path} would break MinIO's KMS rules ({problems}); nothing was written"
     )]
     Invariant { path: PathBuf, problems: String },
@@ -452,6 +460,15 @@ fn files(
                     .collect(),
                 marker: edit::marker(config),
             };
+            // [env_file.set] lives in systemd's file: the same name in
+            // MinIO's file would override it there.
+            let mut mine = mine;
+            mine.remove.extend(env.set.iter().map(|(n, _)| {
+                (
+                    n.clone(),
+                    "[env_file.set] keeps it in the systemd file; here MinIO's value would override it",
+                )
+            }));
             vec![
                 (systemd, systemd_desired),
                 (File::read(minio_path, Dialect::Minio)?, mine),
@@ -557,6 +574,13 @@ fn plan(
     }
     // Never write what kesgate (and MinIO) would refuse to read.
     for ((file, _), plan) in files.plans.iter().zip(&plans) {
+        if plan.content.len() as u64 > regular_file::MAX_ENV_FILE {
+            return Err(RenderError::Unwritable {
+                path: file.path.clone(),
+                name: "the rendered file".into(),
+                why: "it would be larger than 4 MiB, more than kesgate reads back",
+            });
+        }
         if let Err(e) = File::minio_view(&plan.content, file.dialect) {
             return Err(RenderError::Unwritable {
                 path: file.path.clone(),

@@ -44,8 +44,14 @@ cp "$CT_ROOT/etc/minio/config.env" "$work/config-before"
 ct systemctl daemon-reload
 ct systemctl enable --now kes.service >/dev/null 2>&1
 wait_for_kes_listening
+# A backup an older kesgate left world-readable with a live API key.
+printf 'MINIO_KMS_KES_API_KEY=kes:v1:old-key-from-an-older-kesgate\n' >"$CT_ROOT/etc/default/minio.kesgate-prev"
+chmod 644 "$CT_ROOT/etc/default/minio.kesgate-prev"
 cp "$DEB" "$CT_ROOT/root/kesgate.deb"
 ct dpkg -i /root/kesgate.deb >"$work/dpkg.log" 2>&1 || die "dpkg -i: $(cat "$work/dpkg.log")"
+[ "$(stat -c %a "$CT_ROOT/etc/default/minio.kesgate-prev")" = 600 ] || die "the old backup is still $(stat -c %a "$CT_ROOT/etc/default/minio.kesgate-prev")"
+grep -q "rotate the API key" "$work/dpkg.log" || die "postinst did not say to rotate the key: $(cat "$work/dpkg.log")"
+echo "   postinst: the old 0644 backup holding an API key is 0600 now, and said to rotate the key"
 kesgate_config "$MINIO_PORT"
 
 rc=0; ct kesgate render --check >"$work/check-before.txt" 2>&1 || rc=$?
@@ -78,6 +84,25 @@ done
 cmp -s "$work/config-before" "$CT_ROOT/etc/minio/config.env.kesgate-prev" || die "config.env.kesgate-prev is not the old content"
 ct kesgate render --check >"$work/check-after.txt" 2>&1 || die "render --check after: $(cat "$work/check-after.txt")"
 echo "   render --check: 1 before, 0 after; both files keep the operator's lines"
+
+log "kesgate.service may not write config.env (no CAP_CHOWN) and MinIO would start without the preflight: no READY=1"
+mkdir -p "$CT_ROOT/etc/systemd/system/minio.service.d"
+ln -sf /dev/null "$CT_ROOT/etc/systemd/system/minio.service.d/kesgate.conf"
+ct systemctl daemon-reload
+sed -i 's|^MINIO_KMS_KES_KEY_NAME=.*|MINIO_KMS_KES_KEY_NAME="stale"|' "$CT_ROOT/etc/minio/config.env"
+c=$(cursor)
+rc=0; ct systemctl restart kesgate.service >/dev/null 2>&1 || rc=$?
+[ "$rc" != 0 ] || die "kesgate.service started (READY=1) while MinIO would start on a stale config.env"
+ct journalctl --no-pager -o cat --after-cursor="$c" -u kesgate.service >"$work/nopreflight.log"
+grep -q "does not run kesgate's preflight" "$work/nopreflight.log" || die "no reason given: $(cat "$work/nopreflight.log")"
+rm -f "$CT_ROOT/etc/systemd/system/minio.service.d/kesgate.conf"
+ct systemctl daemon-reload
+ct systemctl restart kesgate.service || die "kesgate.service with the drop-in back: $(ct journalctl -u kesgate -n 20 --no-pager)"
+grep -q '^MINIO_KMS_KES_KEY_NAME="stale"' "$CT_ROOT/etc/minio/config.env" || die "kesgate.service wrote config.env after all"
+ct systemctl restart minio.service
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+[ "$(main_env MINIO_KMS_KES_KEY_NAME)" = minio-backend-default-key ] || die "the preflight did not render: $(main_env MINIO_KMS_KES_KEY_NAME)"
+echo "   masked drop-in: kesgate.service failed, no READY=1; drop-in back: READY=1, the preflight rendered before MinIO started"
 
 log "status names the file MinIO reads the KES variables from"
 ct kesgate status --json >"$work/status.json" 2>/dev/null || true
@@ -132,7 +157,7 @@ ct kesgate render --check >"$work/check-rel.txt" 2>&1 || die "render --check: $(
 echo "   /usr/local/etc/minio.env rendered; MinIO's environ holds the KES values; --check 0"
 
 log "a config.env MinIO's user cannot read: --check says so, the preflight refuses, MinIO does not start"
-ct chown root:root /usr/local/etc/minio.env
+ct chown root:root /usr/local/etc /usr/local/etc/minio.env
 rc=0; ct kesgate render --check >"$work/check-unreadable.txt" 2>&1 || rc=$?
 [ "$rc" != 0 ] && grep -q "cannot read it" "$work/check-unreadable.txt" || die "render --check (exit $rc): $(cat "$work/check-unreadable.txt")"
 ct systemctl stop minio.service
@@ -141,4 +166,15 @@ wait_for_prop minio.service StatusText 'cannot read it' >/dev/null
 [ "$(unit_prop minio.service MainPID)" = 0 ] || die "MinIO started although its user cannot read its config env file"
 echo "   render --check $rc, minio.service STATUS: $(unit_prop minio.service StatusText | cut -c1-120)…"
 ct systemctl stop minio.service || true
+
+log "purge removes every backup kesgate made, and nothing of the operator's"
+cp "$CT_ROOT/etc/default/minio" "$work/default-at-purge"
+ls "$CT_ROOT/etc/default/minio.kesgate-prev" "$CT_ROOT/etc/minio/config.env.kesgate-prev" >/dev/null || die "expected backups to purge"
+ct dpkg --purge kesgate >"$work/purge.log" 2>&1 || die "purge: $(cat "$work/purge.log")"
+for f in /etc/default/minio.kesgate-prev /etc/minio/config.env.kesgate-prev /usr/local/etc/minio.env.kesgate-prev /var/lib/kesgate; do
+    [ ! -e "$CT_ROOT$f" ] || die "purge left $f"
+done
+cmp -s "$work/default-at-purge" "$CT_ROOT/etc/default/minio" || die "purge changed /etc/default/minio"
+[ -f "$CT_ROOT/etc/minio/config.env" ] && [ -f "$CT_ROOT/usr/local/etc/minio.env" ] || die "purge removed an env file"
+echo "   purge: backups and /var/lib/kesgate gone; the env files as they were"
 echo "system-test: 1 passed, 0 failed"

@@ -11,11 +11,14 @@
 
 use std::io::Read as _;
 
+/// (key, value) pairs, bytes as they are.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Go's bufio.MaxScanTokenSize.
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// The assignments, in order; `Ok(None)` when the file does not exist.
-pub fn read(path: &std::path::Path) -> Result<Option<Vec<(Vec<u8>, Vec<u8>)>>, String> {
+pub fn read(path: &std::path::Path) -> Result<Option<Entries>, String> {
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -27,7 +30,7 @@ pub fn read(path: &std::path::Path) -> Result<Option<Vec<(Vec<u8>, Vec<u8>)>>, S
     parse(&bytes).map(Some)
 }
 
-pub fn parse(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub fn parse(bytes: &[u8]) -> Result<Entries, String> {
     let mut out = Vec::new();
     for raw in bytes.split_inclusive(|b| *b == b'\n') {
         let newline = raw.last() == Some(&b'\n');
@@ -60,17 +63,12 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
 
 /// Go's strings.TrimSpace: Unicode white space, decoded as UTF-8 where it is.
 fn trim_space(mut b: &[u8]) -> &[u8] {
-    loop {
-        match leading_space(b) {
-            Some(n) => b = &b[n..],
-            None => break,
-        }
+    while let Some(n) = leading_space(b) {
+        b = &b[n..];
     }
-    loop {
-        match (1..=4.min(b.len())).find(|n| leading_space(&b[b.len() - n..]) == Some(*n)) {
-            Some(n) => b = &b[..b.len() - n],
-            None => break,
-        }
+    while let Some(n) = (1..=4.min(b.len())).find(|n| leading_space(&b[b.len() - n..]) == Some(*n))
+    {
+        b = &b[..b.len() - n];
     }
     b
 }
