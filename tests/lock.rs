@@ -132,6 +132,19 @@ fn as_nobody() -> std::process::Command {
     c
 }
 
+/// `nobody` holds a flock on `path` until killed.
+fn nobody_flock(path: &std::path::Path) -> Child {
+    let mut c = as_nobody()
+        .args(["flock", "-o"])
+        .arg(path)
+        .args(["sh", "-c", "echo locked; exec sleep 600"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until(&mut BufReader::new(c.stdout.take().unwrap()), "locked");
+    c
+}
+
 fn chown_nobody(p: &std::path::Path) {
     nix::unistd::chown(p, Some(65534.into()), Some(65534.into())).unwrap();
 }
@@ -145,17 +158,7 @@ fn another_user_cannot_hold_the_write_lock() {
     let f = Fixture::new();
     let cfg = config(&f);
     std::fs::set_permissions(f.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut dir_lock = as_nobody()
-        .args(["flock", "-o"])
-        .arg(f.dir.path())
-        .args(["sh", "-c", "echo locked; exec sleep 600"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    until(
-        &mut BufReader::new(dir_lock.stdout.take().unwrap()),
-        "locked",
-    );
+    let mut dir_lock = nobody_flock(f.dir.path());
     let out = run(&cfg, &["render"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains("waiting"), "{}", text(&out));
@@ -251,17 +254,7 @@ fn another_users_lock_on_the_runtime_directory_does_not_stall_the_episode() {
     while parent.pop() && parent != std::env::temp_dir() {
         std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let mut dir_lock = as_nobody()
-        .args(["flock", "-o"])
-        .arg(&run_dir)
-        .args(["sh", "-c", "echo locked; exec sleep 600"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    until(
-        &mut BufReader::new(dir_lock.stdout.take().unwrap()),
-        "locked",
-    );
+    let mut dir_lock = nobody_flock(&run_dir);
     let out = kesgate_for(&cfg)
         .env("INVOCATION_ID", "0123")
         .arg("wait")

