@@ -350,7 +350,8 @@ async fn server_info(
 ) -> (Option<String>, Option<String>) {
     let json = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok();
     let version_of = |resp: &crate::kes::client::Response| {
-        json(&resp.body).and_then(|v| v.get("version")?.as_str().map(str::to_owned))
+        // Peer text: cut and escaped before any output.
+        json(&resp.body).and_then(|v| v.get("version")?.as_str().map(crate::peer_text::cut))
     };
     let mut answer = None;
     for path in ["/v1/status", "/version"] {
