@@ -256,7 +256,14 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::minio_service::M
         .kes
         .iter()
         .filter(|e| !e.ready)
-        .map(|e| format!("KES {}: {}", e.endpoint, e.state))
+        // A permanent failure's sentence names the endpoint itself.
+        .map(|e| {
+            if e.state.contains(&e.endpoint) {
+                e.state.clone()
+            } else {
+                format!("KES {}: {}", e.endpoint, e.state)
+            }
+        })
         .collect();
     let required_all = settings.wait.require == crate::config::Require::All;
     if ready_endpoint.is_none() || required_all {
