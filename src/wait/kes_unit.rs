@@ -98,6 +98,10 @@ async fn classify(
     state: &str,
 ) -> Option<UnitEvent> {
     let queued = || async { unit.job().await.map(|(id, _)| id != 0).unwrap_or(false) };
+    // A coalesced signal may carry a state already gone (an "inactive"
+    // from before the start job): the unit's state now decides.
+    let now = unit.active_state().await.ok();
+    let state = now.as_deref().unwrap_or(state);
     Some(match state {
         "active" | "reloading" => UnitEvent::Active,
         "activating" => UnitEvent::Starting,
