@@ -19,7 +19,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, openat, renameat};
+use nix::fcntl::{Flock, FlockArg, OFlag, openat, renameat};
 use nix::sys::stat::Mode as StatMode;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
@@ -343,28 +343,10 @@ pub fn read_at(
 ) -> Result<Option<(Vec<u8>, std::fs::Metadata)>, crate::regular_file::ReadError> {
     use crate::regular_file::{FileKind, ReadError};
     // Look before opening: a FIFO or device is never opened.
-    match nix::sys::stat::fstatat(
-        place.dir.fd.as_fd(),
-        place.name.as_os_str(),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    ) {
-        Ok(st) => {
-            let kind = nix::sys::stat::SFlag::from_bits_truncate(st.st_mode)
-                & nix::sys::stat::SFlag::S_IFMT;
-            if kind != nix::sys::stat::SFlag::S_IFREG {
-                let k = match kind {
-                    nix::sys::stat::SFlag::S_IFDIR => FileKind::Directory,
-                    nix::sys::stat::SFlag::S_IFIFO => FileKind::Fifo,
-                    nix::sys::stat::SFlag::S_IFSOCK => FileKind::Socket,
-                    nix::sys::stat::SFlag::S_IFCHR => FileKind::CharDevice,
-                    nix::sys::stat::SFlag::S_IFBLK => FileKind::BlockDevice,
-                    nix::sys::stat::SFlag::S_IFLNK => FileKind::Symlink,
-                    _ => FileKind::Other,
-                };
-                return Err(ReadError::NotRegular(k));
-            }
-        }
-        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+    match place.dir.kind_of(&place.name) {
+        Ok(Some(FileKind::Regular)) => {}
+        Ok(Some(kind)) => return Err(ReadError::NotRegular(kind)),
+        Ok(None) => return Ok(None),
         Err(e) => return Err(ReadError::Io(e.into())),
     }
     let fd = openat(

@@ -123,10 +123,9 @@ pub async fn gate(
     // environment, and a new config.env's owner all come from it.
     let unit = crate::minio_service::unit(settings).await;
     // A render that began and did not finish is completed before anything
-    // else: MinIO must not start on it (kes-api.md does not matter here).
-    // It cannot be completed (this sandbox may not write a file): every
-    // state between its writes is a whole configuration, and the render
-    // below says what to do.
+    // else, KES up or not. When it cannot be (this sandbox may not write a
+    // file), every state between its writes is a whole configuration, and
+    // the render below says what to do.
     if let Err(e) =
         render::finish_unfinished(&settings.kes, &settings.env_file, &unit, &settings.path).await
     {
@@ -289,12 +288,6 @@ fn log_start(settings: &Settings, episode: &Episode, trust: &crate::tls::CaSourc
     } else {
         tracing::info!("{line}");
     }
-}
-
-/// Who a MINIO_CONFIG_ENV_FILE that kesgate creates belongs to: MinIO's
-/// user (MinIO reads it as that user; an unreadable one is fatal).
-pub fn owner_of(runs_as: Option<&RunsAs>) -> Option<(u32, u32)> {
-    runs_as.map(|r| (r.who.uid, r.who.gids.first().copied().unwrap_or(0)))
 }
 
 pub fn report_render(rendered: &render::Rendered, dry_run: bool) {

@@ -60,6 +60,14 @@ impl MinioUnit {
         }
     }
 
+    /// Who a MINIO_CONFIG_ENV_FILE that kesgate creates belongs to: MinIO's
+    /// user and primary group (MinIO reads it as that user).
+    pub fn owner(&self) -> Option<(u32, u32)> {
+        self.runs_as
+            .as_ref()
+            .map(|r| (r.who.uid, r.who.gids.first().copied().unwrap_or(0)))
+    }
+
     /// The environment systemd gives MinIO besides kesgate's file (empty
     /// when unseen).
     pub fn base(&self) -> Env {

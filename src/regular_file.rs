@@ -26,6 +26,20 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// From `st_mode` (as fstatat gives it).
+    pub fn from_mode(mode: u32) -> FileKind {
+        match mode & nix::libc::S_IFMT {
+            nix::libc::S_IFREG => FileKind::Regular,
+            nix::libc::S_IFDIR => FileKind::Directory,
+            nix::libc::S_IFIFO => FileKind::Fifo,
+            nix::libc::S_IFSOCK => FileKind::Socket,
+            nix::libc::S_IFCHR => FileKind::CharDevice,
+            nix::libc::S_IFBLK => FileKind::BlockDevice,
+            nix::libc::S_IFLNK => FileKind::Symlink,
+            _ => FileKind::Other,
+        }
+    }
+
     pub fn of(meta: &Metadata) -> FileKind {
         let t = meta.file_type();
         if t.is_file() {

@@ -146,12 +146,13 @@ pub fn place(path: &Path) -> Result<Place, SafePathError> {
     // The directory a link was found in: its owner must accept the jump.
     while let Some(name) = todo.pop() {
         if name == ".." {
-            // Walk up by path: the parent of what we reached.
+            // Up from the directory held, not by its path (which another
+            // user may have changed meanwhile); `/..` is `/`.
             let up = dir.path.parent().unwrap_or(Path::new("/")).to_owned();
             let fd = openat(
-                nix::fcntl::AT_FDCWD,
-                &up,
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                dir.fd.as_fd(),
+                "..",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )
             .map_err(|e| os(&up, e))?;
@@ -248,6 +249,16 @@ impl Dir {
         let mut p = PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()));
         p.push(Path::new(name));
         p
+    }
+
+    /// What `name` in this directory is (a link is not followed); `None`
+    /// when nothing is there.
+    pub fn kind_of(&self, name: &OsStr) -> nix::Result<Option<crate::regular_file::FileKind>> {
+        match fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(crate::regular_file::FileKind::from_mode(st.st_mode))),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Opens the directory itself for reading (fsync, listing).

@@ -19,20 +19,12 @@ fn assert_exit(out: &std::process::Output, code: i32) {
     assert_eq!(out.status.code(), Some(code), "output:\n{}", text(out));
 }
 
-fn short_wait(f: &Fixture, endpoint: &str) -> std::path::PathBuf {
-    f.config_plus(
-        &[endpoint.to_owned()],
-        "timeout = \"1s\"\nmax_interval = \"200ms\"\nkes_unit = \"\"",
-        "[env_file]\npath = \"minio\"\n",
-    )
-}
-
 #[test]
 fn a_cached_default_key_never_makes_a_sealed_key_store_ready() {
     for generation in ALL_GENERATIONS {
         let f = Fixture::new();
         let kes = f.server(generation);
-        let cfg = short_wait(&f, &kes.endpoint());
+        let cfg = f.short_wait(&kes.endpoint());
         // MinIO's round trip puts the default key into KES's cache.
         assert_exit(&run(&cfg, &["start"]), 0);
         kes.set_sealed(true);
@@ -62,7 +54,7 @@ fn skip_auth_ready_for_an_identity_no_policy_names_is_not_ready() {
             skip_auth: vec!["/v1/ready".into()],
             ..f.kes_config(generation)
         });
-        let out = run(&short_wait(&f, &kes.endpoint()), &["wait"]);
+        let out = run(&f.short_wait(&kes.endpoint()), &["wait"]);
         assert_exit(&out, 77);
         let t = text(&out);
         assert!(t.contains(IDENTITY) && t.contains("policy:"), "{t}");
@@ -85,7 +77,7 @@ fn a_server_answering_200_to_everything_is_not_kes() {
         let out = run_guarded(
             kesgate()
                 .arg("--config")
-                .arg(short_wait(&f, &peer.endpoint()))
+                .arg(f.short_wait(&peer.endpoint()))
                 .arg("wait"),
         );
         assert_exit(&out, 76);
@@ -114,7 +106,7 @@ fn describe_of_the_exact_default_key_only_is_ready_with_freshness_unproven() {
             &[IDENTITY],
         );
         let kes = f.server_at(generation, "127.0.0.1:0", vec![narrow]);
-        let cfg = short_wait(&f, &kes.endpoint());
+        let cfg = f.short_wait(&kes.endpoint());
         // No default key yet: its 404 is fresh (KES caches no absence).
         let out = run(&cfg, &["start"]);
         assert_exit(&out, 0);

@@ -67,14 +67,6 @@ fn status_says(cfg: &std::path::Path, needles: &[&str]) {
     }
 }
 
-fn cfg(f: &Fixture, endpoint: &str) -> std::path::PathBuf {
-    f.config_plus(
-        &[endpoint.to_owned()],
-        "timeout = \"1s\"\nmax_interval = \"200ms\"\nkes_unit = \"\"",
-        "[env_file]\npath = \"minio\"\n",
-    )
-}
-
 #[test]
 fn every_permanent_failure_reads_the_same_in_status_as_in_wait() {
     // 77: an identity no policy names.
@@ -84,7 +76,7 @@ fn every_permanent_failure_reads_the_same_in_status_as_in_wait() {
         "127.0.0.1:0",
         vec![minio_policy(&"0".repeat(64))],
     );
-    let c = cfg(&f, &kes.endpoint());
+    let c = f.short_wait(&kes.endpoint());
     let (sentence, fix) = said_by_wait(&c, 77);
     status_says(&c, &[&sentence, &fix]);
 
@@ -94,7 +86,7 @@ fn every_permanent_failure_reads_the_same_in_status_as_in_wait() {
         auth: ClientAuth::ReleaseDefault,
         ..f.kes_config(Generation::V2023_05)
     });
-    let c = cfg(&f, &kes.endpoint());
+    let c = f.short_wait(&kes.endpoint());
     let (sentence, fix) = said_by_wait(&c, 77);
     assert!(fix.contains("--auth=off"), "{fix}");
     status_says(&c, &[&sentence, &fix]);
@@ -103,7 +95,7 @@ fn every_permanent_failure_reads_the_same_in_status_as_in_wait() {
     let f = Fixture::new();
     let kes = f.server(Generation::V2024);
     std::fs::write(f.path("ca.pem"), TestCa::new("other").ca_pem).unwrap();
-    let c = cfg(&f, &kes.endpoint());
+    let c = f.short_wait(&kes.endpoint());
     let (sentence, fix) = said_by_wait(&c, 76);
     status_says(
         &c,
@@ -118,7 +110,7 @@ fn every_permanent_failure_reads_the_same_in_status_as_in_wait() {
         Handshake::Tls,
         Arc::new(|_, _| Reply::status(200, "application/json", "{}")),
     );
-    let c = cfg(&f, &peer.endpoint());
+    let c = f.short_wait(&peer.endpoint());
     let (sentence, fix) = said_by_wait(&c, 76);
     status_says(&c, &[&sentence, &fix]);
 }
@@ -129,7 +121,7 @@ fn a_sealed_key_store_reads_the_same_in_status_as_in_wait() {
         let f = Fixture::new();
         let kes = f.server(generation);
         kes.set_sealed(true);
-        let c = cfg(&f, &kes.endpoint());
+        let c = f.short_wait(&kes.endpoint());
         let out = run(&c, &["wait"]);
         assert_eq!(out.status.code(), Some(69), "{}", text(&out));
         let said = "key store unreachable (sealed?)";

@@ -349,20 +349,14 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
     })?;
     let auth = secrets::auth(ctx, &raw)?;
     let ca = raw.ca.map(|c| ctx.resolve(c.get_ref()));
-    let key_retry_window = match raw.key_retry_window {
-        None => DEFAULT_KEY_RETRY_WINDOW,
-        Some(t) => {
-            let d = parse_duration(ctx, &t)?;
-            if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
-                return Err(ctx.invalid(
-                    t.span(),
-                    &format!("key_retry_window {} is out of range", t.get_ref()),
-                    "choose between 1s and 1h, longer than KES's key-store health check (`status: ping`, 10s by default); the default is 30s",
-                ));
-            }
-            d
-        }
-    };
+    let key_retry_window = duration_in(
+        ctx,
+        raw.key_retry_window.as_ref(),
+        "key_retry_window",
+        (Duration::from_secs(1), Duration::from_secs(3600)),
+        DEFAULT_KEY_RETRY_WINDOW,
+        "choose between 1s and 1h, longer than KES's key-store health check (`status: ping`, 10s by default); the default is 30s",
+    )?;
     Ok(KesSettings {
         endpoints,
         endpoints_as_written,
@@ -415,20 +409,14 @@ fn validate_wait(ctx: &Source, raw: RawWait) -> Result<WaitSettings, ConfigError
             (!d.is_zero()).then_some(d)
         }
     };
-    let max_interval = match raw.max_interval {
-        None => DEFAULT_MAX_INTERVAL,
-        Some(t) => {
-            let d = parse_duration(ctx, &t)?;
-            if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
-                return Err(ctx.invalid(
-                    t.span(),
-                    &format!("max_interval {} is out of range", t.get_ref()),
-                    "choose between 100ms and 1h; the default is 1s",
-                ));
-            }
-            d
-        }
-    };
+    let max_interval = duration_in(
+        ctx,
+        raw.max_interval.as_ref(),
+        "max_interval",
+        (Duration::from_millis(100), Duration::from_secs(3600)),
+        DEFAULT_MAX_INTERVAL,
+        "choose between 100ms and 1h; the default is 1s",
+    )?;
     let kes_unit = match raw.kes_unit {
         None => Some(DEFAULT_KES_UNIT.to_owned()),
         Some(u) if u.get_ref().is_empty() => None,
@@ -462,6 +450,29 @@ fn unit_name(ctx: &Source, u: &toml::Spanned<String>, fix: &str) -> Result<Strin
         ));
     }
     Ok(name.clone())
+}
+
+/// A duration setting within `(min, max)`, or `default` when unset.
+fn duration_in(
+    ctx: &Source,
+    raw: Option<&toml::Spanned<String>>,
+    name: &str,
+    (min, max): (Duration, Duration),
+    default: Duration,
+    fix: &str,
+) -> Result<Duration, ConfigError> {
+    let Some(t) = raw else {
+        return Ok(default);
+    };
+    let d = parse_duration(ctx, t)?;
+    if d < min || d > max {
+        return Err(ctx.invalid(
+            t.span(),
+            &format!("{name} {} is out of range", t.get_ref()),
+            fix,
+        ));
+    }
+    Ok(d)
 }
 
 fn parse_duration(ctx: &Source, text: &toml::Spanned<String>) -> Result<Duration, ConfigError> {

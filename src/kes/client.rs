@@ -257,3 +257,17 @@ fn causes<'a>(
     }
     out.into_iter()
 }
+
+/// The associated context kesgate binds to every data key it asks for, as
+/// MinIO binds one: base64, as KES's JSON takes it.
+pub fn readiness_context() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode("kesgate readiness check")
+}
+
+/// The body of `POST /v1/key/generate/<key>` with that context.
+pub fn generate_body() -> Vec<u8> {
+    serde_json::json!({ "context": readiness_context() })
+        .to_string()
+        .into_bytes()
+}

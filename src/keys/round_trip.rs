@@ -19,9 +19,6 @@ use crate::secret::Secret;
 /// KES's data keys are 256-bit.
 const DATA_KEY_LEN: usize = 32;
 
-/// An associated context, as MinIO binds one to every data key.
-const CONTEXT: &str = "kesgate readiness check";
-
 fn field(body: &[u8], name: &str) -> Option<Vec<u8>> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     STANDARD.decode(v.get(name)?.as_str()?).ok()
@@ -40,11 +37,9 @@ pub async fn round_trip(
     endpoint: &Endpoint,
     key: &KeyName,
 ) -> Result<RoundTrip, KeyError> {
-    let context = STANDARD.encode(CONTEXT);
+    let context = crate::kes::client::readiness_context();
     let generate = format!("/v1/key/generate/{key}");
-    let body = serde_json::json!({ "context": context })
-        .to_string()
-        .into_bytes();
+    let body = crate::kes::client::generate_body();
     let r = call(client, kes, endpoint, &generate, Some(body)).await?;
     if r.status == 404 {
         return Err(KeyError::NotFound {

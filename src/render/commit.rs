@@ -7,9 +7,11 @@
 //! order is chosen by computing MinIO's view after every step, and for a
 //! start that reads the systemd file before a step and MinIO's file after
 //! it, and taking the first order whose every view is the complete old or
-//! the complete new configuration: MinIO's file first (its values win), or
-//! the systemd file first, or the systemd file in the one-file form first
-//! (a change of auth method while the KES lines move). None fits: nothing
+//! the complete new configuration: MinIO's file first (its values win); the
+//! systemd file first; the systemd file in the one-file form first (a change
+//! of auth method while the KES lines move); or MinIO's file first with the
+//! systemd file's new values in it too, then the systemd file, then MinIO's
+//! file as planned (both files' own variables change). None fits: nothing
 //! is written.
 //!
 //! Before the first write a record of the change goes to kesgate's state

@@ -572,7 +572,9 @@ fn plan(
     for (file, desired) in &files.plans {
         plans.push(file.plan(desired)?);
     }
-    // Never write what kesgate (and MinIO) would refuse to read.
+    // Never write what kesgate (and MinIO) would refuse to read; what
+    // they read is MinIO's environment after the render.
+    let mut after = files.base.clone();
     for ((file, _), plan) in files.plans.iter().zip(&plans) {
         if plan.content.len() as u64 > regular_file::MAX_ENV_FILE {
             return Err(RenderError::Unwritable {
@@ -581,8 +583,8 @@ fn plan(
                 why: "it would be larger than 4 MiB, more than kesgate reads back",
             });
         }
-        if let Err(e) = File::minio_view(&plan.content, file.dialect) {
-            return Err(RenderError::Unwritable {
+        let view =
+            File::minio_view(&plan.content, file.dialect).map_err(|e| RenderError::Unwritable {
                 path: file.path.clone(),
                 name: "the rendered file".into(),
                 why: match e {
@@ -591,11 +593,9 @@ fn plan(
                     }
                     _ => "its reader would refuse the result",
                 },
-            });
-        }
+            })?;
+        after.extend(view);
     }
-    let contents: Vec<&[u8]> = plans.iter().map(|p| p.content.as_slice()).collect();
-    let after = minio_env(&files, &contents)?;
     let problems = minio_rules::problems(&after);
     let last = files.plans.last().expect("a file").0.path.clone();
     if !problems.is_empty() {
@@ -629,7 +629,7 @@ fn plan(
             }
         }
     }
-    let new_owner = crate::chain::owner_of(unit.runs_as.as_ref());
+    let new_owner = unit.owner();
     let mut reports = Vec::new();
     let mut changes = Vec::new();
     let Files {
@@ -710,17 +710,11 @@ fn plan(
 
 /// No directory where a file's `.kesgate-prev` goes.
 fn prev_not_a_directory(file: &File) -> Result<(), RenderError> {
-    use std::os::fd::AsFd as _;
     let prev = prev_name(&file.place.name);
-    let is_dir = nix::sys::stat::fstatat(
-        file.place.dir.fd.as_fd(),
-        prev.as_os_str(),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .is_ok_and(|st| {
-        nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
-            == nix::sys::stat::SFlag::S_IFDIR
-    });
+    let is_dir = matches!(
+        file.place.dir.kind_of(&prev),
+        Ok(Some(regular_file::FileKind::Directory))
+    );
     if is_dir {
         return Err(RenderError::Shape {
             path: file.place.dir.path.join(prev),

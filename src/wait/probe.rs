@@ -213,7 +213,7 @@ async fn fallback(
     }
     // No describe at all: MinIO's own start-up call decides.
     let generate = format!("/v1/key/generate/{key}");
-    let body = br#"{"context":"a2VzZ2F0ZSByZWFkaW5lc3MgY2hlY2s="}"#.to_vec();
+    let body = crate::kes::client::generate_body();
     let resp = match client
         .request_with(reqwest::Method::POST, endpoint, &generate, Some(body))
         .await

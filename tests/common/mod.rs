@@ -116,6 +116,16 @@ impl Fixture {
         )
     }
 
+    /// For one `endpoint`: a wait of 1 s polling every 200 ms, no unit
+    /// watch, env file `minio` next to the config.
+    pub fn short_wait(&self, endpoint: &str) -> PathBuf {
+        self.config_plus(
+            &[endpoint.to_owned()],
+            "timeout = \"1s\"\nmax_interval = \"200ms\"\nkes_unit = \"\"",
+            "[env_file]\npath = \"minio\"\n",
+        )
+    }
+
     /// Adds a `[kes]` setting (e.g. `key_retry_window = "2s"`) to a
     /// configuration written by `config*`.
     pub fn add_kes_setting(cfg: &Path, line: &str) {
