@@ -119,3 +119,37 @@ fn a_client_key_minio_cannot_read_is_refused() {
         text(&out)
     );
 }
+
+/// MinIO trusts the system roots plus the CA path. kesgate reads the
+/// system roots only when the CA path alone cannot decide — so a KES whose
+/// CA is among the system roots (here: SSL_CERT_FILE, which Go and kesgate
+/// both honour) is trusted although `[kes] ca` names another CA, and the
+/// same KES is refused once the system roots no longer hold its CA.
+#[test]
+fn the_system_roots_still_count_beside_a_ca_path_that_does_not_decide() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let other = Fixture::new();
+    let cfg = f.config(&[kes.endpoint()], "timeout = \"3s\"\nkes_unit = \"\"");
+    let config = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("ca = \"ca.pem\"", &format!("ca = {:?}", other.path("ca.pem")));
+    std::fs::write(&cfg, config).unwrap();
+    let empty = f.path("no-certs");
+    std::fs::create_dir(&empty).unwrap();
+
+    let mut cmd = kesgate_for(&cfg);
+    cmd.args(["wait"])
+        .env("SSL_CERT_FILE", f.path("ca.pem"))
+        .env("SSL_CERT_DIR", &empty);
+    let out = run_guarded(&mut cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let mut cmd = kesgate_for(&cfg);
+    cmd.args(["wait"])
+        .env("SSL_CERT_FILE", other.path("ca.pem"))
+        .env("SSL_CERT_DIR", &empty);
+    let out = run_guarded(&mut cmd);
+    assert_eq!(out.status.code(), Some(76), "{}", text(&out));
+    assert!(text(&out).contains("not trusted"), "{}", text(&out));
+}

@@ -160,26 +160,28 @@ impl ServerCertVerifier for GoVerifier {
         };
         let chain: Vec<&[u8]> = intermediates.iter().map(AsRef::as_ref).collect();
         let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        verify::verify(end_entity.as_ref(), &chain, &*self.pool, &host, secs).map_err(|e| {
-            let at = |t: i64| {
-                UnixTime::since_unix_epoch(std::time::Duration::from_secs(t.max(0) as u64))
-            };
-            match e {
-                VerifyError::Expired { now, not_after, .. } => {
-                    rustls::Error::InvalidCertificate(CertificateError::ExpiredContext {
+        self.pool
+            .decide(|roots| verify::verify(end_entity.as_ref(), &chain, roots, &host, secs))
+            .map_err(|e| {
+                let at = |t: i64| {
+                    UnixTime::since_unix_epoch(std::time::Duration::from_secs(t.max(0) as u64))
+                };
+                match e {
+                    VerifyError::Expired { now, not_after, .. } => {
+                        rustls::Error::InvalidCertificate(CertificateError::ExpiredContext {
+                            time: at(now),
+                            not_after: at(not_after),
+                        })
+                    }
+                    VerifyError::NotYetValid {
+                        now, not_before, ..
+                    } => rustls::Error::InvalidCertificate(CertificateError::NotValidYetContext {
                         time: at(now),
-                        not_after: at(not_after),
-                    })
+                        not_before: at(not_before),
+                    }),
+                    other_error => other(other_error.to_string()),
                 }
-                VerifyError::NotYetValid {
-                    now, not_before, ..
-                } => rustls::Error::InvalidCertificate(CertificateError::NotValidYetContext {
-                    time: at(now),
-                    not_before: at(not_before),
-                }),
-                other_error => other(other_error.to_string()),
-            }
-        })?;
+            })?;
         Ok(ServerCertVerified::assertion())
     }
 

@@ -43,35 +43,15 @@ impl std::fmt::Display for CaSource {
     }
 }
 
+/// One set of trust anchors, indexed as Go's `CertPool` is.
 #[derive(Default)]
-pub struct TrustPool {
+struct Anchors {
     certs: Vec<Cert>,
     ders: HashSet<Vec<u8>>,
     by_subject: HashMap<Vec<u8>, Vec<usize>>,
-    /// Files in a CA directory that MinIO's user cannot read (skipped).
-    pub skipped: Vec<PathBuf>,
 }
 
-impl Roots for TrustPool {
-    fn contains(&self, der: &[u8]) -> bool {
-        self.ders.contains(der)
-    }
-
-    fn by_subject(&self, issuer: &[u8]) -> Vec<&Cert> {
-        self.by_subject
-            .get(issuer)
-            .map(|ix| ix.iter().map(|i| &self.certs[*i]).collect())
-            .unwrap_or_default()
-    }
-}
-
-impl std::fmt::Debug for TrustPool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TrustPool({} certificates)", self.certs.len())
-    }
-}
-
-impl TrustPool {
+impl Anchors {
     fn add(&mut self, cert: Cert) -> bool {
         if !self.ders.insert(cert.der.clone()) {
             return false;
@@ -96,6 +76,89 @@ impl TrustPool {
         }
         ok
     }
+
+    /// The system roots, as Go's `SystemCertPool` reads them.
+    fn system() -> Anchors {
+        let mut anchors = Anchors::default();
+        for der in rustls_native_certs::load_native_certs().certs {
+            if let Ok(c) = Cert::parse(der.as_ref()) {
+                anchors.add(c);
+            }
+        }
+        anchors
+    }
+}
+
+impl Roots for Anchors {
+    fn contains(&self, der: &[u8]) -> bool {
+        self.ders.contains(der)
+    }
+
+    fn by_subject(&self, issuer: &[u8]) -> Vec<&Cert> {
+        self.by_subject
+            .get(issuer)
+            .map(|ix| ix.iter().map(|i| &self.certs[*i]).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Two anchor sets seen as one (the union MinIO's pool is).
+struct Union<'a>(&'a Anchors, &'a Anchors);
+
+impl Roots for Union<'_> {
+    fn contains(&self, der: &[u8]) -> bool {
+        self.0.contains(der) || self.1.contains(der)
+    }
+
+    fn by_subject(&self, issuer: &[u8]) -> Vec<&Cert> {
+        let mut found = self.0.by_subject(issuer);
+        found.extend(
+            self.1
+                .by_subject(issuer)
+                .into_iter()
+                .filter(|c| !self.0.contains(&c.der)),
+        );
+        found
+    }
+}
+
+/// MinIO's pool: the system roots plus the CA path. The system roots are
+/// read only when the CA path alone cannot decide: adding anchors only
+/// adds chains, so a chain that verifies to a CA-path anchor verifies to
+/// the union too — and the common case (a private CA) never opens the
+/// system bundle and every file of /etc/ssl/certs.
+#[derive(Default)]
+pub struct TrustPool {
+    own: Anchors,
+    system: std::sync::OnceLock<Anchors>,
+    /// Files in a CA directory that MinIO's user cannot read (skipped).
+    pub skipped: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for TrustPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TrustPool({} CA-path certificates)",
+            self.own.certs.len()
+        )
+    }
+}
+
+impl TrustPool {
+    /// `check` as Go's `Verify` with MinIO's whole pool would answer: first
+    /// against the CA path alone, then (only if that fails) against the
+    /// union with the system roots, read once — root-owned files, read in
+    /// a few milliseconds at most once per process.
+    pub fn decide<T, E>(&self, check: impl Fn(&dyn Roots) -> Result<T, E>) -> Result<T, E> {
+        if !self.own.certs.is_empty()
+            && let Ok(found) = check(&self.own)
+        {
+            return Ok(found);
+        }
+        let system = self.system.get_or_init(Anchors::system);
+        check(&Union(&self.own, system))
+    }
 }
 
 /// The pool MinIO builds for `source`, read as `reader` (MinIO's user).
@@ -105,12 +168,6 @@ pub fn load(
     reader: &Reader,
 ) -> Result<TrustPool, TlsSetupError> {
     let mut pool = TrustPool::default();
-    let system = rustls_native_certs::load_native_certs();
-    for der in system.certs {
-        if let Ok(c) = Cert::parse(der.as_ref()) {
-            pool.add(c);
-        }
-    }
     let (path, configured) = match source {
         CaSource::Configured(p) => (p, true),
         CaSource::CertsDir { path, .. } => (path, false),
@@ -185,7 +242,7 @@ pub fn load(
             path: path.clone(),
             source,
         })?;
-        if !pool.append_pem(&text) {
+        if !pool.own.append_pem(&text) {
             return Err(TlsSetupError::CaEmpty {
                 section,
                 path: path.clone(),
@@ -217,7 +274,7 @@ pub fn load(
             continue;
         }
         if let Ok(text) = read_capped(&file) {
-            pool.append_pem(&text);
+            pool.own.append_pem(&text);
         }
     }
     Ok(pool)
