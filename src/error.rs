@@ -1,35 +1,14 @@
 //! The one place where a failure becomes an exit code (sysexits.h), so that
 //! units can say `RestartPreventExitStatus=` for what waiting cannot fix.
 
-use crate::buckets::BucketsError;
+use crate::commands::identity::IdentityError;
 use crate::config::ConfigError;
-use crate::identity::IdentityError;
-use crate::keys::KeyError;
 use crate::logging::ids;
-use crate::render::RenderError;
-use crate::tls::TlsSetupError;
-use crate::wait::WaitError;
-
-/// An error's first line: what went wrong, without the `fix:` and the
-/// detail lines kesgate's messages carry below it (for STATUS= and lists).
-pub fn headline(e: &dyn std::fmt::Display) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_owned()
-}
-
-/// The first line and the fix of an error, on one line: what `status`
-/// shows for a link, in the words the failing command prints.
-pub fn headline_and_fix(e: &dyn std::fmt::Display) -> String {
-    let text = e.to_string();
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or_default().to_owned();
-    match lines.find_map(|l| l.trim_start().strip_prefix("fix: ")) {
-        Some(fix) => format!("{first}; fix: {fix}"),
-        None => first,
-    }
-}
-
-/// The fix wherever kesgate runs out of file descriptors (EMFILE/ENFILE).
-pub const FIX_DESCRIPTORS: &str = "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors";
+use crate::net::tls::TlsSetupError;
+use crate::stages::buckets::BucketsError;
+use crate::stages::keys::KeyError;
+use crate::stages::render::RenderError;
+use crate::stages::wait::WaitError;
 
 pub const EX_USAGE: u8 = 64;
 pub const EX_UNAVAILABLE: u8 = 69;
@@ -77,89 +56,108 @@ fn refused(e: &std::io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(nix::libc::EPERM | nix::libc::EACCES))
 }
 
+/// What an error is, for everything outside the message: the exit code
+/// (sysexits.h; the units' `RestartPreventExitStatus=` list the permanent
+/// ones), the journal's MESSAGE_ID and KESGATE_ERROR_KIND, and the KES
+/// endpoint concerned (KESGATE_ENDPOINT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    pub code: u8,
+    pub message_id: &'static str,
+    pub kind: &'static str,
+    pub endpoint: Option<String>,
+}
+
 impl Error {
-    pub fn exit_code(&self) -> u8 {
+    /// The one classification: every caller asks it, none decides itself.
+    pub fn class(&self) -> Class {
+        let (code, message_id, kind) = self.code_id_kind();
+        Class {
+            code,
+            message_id,
+            kind,
+            endpoint: self.endpoint(),
+        }
+    }
+
+    fn code_id_kind(&self) -> (u8, &'static str, &'static str) {
+        use ids::{FAILED, IDENTITY_REJECTED, TLS_UNTRUSTED, WAIT_GAVE_UP};
         match self {
-            Error::Config(ConfigError::Exposed(_)) => EX_NOPERM,
+            Error::Config(ConfigError::Exposed(_)) => (EX_NOPERM, FAILED, "secret_exposed"),
             Error::Config(ConfigError::Read { problem, .. }) if problem.is_out_of_descriptors() => {
-                EX_UNAVAILABLE
+                (EX_UNAVAILABLE, FAILED, "config")
             }
-            Error::Config(_) | Error::Tls(_) => EX_CONFIG,
-            Error::Wait(WaitError::TimedOut { .. }) => EX_UNAVAILABLE,
-            Error::Wait(WaitError::Forbidden { .. } | WaitError::ClientCertRejected { .. }) => {
-                EX_NOPERM
+            Error::Config(_) => (EX_CONFIG, FAILED, "config"),
+            Error::Tls(_) => (EX_CONFIG, FAILED, "tls_setup"),
+            Error::Wait(WaitError::TimedOut { .. }) => (EX_UNAVAILABLE, WAIT_GAVE_UP, "timeout"),
+            Error::Wait(WaitError::Forbidden { .. }) => (EX_NOPERM, IDENTITY_REJECTED, "forbidden"),
+            Error::Wait(WaitError::ClientCertRejected { .. }) => {
+                (EX_NOPERM, IDENTITY_REJECTED, "client_cert_rejected")
             }
-            Error::Wait(WaitError::Untrusted { .. } | WaitError::Protocol { .. }) => EX_PROTOCOL,
-            Error::Identity(IdentityError::Usage(_)) => EX_USAGE,
-            Error::Identity(_) => EX_CONFIG,
-            Error::Render(
-                RenderError::Unreadable { .. }
-                | RenderError::OtherKms { .. }
-                | RenderError::Unwritable { .. }
-                | RenderError::Shape { .. }
-                | RenderError::Unsafe { .. }
-                | RenderError::MinioCannotRead { .. }
-                | RenderError::NoSafeOrder { .. }
-                | RenderError::NoPreflight { .. },
-            ) => EX_CONFIG,
-            Error::Render(RenderError::Read { source, .. }) if refused(source) => EX_NOPERM,
-            Error::Render(RenderError::Read { source, .. }) if wrong_shape(source) => EX_CONFIG,
-            // A file system that is read-only, full or failing may heal.
-            Error::Render(RenderError::Read { .. } | RenderError::Locked { .. }) => EX_CANTCREAT,
-            // What a shape check missed in a race: still not for retrying.
-            Error::Render(RenderError::Write { source, .. }) if wrong_shape(source) => EX_CONFIG,
-            // An owner or extended attribute this process may not set.
-            Error::Render(RenderError::Write { source, .. }) if refused(source) => EX_NOPERM,
-            Error::Render(RenderError::Write { .. }) => EX_CANTCREAT,
-            Error::Render(RenderError::Invariant { .. }) => EX_SOFTWARE,
-            Error::Key(KeyError::Forbidden { .. }) => EX_NOPERM,
+            Error::Wait(WaitError::Untrusted { .. }) => {
+                (EX_PROTOCOL, TLS_UNTRUSTED, "tls_untrusted")
+            }
+            Error::Wait(WaitError::Protocol { .. }) => (EX_PROTOCOL, FAILED, "protocol"),
+            Error::Identity(IdentityError::Usage(_)) => (EX_USAGE, FAILED, "identity"),
+            Error::Identity(_) => (EX_CONFIG, FAILED, "identity"),
+            Error::Render(r) => render_class(r),
+            Error::Key(KeyError::Forbidden { .. }) => (EX_NOPERM, IDENTITY_REJECTED, "forbidden"),
             Error::Key(
                 KeyError::Rejected { .. }
                 | KeyError::MethodMismatch { .. }
                 | KeyError::Transport { .. },
-            ) => EX_PROTOCOL,
-            Error::Key(KeyError::Unavailable { .. }) => EX_UNAVAILABLE,
-            Error::Key(KeyError::NotFound { .. }) => EX_CONFIG,
+            ) => (EX_PROTOCOL, FAILED, "key"),
+            Error::Key(KeyError::Unavailable { .. }) => (EX_UNAVAILABLE, FAILED, "key"),
+            Error::Key(KeyError::NotFound { .. }) => (EX_CONFIG, FAILED, "key"),
             Error::Buckets(BucketsError::Credentials(
-                crate::buckets::CredentialsError::Exposed(_),
-            )) => EX_NOPERM,
-            Error::Buckets(BucketsError::Credentials(_) | BucketsError::Tls(_)) => EX_CONFIG,
-            Error::Buckets(BucketsError::NotHealthy { .. }) => EX_UNAVAILABLE,
-            Error::Assets(_) => EX_CANTCREAT,
+                crate::stages::buckets::CredentialsError::Exposed(_),
+            )) => (EX_NOPERM, FAILED, "minio_credentials"),
+            Error::Buckets(BucketsError::Credentials(_) | BucketsError::Tls(_)) => {
+                (EX_CONFIG, FAILED, "minio_credentials")
+            }
+            Error::Buckets(BucketsError::NotHealthy { .. }) => {
+                (EX_UNAVAILABLE, FAILED, "minio_not_healthy")
+            }
+            Error::Assets(_) => (EX_CANTCREAT, FAILED, "assets"),
         }
     }
 
     /// The KES endpoint concerned, if any (KESGATE_ENDPOINT).
-    pub fn endpoint(&self) -> Option<String> {
+    fn endpoint(&self) -> Option<String> {
         match self {
             Error::Wait(w) => w.endpoint().map(ToString::to_string),
+            Error::Key(k) => Some(k.endpoint().to_string()),
             _ => None,
         }
     }
+}
 
-    /// MESSAGE_ID and KESGATE_ERROR_KIND for the journal.
-    pub fn journal_tags(&self) -> (&'static str, &'static str) {
-        match self {
-            Error::Config(ConfigError::Exposed(_)) => (ids::FAILED, "secret_exposed"),
-            Error::Config(_) => (ids::FAILED, "config"),
-            Error::Tls(_) => (ids::FAILED, "tls_setup"),
-            Error::Wait(WaitError::TimedOut { .. }) => (ids::WAIT_GAVE_UP, "timeout"),
-            Error::Wait(WaitError::Forbidden { .. }) => (ids::IDENTITY_REJECTED, "forbidden"),
-            Error::Wait(WaitError::Untrusted { .. }) => (ids::TLS_UNTRUSTED, "tls_untrusted"),
-            Error::Wait(WaitError::ClientCertRejected { .. }) => {
-                (ids::IDENTITY_REJECTED, "client_cert_rejected")
-            }
-            Error::Wait(WaitError::Protocol { .. }) => (ids::FAILED, "protocol"),
-            Error::Identity(_) => (ids::FAILED, "identity"),
-            Error::Render(RenderError::OtherKms { .. }) => (ids::FAILED, "other_kms"),
-            Error::Render(RenderError::Unsafe { .. }) => (ids::FAILED, "unsafe_path"),
-            Error::Render(RenderError::NoSafeOrder { .. }) => (ids::FAILED, "no_safe_order"),
-            Error::Render(_) => (ids::FAILED, "env_file"),
-            Error::Key(KeyError::Forbidden { .. }) => (ids::IDENTITY_REJECTED, "forbidden"),
-            Error::Key(_) => (ids::FAILED, "key"),
-            Error::Buckets(BucketsError::NotHealthy { .. }) => (ids::FAILED, "minio_not_healthy"),
-            Error::Buckets(_) => (ids::FAILED, "minio_credentials"),
-            Error::Assets(_) => (ids::FAILED, "assets"),
-        }
-    }
+fn render_class(e: &RenderError) -> (u8, &'static str, &'static str) {
+    let kind = match e {
+        RenderError::OtherKms { .. } => "other_kms",
+        RenderError::Unsafe { .. } => "unsafe_path",
+        RenderError::NoSafeOrder { .. } => "no_safe_order",
+        _ => "env_file",
+    };
+    let code = match e {
+        RenderError::Unreadable { .. }
+        | RenderError::OtherKms { .. }
+        | RenderError::Unwritable { .. }
+        | RenderError::Shape { .. }
+        | RenderError::Unsafe { .. }
+        | RenderError::MinioCannotRead { .. }
+        | RenderError::NoSafeOrder { .. }
+        | RenderError::NoPreflight { .. } => EX_CONFIG,
+        RenderError::Read { source, .. } if refused(source) => EX_NOPERM,
+        RenderError::Read { source, .. } if wrong_shape(source) => EX_CONFIG,
+        // A file system that is read-only, full or failing may heal.
+        RenderError::Read { .. } | RenderError::Locked { .. } => EX_CANTCREAT,
+        // What a shape check missed in a race: still not for retrying.
+        RenderError::Write { source, .. } if wrong_shape(source) => EX_CONFIG,
+        // An owner or extended attribute this process may not set.
+        RenderError::Write { source, .. } if refused(source) => EX_NOPERM,
+        RenderError::Write { .. } => EX_CANTCREAT,
+        RenderError::Invariant { .. } => EX_SOFTWARE,
+    };
+    (code, ids::FAILED, kind)
 }

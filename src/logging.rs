@@ -58,7 +58,7 @@ pub fn init(target: LogTarget, verbose: bool) {
     let journal = match target {
         LogTarget::Journal => true,
         LogTarget::Terminal => false,
-        LogTarget::Auto => crate::systemd::stderr_is_journal(),
+        LogTarget::Auto => crate::host::systemd::stderr_is_journal(),
     };
     if journal {
         match tracing_journald::layer() {

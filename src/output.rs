@@ -4,27 +4,40 @@
 //! panic. (Rust ignores SIGPIPE, so a plain `println!` would panic.)
 
 use std::io::Write as _;
+use std::sync::OnceLock;
 
+/// Why standard output stopped taking text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// The reader went away: the command ends by SIGPIPE, as Unix tools do.
+    BrokenPipe,
+    /// Another error (a full disk behind a redirect): said once.
+    Failed,
+}
+
+static CLOSED: OnceLock<Closed> = OnceLock::new();
+
+/// Writes to standard output; after a failure nothing more is written,
+/// and `main` ends the process accordingly ([`closed`]).
 pub fn write(text: std::fmt::Arguments) {
+    if CLOSED.get().is_some() {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            die_by_sigpipe();
-        }
-        // Another output error (a full disk behind a redirect): say so once.
-        eprintln!("kesgate: cannot write to standard output: {e}");
-        std::process::exit(i32::from(crate::error::EX_CANTCREAT));
+        let closed = if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Closed::BrokenPipe
+        } else {
+            eprintln!("kesgate: cannot write to standard output: {e}");
+            Closed::Failed
+        };
+        let _ = CLOSED.set(closed);
     }
 }
 
-fn die_by_sigpipe() -> ! {
-    use nix::sys::signal::{SigHandler, Signal, raise, signal};
-    // SAFETY: restoring the default disposition has no handler to race with.
-    unsafe {
-        let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
-    }
-    let _ = raise(Signal::SIGPIPE);
-    std::process::exit(141)
+/// Whether standard output failed during the command.
+pub fn closed() -> Option<Closed> {
+    CLOSED.get().copied()
 }
 
 /// `print!` that ends cleanly on a closed standard output.
@@ -47,4 +60,22 @@ pub fn duration(d: std::time::Duration) -> String {
         std::time::Duration::from_millis(d.as_millis() as u64)
     };
     humantime::format_duration(d).to_string()
+}
+
+/// An error's first line: what went wrong, without the `fix:` and the
+/// detail lines kesgate's messages carry below it (for STATUS= and lists).
+pub fn headline(e: &dyn std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+/// The first line and the fix of an error, on one line: what `status`
+/// shows for a link, in the words the failing command prints.
+pub fn headline_and_fix(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default().to_owned();
+    match lines.find_map(|l| l.trim_start().strip_prefix("fix: ")) {
+        Some(fix) => format!("{first}; fix: {fix}"),
+        None => first,
+    }
 }

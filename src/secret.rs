@@ -62,3 +62,34 @@ pub fn check_private(path: &std::path::Path, meta: &std::fs::Metadata) -> Result
     }
     Ok(())
 }
+
+/// Why a private secret could not be had.
+#[derive(Debug)]
+pub enum PrivateError {
+    /// Missing, not a regular file, too large, unreadable.
+    Read(crate::files::regular::ReadError),
+    /// Readable by others, or another user's.
+    Exposed(Exposure),
+}
+
+/// The one reader of private secrets (KES API key, client key, MinIO's
+/// credentials): a regular file, capped, that no other user may read or
+/// change.
+pub fn read_private(path: &std::path::Path) -> Result<Secret<Vec<u8>>, PrivateError> {
+    use crate::files::regular;
+    let (bytes, meta) =
+        regular::read_with_metadata(path, regular::MAX_SECRET).map_err(PrivateError::Read)?;
+    let bytes = Secret::new(bytes);
+    check_private(path, &meta).map_err(PrivateError::Exposed)?;
+    Ok(bytes)
+}
+
+/// The one credential rule, for KES and MinIO alike: a systemd credential
+/// `name` (`LoadCredential=`, in $CREDENTIALS_DIRECTORY) is the unit's
+/// deliberate choice and wins over the configuration. A dangling link is a
+/// credential that is wrong, not one that is absent.
+pub fn credential(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|dir| std::path::PathBuf::from(dir).join(name))
+        .filter(|p| p.symlink_metadata().is_ok())
+}

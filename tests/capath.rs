@@ -131,9 +131,10 @@ fn the_system_roots_still_count_beside_a_ca_path_that_does_not_decide() {
     let kes = f.server(Generation::V2024);
     let other = Fixture::new();
     let cfg = f.config(&[kes.endpoint()], "timeout = \"3s\"\nkes_unit = \"\"");
-    let config = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("ca = \"ca.pem\"", &format!("ca = {:?}", other.path("ca.pem")));
+    let config = std::fs::read_to_string(&cfg).unwrap().replace(
+        "ca = \"ca.pem\"",
+        &format!("ca = {:?}", other.path("ca.pem")),
+    );
     std::fs::write(&cfg, config).unwrap();
     let empty = f.path("no-certs");
     std::fs::create_dir(&empty).unwrap();

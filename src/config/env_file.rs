@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::raw::RawEnvFile;
 use super::{ConfigError, Source};
-use crate::envfile::valid_name;
+use crate::files::envfile::valid_name;
 
 pub const DEFAULT_PATH: &str = "/etc/default/minio";
 

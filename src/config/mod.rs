@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::kes::apikey::{ApiKey, Identity};
-use crate::kes::keyname::KeyName;
+use crate::peers::kes::apikey::{ApiKey, Identity};
+use crate::peers::kes::keyname::KeyName;
 pub use env_file::EnvFileSettings;
 pub use raw::Require;
 use raw::{OneOrMany, RawConfig, RawKes, RawVault, RawWait};
-pub use seeding::{BucketSettings, MinioSettings, S3Credentials};
+pub use seeding::{BucketSettings, DEFAULT_MINIO_UNIT, MinioSettings, S3Credentials};
 
 pub const DEFAULT_PATH: &str = "/etc/kesgate/kesgate.toml";
 /// systemd credential name for the API key (`LoadCredential=kes-api-key:…`).
@@ -67,6 +67,9 @@ pub struct KesSettings {
     /// The entries as written (ellipses kept): MINIO_KMS_KES_ENDPOINT.
     pub endpoints_as_written: Vec<String>,
     pub auth: Auth,
+    /// The client certificate and key kesgate (and MinIO) present, read,
+    /// checked and derived once at load.
+    pub client: ClientIdentity,
     /// A PEM file or a directory of PEM files; `None` = the OS trust store.
     pub ca: Option<PathBuf>,
     pub default_key: KeyName,
@@ -93,18 +96,48 @@ impl std::fmt::Display for Endpoint {
 
 impl KesSettings {
     /// The identity KES sees for us (and for MinIO, which uses the same
-    /// credentials); `None` if a configured certificate cannot be read.
-    pub fn identity(&self) -> Option<Identity> {
-        match &self.auth {
-            Auth::ApiKey { key, .. } => Some(key.identity().clone()),
-            Auth::CertFile { cert, .. } => {
-                use rustls_pki_types::CertificateDer;
-                use rustls_pki_types::pem::PemObject;
-                let pem = crate::regular_file::read(cert, crate::regular_file::MAX_CONFIG).ok()?;
-                let der = CertificateDer::from_pem_slice(&pem).ok()?;
-                Identity::of_certificate(&der).ok()
-            }
+    /// credentials).
+    pub fn identity(&self) -> &Identity {
+        &self.client.identity
+    }
+}
+
+/// What kesgate presents to KES: its certificate chain, private key and the
+/// identity KES derives from them (the API key's self-signed certificate,
+/// or `cert_file`/`key_file`).
+pub struct ClientIdentity {
+    pub identity: Identity,
+    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    key: crate::secret::Secret<rustls_pki_types::PrivateKeyDer<'static>>,
+}
+
+impl ClientIdentity {
+    pub fn new(
+        chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+        key: rustls_pki_types::PrivateKeyDer<'static>,
+        identity: Identity,
+    ) -> ClientIdentity {
+        ClientIdentity {
+            identity,
+            chain,
+            key: crate::secret::Secret::new(key),
         }
+    }
+
+    /// The chain and key for a TLS client configuration.
+    pub fn pair(
+        &self,
+    ) -> (
+        Vec<rustls_pki_types::CertificateDer<'static>>,
+        rustls_pki_types::PrivateKeyDer<'static>,
+    ) {
+        (self.chain.clone(), self.key.expose().clone_key())
+    }
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientIdentity({})", self.identity)
     }
 }
 
@@ -142,7 +175,7 @@ pub enum ConfigError {
     #[error("cannot read {path}: {problem}\n  fix: {}", read_fix(problem, fix))]
     Read {
         path: PathBuf,
-        problem: crate::regular_file::ReadError,
+        problem: crate::files::regular::ReadError,
         /// What to do when it is missing or unreadable.
         fix: &'static str,
     },
@@ -161,15 +194,15 @@ pub enum ConfigError {
     )]
     ApiKey {
         source_name: String,
-        reason: crate::kes::apikey::ApiKeyError,
+        reason: crate::peers::kes::apikey::ApiKeyError,
     },
 }
 
 /// The fix for a file kesgate could not read: a wrong kind of file, or
 /// the caller's advice for a missing or unreadable one.
-fn read_fix(problem: &crate::regular_file::ReadError, fix: &'static str) -> &'static str {
+fn read_fix(problem: &crate::files::regular::ReadError, fix: &'static str) -> &'static str {
     if problem.is_out_of_descriptors() {
-        crate::error::FIX_DESCRIPTORS
+        crate::files::FIX_DESCRIPTORS
     } else if problem.is_wrong_shape() {
         "put a regular file there: kesgate reads no FIFOs, devices or directories, and no file larger than the limit"
     } else {
@@ -180,13 +213,12 @@ fn read_fix(problem: &crate::regular_file::ReadError, fix: &'static str) -> &'st
 impl Settings {
     /// Loads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let text = crate::regular_file::read_text(path, crate::regular_file::MAX_CONFIG).map_err(
-            |problem| ConfigError::Read {
+        let text = crate::files::regular::read_text(path, crate::files::regular::MAX_CONFIG)
+            .map_err(|problem| ConfigError::Read {
                 path: path.to_owned(),
                 problem,
                 fix: "create it (see README, \"Configuration\") or pass --config FILE",
-            },
-        )?;
+            })?;
         let ctx = Source { path, text: &text };
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
@@ -348,6 +380,7 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
         )
     })?;
     let auth = secrets::auth(ctx, &raw)?;
+    let client = secrets::client(ctx, &raw, &auth)?;
     let ca = raw.ca.map(|c| ctx.resolve(c.get_ref()));
     let key_retry_window = duration_in(
         ctx,
@@ -361,6 +394,7 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
         endpoints,
         endpoints_as_written,
         auth,
+        client,
         ca,
         default_key,
         key_retry_window,

@@ -1,20 +1,21 @@
 //! Where the KES credentials come from, and the file-mode rule for secrets.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::raw::RawKes;
-use super::{API_KEY_CREDENTIAL, Auth, ConfigError, Source};
-use crate::kes::apikey::ApiKey;
-use crate::regular_file;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::{API_KEY_CREDENTIAL, Auth, ClientIdentity, ConfigError, Source};
+use crate::files::regular;
+use crate::peers::kes::apikey::{ApiKey, Identity};
+use crate::secret::{PrivateError, Secret};
 
 /// Picks the one authentication method: a systemd credential named
 /// `kes-api-key` (the unit's deliberate choice) wins over the file's API
 /// key; an API key and a client certificate are mutually exclusive, as in MinIO.
 pub(super) fn auth(ctx: &Source, raw: &RawKes) -> Result<Auth, ConfigError> {
-    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
-        .map(|dir| PathBuf::from(dir).join(API_KEY_CREDENTIAL))
-        // A dangling link is a credential that is wrong, not one that is absent.
-        .filter(|p| p.symlink_metadata().is_ok());
+    let credential = crate::secret::credential(API_KEY_CREDENTIAL);
     let has_cert = raw.cert_file.is_some() || raw.key_file.is_some();
     let api_key_spans = [
         raw.api_key.as_ref().map(|s| s.span()),
@@ -59,7 +60,6 @@ pub(super) fn auth(ctx: &Source, raw: &RawKes) -> Result<Auth, ConfigError> {
     match (&raw.cert_file, &raw.key_file) {
         (Some(cert), Some(key)) => {
             let key = ctx.resolve(key.get_ref());
-            require_private(&key)?;
             Ok(Auth::CertFile {
                 cert: ctx.resolve(cert.get_ref()),
                 key,
@@ -78,17 +78,101 @@ pub(super) fn auth(ctx: &Source, raw: &RawKes) -> Result<Auth, ConfigError> {
     }
 }
 
+/// The one reader of private secrets (API key file, client key): a
+/// regular file, capped, that no other user can read or change.
+fn read_secret(path: &Path, fix: &'static str) -> Result<Secret<Vec<u8>>, ConfigError> {
+    crate::secret::read_private(path).map_err(|e| match e {
+        PrivateError::Read(problem) => ConfigError::Read {
+            path: path.to_owned(),
+            problem,
+            fix,
+        },
+        PrivateError::Exposed(e) => ConfigError::Exposed(e),
+    })
+}
+
+/// The client certificate chain and key MinIO will present, derived from
+/// the API key or read from `cert_file`/`key_file` — once, at load, with
+/// the configuration line to fix.
+pub(super) fn client(
+    ctx: &Source,
+    raw: &RawKes,
+    auth: &Auth,
+) -> Result<ClientIdentity, ConfigError> {
+    match auth {
+        Auth::ApiKey { key, .. } => {
+            let (cert, private) = key.client_certificate().map_err(|e| {
+                ctx.invalid(
+                    0..0,
+                    &format!("cannot derive the API key's certificate: {e}"),
+                    "create a new key with `kesgate identity new`",
+                )
+            })?;
+            Ok(ClientIdentity::new(
+                vec![cert],
+                private,
+                key.identity().clone(),
+            ))
+        }
+        Auth::CertFile { cert, key } => {
+            let cert_span = raw.cert_file.as_ref().map(|s| s.span()).unwrap_or(0..0);
+            let key_span = raw.key_file.as_ref().map(|s| s.span()).unwrap_or(0..0);
+            let pem_fix = "cert_file and key_file must be PEM files (-----BEGIN CERTIFICATE----- and an unencrypted -----BEGIN PRIVATE KEY-----)";
+            let text =
+                regular::read(cert, regular::MAX_CONFIG).map_err(|problem| ConfigError::Read {
+                    path: cert.clone(),
+                    problem,
+                    fix: "create it, or fix cert_file in kesgate.toml",
+                })?;
+            let chain = CertificateDer::pem_slice_iter(&text)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    ctx.invalid(
+                        cert_span.clone(),
+                        &format!("{}: not a PEM certificate: {e}", cert.display()),
+                        pem_fix,
+                    )
+                })?;
+            let Some(leaf) = chain.first() else {
+                return Err(ctx.invalid(
+                    cert_span,
+                    &format!("{}: no certificate in it", cert.display()),
+                    pem_fix,
+                ));
+            };
+            let identity = Identity::of_certificate(leaf).map_err(|e| {
+                ctx.invalid(
+                    cert_span.clone(),
+                    &format!("{}: not a usable certificate: {e}", cert.display()),
+                    pem_fix,
+                )
+            })?;
+            let secret = read_secret(key, "create it (mode 600), or fix key_file in kesgate.toml")?;
+            // Only the kind of failure is reported: the key's bytes never are.
+            let private = PrivateKeyDer::from_pem_slice(secret.expose()).map_err(|e| {
+                ctx.invalid(
+                    key_span,
+                    &format!("{}: not a PEM private key: {e}", key.display()),
+                    pem_fix,
+                )
+            })?;
+            Ok(ClientIdentity::new(chain, private, identity))
+        }
+    }
+}
+
 fn api_key_from_file(path: &Path, source: String) -> Result<Auth, ConfigError> {
     let read_error = |problem| ConfigError::Read {
         path: path.to_owned(),
         problem,
         fix: "store the key printed by `kesgate identity new` there (mode 600), or fix api_key_file",
     };
-    let (bytes, meta) =
-        regular_file::read_with_metadata(path, regular_file::MAX_SECRET).map_err(read_error)?;
-    crate::secret::check_private(path, &meta)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        read_error(regular_file::ReadError::Io(std::io::Error::new(
+    let bytes = read_secret(
+        path,
+        "store the key printed by `kesgate identity new` there (mode 600), or fix api_key_file",
+    )?;
+    let text = String::from_utf8(bytes.expose().clone()).map_err(|_| {
+        read_error(regular::ReadError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "is not UTF-8 text",
         )))
@@ -103,7 +187,7 @@ fn api_key_from_file(path: &Path, source: String) -> Result<Auth, ConfigError> {
 /// Refuses a secret that group or others can read, or that another user
 /// owns, as ssh does.
 pub(super) fn require_private(path: &Path) -> Result<(), ConfigError> {
-    let meta = regular_file::regular_metadata(path).map_err(|problem| ConfigError::Read {
+    let meta = regular::regular_metadata(path).map_err(|problem| ConfigError::Read {
         path: path.to_owned(),
         problem,
         fix: "create it, or fix its path in kesgate.toml",

@@ -1,0 +1,21 @@
+//! `kesgate buckets` (kesgate-buckets.service): bucket-default SSE-KMS.
+
+use std::path::Path;
+
+use super::Outcome;
+use crate::chain::{self, Slice};
+use crate::config::Settings;
+use crate::error::Error;
+use crate::host::systemd::episode::Episode;
+use crate::host::systemd::notify::Notifier;
+
+pub async fn run(config: &Path, notifier: &Notifier, episode: &Episode) -> Result<Outcome, Error> {
+    let settings = Settings::load(config)?;
+    let done = chain::run(Slice::Buckets, &settings, notifier, episode).await?;
+    notifier.ready(&done.summary);
+    Ok(if done.all_ok {
+        Outcome::Done
+    } else {
+        Outcome::No
+    })
+}

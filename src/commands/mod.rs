@@ -1,0 +1,38 @@
+//! One file per command, each owning its `run`: it loads what it needs,
+//! does its work and returns an [`Outcome`] or an error. Only `main` turns
+//! either into the process's end.
+
+pub mod assets;
+pub mod buckets;
+pub mod identity;
+pub mod keys;
+pub mod preflight;
+pub mod render;
+pub mod start;
+pub mod status;
+pub mod wait;
+
+/// How a command that did not fail ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything it checks holds (exit 0).
+    Done,
+    /// It answered "no" without failing: `render --check` found a
+    /// difference, `buckets` left a bucket without its encryption (exit 1).
+    No,
+    /// `status`: something it could see is broken (exit 1).
+    Broken,
+    /// `status`: nothing broken among what could be seen, but some parts
+    /// could not be (exit 3, Nagios's UNKNOWN).
+    Unseen,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Done => 0,
+            Outcome::No | Outcome::Broken => 1,
+            Outcome::Unseen => 3,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! `kesgate start` (kesgate.service): KES ready, the default key works as
+//! MinIO will use it, MinIO's environment rendered; then READY=1.
+
+use std::path::Path;
+
+use super::Outcome;
+use crate::chain::{self, Slice};
+use crate::config::Settings;
+use crate::error::Error;
+use crate::host::systemd::episode::Episode;
+use crate::host::systemd::notify::Notifier;
+
+pub async fn run(config: &Path, notifier: &Notifier, episode: &Episode) -> Result<Outcome, Error> {
+    let settings = Settings::load(config)?;
+    let done = chain::run(Slice::Start, &settings, notifier, episode).await?;
+    notifier.ready(&done.summary);
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,542 @@
+//! Looks at each link of the chain; never changes anything.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Instant;
+
+use super::{BucketStatus, EndpointStatus, EnvStatus, KeyStatus, Report};
+use crate::config::{ConfigError, DEFAULT_KES_UNIT, DEFAULT_MINIO_UNIT, Endpoint, Settings};
+use crate::host::systemd::bus::{self, UnitState};
+use crate::output::headline;
+use crate::peers::kes::client::KesClient;
+use crate::peers::kes::generation;
+use crate::peers::s3::S3Client;
+use crate::stages::buckets::{credentials, current, strip_arn};
+use crate::stages::keys;
+use crate::stages::render;
+use crate::stages::wait::{self, probe::Api};
+
+/// The kesgate units and MinIO's (`[minio] unit`), in boot-chain order.
+fn unit_names<'a>(kes_unit: Option<&'a str>, minio: &'a str) -> Vec<&'a str> {
+    kes_unit
+        .into_iter()
+        .chain([
+            "kesgate.service",
+            "kesgate-keys.service",
+            minio,
+            "kesgate-buckets.service",
+        ])
+        .collect()
+}
+
+/// kesgate's drop-in for MinIO's unit, as packaged.
+const DROP_IN: &str = ".d/kesgate.conf";
+
+/// Whether `path` is kesgate's drop-in for `minio`: the packaged one, or
+/// any drop-in of that unit that runs `kesgate preflight` (as
+/// crate::host::minio_unit judges it).
+fn is_ours(path: &str, minio: &str) -> bool {
+    path.ends_with(&format!("{minio}{DROP_IN}"))
+        || crate::files::regular::read_text(
+            std::path::Path::new(path),
+            crate::files::regular::MAX_CONFIG,
+        )
+        .is_ok_and(|t| t.contains("kesgate preflight"))
+}
+
+pub async fn gather(config: &Path) -> Report {
+    let mut r = Report {
+        config: config.display().to_string(),
+        ok: false,
+        problems: Vec::new(),
+        not_seen: Vec::new(),
+        units: None,
+        identity: None,
+        trust: None,
+        kes: Vec::new(),
+        vault: None,
+        env_file: None,
+        keys: Vec::new(),
+        buckets: None,
+    };
+    let settings = match Settings::load(config) {
+        Ok(s) => Some(s),
+        Err(ConfigError::Read {
+            problem: crate::files::regular::ReadError::Io(source),
+            ..
+        }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            r.not_seen.push(format!(
+                "the configuration and what it names ({source}; run as root)"
+            ));
+            None
+        }
+        Err(e) => {
+            r.problems.push(format!("configuration: {}", headline(&e)));
+            None
+        }
+    };
+    let kes_unit = match &settings {
+        Some(s) => s.wait.kes_unit.clone(),
+        None => Some(DEFAULT_KES_UNIT.to_owned()),
+    };
+    let minio = settings
+        .as_ref()
+        .map_or_else(|| DEFAULT_MINIO_UNIT.to_owned(), |s| s.minio.unit.clone());
+    units(&mut r, kes_unit.as_deref(), &minio).await;
+    if let Some(settings) = &settings {
+        r.identity = Some(settings.kes.identity().to_string());
+        // minio.service, read once for every link below.
+        let unit = crate::host::minio_unit::unit(settings).await;
+        kes(&mut r, settings, &unit).await;
+        vault(&mut r, settings).await;
+        env_file(&mut r, settings, &unit);
+        buckets(&mut r, settings, &unit).await;
+    }
+    r.ok = r.problems.is_empty() && r.not_seen.is_empty();
+    r
+}
+
+async fn units(r: &mut Report, kes_unit: Option<&str>, minio: &str) {
+    let conn = match bus::system_bus().await {
+        Ok(c) => c,
+        Err(e) => {
+            r.not_seen.push(format!("unit states ({e})"));
+            return;
+        }
+    };
+    let mut states = Vec::new();
+    for name in unit_names(kes_unit, minio) {
+        match bus::unit_state(&conn, name).await {
+            Ok(u) => states.push(u),
+            Err(e) => r.not_seen.push(format!("{name} ({e})")),
+        }
+    }
+    for u in &states {
+        if let Some(problem) = unit_problem(u, kes_unit, minio) {
+            r.problems.push(problem);
+        }
+        if u.name == minio
+            && let Some(file) = notify_access_all(u, minio)
+        {
+            r.problems.push(format!(
+                "{file} sets NotifyAccess=all, which kesgate's drop-in replaces with NotifyAccess=exec: a wrapper that forks MinIO would lose its READY=1 (fix: let ExecStart= run MinIO itself, or set NotifyAccess=all in a drop-in named after kesgate's, e.g. minio.service.d/zz-notify.conf)"
+            ));
+        }
+    }
+    r.units = Some(states);
+}
+
+/// The unit's own file or a drop-in applied before kesgate's that sets
+/// `NotifyAccess=all` in its [Service] section (kesgate's `exec` wins over
+/// it; a later drop-in would win over kesgate's).
+fn notify_access_all(u: &UnitState, minio: &str) -> Option<String> {
+    let ours = u.drop_ins.iter().position(|d| is_ours(d, minio))?;
+    let own = std::iter::once(u.fragment.as_str())
+        .chain(u.drop_ins[..ours].iter().map(String::as_str))
+        .filter(|f| !f.is_empty());
+    for file in own {
+        let Ok(text) = crate::files::regular::read_text(
+            std::path::Path::new(file),
+            crate::files::regular::MAX_CONFIG,
+        ) else {
+            continue;
+        };
+        let mut in_service = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_service = line == "[Service]";
+            } else if in_service
+                && let Some((k, v)) = line.split_once('=')
+                && k.trim() == "NotifyAccess"
+                && v.trim() == "all"
+            {
+                return Some(file.to_owned());
+            }
+        }
+    }
+    None
+}
+
+fn unit_problem(u: &UnitState, kes_unit: Option<&str>, minio: &str) -> Option<String> {
+    let name = &u.name;
+    let why = || {
+        let mut s = format!("{}/{}", u.active_state, u.sub_state);
+        if let Some(result) = u.result.as_deref().filter(|r| *r != "success") {
+            s.push_str(&format!(", result {result}"));
+        }
+        if let Some(text) = &u.status_text {
+            s.push_str(&format!(": {text}"));
+        }
+        s
+    };
+    if !u.exists() {
+        // A remote KES has no local unit; that is fine.
+        return (Some(name.as_str()) != kes_unit).then(|| format!("{name} is not installed"));
+    }
+    let seeding = name.starts_with("kesgate-");
+    match u.active_state.as_str() {
+        "active" => {}
+        // A seeding unit that never ran (condition false, not yet wanted) is not broken.
+        "inactive" if seeding && u.result.as_deref() == Some("success") => {}
+        _ => return Some(format!("{name} is {}", why())),
+    }
+    if name == minio && !u.drop_ins.iter().any(|d| is_ours(d, minio)) {
+        return Some(format!(
+            "{minio} runs without kesgate's drop-in ({minio}{DROP_IN}): MinIO restarts are not checked; fix: reinstall kesgate (for another unit name, copy /usr/lib/systemd/system/minio.service.d/kesgate.conf to /etc/systemd/system/{minio}{DROP_IN}), then `systemctl daemon-reload`"
+        ));
+    }
+    None
+}
+
+/// `[vault]`: every node's seal status and health; the report shows the
+/// active node (else the first). Not ok is a problem: KES cannot serve.
+async fn vault(r: &mut Report, settings: &Settings) {
+    let Some(v) = &settings.vault else {
+        return;
+    };
+    let mut watch = match crate::peers::vault::VaultWatch::connect(v).await {
+        Ok(w) => w,
+        Err(e) => {
+            r.problems.push(format!("Vault client: {}", headline(&e)));
+            return;
+        }
+    };
+    let nodes = watch.full().await;
+    let shown = nodes
+        .iter()
+        .find(|n| n.state() == crate::peers::vault::VaultState::Ok)
+        .or(nodes.first())
+        .cloned();
+    if let Some(v) = &shown
+        && v.state() != crate::peers::vault::VaultState::Ok
+    {
+        r.problems.push(v.describe());
+    }
+    r.vault = shown;
+}
+
+async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit::MinioUnit) {
+    let mut trust = String::new();
+    let client = match crate::host::minio_unit::kes_trust(settings, unit.runs_as.as_ref())
+        .await
+        .and_then(|(pool, source)| {
+            r.trust = Some(source.to_string());
+            trust = crate::host::minio_unit::describe_trust(&source, &pool.skipped);
+            KesClient::new(&settings.kes, pool)
+        }) {
+        Ok(c) => c,
+        Err(e) => {
+            r.problems.push(format!("KES client: {}", headline(&e)));
+            return;
+        }
+    };
+    let trust = trust.as_str();
+    let mut ready_endpoint = None;
+    // All endpoints at once (a few at a time), each bounded by one
+    // request's timeout: `status` answers in seconds however many are down.
+    use futures_util::StreamExt as _;
+    let statuses: Vec<EndpointStatus> =
+        futures_util::stream::iter(settings.kes.endpoints.iter().map(|endpoint| {
+            let client = &client;
+            async move {
+                let bound = crate::peers::kes::client::REQUEST_TIMEOUT;
+                tokio::time::timeout(bound, endpoint_status(client, settings, trust, endpoint))
+                    .await
+                    .unwrap_or_else(|_| EndpointStatus {
+                        endpoint: endpoint.to_string(),
+                        ready: false,
+                        state: format!(
+                            "no complete answer within {}",
+                            humantime::format_duration(bound)
+                        ),
+                        latency_ms: bound.as_millis() as u64,
+                        version: None,
+                        api: None,
+                        round_trip: None,
+                        unproven: None,
+                    })
+            }
+        }))
+        .buffered(STATUS_CONCURRENCY)
+        .collect()
+        .await;
+    for (endpoint, status) in settings.kes.endpoints.iter().zip(statuses) {
+        if status.ready && ready_endpoint.is_none() {
+            ready_endpoint = Some(endpoint.clone());
+        }
+        if let Some(rt) = status.round_trip.as_deref().filter(|rt| *rt != "ok") {
+            r.problems.push(if rt.starts_with("generate/decrypt ok") {
+                format!("KES {endpoint}: {rt}")
+            } else {
+                format!("KES {endpoint}: MinIO's round trip fails: {rt}")
+            });
+        }
+        if let Some(u) = &status.unproven {
+            r.not_seen.push(format!(
+                "whether KES {endpoint}'s key store answers now: {u}"
+            ));
+        }
+        r.kes.push(status);
+    }
+    let not_ready: Vec<String> = r
+        .kes
+        .iter()
+        .filter(|e| !e.ready)
+        // A permanent failure's sentence names the endpoint itself.
+        .map(|e| {
+            if e.state.contains(&e.endpoint) {
+                e.state.clone()
+            } else {
+                format!("KES {}: {}", e.endpoint, e.state)
+            }
+        })
+        .collect();
+    let required_all = settings.wait.require == crate::config::Require::All;
+    if ready_endpoint.is_none() || required_all {
+        r.problems.extend(not_ready);
+    }
+    for key in &settings.keys {
+        let present = match &ready_endpoint {
+            Some(ep) => key_present(&client, ep, key).await,
+            None => None,
+        };
+        match present {
+            Some(false) => r.problems.push(format!("key {key} is missing on KES")),
+            None if ready_endpoint.is_some() => {
+                r.not_seen.push(format!("whether key {key} exists"));
+            }
+            _ => {}
+        }
+        r.keys.push(KeyStatus {
+            name: key.to_string(),
+            present,
+        });
+    }
+}
+
+/// How many KES endpoints `status` asks at the same time.
+const STATUS_CONCURRENCY: usize = 16;
+
+async fn endpoint_status(
+    client: &KesClient,
+    settings: &Settings,
+    trust: &str,
+    endpoint: &Endpoint,
+) -> EndpointStatus {
+    let started = Instant::now();
+    let seen = wait::inspect(client, &settings.kes, trust, endpoint).await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let (version, generation) = server_info(client, endpoint, seen.api).await;
+    let round_trip = if seen.ready {
+        let session = keys::Session {
+            client,
+            kes: &settings.kes,
+            endpoint,
+            vault: settings.vault.as_ref(),
+        };
+        Some(keys::inspect(&session, &settings.kes.default_key).await)
+    } else {
+        None
+    };
+    let (ready, state, unproven) = (seen.ready, seen.state, seen.unproven);
+    EndpointStatus {
+        endpoint: endpoint.to_string(),
+        ready,
+        state,
+        latency_ms,
+        version,
+        api: generation,
+        round_trip,
+        unproven,
+    }
+}
+
+/// Version and API generation (crate::peers::kes::generation): whether
+/// `/v1/ready` exists, then `/v1/status`'s `version` (the release name) and
+/// content type; `/version` (never checks identity) when status is refused.
+async fn server_info(
+    client: &KesClient,
+    endpoint: &Endpoint,
+    api: Api,
+) -> (Option<String>, Option<String>) {
+    let json = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok();
+    let version_of = |resp: &crate::peers::kes::client::Response| {
+        // Peer text: cut and escaped before any output.
+        json(&resp.body).and_then(|v| v.get("version")?.as_str().map(crate::peers::text::cut))
+    };
+    let mut answer = None;
+    for path in ["/v1/status", "/version"] {
+        if let Ok(resp) = client.get(endpoint, path).await
+            && resp.status == 200
+        {
+            answer = Some((version_of(&resp), resp.content_type.clone()));
+            break;
+        }
+    }
+    let (version, content_type) = answer.unwrap_or_default();
+    let generation = match api {
+        Api::Unknown => None,
+        api => generation::detect(
+            api == Api::Ready,
+            version.as_deref(),
+            content_type.as_deref(),
+        )
+        .map(|g| g.label().to_owned())
+        .or(Some("2023-05+".to_owned())),
+    };
+    (version, generation)
+}
+
+async fn key_present(
+    client: &KesClient,
+    endpoint: &Endpoint,
+    key: &crate::peers::kes::keyname::KeyName,
+) -> Option<bool> {
+    match client
+        .get(endpoint, &format!("/v1/key/describe/{key}"))
+        .await
+    {
+        Ok(resp) if resp.status == 200 => Some(true),
+        Ok(resp) if resp.status == 404 => Some(false),
+        _ => None,
+    }
+}
+
+fn env_file(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit::MinioUnit) {
+    let check = match render::check(&settings.kes, &settings.env_file, unit, &settings.path) {
+        Ok(c) => c,
+        Err(render::RenderError::Read { source, path })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            r.not_seen
+                .push(format!("{} ({source}; run as root)", path.display()));
+            return;
+        }
+        Err(e) => {
+            r.problems.push(format!(
+                "{}: {}",
+                settings.env_file.path.display(),
+                headline(&e)
+            ));
+            return;
+        }
+    };
+    let path = &check.path;
+    let read_by = match &check.layout {
+        render::Layout::One => "systemd".to_owned(),
+        render::Layout::Shared => "systemd and MinIO (MINIO_CONFIG_ENV_FILE names it)".to_owned(),
+        render::Layout::Split(_) => format!(
+            "MinIO (MINIO_CONFIG_ENV_FILE of {}, whose values it overrides)",
+            settings.env_file.path.display()
+        ),
+    };
+    let meta = std::fs::metadata(path).ok();
+    let owner = meta.as_ref().map(|m| {
+        let name = |uid: u32| {
+            nix::unistd::User::from_uid(uid.into())
+                .ok()
+                .flatten()
+                .map_or_else(|| uid.to_string(), |u| u.name)
+        };
+        let group = nix::unistd::Group::from_gid(m.gid().into())
+            .ok()
+            .flatten()
+            .map_or_else(|| m.gid().to_string(), |g| g.name);
+        format!("{}:{group}", name(m.uid()))
+    });
+    let mode = meta.as_ref().map(|m| format!("{:04o}", m.mode() & 0o7777));
+    if !check.exists {
+        r.problems
+            .push(format!("{} does not exist", path.display()));
+    }
+    if !check.minio_problems.is_empty() {
+        r.problems.push(format!(
+            "MinIO would refuse {}: {}",
+            path.display(),
+            check.minio_problems.join("; ")
+        ));
+    }
+    if check.exists && !check.drift.is_empty() {
+        r.problems.push(format!(
+            "{} differs from the configuration: {} (run `kesgate render --diff`)",
+            path.display(),
+            check.drift.join(", ")
+        ));
+    }
+    r.env_file = Some(EnvStatus {
+        path: path.display().to_string(),
+        read_by,
+        exists: check.exists,
+        owner,
+        mode,
+        matches: check.exists && check.drift.is_empty(),
+        drift: check.drift,
+        minio_problems: check.minio_problems,
+    });
+}
+
+async fn buckets(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit::MinioUnit) {
+    if settings.buckets.is_empty() {
+        return;
+    }
+    let client = match credentials::resolve(
+        &settings.minio,
+        &settings.env_file.path,
+        &unit.working_directory,
+    ) {
+        Ok((access, secret)) => S3Client::new(&settings.minio, access, secret)
+            .await
+            .map_err(|e| headline(&e)),
+        Err(e) => Err(headline(&e)),
+    };
+    let s3 = match client {
+        Ok(s3) => s3,
+        Err(e) => {
+            r.not_seen.push(format!("bucket encryption ({e})"));
+            return;
+        }
+    };
+    match s3.get_unsigned("/minio/health/cluster").await {
+        Ok(200) => {}
+        other => {
+            let why = match other {
+                Ok(status) => format!("HTTP {status}"),
+                Err(e) => e,
+            };
+            r.not_seen.push(format!(
+                "bucket encryption (MinIO {} is not healthy: {why})",
+                s3.endpoint()
+            ));
+            return;
+        }
+    }
+    let mut out = Vec::new();
+    for bucket in &settings.buckets {
+        let want = bucket.key.to_string();
+        let (ok, encryption) = match current(&s3, &bucket.name).await {
+            Ok(Some((alg, key))) => (
+                alg == "aws:kms" && strip_arn(&key) == want,
+                if key.is_empty() {
+                    alg
+                } else {
+                    format!("{alg} with key {key}")
+                },
+            ),
+            Ok(None) => (false, "none".to_owned()),
+            Err(e) => (false, e),
+        };
+        if !ok {
+            r.problems.push(format!(
+                "bucket {}: {encryption}, not SSE-KMS with key {want} (run `kesgate buckets`)",
+                bucket.name
+            ));
+        }
+        out.push(BucketStatus {
+            name: bucket.name.clone(),
+            key: want,
+            ok,
+            encryption,
+        });
+    }
+    r.buckets = Some(out);
+}

@@ -1,0 +1,119 @@
+//! `kesgate status`: is encryption at rest healthy on this host, and if
+//! not, which link of the chain is broken? Units over D-Bus, each KES
+//! endpoint (readiness, latency, version, API generation, MinIO's round
+//! trip), the env file, the keys and the buckets. Read-only: nothing is
+//! created, rendered or started. What cannot be seen (no system bus, not
+//! root) is said, not guessed.
+
+mod gather;
+mod show;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::Outcome;
+
+use crate::host::systemd::bus::UnitState;
+pub use gather::gather;
+pub use show::human;
+
+/// `kesgate status [--json]`: the report on standard output; the outcome
+/// says healthy, broken, or not all seen.
+pub async fn run(config: &Path, json: bool) -> Outcome {
+    let report = gather(config).await;
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => outln!("{text}"),
+            Err(e) => {
+                outln!("{{\"ok\": false, \"problems\": [\"cannot encode the report: {e}\"]}}")
+            }
+        }
+    } else {
+        out!("{}", human(&report));
+    }
+    report.outcome()
+}
+
+/// The `--json` document (README "kesgate status --json" lists the fields).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub config: String,
+    pub ok: bool,
+    /// Broken links, worst first; empty when healthy.
+    pub problems: Vec<String>,
+    /// What kesgate could not look at, and why.
+    pub not_seen: Vec<String>,
+    /// `None` without a system bus.
+    pub units: Option<Vec<UnitState>>,
+    pub identity: Option<String>,
+    /// What kesgate (like MinIO) trusts for KES: "the system roots + PATH".
+    pub trust: Option<String>,
+    pub kes: Vec<EndpointStatus>,
+    /// `[vault]`: the Vault behind KES (null when not configured).
+    pub vault: Option<crate::peers::vault::VaultStatus>,
+    pub env_file: Option<EnvStatus>,
+    pub keys: Vec<KeyStatus>,
+    /// `None` when MinIO could not be asked.
+    pub buckets: Option<Vec<BucketStatus>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndpointStatus {
+    pub endpoint: String,
+    pub ready: bool,
+    /// "ready (/v1/ready)" or what is wrong.
+    pub state: String,
+    pub latency_ms: u64,
+    pub version: Option<String>,
+    /// "2024+", "2023-05", "2023-02", or "2023-05+" when only /v1/ready told.
+    pub api: Option<String>,
+    /// MinIO's start-up round trip with the default key: "ok" or the error.
+    pub round_trip: Option<String>,
+    /// Ready, but the key store was not proven to answer now (a narrow
+    /// policy): why, and the policy line that would prove it.
+    pub unproven: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnvStatus {
+    /// The file that holds the KES variables.
+    pub path: String,
+    /// Who reads it: "systemd", "MinIO (MINIO_CONFIG_ENV_FILE of …)" or
+    /// "systemd and MinIO".
+    pub read_by: String,
+    pub exists: bool,
+    pub owner: Option<String>,
+    pub mode: Option<String>,
+    pub matches: bool,
+    pub drift: Vec<String>,
+    pub minio_problems: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyStatus {
+    pub name: String,
+    /// `None` when no KES endpoint could be asked.
+    pub present: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BucketStatus {
+    pub name: String,
+    pub key: String,
+    pub ok: bool,
+    /// "aws:kms with key K", "none", or the error reading it.
+    pub encryption: String,
+}
+
+impl Report {
+    pub fn outcome(&self) -> Outcome {
+        if !self.problems.is_empty() {
+            Outcome::Broken
+        } else if !self.not_seen.is_empty() {
+            Outcome::Unseen
+        } else {
+            Outcome::Done
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The human view: the verdict first, then one line per link, on one screen.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::Report;
+use crate::host::systemd::bus::UnitState;
+
+pub fn human(r: &Report) -> String {
+    let mut s = String::new();
+    let verdict = match (r.problems.first(), r.not_seen.is_empty()) {
+        (Some(first), _) => {
+            let more = match r.problems.len() {
+                1 => String::new(),
+                n => format!(" (+{} more below)", n - 1),
+            };
+            format!("NOT OK: {first}{more}")
+        }
+        (None, true) => "OK: encryption at rest is healthy on this host".to_owned(),
+        (None, false) => "UNKNOWN: nothing broken in what kesgate could see (see below)".to_owned(),
+    };
+    let _ = writeln!(s, "kesgate status: {verdict}");
+    let _ = writeln!(s, "configuration: {}", r.config);
+    if let Some(units) = &r.units {
+        let _ = writeln!(s, "\nunits:");
+        for u in units {
+            let _ = writeln!(s, "  {}", unit_line(u));
+        }
+    }
+    if !r.kes.is_empty() {
+        let id = r.identity.as_deref().unwrap_or("from cert_file");
+        let _ = writeln!(s, "\nKES (identity {id}):");
+        if let Some(trust) = &r.trust {
+            let _ = writeln!(s, "  trusting {trust}, as MinIO does");
+        }
+        for e in &r.kes {
+            let mut line = format!("  {}  {} in {} ms", e.endpoint, e.state, e.latency_ms);
+            if let Some(v) = &e.version {
+                let _ = write!(line, ", version {v}");
+            }
+            if let Some(api) = &e.api {
+                let _ = write!(line, ", API {api}");
+            }
+            if let Some(rt) = &e.round_trip {
+                let _ = write!(line, ", round trip {rt}");
+            }
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    if let Some(v) = &r.vault {
+        let version = v
+            .version
+            .as_deref()
+            .map(|x| format!(" (version {x})"))
+            .unwrap_or_default();
+        let _ = writeln!(s, "\nvault: {}{version}", v.describe());
+    }
+    if let Some(env) = &r.env_file {
+        let owner = match (&env.owner, &env.mode) {
+            (Some(o), Some(m)) => format!(" ({o} {m})"),
+            _ => String::new(),
+        };
+        let state = if !env.exists {
+            "missing".to_owned()
+        } else if env.matches && env.minio_problems.is_empty() {
+            "matches the configuration; MinIO would accept it".to_owned()
+        } else {
+            "needs attention (below)".to_owned()
+        };
+        let _ = writeln!(s, "\nenv file {}{owner}: {state}", env.path);
+    }
+    if !r.keys.is_empty() {
+        let keys: Vec<String> = r
+            .keys
+            .iter()
+            .map(|k| {
+                let state = match k.present {
+                    Some(true) => "present",
+                    Some(false) => "MISSING",
+                    None => "unknown",
+                };
+                format!("{} {state}", k.name)
+            })
+            .collect();
+        let _ = writeln!(s, "keys: {}", keys.join(", "));
+    }
+    if let Some(buckets) = &r.buckets {
+        let list: Vec<String> = buckets
+            .iter()
+            .map(|b| {
+                let mark = if b.ok { "ok" } else { "WRONG" };
+                format!("{} {} ({mark})", b.name, b.encryption)
+            })
+            .collect();
+        let _ = writeln!(s, "buckets: {}", list.join(", "));
+    }
+    for (title, items) in [("problems", &r.problems), ("not seen", &r.not_seen)] {
+        if !items.is_empty() {
+            let _ = writeln!(s, "\n{title}:");
+            for p in items {
+                let _ = writeln!(s, "  - {p}");
+            }
+        }
+    }
+    s
+}
+
+fn unit_line(u: &UnitState) -> String {
+    if !u.exists() {
+        return format!("{:24} not installed", u.name);
+    }
+    let mut line = format!(
+        "{:24} {:22}",
+        u.name,
+        format!("{} ({})", u.active_state, u.sub_state)
+    );
+    if u.since_usec > 0 {
+        let at = UNIX_EPOCH + Duration::from_micros(u.since_usec);
+        let ago = SystemTime::now().duration_since(at).unwrap_or_default();
+        let ago = Duration::from_secs(ago.as_secs());
+        let _ = write!(
+            line,
+            " since {} ({} ago)",
+            humantime::format_rfc3339_seconds(at),
+            humantime::format_duration(ago)
+        );
+    }
+    if let Some(result) = u.result.as_deref().filter(|r| *r != "success") {
+        let _ = write!(line, ", result {result}");
+    }
+    if u.restarts.is_some_and(|n| n > 0) {
+        let _ = write!(line, ", {} restarts", u.restarts.unwrap_or(0));
+    }
+    if u.name == "minio.service" {
+        let drop_in = u
+            .drop_ins
+            .iter()
+            .any(|d| d.ends_with("minio.service.d/kesgate.conf"));
+        line.push_str(if drop_in {
+            ", kesgate drop-in in effect"
+        } else {
+            ", NO kesgate drop-in"
+        });
+    }
+    if let Some(text) = &u.status_text {
+        let _ = write!(line, "\n  {:24} \"{text}\"", "");
+    }
+    line
+}

@@ -1,0 +1,15 @@
+//! Files, the way kesgate (as root) must treat them: reads that never
+//! block or follow into the wrong place, atomic writes, and MinIO's two
+//! env-file dialects.
+
+/// Atomic, durable, private writes; the host's write lock.
+pub mod atomic;
+/// MinIO's two env-file dialects: systemd's EnvironmentFile, MinIO's own.
+pub mod envfile;
+/// Reading only regular files, without blocking, up to a cap.
+pub mod regular;
+/// Paths resolved for writing as systemd-tmpfiles does.
+pub mod safe_path;
+
+/// The fix wherever kesgate runs out of file descriptors (EMFILE/ENFILE).
+pub const FIX_DESCRIPTORS: &str = "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors";

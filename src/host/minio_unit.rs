@@ -1,0 +1,384 @@
+//! How minio.service runs MinIO, as far as kesgate must copy it to reach
+//! MinIO's TLS decision: the user whose permissions decide which CA files
+//! MinIO can read, and MinIO's certs directory (`--certs-dir`/`-S` in
+//! MINIO_OPTS, else `~/.minio/certs` of that user), whose `CAs` MinIO trusts
+//! when MINIO_KMS_KES_CAPATH is not set.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{MinioSettings, Settings};
+use crate::files::envfile;
+use crate::host::systemd::bus;
+use crate::net::tls::access::{Reader, Who};
+use crate::net::tls::{CaSource, Section, TlsSetupError, TrustPool};
+
+/// CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH: either lets MinIO read any file.
+const DAC_CAPS: u64 = (1 << 1) | (1 << 2);
+
+#[derive(Clone, Debug)]
+pub struct RunsAs {
+    pub who: Who,
+    pub home: PathBuf,
+    /// Where kesgate learned it, for messages.
+    pub from: String,
+}
+
+/// minio.service as kesgate must copy it, read once over one bus
+/// connection and handed to every stage that needs it.
+#[derive(Clone, Debug)]
+pub struct MinioUnit {
+    /// The unit's name (`[minio] unit`, minio.service by default).
+    pub name: String,
+    /// The user MinIO runs as (`[minio] user`, else the unit's `User=`…).
+    pub runs_as: Option<RunsAs>,
+    /// What systemd gives MinIO besides `[env_file] path`: `Environment=`
+    /// and the unit's other `EnvironmentFile=`s; `None` without a bus or
+    /// the unit.
+    pub environment: Option<Env>,
+    /// MinIO's working directory (`WorkingDirectory=`, `/` by default):
+    /// a relative MINIO_CONFIG_ENV_FILE is opened from there.
+    pub working_directory: PathBuf,
+    /// kesgate's drop-in is in effect: every MinIO start runs the
+    /// preflight first (`None`: the unit was not seen).
+    pub preflight: Option<bool>,
+}
+
+/// An environment: name → value.
+pub type Env = std::collections::BTreeMap<String, String>;
+
+impl MinioUnit {
+    /// No unit seen (no bus, or tests): MinIO's defaults.
+    pub fn unseen(settings: &Settings) -> MinioUnit {
+        MinioUnit {
+            name: settings.minio.unit.clone(),
+            runs_as: settings
+                .minio
+                .user
+                .as_deref()
+                .and_then(|name| from_passwd(name, None, &[], 0, "[minio] user".into())),
+            environment: None,
+            working_directory: PathBuf::from("/"),
+            preflight: None,
+        }
+    }
+
+    /// Who a MINIO_CONFIG_ENV_FILE that kesgate creates belongs to: MinIO's
+    /// user and primary group (MinIO reads it as that user).
+    pub fn owner(&self) -> Option<(u32, u32)> {
+        self.runs_as
+            .as_ref()
+            .map(|r| (r.who.uid, r.who.gids.first().copied().unwrap_or(0)))
+    }
+
+    /// The environment systemd gives MinIO besides kesgate's file (empty
+    /// when unseen).
+    pub fn base(&self) -> Env {
+        self.environment.clone().unwrap_or_default()
+    }
+}
+
+/// Reads minio.service once: its user, environment and working directory,
+/// and whether kesgate's preflight drop-in is in effect.
+pub async fn unit(settings: &Settings) -> MinioUnit {
+    let mut facts = MinioUnit::unseen(settings);
+    let Some((unit, service)) = proxies(&settings.minio).await else {
+        return facts;
+    };
+    if settings.minio.user.is_none() {
+        facts.runs_as = runs_as_service(&service, &settings.minio.unit).await;
+    }
+    let home = facts.runs_as.as_ref().map(|r| r.home.clone());
+    facts.working_directory =
+        working_directory(&service.working_directory().await.unwrap_or_default(), home);
+    facts.environment = Some(environment_of(&service, settings).await);
+    // In effect: listed, and not masked (a link to /dev/null is listed too).
+    facts.preflight = unit.drop_in_paths().await.ok().map(|paths| {
+        paths.iter().any(|p| {
+            crate::files::regular::read_text(Path::new(p), crate::files::regular::MAX_CONFIG)
+                .is_ok_and(|t| t.contains("kesgate preflight"))
+        })
+    });
+    facts
+}
+
+/// `WorkingDirectory=` as systemd applies it: empty = `/`, `~` = the
+/// user's home, a leading `-` (missing is fine) dropped.
+fn working_directory(value: &str, home: Option<PathBuf>) -> PathBuf {
+    let v = value.strip_prefix('-').unwrap_or(value);
+    match v {
+        "" => PathBuf::from("/"),
+        "~" => home.unwrap_or_else(|| PathBuf::from("/")),
+        v => PathBuf::from(v),
+    }
+}
+
+async fn proxies(
+    minio: &MinioSettings,
+) -> Option<(bus::UnitProxy<'static>, bus::ServiceProxy<'static>)> {
+    let conn = bus::system_bus().await.ok()?;
+    let path = bus::manager(&conn)
+        .await
+        .ok()?
+        .load_unit(&minio.unit)
+        .await
+        .ok()?;
+    let unit = bus::unit(&conn, path.clone()).await.ok()?;
+    if unit.load_state().await.ok()? == "not-found" {
+        return None;
+    }
+    Some((unit, bus::service(&conn, path).await.ok()?))
+}
+
+/// The user MinIO runs as, from minio.service's `User=`/`Group=`/
+/// `SupplementaryGroups=`/`AmbientCapabilities=`.
+async fn runs_as_service(service: &bus::ServiceProxy<'static>, unit: &str) -> Option<RunsAs> {
+    let user = service.user().await.unwrap_or_default();
+    let group = service.group().await.unwrap_or_default();
+    let extra = service.supplementary_groups().await.unwrap_or_default();
+    let caps = service.ambient_capabilities().await.unwrap_or(0);
+    let user = if user.is_empty() {
+        "root".to_owned()
+    } else {
+        user
+    };
+    from_passwd(
+        &user,
+        (!group.is_empty()).then_some(group.as_str()),
+        &extra,
+        caps,
+        format!("{unit}'s User={user}"),
+    )
+}
+
+/// As systemd sets a service's credentials: the user's groups from the
+/// group database, `Group=` as the primary group, then the supplementary ones.
+fn from_passwd(
+    name: &str,
+    group: Option<&str>,
+    extra: &[String],
+    caps: u64,
+    from: String,
+) -> Option<RunsAs> {
+    use nix::unistd::{Group, User};
+    let user = User::from_name(name).ok().flatten()?;
+    let primary = group
+        .and_then(|g| Group::from_name(g).ok().flatten())
+        .map_or(user.gid, |g| g.gid);
+    let mut gids = vec![primary.as_raw()];
+    if let Ok(cname) = std::ffi::CString::new(name)
+        && let Ok(list) = nix::unistd::getgrouplist(&cname, user.gid)
+    {
+        gids.extend(list.into_iter().map(|g| g.as_raw()));
+    }
+    gids.extend(
+        extra
+            .iter()
+            .filter_map(|g| Group::from_name(g).ok().flatten())
+            .map(|g| g.gid.as_raw()),
+    );
+    gids.dedup();
+    let uid = user.uid.as_raw();
+    Some(RunsAs {
+        who: Who {
+            name: user.name,
+            uid,
+            gids,
+            reads_anything: uid == 0 || caps & DAC_CAPS != 0,
+        },
+        home: user.dir,
+        from,
+    })
+}
+
+/// `Environment=` and the unit's other `EnvironmentFile=`s (drop-ins
+/// included). Applied before `[env_file] path` (kesgate's file wins, as the
+/// usual single file does).
+async fn environment_of(service: &bus::ServiceProxy<'static>, settings: &Settings) -> Env {
+    let mut env: Env = service
+        .environment()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    let ours = std::fs::canonicalize(&settings.env_file.path).ok();
+    for (file, _) in service.environment_files().await.unwrap_or_default() {
+        if std::fs::canonicalize(&file).ok() == ours {
+            continue;
+        }
+        if let Ok(Some(values)) = envfile::load(Path::new(&file), envfile::Dialect::Systemd) {
+            env.extend(values);
+        }
+    }
+    env
+}
+
+/// The CA source MinIO uses for KES: MINIO_KMS_KES_CAPATH (`[kes] ca`),
+/// else `<certs-dir>/CAs`.
+pub fn kes_ca_source(settings: &Settings, runs_as: Option<&RunsAs>) -> CaSource {
+    if let Some(ca) = &settings.kes.ca {
+        return CaSource::Configured(ca.clone());
+    }
+    let env = &settings.env_file.path;
+    if let Some(dir) = certs_dir_option(env) {
+        return CaSource::CertsDir {
+            path: dir.join("CAs"),
+            why: format!("--certs-dir in MINIO_OPTS of {}", env.display()),
+        };
+    }
+    let (home, why) = match runs_as {
+        Some(r) => (r.home.clone(), format!("~/.minio/certs of {}", r.from)),
+        None => (
+            std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from),
+            "~/.minio/certs of kesgate's own user: MinIO's user is unknown".to_owned(),
+        ),
+    };
+    CaSource::CertsDir {
+        path: home.join(".minio/certs/CAs"),
+        why,
+    }
+}
+
+/// The trust pool MinIO builds for KES, read as MinIO's user (off the
+/// runtime thread: these are files kesgate does not own).
+/// `runs_as`: [`runs_as`]'s answer, asked once by the caller.
+pub async fn kes_trust(
+    settings: &Settings,
+    runs_as: Option<&RunsAs>,
+) -> Result<(Arc<TrustPool>, CaSource), TlsSetupError> {
+    let source = kes_ca_source(settings, runs_as);
+    let reader = Reader(runs_as.map(|r| r.who.clone()));
+    // MINIO_KMS_KES_CERT_FILE / KEY_FILE: MinIO reads them as its user too.
+    if let crate::config::Auth::CertFile { cert, key } = &settings.kes.auth {
+        for path in [cert, key] {
+            reader
+                .check(path, crate::net::tls::access::Access::File)
+                .map_err(|problem| TlsSetupError::ClientNotReadable {
+                    path: path.clone(),
+                    problem,
+                })?;
+        }
+    }
+    let pool = crate::net::tls::pool::build(Section::Kes, source.clone(), reader).await?;
+    Ok((pool, source))
+}
+
+/// What is trusted for KES, as an untrusted server's message names it:
+/// the pool's source, and the files MinIO's user cannot read.
+pub fn describe_trust(source: &CaSource, skipped: &[PathBuf]) -> String {
+    let mut trust = format!("\n  trusted: {source}, as MinIO does");
+    for p in skipped {
+        trust.push_str(&format!(
+            "\n  skipped: {} (MinIO's user cannot read it)",
+            p.display()
+        ));
+    }
+    trust
+}
+
+/// `--certs-dir DIR`, `--certs-dir=DIR`, `-S DIR` or `-S=DIR` in MINIO_OPTS
+/// (split at white space as systemd splits `$MINIO_OPTS`; the last wins).
+fn certs_dir_option(env_file: &Path) -> Option<PathBuf> {
+    let values = envfile::load(env_file, envfile::Dialect::Systemd).ok()??;
+    let opts = values.get("MINIO_OPTS")?.clone();
+    certs_dir_in(&opts)
+}
+
+fn certs_dir_in(opts: &str) -> Option<PathBuf> {
+    let words = split_words(opts);
+    let mut found = None;
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        let flag = w.trim_start_matches('-');
+        let dashes = w.len() - flag.len();
+        if !(1..=2).contains(&dashes) {
+            continue;
+        }
+        match flag.split_once('=') {
+            Some(("certs-dir" | "S", v)) => found = Some(PathBuf::from(v)),
+            None if flag == "certs-dir" || flag == "S" => {
+                found = it.next().map(PathBuf::from);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// systemd's splitting of an unbraced `$VAR`: white space separates words,
+/// single and double quotes group them.
+fn split_words(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    for ch in s.chars() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(ch);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn working_directory_as_systemd_applies_it() {
+        let home = Some(PathBuf::from("/home/minio-user"));
+        assert_eq!(working_directory("", home.clone()), PathBuf::from("/"));
+        assert_eq!(
+            working_directory("/usr/local", None),
+            PathBuf::from("/usr/local")
+        );
+        assert_eq!(working_directory("-/srv", None), PathBuf::from("/srv"));
+        assert_eq!(
+            working_directory("~", home),
+            PathBuf::from("/home/minio-user")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certs_dir_as_minio_reads_its_flags() {
+        let p = |s: &str| certs_dir_in(s).map(|p| p.display().to_string());
+        assert_eq!(
+            p("--certs-dir /opt/minio/certs --console-address :9001").as_deref(),
+            Some("/opt/minio/certs")
+        );
+        assert_eq!(
+            p("--address :9000 -S=/etc/minio/certs").as_deref(),
+            Some("/etc/minio/certs")
+        );
+        assert_eq!(p("-S /a --certs-dir=\"/b c\"").as_deref(), Some("/b c"));
+        assert_eq!(p("--console-address \":9001\""), None);
+        assert_eq!(p("---certs-dir /x"), None);
+    }
+}

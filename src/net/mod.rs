@@ -1,0 +1,4 @@
+//! The network part every client shares.
+
+/// TLS as MinIO does it: its trust pool and Go's verification rules.
+pub mod tls;

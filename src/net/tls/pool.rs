@@ -1,0 +1,365 @@
+//! The certificates MinIO trusts for KES, built the way minio/pkg's
+//! `certs.GetRootCAs` builds them: the system roots **plus** the CA path — a
+//! file (every PEM certificate in it, other text ignored, none at all is
+//! fatal) or a directory (every top-level file MinIO can read). What MinIO
+//! cannot read adds nothing, so files are judged as MinIO's user would.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::access::{Access, Reader};
+use super::cert::Cert;
+use super::verify::Roots;
+use super::{Section, TlsSetupError};
+
+/// A CA file larger than this is not a CA file (MinIO would read it; kesgate
+/// refuses to spend its memory on it).
+const MAX_CA_FILE: u64 = 16 * 1024 * 1024;
+
+/// Where the non-system part of the pool came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CaSource {
+    /// `[kes] ca` / `[minio] ca`: rendered as MINIO_KMS_KES_CAPATH.
+    Configured(PathBuf),
+    /// MinIO's `<certs-dir>/CAs`, used when no CA path is set; `why` says
+    /// how the directory was found.
+    CertsDir { path: PathBuf, why: String },
+    /// Only the system roots.
+    None,
+}
+
+impl std::fmt::Display for CaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaSource::Configured(p) => write!(f, "the system roots + {}", p.display()),
+            CaSource::CertsDir { path, why } => {
+                write!(f, "the system roots + {} ({why})", path.display())
+            }
+            CaSource::None => f.write_str("the system roots"),
+        }
+    }
+}
+
+/// One set of trust anchors, indexed as Go's `CertPool` is.
+#[derive(Default)]
+struct Anchors {
+    certs: Vec<Cert>,
+    ders: HashSet<Vec<u8>>,
+    by_subject: HashMap<Vec<u8>, Vec<usize>>,
+}
+
+impl Anchors {
+    fn add(&mut self, cert: Cert) -> bool {
+        if !self.ders.insert(cert.der.clone()) {
+            return false;
+        }
+        self.by_subject
+            .entry(cert.subject.clone())
+            .or_default()
+            .push(self.certs.len());
+        self.certs.push(cert);
+        true
+    }
+
+    /// Go's `AppendCertsFromPEM`: certificates that do not parse are
+    /// skipped; false when none parsed (for a CA file, fatal to MinIO).
+    fn append_pem(&mut self, text: &[u8]) -> bool {
+        let mut ok = false;
+        for der in pem_certificates(text) {
+            if let Ok(c) = Cert::parse(&der) {
+                self.add(c);
+                ok = true;
+            }
+        }
+        ok
+    }
+
+    /// The system roots, as Go's `SystemCertPool` reads them.
+    fn system() -> Anchors {
+        let mut anchors = Anchors::default();
+        for der in rustls_native_certs::load_native_certs().certs {
+            if let Ok(c) = Cert::parse(der.as_ref()) {
+                anchors.add(c);
+            }
+        }
+        anchors
+    }
+}
+
+impl Roots for Anchors {
+    fn contains(&self, der: &[u8]) -> bool {
+        self.ders.contains(der)
+    }
+
+    fn by_subject(&self, issuer: &[u8]) -> Vec<&Cert> {
+        self.by_subject
+            .get(issuer)
+            .map(|ix| ix.iter().map(|i| &self.certs[*i]).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Two anchor sets seen as one (the union MinIO's pool is).
+struct Union<'a>(&'a Anchors, &'a Anchors);
+
+impl Roots for Union<'_> {
+    fn contains(&self, der: &[u8]) -> bool {
+        self.0.contains(der) || self.1.contains(der)
+    }
+
+    fn by_subject(&self, issuer: &[u8]) -> Vec<&Cert> {
+        let mut found = self.0.by_subject(issuer);
+        found.extend(
+            self.1
+                .by_subject(issuer)
+                .into_iter()
+                .filter(|c| !self.0.contains(&c.der)),
+        );
+        found
+    }
+}
+
+/// MinIO's pool: the system roots plus the CA path. The system roots are
+/// read only when the CA path alone cannot decide: adding anchors only
+/// adds chains, so a chain that verifies to a CA-path anchor verifies to
+/// the union too — and the common case (a private CA) never opens the
+/// system bundle and every file of /etc/ssl/certs.
+#[derive(Default)]
+pub struct TrustPool {
+    own: Anchors,
+    system: std::sync::OnceLock<Anchors>,
+    /// Files in a CA directory that MinIO's user cannot read (skipped).
+    pub skipped: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for TrustPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TrustPool({} CA-path certificates)",
+            self.own.certs.len()
+        )
+    }
+}
+
+impl TrustPool {
+    /// `check` as Go's `Verify` with MinIO's whole pool would answer: first
+    /// against the CA path alone, then (only if that fails) against the
+    /// union with the system roots, read once — root-owned files, read in
+    /// a few milliseconds at most once per process.
+    pub fn decide<T, E>(&self, check: impl Fn(&dyn Roots) -> Result<T, E>) -> Result<T, E> {
+        if !self.own.certs.is_empty()
+            && let Ok(found) = check(&self.own)
+        {
+            return Ok(found);
+        }
+        let system = self.system.get_or_init(Anchors::system);
+        check(&Union(&self.own, system))
+    }
+}
+
+/// The one way kesgate builds a trust pool: as MinIO would for `source`,
+/// read as `reader` (for KES: MinIO's user; for MinIO's S3 API and Vault:
+/// kesgate itself), off the runtime thread — the CA path is not kesgate's.
+pub async fn build(
+    section: Section,
+    source: CaSource,
+    reader: Reader,
+) -> Result<std::sync::Arc<TrustPool>, TlsSetupError> {
+    let pool = tokio::task::spawn_blocking(move || load(section, &source, &reader))
+        .await
+        .map_err(|e| TlsSetupError::Setup {
+            section,
+            reason: e.to_string(),
+        })??;
+    for skipped in &pool.skipped {
+        tracing::warn!(
+            "{}: MinIO's user cannot read it, so MinIO (and kesgate) skip it",
+            skipped.display()
+        );
+    }
+    Ok(std::sync::Arc::new(pool))
+}
+
+/// The pool MinIO builds for `source`, read as `reader` (MinIO's user).
+fn load(section: Section, source: &CaSource, reader: &Reader) -> Result<TrustPool, TlsSetupError> {
+    let mut pool = TrustPool::default();
+    let (path, configured) = match source {
+        CaSource::Configured(p) => (p, true),
+        CaSource::CertsDir { path, .. } => (path, false),
+        CaSource::None => return Ok(pool),
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        // MinIO: a missing path adds nothing. A configured one is a mistake
+        // MinIO would never report, so kesgate does.
+        Err(e) if !configured && e.kind() == std::io::ErrorKind::NotFound => return Ok(pool),
+        Err(source) => {
+            return Err(TlsSetupError::CaRead {
+                section,
+                path: path.clone(),
+                source,
+            });
+        }
+    };
+    // A FIFO or device would block (or worse) on open: never opened.
+    if !meta.is_dir() && !meta.is_file() {
+        if !configured {
+            return Ok(pool);
+        }
+        return Err(TlsSetupError::CaRead {
+            section,
+            path: path.clone(),
+            source: crate::files::regular::ReadError::NotRegular(
+                crate::files::regular::FileKind::of(&meta),
+            )
+            .into_io(),
+        });
+    }
+    // MinIO's user may read what this process may not (a sandboxed unit
+    // without CAP_DAC_READ_SEARCH): say so rather than "not trusted".
+    if let Err(e) = std::fs::File::options()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        && e.kind() == std::io::ErrorKind::PermissionDenied
+    {
+        return Err(TlsSetupError::CaRead {
+            section,
+            path: path.clone(),
+            source: std::io::Error::new(
+                e.kind(),
+                "permission denied to kesgate itself (in a hardened unit: add CapabilityBoundingSet=CAP_DAC_READ_SEARCH in a drop-in, or let root read it)",
+            ),
+        });
+    }
+    if configured {
+        reader
+            .check(
+                path,
+                if meta.is_dir() {
+                    Access::Directory
+                } else {
+                    Access::File
+                },
+            )
+            .map_err(|problem| TlsSetupError::CaNotReadable {
+                section,
+                path: path.clone(),
+                problem,
+            })?;
+    } else if reader.check(path, Access::Directory).is_err() {
+        // MinIO cannot list it: it adds nothing.
+        return Ok(pool);
+    }
+    if !meta.is_dir() {
+        let text = read_capped(path).map_err(|source| TlsSetupError::CaRead {
+            section,
+            path: path.clone(),
+            source,
+        })?;
+        if !pool.own.append_pem(&text) {
+            return Err(TlsSetupError::CaEmpty {
+                section,
+                path: path.clone(),
+            });
+        }
+        return Ok(pool);
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|source| TlsSetupError::CaRead {
+            section,
+            path: path.clone(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for file in entries {
+        // Subdirectories and unreadable files are skipped, as MinIO does;
+        // so are FIFOs and devices, which MinIO would block on.
+        let Ok(m) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if !m.is_file() {
+            continue;
+        }
+        if reader.check(&file, Access::File).is_err() {
+            pool.skipped.push(file);
+            continue;
+        }
+        if let Ok(text) = read_capped(&file) {
+            pool.own.append_pem(&text);
+        }
+    }
+    Ok(pool)
+}
+
+/// A regular file without blocking on FIFOs, up to [`MAX_CA_FILE`].
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    crate::files::regular::read(path, MAX_CA_FILE)
+        .map_err(crate::files::regular::ReadError::into_io)
+}
+
+/// The DER of every `CERTIFICATE` PEM block without headers, as Go's
+/// `pem.Decode` finds them: text around blocks is ignored, a malformed block
+/// is skipped and the search goes on after its BEGIN line.
+pub fn pem_certificates(text: &[u8]) -> Vec<Vec<u8>> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = find(rest, BEGIN) {
+        let at_line_start = i == 0 || rest[i - 1] == b'\n';
+        let after = &rest[i + BEGIN.len()..];
+        rest = after;
+        if !at_line_start {
+            continue;
+        }
+        let Some(j) = find(after, END) else {
+            break;
+        };
+        let body = &after[..j];
+        // Headers ("Proc-Type: …") make Go's AppendCertsFromPEM skip a block.
+        if body.contains(&b':') {
+            continue;
+        }
+        let clean: Vec<u8> = body
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(&clean) {
+            out.push(der);
+            rest = &after[j + END.len()..];
+        }
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_blocks_as_go_finds_them() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(b"abc");
+        let text = format!(
+            "subject=CN = x\nissuer=CN = x\n-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\ntrailing text\n\
+             -----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n{b64}\n-----END CERTIFICATE-----\n\
+             -----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n\
+             -----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n\
+             -----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n"
+        );
+        assert_eq!(pem_certificates(text.as_bytes()), vec![b"abc".to_vec(); 2]);
+        assert!(pem_certificates(b"no pem here").is_empty());
+    }
+}
