@@ -208,3 +208,48 @@ fn timeouts_have_a_maximum() {
         &["longer than the maximum", "\"30d\""],
     );
 }
+
+/// The client certificate and key are read, checked and turned into the
+/// identity once, at load: a file that is not what it must be is named
+/// with the line of kesgate.toml that points at it, before any request,
+/// and every command that loads the configuration says the same.
+#[test]
+fn a_client_certificate_or_key_that_is_not_pem_is_named_at_load() {
+    let f = Fixture::new();
+    let path = f.path("kesgate.toml");
+    let body = "[kes]\nendpoints = [\"https://kes:7373\"]\ncert_file = \"c.pem\"\nkey_file = \"c.key\"\ndefault_key = \"k\"\n[env_file]\npath = \"minio\"\n";
+    std::fs::write(&path, body).unwrap();
+    let client = TestCa::new("c").server_cert(&["c"]);
+
+    // Not a certificate.
+    std::fs::write(f.path("c.pem"), "not a certificate\n").unwrap();
+    f.write_secret("c.key", &client.key_pem);
+    for args in [&["wait"][..], &["render", "--check"], &["start"]] {
+        let out = run(&path, args);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {t}");
+        assert!(t.contains(&format!("{}:3:13:", path.display())), "{t}");
+        assert!(t.contains(&f.path("c.pem").display().to_string()), "{t}");
+        assert!(t.contains("fix:"), "{t}");
+    }
+
+    // A certificate, but a key that is not PEM: line 4, the key's bytes never shown.
+    std::fs::write(f.path("c.pem"), &client.cert_pem).unwrap();
+    f.write_secret("c.key", "secret-bytes-that-are-no-key\n");
+    let out = run(&path, &["wait"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{t}");
+    assert!(t.contains(&format!("{}:4:12:", path.display())), "{t}");
+    assert!(!t.contains("secret-bytes"), "{t}");
+
+    // A key others may read: refused as every secret is (77).
+    std::fs::write(f.path("c.key"), &client.key_pem).unwrap();
+    std::fs::set_permissions(
+        f.path("c.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let out = run(&path, &["wait"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    assert!(text(&out).contains("chmod 600"), "{}", text(&out));
+}

@@ -130,3 +130,28 @@ fn a_closed_standard_output_ends_by_sigpipe_not_a_panic() {
         "render wrote before printing"
     );
 }
+
+/// A standard output that fails otherwise (a full disk behind a redirect)
+/// is said once, and the command ends with 73 (EX_CANTCREAT) from main's
+/// one exit point, never a panic.
+#[test]
+fn a_full_standard_output_is_said_and_ends_with_73() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = kesgate()
+        .args(["identity", "new"])
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(73), "{err}");
+    assert_eq!(
+        err.matches("cannot write to standard output").count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -130,3 +130,50 @@ fn a_sealed_key_store_reads_the_same_in_status_as_in_wait() {
         status_says(&c, &[said]);
     }
 }
+
+/// No command shows a Rust debug shape, in any of the ways it can fail or
+/// succeed here: each command against a KES that refuses us, against a
+/// server that is not KES, and with a configuration that cannot load.
+#[test]
+fn no_command_shows_a_rust_debug_shape() {
+    let f = Fixture::new();
+    let refusing = f.server_at(
+        Generation::V2024,
+        "127.0.0.1:0",
+        vec![minio_policy(&"0".repeat(64))],
+    );
+    let not_kes = Hostile::start(
+        &f.ca.server_cert(&["localhost"]),
+        Handshake::Tls,
+        Arc::new(|_, _| Reply::status(200, "application/json", "{}")),
+    );
+    let broken = f.path("broken.toml");
+    std::fs::write(&broken, "[kes]\nendpoints = 3\n").unwrap();
+    let g = Fixture::new();
+    std::fs::copy(f.path("ca.pem"), g.path("ca.pem")).unwrap();
+    let configs = [
+        f.short_wait(&refusing.endpoint()),
+        g.short_wait(&not_kes.endpoint()),
+        broken,
+    ];
+    let commands: [&[&str]; 10] = [
+        &["wait"],
+        &["start"],
+        &["preflight"],
+        &["keys"],
+        &["buckets"],
+        &["render", "--check"],
+        &["render", "--dry-run", "--diff"],
+        &["status"],
+        &["status", "--json"],
+        &["identity", "of", "not-a-key"],
+    ];
+    for cfg in &configs {
+        Fixture::add_kes_setting(cfg, "key_retry_window = \"1s\"");
+        for args in commands {
+            let out = run(cfg, args);
+            let t = format!("{}{}", String::from_utf8_lossy(&out.stdout), text(&out));
+            no_rust_shapes(&format!("{args:?} with {}", cfg.display()), &t);
+        }
+    }
+}
