@@ -1,7 +1,6 @@
 //! The one place where a failure becomes an exit code (sysexits.h), so that
 //! units can say `RestartPreventExitStatus=` for what waiting cannot fix.
 
-use crate::commands::identity::IdentityError;
 use crate::config::ConfigError;
 use crate::logging::ids;
 use crate::net::tls::TlsSetupError;
@@ -17,6 +16,27 @@ pub const EX_CANTCREAT: u8 = 73;
 pub const EX_PROTOCOL: u8 = 76;
 pub const EX_NOPERM: u8 = 77;
 pub const EX_CONFIG: u8 = 78;
+
+/// `kesgate identity`: input that is not a key or a certificate.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("cannot read {what}: {source}")]
+    Read {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{what} is not a KES API key: {reason}\n  fix: pass a `kes:v1:…` key or a PEM certificate"
+    )]
+    ApiKey {
+        what: String,
+        reason: crate::kes::apikey::ApiKeyError,
+    },
+    #[error("{what}: not a usable certificate: {reason}")]
+    Certificate { what: String, reason: String },
+    #[error("{0}")]
+    Usage(String),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

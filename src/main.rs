@@ -26,6 +26,8 @@ mod error;
 mod files;
 /// Facts about this host: minio.service, systemd.
 mod host;
+/// KES's terms as checked values: API keys, identities, key names, policies.
+mod kes;
 /// Journal or terminal logging, MESSAGE_IDs.
 mod logging;
 /// The network part every client shares: TLS as MinIO does it.
@@ -38,6 +40,8 @@ mod retry;
 mod secret;
 /// The stages: wait, keys (and MinIO's round trip), render, buckets.
 mod stages;
+/// Text from elsewhere, cut and escaped; the shapes of kesgate's messages.
+mod text;
 
 use std::process::ExitCode;
 
@@ -48,7 +52,7 @@ use commands::Outcome;
 use error::Error;
 use host::systemd::episode::Episode;
 use host::systemd::notify::Notifier;
-use output::headline;
+use text::headline;
 
 fn main() -> ExitCode {
     // Test builds only: FAILPOINTS=name=action from the environment.

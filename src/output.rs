@@ -50,32 +50,3 @@ macro_rules! outln {
     () => { $crate::output::write(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::output::write(format_args!("{}\n", format_args!($($arg)*))) };
 }
-
-/// A duration as an operator reads it: to the millisecond below a minute,
-/// to the second above (never "10s 24ms 33us 497ns").
-pub fn duration(d: std::time::Duration) -> String {
-    let d = if d >= std::time::Duration::from_secs(60) {
-        std::time::Duration::from_secs(d.as_secs())
-    } else {
-        std::time::Duration::from_millis(d.as_millis() as u64)
-    };
-    humantime::format_duration(d).to_string()
-}
-
-/// An error's first line: what went wrong, without the `fix:` and the
-/// detail lines kesgate's messages carry below it (for STATUS= and lists).
-pub fn headline(e: &dyn std::fmt::Display) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_owned()
-}
-
-/// The first line and the fix of an error, on one line: what `status`
-/// shows for a link, in the words the failing command prints.
-pub fn headline_and_fix(e: &dyn std::fmt::Display) -> String {
-    let text = e.to_string();
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or_default().to_owned();
-    match lines.find_map(|l| l.trim_start().strip_prefix("fix: ")) {
-        Some(fix) => format!("{first}; fix: {fix}"),
-        None => first,
-    }
-}

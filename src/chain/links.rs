@@ -85,7 +85,7 @@ pub async fn recover(host: &Host<'_>) {
     if let Err(e) = render::finish_unfinished(&s.kes, &s.env_file, &host.unit, &s.path).await {
         tracing::warn!(
             "cannot complete the unfinished render yet: {}",
-            crate::output::headline(&e)
+            crate::text::headline(&e)
         );
     }
 }

@@ -8,26 +8,10 @@ use rustls_pki_types::pem::PemObject;
 
 use super::Outcome;
 use crate::cli::{IdentityCommand, IdentityOf};
-use crate::peers::kes::apikey::{ApiKey, ApiKeyError, Identity};
-use crate::peers::kes::keyname::KeyName;
-use crate::peers::kes::policy::policy_yaml;
-
-#[derive(Debug, thiserror::Error)]
-pub enum IdentityError {
-    #[error("cannot read {what}: {source}")]
-    Read {
-        what: String,
-        source: std::io::Error,
-    },
-    #[error(
-        "{what} is not a KES API key: {reason}\n  fix: pass a `kes:v1:…` key or a PEM certificate"
-    )]
-    ApiKey { what: String, reason: ApiKeyError },
-    #[error("{what}: not a usable certificate: {reason}")]
-    Certificate { what: String, reason: String },
-    #[error("{0}")]
-    Usage(String),
-}
+use crate::error::IdentityError;
+use crate::kes::apikey::{ApiKey, Identity};
+use crate::kes::keyname::KeyName;
+use crate::kes::policy::policy_yaml;
 
 pub fn run(cmd: &IdentityCommand) -> Result<Outcome, IdentityError> {
     match cmd {

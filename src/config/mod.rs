@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::peers::kes::apikey::{ApiKey, Identity};
-use crate::peers::kes::keyname::KeyName;
+use crate::kes::apikey::{ApiKey, Identity};
+use crate::kes::keyname::KeyName;
 pub use env_file::EnvFileSettings;
 pub use raw::Require;
 use raw::{OneOrMany, RawConfig, RawKes, RawVault, RawWait};
@@ -194,7 +194,7 @@ pub enum ConfigError {
     )]
     ApiKey {
         source_name: String,
-        reason: crate::peers::kes::apikey::ApiKeyError,
+        reason: crate::kes::apikey::ApiKeyError,
     },
 }
 

@@ -8,7 +8,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::{API_KEY_CREDENTIAL, Auth, ClientIdentity, ConfigError, Source};
 use crate::files::regular;
-use crate::peers::kes::apikey::{ApiKey, Identity};
+use crate::kes::apikey::{ApiKey, Identity};
 use crate::secret::{PrivateError, Secret};
 
 /// Picks the one authentication method: a systemd credential named

@@ -69,7 +69,7 @@ fn unit_dir(var: &str, default: &str) -> PathBuf {
 pub enum LockError {
     #[error("{}", .0)]
     Io(#[from] io::Error),
-    #[error("another process holds the lock {} ({holder}); waited {}", path.display(), crate::output::duration(*waited))]
+    #[error("another process holds the lock {} ({holder}); waited {}", path.display(), crate::text::duration(*waited))]
     Held {
         path: PathBuf,
         holder: String,
@@ -392,7 +392,7 @@ fn holder(dir: &File) -> String {
                         .take(4)
                         .map(|a| String::from_utf8_lossy(a).into_owned())
                         .collect();
-                    crate::peers::text::cut(&args.join(" "))
+                    crate::text::cut(&args.join(" "))
                 })
                 .unwrap_or_default();
             return if comm.is_empty() {

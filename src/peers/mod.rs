@@ -1,10 +1,8 @@
-//! Clients of kesgate's peers, and how their words are shown.
+//! Clients of kesgate's peers: KES, MinIO's S3 API, the Vault behind KES.
 
-/// KES: API keys and identities, the HTTP client, key names, policies.
+/// KES: the HTTP client, API generations.
 pub mod kes;
 /// MinIO's S3 API, signed with SigV4.
 pub mod s3;
-/// Text from peers, cut and escaped before it is shown.
-pub mod text;
 /// The Vault/OpenBao behind KES, read for diagnosis only.
 pub mod vault;

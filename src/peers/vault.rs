@@ -264,7 +264,7 @@ fn read_seal_status(v: &serde_json::Value) -> Result<VaultStatus, String> {
 
 /// The version as shown: peer text, cut and escaped.
 fn version(v: &serde_json::Value) -> Option<String> {
-    v["version"].as_str().map(crate::peers::text::cut)
+    v["version"].as_str().map(crate::text::cut)
 }
 
 /// `standbyok` and `perfstandbyok`, so that a healthy standby answers 200;
@@ -298,7 +298,7 @@ fn not_vault(st: &mut VaultStatus, why: String) {
         address: std::mem::take(&mut st.address),
         reachable: true,
         not_vault: true,
-        error: Some(crate::peers::text::cut(&why)),
+        error: Some(crate::text::cut(&why)),
         ..VaultStatus::default()
     };
 }
@@ -306,7 +306,7 @@ fn not_vault(st: &mut VaultStatus, why: String) {
 fn unreachable_as(st: &mut VaultStatus, error: String) {
     *st = VaultStatus {
         address: std::mem::take(&mut st.address),
-        error: Some(crate::peers::text::cut(&error)),
+        error: Some(crate::text::cut(&error)),
         ..VaultStatus::default()
     };
 }

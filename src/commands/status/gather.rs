@@ -7,7 +7,6 @@ use std::time::Instant;
 use super::{BucketStatus, EndpointStatus, EnvStatus, KeyStatus, Report};
 use crate::config::{ConfigError, DEFAULT_KES_UNIT, DEFAULT_MINIO_UNIT, Endpoint, Settings};
 use crate::host::systemd::bus::{self, UnitState};
-use crate::output::headline;
 use crate::peers::kes::client::KesClient;
 use crate::peers::kes::generation;
 use crate::peers::s3::S3Client;
@@ -15,6 +14,7 @@ use crate::stages::buckets::{credentials, current, strip_arn};
 use crate::stages::keys;
 use crate::stages::render;
 use crate::stages::wait::{self, probe::Api};
+use crate::text::headline;
 
 /// The kesgate units and MinIO's (`[minio] unit`), in boot-chain order.
 fn unit_names<'a>(kes_unit: Option<&'a str>, minio: &'a str) -> Vec<&'a str> {
@@ -362,7 +362,7 @@ async fn server_info(
     let json = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok();
     let version_of = |resp: &crate::peers::kes::client::Response| {
         // Peer text: cut and escaped before any output.
-        json(&resp.body).and_then(|v| v.get("version")?.as_str().map(crate::peers::text::cut))
+        json(&resp.body).and_then(|v| v.get("version")?.as_str().map(crate::text::cut))
     };
     let mut answer = None;
     for path in ["/v1/status", "/version"] {
@@ -390,7 +390,7 @@ async fn server_info(
 async fn key_present(
     client: &KesClient,
     endpoint: &Endpoint,
-    key: &crate::peers::kes::keyname::KeyName,
+    key: &crate::kes::keyname::KeyName,
 ) -> Option<bool> {
     match client
         .get(endpoint, &format!("/v1/key/describe/{key}"))

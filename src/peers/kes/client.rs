@@ -38,10 +38,10 @@ impl Response {
     /// KES's error text: the `message` (or kms-go's `error`) field of a JSON
     /// object, else the raw body. 2023 servers build the JSON by string
     /// formatting, so a quote in the text breaks it: fall back to the raw text.
-    /// Cut to a few hundred characters and escaped (crate::peers::text): it
+    /// Cut to a few hundred characters and escaped (crate::text): it
     /// reaches the terminal, STATUS= and the journal.
     pub fn message(&self) -> String {
-        crate::peers::text::cut(&self.raw_message())
+        crate::text::cut(&self.raw_message())
     }
 
     fn raw_message(&self) -> String {
@@ -130,7 +130,7 @@ impl KesClient {
                 .map(str::to_owned)
         };
         let (accept, content_type) = (header("accept"), header("content-type"));
-        let location = header("location").map(|l| crate::peers::text::cut(&l));
+        let location = header("location").map(|l| crate::text::cut(&l));
         let body = crate::net::tls::body_capped(&mut resp, BODY_LIMIT)
             .await
             .map_err(|e| classify(&e))?;

@@ -1,8 +1,6 @@
-//! Talking to KES: API keys and identities, TLS, the HTTP client, policies.
+//! Talking to KES: the HTTP client with MinIO's identity and trust, and
+//! what tells its API generations apart.
 
-pub mod apikey;
 pub mod client;
 pub mod generation;
-pub mod keyname;
-pub mod policy;
 pub mod tls;

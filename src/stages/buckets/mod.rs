@@ -23,7 +23,7 @@ pub enum BucketsError {
     Credentials(#[from] CredentialsError),
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
-    #[error("MinIO {endpoint} was not healthy after {}: {last}\n  fix: check `systemctl status minio` and `journalctl -u minio`; /minio/health/cluster must answer 200", crate::output::duration(*waited))]
+    #[error("MinIO {endpoint} was not healthy after {}: {last}\n  fix: check `systemctl status minio` and `journalctl -u minio`; /minio/health/cluster must answer 200", crate::text::duration(*waited))]
     NotHealthy {
         endpoint: String,
         waited: Duration,
@@ -252,8 +252,8 @@ async fn ensure_inner(
         }
         Some((alg, key)) => Err(format!(
             "read back {} with key {} after setting SSE-KMS with {want}",
-            crate::peers::text::cut(&alg),
-            crate::peers::text::cut(&key)
+            crate::text::cut(&alg),
+            crate::text::cut(&key)
         )),
         None => Err(format!(
             "read back no encryption configuration after setting SSE-KMS with {want}"

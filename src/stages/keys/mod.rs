@@ -10,10 +10,10 @@ use std::time::Duration;
 use reqwest::Method;
 
 use crate::config::{Endpoint, KesSettings, VaultSettings};
+use crate::kes::keyname::KeyName;
+use crate::kes::policy::policy_yaml;
 use crate::logging::ids;
 use crate::peers::kes::client::{KesClient, Response, TransportError};
-use crate::peers::kes::keyname::KeyName;
-use crate::peers::kes::policy::policy_yaml;
 use crate::retry::Retry;
 pub use round_trip::{RoundTrip, round_trip};
 
@@ -260,7 +260,7 @@ pub async fn inspect(session: &Session<'_>, key: &KeyName) -> String {
             "generate/decrypt ok, but KES denies {route} (MinIO's keep-alive every 10 s logs errors); fix: add `- /v1/key/describe/*` to MinIO's policy"
         ),
         Ok(_) => "ok".to_owned(),
-        Err(e) => crate::output::headline_and_fix(&e),
+        Err(e) => crate::text::headline_and_fix(&e),
     }
 }
 

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::{KeyError, Session};
 use crate::config::Endpoint;
+use crate::kes::keyname::KeyName;
 use crate::peers::kes::client::KesClient;
-use crate::peers::kes::keyname::KeyName;
 use crate::secret::Secret;
 
 /// KES's data keys are 256-bit.

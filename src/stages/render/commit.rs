@@ -431,7 +431,7 @@ pub fn unfinished() -> Option<Vec<String>> {
     Some(
         text.lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .map(crate::peers::text::cut)
+            .map(crate::text::cut)
             .collect(),
     )
 }

@@ -40,7 +40,7 @@ pub async fn inspect(
         ),
         Outcome::Failed(p) => (
             false,
-            crate::output::headline_and_fix(&permanent_error(kes, trust, endpoint.clone(), p)),
+            crate::text::headline_and_fix(&permanent_error(kes, trust, endpoint.clone(), p)),
             None,
         ),
     };

@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use crate::config::{Endpoint, KesSettings, Require, WaitSettings};
 use crate::host::systemd::episode::Episode;
 use crate::host::systemd::notify::Notifier;
+use crate::kes::policy::policy_yaml;
 use crate::logging::ids;
 use crate::peers::kes::client::KesClient;
-use crate::peers::kes::policy::policy_yaml;
 use crate::peers::vault::VaultWatch;
 use crate::retry::Retry;
 use diagnosis::Diagnosis;
@@ -128,7 +128,7 @@ fn summary(last: &[(Endpoint, NotReady)]) -> String {
             s,
             "{url}: {} ({})",
             nr.kind.describe(),
-            crate::peers::text::cut(&nr.detail)
+            crate::text::cut(&nr.detail)
         );
     }
     if last.len() > SUMMARY_ENDPOINTS {

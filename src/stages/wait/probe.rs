@@ -19,8 +19,8 @@
 //! the policy line that would prove it.
 
 use crate::config::Endpoint;
+use crate::kes::keyname::KeyName;
 use crate::peers::kes::client::{KesClient, Response, TransportError};
-use crate::peers::kes::keyname::KeyName;
 
 /// What kesgate learned about an endpoint's API, kept between probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ impl KeyName {
         if name.is_empty() || name.len() > 80 {
             return Err(format!(
                 "key name `{}` must be 1 to 80 characters long (it has {})",
-                crate::peers::text::cut(name),
+                crate::text::cut(name),
                 name.len()
             ));
         }
@@ -22,7 +22,7 @@ impl KeyName {
         {
             return Err(format!(
                 "key name `{}` contains '{}'; KES allows only A-Z, a-z, 0-9, `-` and `_`",
-                crate::peers::text::cut(name),
+                crate::text::cut(name),
                 bad.escape_default()
             ));
         }

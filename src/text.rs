@@ -1,0 +1,65 @@
+//! Text as an operator reads it. Text that came from elsewhere (a peer:
+//! KES, MinIO, Vault; another process's command line) is cut to a few
+//! hundred characters, with control characters escaped, before it reaches
+//! a terminal, STATUS= or the journal. And the shapes of kesgate's own
+//! messages: the headline, the headline with its fix, a duration.
+
+/// How much of a peer's text is shown.
+pub const MAX_CHARS: usize = 300;
+
+pub fn cut(text: &str) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == MAX_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A duration as an operator reads it: to the millisecond below a minute,
+/// to the second above (never "10s 24ms 33us 497ns").
+pub fn duration(d: std::time::Duration) -> String {
+    let d = if d >= std::time::Duration::from_secs(60) {
+        std::time::Duration::from_secs(d.as_secs())
+    } else {
+        std::time::Duration::from_millis(d.as_millis() as u64)
+    };
+    humantime::format_duration(d).to_string()
+}
+
+/// An error's first line: what went wrong, without the `fix:` and the
+/// detail lines kesgate's messages carry below it (for STATUS= and lists).
+pub fn headline(e: &dyn std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+/// The first line and the fix of an error, on one line: what `status`
+/// shows for a link, in the words the failing command prints.
+pub fn headline_and_fix(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default().to_owned();
+    match lines.find_map(|l| l.trim_start().strip_prefix("fix: ")) {
+        Some(fix) => format!("{first}; fix: {fix}"),
+        None => first,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_cut_and_control_characters_escaped() {
+        assert_eq!(cut("a\x1b[31mb\nc"), "a\\u{1b}[31mb\\nc");
+        let long = "x".repeat(1000);
+        assert_eq!(cut(&long).chars().count(), MAX_CHARS + 1);
+    }
+}
