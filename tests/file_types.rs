@@ -65,16 +65,6 @@ impl Shape {
     }
 }
 
-/// Runs kesgate, guarded against a hang (the bug this file is about).
-fn bounded(cfg: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut cmd = kesgate();
-    cmd.arg("--config").arg(cfg).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    run_guarded(&mut cmd)
-}
-
 fn refused(out: &Output, path: &Path, shape: Shape) {
     let t = text(out);
     assert_eq!(
@@ -105,7 +95,7 @@ fn the_config_file() {
     for shape in SHAPES {
         let cfg = f.path("other.toml");
         shape.make(&cfg);
-        refused(&bounded(&cfg, &["render", "--check"], &[]), &cfg, shape);
+        refused(&run_bounded(&cfg, &["render", "--check"], &[]), &cfg, shape);
         let _ = fs::remove_dir(&cfg);
     }
 }
@@ -118,13 +108,13 @@ fn the_api_key_file() {
     for shape in SHAPES {
         let _ = fs::remove_dir(&key);
         shape.make(&key);
-        refused(&bounded(&cfg, &["render", "--check"], &[]), &key, shape);
+        refused(&run_bounded(&cfg, &["render", "--check"], &[]), &key, shape);
     }
     // A link to a private regular file is that file.
     let _ = fs::remove_file(&key);
     let real = f.write_secret("real-key", API_KEY);
     symlink(&real, &key).unwrap();
-    let out = bounded(&cfg, &["render", "--dry-run"], &[]);
+    let out = run_bounded(&cfg, &["render", "--dry-run"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -138,7 +128,7 @@ fn the_credentials_directory() {
     for shape in SHAPES {
         let _ = fs::remove_dir(&key);
         shape.make(&key);
-        let out = bounded(
+        let out = run_bounded(
             &cfg,
             &["render", "--check"],
             &[("CREDENTIALS_DIRECTORY", &dir)],
@@ -156,7 +146,7 @@ fn the_ca() {
     for shape in [Shape::Fifo, Shape::Device, Shape::Dangling] {
         let _ = fs::remove_file(&ca);
         shape.make(&ca);
-        let out = bounded(&cfg, &["wait"], &[]);
+        let out = run_bounded(&cfg, &["wait"], &[]);
         let t = text(&out);
         assert_eq!(out.status.code(), Some(78), "{shape:?}:\n{t}");
         assert!(t.contains(&ca.display().to_string()), "{shape:?}:\n{t}");
@@ -166,7 +156,7 @@ fn the_ca() {
     fs::create_dir(&ca).unwrap();
     fs::write(ca.join("ca.pem"), &f.ca.ca_pem).unwrap();
     Shape::Fifo.make(&ca.join("fifo.pem"));
-    let out = bounded(&cfg, &["wait"], &[]);
+    let out = run_bounded(&cfg, &["wait"], &[]);
     assert_eq!(out.status.code(), Some(69), "{}", text(&out));
 }
 
@@ -179,7 +169,7 @@ fn the_env_file_read_and_replaced() {
         let _ = fs::remove_dir(&env);
         shape.make(&env);
         for args in [&["render", "--check"][..], &["render"][..]] {
-            let out = bounded(&cfg, args, &[]);
+            let out = run_bounded(&cfg, args, &[]);
             refused(&out, &env, shape);
             assert!(
                 !f.path("minio.kesgate-prev").exists(),
@@ -200,7 +190,7 @@ fn a_symlinked_env_file_stays_a_link_and_its_target_is_replaced() {
     fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).unwrap();
     let env = f.path("minio");
     symlink("managed/minio.env", &env).unwrap();
-    let out = bounded(&cfg, &["render"], &[]);
+    let out = run_bounded(&cfg, &["render"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(fs::symlink_metadata(&env).unwrap().file_type().is_symlink());
     assert_eq!(fs::read_link(&env).unwrap(), Path::new("managed/minio.env"));
@@ -238,7 +228,7 @@ fn acls_and_extended_attributes_of_the_env_file_are_kept() {
     xattr::set(&env, "system.posix_acl_access", &acl).unwrap();
     xattr::set(&env, "user.backup-policy", b"nightly").unwrap();
     let before = fs::metadata(&env).unwrap().permissions().mode() & 0o777;
-    let out = bounded(&cfg, &["render"], &[]);
+    let out = run_bounded(&cfg, &["render"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         fs::read_to_string(&env)
@@ -274,14 +264,14 @@ fn permanent_env_file_problems_are_configuration_errors() {
         &format!("path = \"{}\"", f.path("nowhere/minio").display()),
     );
     fs::write(&cfg, text_cfg).unwrap();
-    let out = bounded(&cfg, &["render"], &[]);
+    let out = run_bounded(&cfg, &["render"], &[]);
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(text(&out).contains("does not exist"), "{}", text(&out));
     // A directory where the previous content goes.
     let cfg = config(&f, "");
     fs::write(f.path("minio"), "MINIO_ROOT_USER=admin\n").unwrap();
     fs::create_dir(f.path("minio.kesgate-prev")).unwrap();
-    let out = bounded(&cfg, &["render"], &[]);
+    let out = run_bounded(&cfg, &["render"], &[]);
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(
         text(&out).contains("minio.kesgate-prev is a directory"),
@@ -300,7 +290,7 @@ fn an_api_key_file_of_another_user_is_refused() {
     let cfg = config(&f, "");
     let key = f.path("kes-api-key");
     nix::unistd::chown(&key, Some(nix::unistd::Uid::from_raw(4242)), None).unwrap();
-    let out = bounded(&cfg, &["render", "--check"], &[]);
+    let out = run_bounded(&cfg, &["render", "--check"], &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(77), "{t}");
     assert!(

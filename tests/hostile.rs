@@ -61,27 +61,12 @@ fn wait_cfg(f: &Fixture, endpoints: &[String]) -> std::path::PathBuf {
     )
 }
 
-/// Runs kesgate, guarded against a hang: (exit code, output).
-fn bounded(cfg: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = run_guarded(kesgate().arg("--config").arg(cfg).args(args));
-    (out.status.code(), text(&out))
-}
-
-fn expect(cfg: &std::path::Path, args: &[&str], code: i32, needles: &[&str]) -> String {
-    let (c, t) = bounded(cfg, args);
-    assert_eq!(c, Some(code), "{args:?}:\n{t}");
-    for n in needles {
-        assert!(t.contains(n), "{args:?} lacks {n:?}:\n{t}");
-    }
-    t
-}
-
 #[test]
 fn a_peer_that_never_answers_is_waited_for_until_the_timeout() {
     let f = Fixture::new();
     for handshake in [Handshake::Mute, Handshake::Tls] {
         let p = peer(&f, handshake, Arc::new(|_, _| Reply::Silent));
-        let t = expect(
+        let t = expect_exit(
             &wait_cfg(&f, &[p.endpoint()]),
             &["wait"],
             69,
@@ -100,7 +85,7 @@ fn tls_alerts_and_old_protocol_versions_are_not_kes() {
         (Handshake::Tls11, "TLS handshake failed"),
     ] {
         let p = peer(&f, handshake, Arc::new(|_, _| Reply::Silent));
-        let t = expect(
+        let t = expect_exit(
             &wait_cfg(&f, &[p.endpoint()]),
             &["wait"],
             76,
@@ -127,7 +112,7 @@ fn bad_status_lines_and_garbage_are_not_kes() {
             Handshake::Tls,
             Arc::new(move |_, _| Reply::Raw(raw.clone())),
         );
-        expect(
+        expect_exit(
             &wait_cfg(&f, &[p.endpoint()]),
             &["wait"],
             76,
@@ -155,7 +140,7 @@ fn redirects_are_never_followed_whatever_their_target() {
                 endless: false,
             }),
         );
-        expect(
+        expect_exit(
             &wait_cfg(&f, &[p.endpoint()]),
             &["wait"],
             76,
@@ -182,7 +167,7 @@ fn an_endless_body_is_cut_and_the_wait_ends() {
             endless: true,
         }),
     );
-    let t = expect(
+    let t = expect_exit(
         &wait_cfg(&f, &[p.endpoint()]),
         &["wait"],
         69,
@@ -203,7 +188,7 @@ fn control_characters_from_a_peer_are_escaped() {
         Handshake::Tls,
         Arc::new(|_, _| Reply::status(503, "text/plain", "\x1b[31mred\x07\rover\nwritten")),
     );
-    let t = expect(&wait_cfg(&f, &[p.endpoint()]), &["wait"], 69, &[]);
+    let t = expect_exit(&wait_cfg(&f, &[p.endpoint()]), &["wait"], 69, &[]);
     assert!(
         !t.contains('\x1b') && !t.contains('\x07') && !t.contains('\r'),
         "{t:?}"
@@ -241,13 +226,13 @@ fn empty_short_or_mismatched_data_keys_are_not_kes() {
             }),
         );
         let cfg = wait_cfg(&f, &[p.endpoint()]);
-        expect(&cfg, &["start"], 76, &["/v1/key/"]);
+        expect_exit(&cfg, &["start"], 76, &["/v1/key/"]);
         assert!(!f.path("minio").exists(), "nothing rendered");
     }
     // The same script with good data keys passes: the cases above fail for
     // their data keys alone.
     let p = peer(&f, Handshake::Tls, kes_like(|_, _| None));
-    expect(&wait_cfg(&f, &[p.endpoint()]), &["start"], 0, &[]);
+    expect_exit(&wait_cfg(&f, &[p.endpoint()]), &["start"], 0, &[]);
 }
 
 #[test]
@@ -267,7 +252,8 @@ fn status_asks_every_endpoint_at_once() {
         })
         .collect();
     let endpoints: Vec<String> = peers.iter().map(Hostile::endpoint).collect();
-    let (code, t) = bounded(&wait_cfg(&f, &endpoints), &["status"]);
+    let out = run_bounded(&wait_cfg(&f, &endpoints), &["status"], &[]);
+    let (code, t) = (out.status.code(), text(&out));
     assert_eq!(code, Some(1), "{t}");
     // Asked one after the other, never two mute peers would wait at once
     // (a probe may open a second connection to one of them: at least 3).

@@ -15,10 +15,6 @@ use kes_test_server::hostile::{Handshake, Hostile, Reply};
 
 const PROBE: &str = "/v1/key/describe/minio-default-kesgate-absent-probe";
 
-fn assert_exit(out: &std::process::Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "output:\n{}", text(out));
-}
-
 #[test]
 fn a_cached_default_key_never_makes_a_sealed_key_store_ready() {
     for generation in ALL_GENERATIONS {

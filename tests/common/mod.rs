@@ -239,6 +239,34 @@ pub fn run_guarded(cmd: &mut Command) -> Output {
     }
 }
 
+/// `kesgate --config CONFIG ARGS` (with the configuration's own
+/// directories and `env`), guarded against a hang by [`run_guarded`].
+pub fn run_bounded(config: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = kesgate_for(config);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_guarded(&mut cmd)
+}
+
+/// Asserts the exit code, showing the whole output when it differs.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "output:\n{}", text(out));
+}
+
+/// A guarded run that must end with `code` and say each of `needles`;
+/// returns what it said.
+pub fn expect_exit(config: &Path, args: &[&str], code: i32, needles: &[&str]) -> String {
+    let out = run_bounded(config, args, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(code), "{args:?}:\n{t}");
+    for n in needles {
+        assert!(t.contains(n), "{args:?} lacks {n:?}:\n{t}");
+    }
+    t
+}
+
 pub fn text(out: &Output) -> String {
     let t = format!(
         "{}{}",
