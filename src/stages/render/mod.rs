@@ -608,10 +608,41 @@ fn plan(
     for (file, desired) in &files.plans {
         plans.push(file.plan(desired)?);
     }
-    // Never write what kesgate (and MinIO) would refuse to read; what
-    // they read is MinIO's environment after the render.
+    readable_as_planned(&files, &plans)?;
+    let mut reports = Vec::new();
+    let mut changes = Vec::new();
+    let Files {
+        layout,
+        plans: file_plans,
+        base,
+        working_directory,
+    } = files;
+    for ((file, _), plan) in file_plans.into_iter().zip(plans) {
+        if options.action.writes() {
+            writable_for_minio(&file, unit)?;
+        }
+        let (report, change) = change(file, plan, kes, env, unit, options);
+        reports.push(report);
+        changes.push(change);
+    }
+    let views = commit::Views::new(base, working_directory, &changes)?;
+    let steps = commit::order(&changes, &views, kes, env, options.config)?;
+    Ok(Planned {
+        layout,
+        changes,
+        steps,
+        reports,
+        views,
+    })
+}
+
+/// Never write what kesgate (and MinIO) would refuse to read: what they
+/// read is MinIO's environment after the render, which must keep MinIO's
+/// KMS rules; and every value kesgate sets reaches MinIO as configured,
+/// whichever parser reads it (a file both read: both must agree).
+fn readable_as_planned(files: &Files, plans: &[Plan]) -> Result<(), RenderError> {
     let mut after = files.base.clone();
-    for ((file, _), plan) in files.plans.iter().zip(&plans) {
+    for ((file, _), plan) in files.plans.iter().zip(plans) {
         if plan.content.len() as u64 > regular::MAX_ENV_FILE {
             return Err(RenderError::Unwritable {
                 path: file.path.clone(),
@@ -633,115 +664,113 @@ fn plan(
         after.extend(view);
     }
     let problems = minio_rules::problems(&after);
-    let last = files.plans.last().expect("a file").0.path.clone();
-    if !problems.is_empty() {
+    if let Some((last, _)) = files.plans.last()
+        && !problems.is_empty()
+    {
         return Err(RenderError::Invariant {
-            path: last,
+            path: last.path.clone(),
             problems: problems.join("; "),
         });
     }
-    // Every value kesgate sets reaches MinIO as configured, whichever
-    // parser reads it (a file both read: both must agree).
-    for ((file, desired), plan) in files.plans.iter().zip(&plans) {
-        if file.dialect == Dialect::Both {
-            let sd = envfile::effective(
-                &Dialect::Systemd
-                    .parse(&plan.content)
-                    .map_err(file.unreadable())?,
-            );
-            let mn = envfile::effective(
-                &Dialect::Minio
-                    .parse(&plan.content)
-                    .map_err(file.unreadable())?,
-            );
-            for (name, value) in &desired.set {
-                if sd.get(name) != Some(value) || mn.get(name) != Some(value) {
-                    return Err(RenderError::Unwritable {
-                        path: file.path.clone(),
-                        name: name.clone(),
-                        why: "a line of the operator's makes systemd and MinIO read it differently",
-                    });
-                }
-            }
+    for ((file, desired), plan) in files.plans.iter().zip(plans) {
+        if file.dialect != Dialect::Both {
+            continue;
         }
-    }
-    let new_owner = unit.owner();
-    let mut reports = Vec::new();
-    let mut changes = Vec::new();
-    let Files {
-        layout,
-        plans: file_plans,
-        base,
-        working_directory,
-    } = files;
-    for ((file, _), plan) in file_plans.into_iter().zip(plans) {
-        if options.action.writes() {
-            if let Some(why) = minio_cannot_read(&file, unit) {
-                let user = unit
-                    .runs_as
-                    .as_ref()
-                    .map(|r| r.who.name.clone())
-                    .unwrap_or_default();
-                return Err(RenderError::MinioCannotRead {
+        let sd = envfile::effective(
+            &Dialect::Systemd
+                .parse(&plan.content)
+                .map_err(file.unreadable())?,
+        );
+        let mn = envfile::effective(
+            &Dialect::Minio
+                .parse(&plan.content)
+                .map_err(file.unreadable())?,
+        );
+        for (name, value) in &desired.set {
+            if sd.get(name) != Some(value) || mn.get(name) != Some(value) {
+                return Err(RenderError::Unwritable {
                     path: file.path.clone(),
-                    why,
-                    fix: format!(
-                        "`chown {user} {}` (upstream: owned by MinIO's user, mode 0600)",
-                        file.place.path.display()
-                    ),
+                    name: name.clone(),
+                    why: "a line of the operator's makes systemd and MinIO read it differently",
                 });
             }
-            prev_not_a_directory(&file)?;
         }
-        let holds_secret = has_secret(kes) && plan_holds(&plan.content, file.dialect, API_KEY);
-        let mut mode = file.existing.unwrap_or(match (file.dialect, new_owner) {
-            (Dialect::Minio, Some((uid, gid))) => Mode {
-                mode: 0o600,
-                uid: Some(uid),
-                gid: Some(gid),
-            },
-            _ => Mode {
-                mode: env.mode,
-                uid: env.uid,
-                gid: env.gid,
-            },
-        });
-        let mut tightened = None;
-        if holds_secret && mode.mode & 0o077 != 0 {
-            tightened = Some((mode.mode, mode.mode & !0o077));
-            mode.mode &= !0o077;
-        }
-        let diff = options
-            .diff
-            .then(|| diff::masked(&file.path, &file.old, &plan.content, file.dialect));
-        // A missing MINIO_CONFIG_ENV_FILE with nothing to write stays missing.
-        let unchanged = plan.is_noop(&file.old)
-            && (file.existing.is_some() || plan.content.is_empty())
-            && tightened.is_none();
-        reports.push(Report {
+    }
+    Ok(())
+}
+
+/// Before a write: MinIO's user can read the file, and nothing stands
+/// where its previous content is kept.
+fn writable_for_minio(file: &File, unit: &MinioUnit) -> Result<(), RenderError> {
+    if let Some(why) = minio_cannot_read(file, unit) {
+        let user = unit
+            .runs_as
+            .as_ref()
+            .map(|r| r.who.name.clone())
+            .unwrap_or_default();
+        return Err(RenderError::MinioCannotRead {
             path: file.path.clone(),
-            changed: plan.changed,
-            removed: plan.removed,
-            written: !unchanged && options.action.writes(),
-            tightened,
-            diff,
-        });
-        changes.push(Change {
-            file,
-            content: plan.content,
-            mode,
-            write: !unchanged,
+            why,
+            fix: format!(
+                "`chown {user} {}` (upstream: owned by MinIO's user, mode 0600)",
+                file.place.path.display()
+            ),
         });
     }
-    let views = commit::Views::new(base, working_directory, &changes)?;
-    let steps = commit::order(&changes, &views, kes, env, options.config)?;
-    Ok(Planned {
-        layout,
-        changes,
-        steps,
-        reports,
-        views,
-    })
+    prev_not_a_directory(file)
+}
+
+/// One file's change and its report: the new content, the owner and mode
+/// it is written with (a file that holds the API key never readable by
+/// others), and whether it needs writing at all.
+fn change(
+    file: File,
+    plan: Plan,
+    kes: &KesSettings,
+    env: &EnvFileSettings,
+    unit: &MinioUnit,
+    options: Options<'_>,
+) -> (Report, Change) {
+    let holds_secret = has_secret(kes) && plan_holds(&plan.content, file.dialect, API_KEY);
+    let mut mode = file.existing.unwrap_or(match (file.dialect, unit.owner()) {
+        (Dialect::Minio, Some((uid, gid))) => Mode {
+            mode: 0o600,
+            uid: Some(uid),
+            gid: Some(gid),
+        },
+        _ => Mode {
+            mode: env.mode,
+            uid: env.uid,
+            gid: env.gid,
+        },
+    });
+    let mut tightened = None;
+    if holds_secret && mode.mode & 0o077 != 0 {
+        tightened = Some((mode.mode, mode.mode & !0o077));
+        mode.mode &= !0o077;
+    }
+    let diff = options
+        .diff
+        .then(|| diff::masked(&file.path, &file.old, &plan.content, file.dialect));
+    // A missing MINIO_CONFIG_ENV_FILE with nothing to write stays missing.
+    let unchanged = plan.is_noop(&file.old)
+        && (file.existing.is_some() || plan.content.is_empty())
+        && tightened.is_none();
+    let report = Report {
+        path: file.path.clone(),
+        changed: plan.changed,
+        removed: plan.removed,
+        written: !unchanged && options.action.writes(),
+        tightened,
+        diff,
+    };
+    let change = Change {
+        file,
+        content: plan.content,
+        mode,
+        write: !unchanged,
+    };
+    (report, change)
 }
 
 /// No directory where a file's `.kesgate-prev` goes.

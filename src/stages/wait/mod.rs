@@ -166,7 +166,7 @@ pub struct Inputs<'a> {
 pub async fn wait(
     inputs: &Inputs<'_>,
     client: &KesClient,
-    mut vault: Option<&mut VaultWatch>,
+    vault: Option<&mut VaultWatch>,
     notifier: &Notifier,
     episode: &Episode,
 ) -> Result<Ready, WaitError> {
@@ -183,18 +183,23 @@ pub async fn wait(
             unproven: None,
         })
         .collect();
-    let unit = settings.kes_unit.as_deref().unwrap_or_default();
-    let mut watch = UnitWatch {
-        events: match settings.kes_unit.as_deref() {
-            Some(u) => kes_unit::watch(u).await,
-            None => None,
+    let mut pauses = Pauses {
+        unit: settings.kes_unit.as_deref().unwrap_or_default(),
+        watch: UnitWatch {
+            events: match settings.kes_unit.as_deref() {
+                Some(u) => kes_unit::watch(u).await,
+                None => None,
+            },
+            note: None,
+            last: None,
+            burst_until: None,
+            active_at: None,
         },
-        note: None,
-        last: None,
-        burst_until: None,
-        active_at: None,
+        vault,
+        vault_note: None,
+        notifier,
+        episode,
     };
-    let mut vault_note: Option<Diagnosis> = None;
     loop {
         let attempt = retry.attempt();
         let round = round(
@@ -220,7 +225,7 @@ pub async fn wait(
                     via,
                     waited: retry.waited(),
                 };
-                tell_ready(&ready, attempt, watch.active_at);
+                tell_ready(&ready, attempt, pauses.watch.active_at);
                 notifier.status(&ready.summary());
                 return Ok(ready);
             }
@@ -228,55 +233,79 @@ pub async fn wait(
             Some(Err((endpoint, permanent))) => {
                 return Err(permanent_error(kes, inputs.trust, endpoint, permanent));
             }
-            None => return Err(timed_out(retry.waited(), &endpoints, vault_note)),
+            None => return Err(timed_out(retry.waited(), &endpoints, pauses.vault_note)),
         }
-        let dense = watch
+        if !pauses.pause(&mut retry, &endpoints, attempt).await {
+            return Err(timed_out(retry.waited(), &endpoints, pauses.vault_note));
+        }
+    }
+}
+
+/// What the wait does between attempts: ask the Vault why KES is not
+/// ready, say so on STATUS=, and sleep — cut short when the local KES
+/// unit turns active (then probe densely for a moment).
+struct Pauses<'a, 'v> {
+    unit: &'a str,
+    watch: UnitWatch,
+    vault: Option<&'v mut VaultWatch>,
+    /// What the Vault behind KES said last, combined with KES's state.
+    vault_note: Option<Diagnosis>,
+    notifier: &'a Notifier,
+    episode: &'a Episode,
+}
+
+impl Pauses<'_, '_> {
+    /// Pauses before the next attempt; false once the bound has passed.
+    async fn pause(&mut self, retry: &mut Retry<()>, endpoints: &[Tracked], attempt: u32) -> bool {
+        let dense = self
+            .watch
             .burst_until
             .is_some_and(|until| Instant::now() < until)
             .then_some(BURST_INTERVAL);
         let Some(mut delay) = retry.next_pause(dense) else {
-            return Err(timed_out(retry.waited(), &endpoints, vault_note));
+            return false;
         };
         // KES is not ready: ask its Vault why (one request per attempt),
         // within the pause, so that the wait's pace stays the same.
-        if let Some(v) = vault.as_deref_mut() {
+        if let Some(v) = self.vault.as_deref_mut() {
             let asked = Instant::now();
             if let Ok(seen) = tokio::time::timeout(delay.max(VAULT_MIN_WAIT), v.poll()).await {
                 let note = diagnosis::combine(
-                    &endpoints_kinds(&endpoints),
+                    &endpoints_kinds(endpoints),
                     &seen,
-                    unit,
-                    watch.last.as_ref(),
+                    self.unit,
+                    self.watch.last.as_ref(),
                 );
-                diagnosis::tell(&seen, &note, episode);
-                vault_note = Some(note);
+                diagnosis::tell(&seen, &note, self.episode);
+                self.vault_note = Some(note);
             }
             delay = delay.saturating_sub(asked.elapsed());
         }
-        let line = status_line(&endpoints, attempt, delay);
-        let line = match &vault_note {
+        let line = status_line(endpoints, attempt, delay);
+        let line = match &self.vault_note {
             Some(v) => format!("{line}; {v}"),
             None => line,
         };
-        notifier.status(&match &watch.note {
+        self.notifier.status(&match &self.watch.note {
             Some(note) => format!("{note}; {line}"),
             None => line,
         });
-        notifier.extend_timeout(delay + EXTEND_MARGIN);
+        self.notifier.extend_timeout(delay + EXTEND_MARGIN);
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            Some(event) = next_event(&mut watch.events) => {
-                tell_unit_event(unit, &event, episode);
+            Some(event) = next_event(&mut self.watch.events) => {
+                tell_unit_event(self.unit, &event, self.episode);
                 if event == kes_unit::UnitEvent::Active {
                     // Probe now, then densely: started is not yet listening.
-                    watch.burst_until = Some(Instant::now() + BURST_WINDOW);
-                    watch.active_at = Some(Instant::now());
+                    self.watch.burst_until = Some(Instant::now() + BURST_WINDOW);
+                    self.watch.active_at = Some(Instant::now());
                     retry.reset();
                 }
-                watch.note = event.is_trouble().then(|| event.describe(unit));
-                watch.last = Some(event);
+                self.watch.note = event.is_trouble().then(|| event.describe(self.unit));
+                self.watch.last = Some(event);
             }
         }
+        true
     }
 }
 
