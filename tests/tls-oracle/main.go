@@ -1,5 +1,5 @@
 // tls-oracle: what MinIO's KES client would decide, for kesgate's
-// differential TLS test (tests/tls_trust.rs). Go's own crypto/tls and
+// differential TLS test (tests/net/tls_trust.rs). Go's own crypto/tls and
 // crypto/x509 decide; the pool is built with minio/pkg certs.GetRootCAs'
 // rules (system roots plus a CA file or every readable file of a directory).
 //

@@ -1,6 +1,7 @@
 //! `kesgate keys`: the default key and every [[keys]] entry, on every KES
 //! generation, safe when many hosts run it at once.
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use common::*;

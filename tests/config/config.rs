@@ -1,6 +1,7 @@
 //! Configuration refusals: each names file:line:column and the fix, exit 78
 //! (77 for secrets readable by others), and nothing is contacted.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use common::*;

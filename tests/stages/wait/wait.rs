@@ -1,6 +1,7 @@
 //! `kesgate wait` against the KES test server over real mTLS: every
 //! readiness outcome, the three generations, classification, any/all.
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use common::*;

@@ -5,6 +5,7 @@
 //! regular file is that file. And the env file kesgate replaces: a link
 //! stays a link (its target is replaced), ACLs and xattrs are kept.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::fs;

@@ -3,6 +3,7 @@
 //! would refuse to read, lines only MinIO's reader sees, a bind-mounted
 //! file, names too long, usage errors.
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use std::fs;

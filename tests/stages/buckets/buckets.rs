@@ -1,6 +1,7 @@
 //! `kesgate buckets`: against the MinIO stand-in (cluster health, key checked
 //! with KES, kms:KeyNotFound) and against moto, a third-party S3.
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use std::fs;

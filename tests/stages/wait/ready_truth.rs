@@ -4,6 +4,7 @@
 //! check after an unseal. Each test shows the answer the old readiness
 //! signal would have believed, so that it can fail.
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! generates and serves, `kesgate wait` is ready iff Go's handshake accepts.
 //! No exceptions list: a shape where they differ fails the test.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -6,6 +6,7 @@
 //! complete new configuration, and the next render must complete the change
 //! byte for byte.
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! test, tests/system/status.sh): per endpoint readiness, version, API
 //! generation and MinIO's round trip; the env file; keys; exit 0/1/3.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use common::*;

@@ -1,8 +1,9 @@
 //! The "sealed" story with a real Vault: the test KES keeps its keys in a
 //! real OpenBao. KES connects to its key store at start-up (a KES started
-//! while its Vault is sealed exits, tests/vault.rs), so it starts unsealed;
+//! while its Vault is sealed exits, tests/stages/wait/vault.rs), so it starts unsealed;
 //! then `kesgate wait` sees the seal and the unseal.
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use common::*;

@@ -3,6 +3,7 @@
 //! file) and the one-file pattern (MINIO_CONFIG_ENV_FILE naming the
 //! EnvironmentFile itself: two parsers on one file).
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

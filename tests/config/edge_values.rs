@@ -4,6 +4,7 @@
 //! a panic in a debug build, 134 for the release build's abort) and never
 //! a hang.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::time::Duration;

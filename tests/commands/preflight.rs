@@ -1,6 +1,7 @@
 //! `kesgate preflight` (minio.service's ExecStartPre) and the episode that
 //! keeps a retrying unit's journal to one entry per state change.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::fs;

@@ -3,6 +3,7 @@
 //! exit class and a message that fits. Transient classes (69) are those
 //! waiting can heal; "not KES" (76) is what no retry changes.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

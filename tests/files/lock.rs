@@ -5,6 +5,7 @@
 //! nor the episode lock, and a lock on the env file's directory (which any
 //! user who can open it may take) does not matter.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};

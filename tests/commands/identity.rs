@@ -1,5 +1,6 @@
 //! `kesgate identity`: byte-exact with KES, from keys and certificates.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use common::*;

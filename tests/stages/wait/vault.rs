@@ -4,6 +4,7 @@
 //! Vault is sealed (or down, or not initialised) at its start, answers 504
 //! while sealed, and (2024+) until its next key-store ping after an unseal.
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use std::io::{Read, Write};

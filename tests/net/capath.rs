@@ -4,6 +4,7 @@
 //! ignores a CA it cannot read and then fails TLS; kesgate refuses with 78
 //! and the command that fixes it.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,5 +1,6 @@
 //! `kesgate start`: wait, make sure the default key exists, render.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::fs;

@@ -3,6 +3,7 @@
 //! (text and JSON) carries the sentence and the fix `wait` prints, and no
 //! output of either holds a Rust debug shape.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! `kesgate render`: the operator's bytes kept, MinIO's rules enforced,
 //! other KMS families refused untouched, crash-safe writes.
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use std::fs;

@@ -1,6 +1,7 @@
 //! Ready means "MinIO will start": `kesgate start` generates a data key with
 //! the default key and decrypts it with MinIO's identity, as MinIO does.
 
+#[path = "../../common/mod.rs"]
 mod common;
 
 use std::sync::atomic::Ordering;
