@@ -1,4 +1,4 @@
-//! Stage 4, buckets: once MinIO's cluster is healthy, every configured
+//! Buckets: once MinIO's cluster is healthy, every configured
 //! bucket gets bucket-default SSE-KMS with its key (as `mc encrypt set
 //! sse-kms KEY alias/bucket` would). Already right → no write; encrypted
 //! otherwise → left alone unless `replace = true`.

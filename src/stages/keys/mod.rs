@@ -1,4 +1,4 @@
-//! Stage 3, keys: make sure keys exist on KES, and prove the default key
+//! Keys: make sure keys exist on KES, and prove the default key
 //! works the way MinIO will use it. Create with POST (every KES generation
 //! accepts it); "key already exists" in either KES wording is success, so N
 //! hosts creating the same key at once all succeed.

@@ -1,4 +1,4 @@
-//! Stage 2, render: MinIO's EnvironmentFile gets the MINIO_KMS_KES_*
+//! Render: MinIO's EnvironmentFile gets the MINIO_KMS_KES_*
 //! variables (and `[env_file.set]`) while every other byte stays the
 //! operator's. MinIO's KMS rules hold in the result; a file configuring
 //! another KMS is refused untouched.

@@ -1,4 +1,4 @@
-//! Stage 1, wait: until KES is reachable over TLS with our identity, our
+//! The wait (crate::chain names its place): until KES is reachable over TLS with our identity, our
 //! identity is authorised, and its key store answers. Transient states are
 //! retried with backoff; permanent ones fail at once with the fix.
 
