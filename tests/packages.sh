@@ -12,8 +12,42 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 packaging/build deb >"$work/deb.log" 2>&1 || fail "packaging/build deb: $(tail -20 "$work/deb.log")"
 packaging/build rpm >"$work/rpm.log" 2>&1 || fail "packaging/build rpm: $(tail -20 "$work/rpm.log")"
-deb=$(ls -t target/debian/kesgate_*.deb | head -n1)
-rpm=$(ls -t target/generate-rpm/kesgate-*.rpm | head -n1)
+triple=$(rustc -vV | sed -n 's/^host: //p')
+deb=$(realpath "$(ls -t target/"$triple"/debian/kesgate_*.deb | head -n1)")
+rpm=$(realpath "$(ls -t target/"$triple"/generate-rpm/kesgate-*.rpm | head -n1)")
+
+# The glibc floor (2.28: EL8) holds for the binary in each package and for
+# what each package asks of the system.
+floor=2.28
+le() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$1" ]; }
+newest_glibc() { objdump -T "$1" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n1; }
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/kesgate >"$work/kesgate-from-deb"
+# rpm2cpio reports an error on cargo-generate-rpm's payload end; the archive is whole.
+rpm2cpio "$rpm" >"$work/rpm.cpio" || true
+cpio -i --quiet --to-stdout ./usr/bin/kesgate <"$work/rpm.cpio" >"$work/kesgate-from-rpm"
+for b in "$work/kesgate-from-deb" "$work/kesgate-from-rpm"; do
+    newest=$(newest_glibc "$b")
+    [ -n "$newest" ] || fail "$(basename "$b"): no glibc symbol versions found"
+    le "$newest" "$floor" || fail "$(basename "$b") needs GLIBC_$newest, above the floor $floor"
+done
+cmp -s "$work/kesgate-from-deb" "$work/kesgate-from-rpm" || fail "the .deb and the .rpm carry different binaries"
+depends=$(dpkg-deb -f "$deb" Depends)
+libc=$(printf '%s\n' "$depends" | tr ',' '\n' | sed -n 's/^ *libc6 (>= \([0-9.]*\)).*/\1/p')
+[ -n "$libc" ] || fail ".deb Depends names no libc6 version: $depends"
+le "$libc" "$floor" || fail ".deb Depends: libc6 (>= $libc), above the floor $floor"
+[ "$libc" = "$newest" ] || fail ".deb Depends: libc6 (>= $libc), but the binary needs GLIBC_$newest"
+# Every library the binary links comes with libc6 (else Depends must name its package).
+readelf -d "$work/kesgate-from-deb" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' >"$work/needed"
+while read -r lib; do
+    case $lib in libc.so.6 | libpthread.so.0 | libdl.so.2 | libm.so.6 | librt.so.1 | ld-linux-*) ;;
+        *) fail "the binary links $lib, which libc6 does not provide: add its package to Depends" ;;
+    esac
+done <"$work/needed"
+rpm_glibc=$(rpm -qpR "$rpm" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n1)
+[ -n "$rpm_glibc" ] || fail ".rpm requires no versioned libc: $(rpm -qpR "$rpm" | tr '\n' ' ')"
+le "$rpm_glibc" "$floor" || fail ".rpm requires GLIBC_$rpm_glibc, above the floor $floor"
+[ "$rpm_glibc" = "$newest" ] || fail ".rpm requires GLIBC_$rpm_glibc, but the binary needs $newest"
+echo "glibc: binary needs GLIBC_$newest; .deb Depends libc6 (>= $libc); .rpm requires GLIBC_$rpm_glibc (floor $floor)"
 
 lintian -I --pedantic -E --fail-on error,warning "$deb" >"$work/lintian.txt" 2>&1 \
     || fail "lintian: $(cat "$work/lintian.txt")"

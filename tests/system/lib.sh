@@ -1,10 +1,17 @@
 # shellcheck shell=bash
-# The real-systemd harness: a Debian bookworm rootfs (debootstrap, cached),
-# booted with systemd-nspawn; commands run inside with nsenter. The container
+# The real-systemd harness: a Debian rootfs (debootstrap, cached), booted
+# with systemd-nspawn; commands run inside with nsenter. The container
 # shares the host's network, so servers on the host's 127.0.0.1 are reachable.
+# KESGATE_SUITE: bookworm (systemd 252, glibc 2.36; the default, with
+# Debian's rpm for the .rpm test) or bullseye (systemd 247, glibc 2.31).
 
 CACHE=${KESGATE_CACHE:-/var/cache/kesgate-tests}
-ROOTFS_CACHE=$CACHE/rootfs-bookworm
+SUITE=${KESGATE_SUITE:-bookworm}
+case $SUITE in
+    bookworm) ROOTFS_PACKAGES=systemd,dbus,systemd-sysv,ca-certificates,rpm ROOTFS_CACHE=$CACHE/rootfs-bookworm-rpm ;;
+    bullseye) ROOTFS_PACKAGES=systemd,dbus,systemd-sysv,ca-certificates ROOTFS_CACHE=$CACHE/rootfs-bullseye ;;
+    *) echo "KESGATE_SUITE: bookworm or bullseye, not $SUITE" >&2; exit 64 ;;
+esac
 CT_PID=
 CT_ROOT=
 NSPAWN_PID=
@@ -13,7 +20,11 @@ NSPAWN_PID=
 harness_init() {
     repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
     BIN=${KESGATE_BIN:-$repo/target/debug/kesgate}
-    KES_BIN=${KES_TEST_SERVER_BIN:-$repo/target/debug/kes-test-server}
+    # The test binaries copied into the container: built for its glibc
+    # (the host's for bookworm; glibc 2.28 symbols for bullseye: see
+    # test_bins_for_suite).
+    TEST_BINS=${TEST_BINS:-$repo/target/debug}
+    KES_BIN=${KES_TEST_SERVER_BIN:-$TEST_BINS/kes-test-server}
     [ -x "$BIN" ] && [ -x "$KES_BIN" ] || die "build first: cargo build --workspace"
     work=$(mktemp -d /tmp/kesgate-system.XXXXXX)
     KES_PIDS=()
@@ -39,12 +50,12 @@ die() {
 
 ensure_rootfs() {
     [ -d "$ROOTFS_CACHE" ] && return
-    log "building the bookworm rootfs once (debootstrap, ~1 min; cached in $ROOTFS_CACHE)"
+    log "building the $SUITE rootfs once (debootstrap, ~1 min; cached in $ROOTFS_CACHE)"
     mkdir -p "$CACHE"
     rm -rf "$ROOTFS_CACHE.tmp"
-    debootstrap --variant=minbase --include=systemd,dbus,systemd-sysv,ca-certificates \
-        bookworm "$ROOTFS_CACHE.tmp" >"$CACHE/debootstrap.log" 2>&1 \
-        || die "debootstrap failed, see $CACHE/debootstrap.log"
+    debootstrap --variant=minbase --include="$ROOTFS_PACKAGES" \
+        "$SUITE" "$ROOTFS_CACHE.tmp" >"$CACHE/debootstrap-$SUITE.log" 2>&1 \
+        || die "debootstrap failed, see $CACHE/debootstrap-$SUITE.log"
     mv "$ROOTFS_CACHE.tmp" "$ROOTFS_CACHE"
 }
 
