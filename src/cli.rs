@@ -59,6 +59,10 @@ pub enum Command {
     /// Is encryption at rest healthy on this host? Units, KES, env file, keys,
     /// buckets; exit 0 healthy, 1 broken, 3 some parts could not be seen.
     Status(StatusArgs),
+    /// Write kesgate's configuration: `--adopt` takes what MinIO uses today
+    /// from its environment file(s), changing nothing MinIO sees; without
+    /// it, a new installation from --endpoint, --ca and --key-name.
+    Init(InitArgs),
     /// Print or create KES identities and API keys.
     #[command(subcommand)]
     Identity(IdentityCommand),
@@ -79,6 +83,7 @@ impl Command {
             Command::Buckets => "buckets",
             Command::Identity(_) => "identity",
             Command::Status(_) => "status",
+            Command::Init(_) => "init",
             Command::Assets(_) => "assets",
         }
     }
@@ -116,6 +121,55 @@ pub struct IdentityOf {
     /// Read the API key or PEM certificate from this file.
     #[arg(long, conflicts_with = "input")]
     pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Adopt MinIO's current KES settings (MINIO_KMS_KES_* in its env
+    /// file(s), as MinIO reads them).
+    #[arg(long)]
+    pub adopt: bool,
+    /// MinIO's EnvironmentFile [default: /etc/default/minio].
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// The API key file: written from MinIO's key (--adopt), used when it
+    /// exists, else generated there (one host only) [default:
+    /// /etc/kesgate/kes-api-key]. The key itself is never an argument.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// A KES endpoint, https://host:port (repeatable; MinIO's {1...3}
+    /// ellipses allowed). New installations only.
+    #[arg(
+        long = "endpoint",
+        value_name = "URL",
+        conflicts_with = "adopt",
+        required_unless_present = "adopt"
+    )]
+    pub endpoints: Vec<String>,
+    /// The CA that signed KES's certificate (file or directory). New
+    /// installations only.
+    #[arg(long, value_name = "FILE|DIR", conflicts_with = "adopt")]
+    pub ca: Option<PathBuf>,
+    /// MinIO's default key. New installations only.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "minio-backend-default-key",
+        conflicts_with = "adopt"
+    )]
+    pub key_name: String,
+    /// With --adopt: adopt although kesgate's first render would rewrite
+    /// part of MinIO's environment (shown as a masked diff).
+    #[arg(long)]
+    pub accept_changes: bool,
+    /// Replace a configuration or key file that differs (the old one is
+    /// kept as FILE.kesgate-prev), or adopt although kesgate would hold
+    /// MinIO back where it starts today.
+    #[arg(long)]
+    pub force: bool,
+    /// Print what would be written and checked; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

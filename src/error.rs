@@ -2,6 +2,7 @@
 //! units can say `RestartPreventExitStatus=` for what waiting cannot fix.
 
 use crate::config::ConfigError;
+use crate::config::init::InitError;
 use crate::logging::ids;
 use crate::net::tls::TlsSetupError;
 use crate::stages::buckets::BucketsError;
@@ -45,15 +46,19 @@ pub enum Error {
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
     #[error(transparent)]
-    Wait(#[from] WaitError),
+    /// Boxed: the largest error by far, and every Result carries it.
+    Wait(Box<WaitError>),
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error(transparent)]
-    Key(#[from] KeyError),
+    /// Boxed, as Wait is.
+    Key(Box<KeyError>),
     #[error(transparent)]
     Buckets(#[from] BucketsError),
+    #[error(transparent)]
+    Init(#[from] InitError),
     #[error("cannot write the packaging assets: {0}")]
     Assets(std::io::Error),
 }
@@ -109,26 +114,26 @@ impl Error {
             }
             Error::Config(_) => (EX_CONFIG, FAILED, "config"),
             Error::Tls(_) => (EX_CONFIG, FAILED, "tls_setup"),
-            Error::Wait(WaitError::TimedOut { .. }) => (EX_UNAVAILABLE, WAIT_GAVE_UP, "timeout"),
-            Error::Wait(WaitError::Forbidden { .. }) => (EX_NOPERM, IDENTITY_REJECTED, "forbidden"),
-            Error::Wait(WaitError::ClientCertRejected { .. }) => {
-                (EX_NOPERM, IDENTITY_REJECTED, "client_cert_rejected")
-            }
-            Error::Wait(WaitError::Untrusted { .. }) => {
-                (EX_PROTOCOL, TLS_UNTRUSTED, "tls_untrusted")
-            }
-            Error::Wait(WaitError::Protocol { .. }) => (EX_PROTOCOL, FAILED, "protocol"),
+            Error::Wait(w) => match **w {
+                WaitError::TimedOut { .. } => (EX_UNAVAILABLE, WAIT_GAVE_UP, "timeout"),
+                WaitError::Forbidden { .. } => (EX_NOPERM, IDENTITY_REJECTED, "forbidden"),
+                WaitError::ClientCertRejected { .. } => {
+                    (EX_NOPERM, IDENTITY_REJECTED, "client_cert_rejected")
+                }
+                WaitError::Untrusted { .. } => (EX_PROTOCOL, TLS_UNTRUSTED, "tls_untrusted"),
+                WaitError::Protocol { .. } => (EX_PROTOCOL, FAILED, "protocol"),
+            },
             Error::Identity(IdentityError::Usage(_)) => (EX_USAGE, FAILED, "identity"),
             Error::Identity(_) => (EX_CONFIG, FAILED, "identity"),
             Error::Render(r) => render_class(r),
-            Error::Key(KeyError::Forbidden { .. }) => (EX_NOPERM, IDENTITY_REJECTED, "forbidden"),
-            Error::Key(
+            Error::Key(k) => match **k {
+                KeyError::Forbidden { .. } => (EX_NOPERM, IDENTITY_REJECTED, "forbidden"),
                 KeyError::Rejected { .. }
                 | KeyError::MethodMismatch { .. }
-                | KeyError::Transport { .. },
-            ) => (EX_PROTOCOL, FAILED, "key"),
-            Error::Key(KeyError::Unavailable { .. }) => (EX_UNAVAILABLE, FAILED, "key"),
-            Error::Key(KeyError::NotFound { .. }) => (EX_CONFIG, FAILED, "key"),
+                | KeyError::Transport { .. } => (EX_PROTOCOL, FAILED, "key"),
+                KeyError::Unavailable { .. } => (EX_UNAVAILABLE, FAILED, "key"),
+                KeyError::NotFound { .. } => (EX_CONFIG, FAILED, "key"),
+            },
             Error::Buckets(BucketsError::Credentials(
                 crate::stages::buckets::CredentialsError::Exposed(_),
             )) => (EX_NOPERM, FAILED, "minio_credentials"),
@@ -138,6 +143,12 @@ impl Error {
             Error::Buckets(BucketsError::NotHealthy { .. }) => {
                 (EX_UNAVAILABLE, FAILED, "minio_not_healthy")
             }
+            Error::Init(InitError::Write { source, .. }) if refused(source) => {
+                (EX_NOPERM, FAILED, "init")
+            }
+            Error::Init(InitError::Write { .. }) => (EX_CANTCREAT, FAILED, "init"),
+            Error::Init(InitError::Usage(_)) => (EX_USAGE, FAILED, "init"),
+            Error::Init(_) => (EX_CONFIG, FAILED, "init"),
             Error::Assets(_) => (EX_CANTCREAT, FAILED, "assets"),
         }
     }
@@ -149,6 +160,18 @@ impl Error {
             Error::Key(k) => Some(k.endpoint().to_string()),
             _ => None,
         }
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Error {
+        Error::Key(Box::new(e))
+    }
+}
+
+impl From<WaitError> for Error {
+    fn from(e: WaitError) -> Error {
+        Error::Wait(Box::new(e))
     }
 }
 

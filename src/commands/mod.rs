@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod buckets;
 pub mod identity;
+pub mod init;
 pub mod keys;
 pub mod preflight;
 pub mod render;

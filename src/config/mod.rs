@@ -3,6 +3,7 @@
 
 mod ellipses;
 mod env_file;
+pub mod init;
 mod raw;
 mod secrets;
 mod seeding;
@@ -15,7 +16,7 @@ use reqwest::Url;
 
 use crate::kes::apikey::{ApiKey, Identity};
 use crate::kes::keyname::KeyName;
-pub use env_file::EnvFileSettings;
+pub use env_file::{DEFAULT_PATH as DEFAULT_ENV_FILE, EnvFileSettings};
 pub use raw::Require;
 use raw::{OneOrMany, RawConfig, RawKes, RawVault, RawWait};
 pub use seeding::{BucketSettings, DEFAULT_MINIO_UNIT, MinioSettings, S3Credentials};
@@ -64,7 +65,8 @@ pub struct VaultSettings {
 pub struct KesSettings {
     /// Expanded, validated endpoints: the hosts MinIO will connect to.
     pub endpoints: Vec<Endpoint>,
-    /// The entries as written (ellipses kept): MINIO_KMS_KES_ENDPOINT.
+    /// The entries as written, byte for byte (ellipses and spacing kept),
+    /// joined by commas: MINIO_KMS_KES_ENDPOINT.
     pub endpoints_as_written: Vec<String>,
     pub auth: Auth,
     /// The client certificate and key kesgate (and MinIO) present, read,
@@ -336,6 +338,9 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
     let mut endpoints = Vec::new();
     let mut endpoints_as_written = Vec::new();
     for entry in raw.endpoints.get_ref() {
+        // Rendered byte for byte: MinIO hashes its MINIO_* values across a
+        // cluster's nodes (minio.md §8), so an adopted string keeps its spacing.
+        endpoints_as_written.push(entry.get_ref().clone());
         // MinIO splits on commas and trims; accept the same inside one entry.
         for part in entry
             .get_ref()
@@ -343,7 +348,6 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
             .map(str::trim)
             .filter(|p| !p.is_empty())
         {
-            endpoints_as_written.push(part.to_owned());
             let expanded = ellipses::expand(part).map_err(|m| {
                 ctx.invalid(
                     entry.span(),

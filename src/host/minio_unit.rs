@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{MinioSettings, Settings};
+use crate::config::Settings;
 use crate::files::envfile;
 use crate::host::systemd::bus;
 use crate::net::tls::access::{Reader, Who};
@@ -49,14 +49,10 @@ pub type Env = std::collections::BTreeMap<String, String>;
 
 impl MinioUnit {
     /// No unit seen (no bus, or tests): MinIO's defaults.
-    pub fn unseen(settings: &Settings) -> MinioUnit {
+    pub fn unseen(name: &str, user: Option<&str>) -> MinioUnit {
         MinioUnit {
-            name: settings.minio.unit.clone(),
-            runs_as: settings
-                .minio
-                .user
-                .as_deref()
-                .and_then(|name| from_passwd(name, None, &[], 0, "[minio] user".into())),
+            name: name.to_owned(),
+            runs_as: user.and_then(|name| from_passwd(name, None, &[], 0, "[minio] user".into())),
             environment: None,
             working_directory: PathBuf::from("/"),
             preflight: None,
@@ -81,17 +77,28 @@ impl MinioUnit {
 /// Reads minio.service once: its user, environment and working directory,
 /// and whether kesgate's preflight drop-in is in effect.
 pub async fn unit(settings: &Settings) -> MinioUnit {
-    let mut facts = MinioUnit::unseen(settings);
-    let Some((unit, service)) = proxies(&settings.minio).await else {
+    read(
+        &settings.minio.unit,
+        settings.minio.user.as_deref(),
+        &settings.env_file.path,
+    )
+    .await
+}
+
+/// [`unit`] before there are settings (`init`): MinIO's unit `name`, the
+/// user MinIO runs as when not the unit's, and kesgate's env file.
+pub async fn read(name: &str, user: Option<&str>, env_file: &Path) -> MinioUnit {
+    let mut facts = MinioUnit::unseen(name, user);
+    let Some((unit, service)) = proxies(name).await else {
         return facts;
     };
-    if settings.minio.user.is_none() {
-        facts.runs_as = runs_as_service(&service, &settings.minio.unit).await;
+    if user.is_none() {
+        facts.runs_as = runs_as_service(&service, name).await;
     }
     let home = facts.runs_as.as_ref().map(|r| r.home.clone());
     facts.working_directory =
         working_directory(&service.working_directory().await.unwrap_or_default(), home);
-    facts.environment = Some(environment_of(&service, settings).await);
+    facts.environment = Some(environment_of(&service, env_file).await);
     // In effect: listed, and not masked (a link to /dev/null is listed too).
     facts.preflight = unit.drop_in_paths().await.ok().map(|paths| {
         paths.iter().any(|p| {
@@ -113,16 +120,9 @@ fn working_directory(value: &str, home: Option<PathBuf>) -> PathBuf {
     }
 }
 
-async fn proxies(
-    minio: &MinioSettings,
-) -> Option<(bus::UnitProxy<'static>, bus::ServiceProxy<'static>)> {
+async fn proxies(name: &str) -> Option<(bus::UnitProxy<'static>, bus::ServiceProxy<'static>)> {
     let conn = bus::system_bus().await.ok()?;
-    let path = bus::manager(&conn)
-        .await
-        .ok()?
-        .load_unit(&minio.unit)
-        .await
-        .ok()?;
+    let path = bus::manager(&conn).await.ok()?.load_unit(name).await.ok()?;
     let unit = bus::unit(&conn, path.clone()).await.ok()?;
     if unit.load_state().await.ok()? == "not-found" {
         return None;
@@ -194,7 +194,7 @@ fn from_passwd(
 /// `Environment=` and the unit's other `EnvironmentFile=`s (drop-ins
 /// included). Applied before `[env_file] path` (kesgate's file wins, as the
 /// usual single file does).
-async fn environment_of(service: &bus::ServiceProxy<'static>, settings: &Settings) -> Env {
+async fn environment_of(service: &bus::ServiceProxy<'static>, env_file: &Path) -> Env {
     let mut env: Env = service
         .environment()
         .await
@@ -205,7 +205,7 @@ async fn environment_of(service: &bus::ServiceProxy<'static>, settings: &Setting
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
         })
         .collect();
-    let ours = std::fs::canonicalize(&settings.env_file.path).ok();
+    let ours = std::fs::canonicalize(env_file).ok();
     for (file, _) in service.environment_files().await.unwrap_or_default() {
         if std::fs::canonicalize(&file).ok() == ours {
             continue;

@@ -143,6 +143,8 @@ pub struct Report {
     pub changed: Vec<String>,
     pub removed: Vec<(String, &'static str)>,
     pub written: bool,
+    /// Whether a write would change the file (bytes or mode), written or not.
+    pub differs: bool,
     /// (old mode, new mode) when a secret-holding file was too open.
     pub tightened: Option<(u32, u32)>,
     /// Unified diff with secret values masked (when asked for).
@@ -761,6 +763,7 @@ fn change(
         changed: plan.changed,
         removed: plan.removed,
         written: !unchanged && options.action.writes(),
+        differs: !unchanged,
         tightened,
         diff,
     };
@@ -871,6 +874,53 @@ fn plan_holds(content: &[u8], dialect: Dialect, name: &str) -> bool {
     dialect
         .parse(content)
         .is_ok_and(|a| a.iter().any(|a| a.key == name))
+}
+
+/// MinIO's environment as it is now, file by file: what `init --adopt`
+/// reads (the same files and parsers as `--check`, nothing written).
+#[derive(Debug)]
+pub struct MinioView {
+    /// The environment MinIO starts with.
+    pub effective: Env,
+    /// (file, what its reader — or, for a file both read, each reader —
+    /// takes from it); the systemd file first.
+    pub files: Vec<(PathBuf, Vec<Env>)>,
+}
+
+/// Reads MinIO's environment file(s) as MinIO and systemd will.
+pub fn minio_view(env: &EnvFileSettings, unit: &MinioUnit) -> Result<MinioView, RenderError> {
+    let systemd = File::read(&env.path, Dialect::Systemd)?;
+    if systemd.existing.is_none() {
+        return Err(RenderError::Read {
+            path: env.path.clone(),
+            source: io::Error::new(io::ErrorKind::NotFound, "does not exist"),
+        });
+    }
+    let mut effective = unit.base();
+    let systemd_values = envfile::effective(&systemd.assignments()?);
+    effective.extend(systemd_values.clone());
+    let layout = layout(&env.path, &effective, &unit.working_directory);
+    let mut files = Vec::new();
+    match &layout {
+        Layout::One => files.push((env.path.clone(), vec![systemd_values])),
+        Layout::Shared => {
+            let minio = envfile::effective(
+                &Dialect::Minio
+                    .parse(&systemd.old)
+                    .map_err(systemd.unreadable())?,
+            );
+            effective.extend(minio.clone());
+            files.push((env.path.clone(), vec![systemd_values, minio]));
+        }
+        Layout::Split(path) => {
+            let file = File::read(path, Dialect::Minio)?;
+            let values = envfile::effective(&file.assignments()?);
+            effective.extend(values.clone());
+            files.push((env.path.clone(), vec![systemd_values]));
+            files.push((path.clone(), vec![values]));
+        }
+    }
+    Ok(MinioView { effective, files })
 }
 
 /// The answer of `kesgate render --check`.

@@ -9,6 +9,8 @@ use crate::peers::kes::client::KesClient;
 /// What one probe of an endpoint found.
 pub struct Inspection {
     pub ready: bool,
+    /// A failure waiting cannot heal (policy, trust, not KES).
+    pub permanent: bool,
     /// "ready (via)", the transient state, or a permanent failure's
     /// sentence and fix (exactly as `wait` prints it).
     pub state: String,
@@ -27,6 +29,7 @@ pub async fn inspect(
 ) -> Inspection {
     let mut api = Api::Unknown;
     let outcome = probe(client, endpoint, &mut api, &kes.default_key).await;
+    let permanent = matches!(outcome, Outcome::Failed(_));
     let (ready, state, unproven) = match outcome {
         Outcome::Ready { via, unproven } => (
             true,
@@ -46,6 +49,7 @@ pub async fn inspect(
     };
     Inspection {
         ready,
+        permanent,
         state,
         unproven,
         api,

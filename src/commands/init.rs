@@ -1,0 +1,459 @@
+//! `kesgate init`: the configuration in one command. `--adopt` takes what
+//! MinIO uses today from its environment file(s) — read as `render --check`
+//! reads them — and refuses to write anything that would change what MinIO
+//! sees, or (unless `--force`) what would hold MinIO back where it starts
+//! today. Without `--adopt`, a new installation: the configuration, the API
+//! key (generated only on a host that is not one of several MinIO nodes),
+//! the KES policy to add, and one bounded readiness check.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::Outcome;
+use crate::cli::InitArgs;
+use crate::config::init::{Draft, DraftAuth, InitError, Seen};
+use crate::config::{ConfigError, DEFAULT_MINIO_UNIT, EnvFileSettings, Settings};
+use crate::error::Error;
+use crate::files::atomic::{Attributes, Mode, write_at};
+use crate::host::minio_unit::{self, MinioUnit};
+use crate::kes::apikey::ApiKey;
+use crate::kes::policy::policy_yaml;
+use crate::peers::kes::client::KesClient;
+use crate::secret::Secret;
+use crate::stages::{keys, render, wait};
+
+/// Where a new API key goes, and where `--adopt` puts MinIO's.
+const DEFAULT_API_KEY_FILE: &str = "/etc/kesgate/kes-api-key";
+
+/// How long the readiness check may take per endpoint, and the round trip.
+const CHECK_BOUND: Duration = Duration::from_secs(5);
+
+/// The API key the configuration will name.
+enum Key {
+    /// Write this key (MinIO's, or a new one) to the key file.
+    Write(Secret<String>),
+    /// The key file holds the key already.
+    Existing,
+    /// Certificate authentication: no key file.
+    None,
+}
+
+pub async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
+    if args.accept_changes && !args.adopt {
+        return Err(InitError::Usage("--accept-changes goes with --adopt: a new installation changes MinIO's environment by design".into()).into());
+    }
+    let env_file = args
+        .env_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_ENV_FILE));
+    let env_file = absolute(&env_file);
+    let key_file = absolute(
+        &args
+            .api_key_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_API_KEY_FILE)),
+    );
+    let env = EnvFileSettings {
+        path: env_file.clone(),
+        mode: 0o600,
+        uid: None,
+        gid: None,
+        set: Vec::new(),
+    };
+    let unit = minio_unit::read(DEFAULT_MINIO_UNIT, None, &env_file).await;
+    let (draft, key) = if args.adopt {
+        adopt(&env, &unit, &key_file)?
+    } else {
+        new_installation(args, &env, &unit, &key_file)?
+    };
+    let text = draft.text()?;
+    // Validated as the loader will read it, before anything is written.
+    let settings = load_as_written(&draft, &key, &key_file, config)?;
+    if args.adopt {
+        unchanged_by_render(&settings, &env, &unit, config, args.accept_changes).await?;
+        let blocks = would_block(&settings, &unit).await;
+        if !blocks.is_empty() && !args.force {
+            return Err(InitError::WouldBlock { what: blocks }.into());
+        }
+        for b in &blocks {
+            tracing::warn!("adopted with --force although kesgate holds MinIO back: {b}");
+        }
+    }
+    if args.dry_run {
+        outln!(
+            "# kesgate init --dry-run: nothing written. {}:",
+            config.display()
+        );
+        out!("{text}");
+        match &key {
+            Key::Write(_) => outln!("# and the API key to {} (mode 0600)", key_file.display()),
+            Key::Existing => outln!("# using the API key in {}", key_file.display()),
+            Key::None => {}
+        }
+        return Ok(Outcome::Done);
+    }
+    let adopt_args = if args.adopt { " --adopt" } else { "" };
+    // Both files judged before either is written: a refusal writes nothing.
+    let mut writes = vec![(config.to_owned(), text.into_bytes())];
+    if let Key::Write(k) = &key {
+        writes.push((key_file.clone(), format!("{}\n", k.expose()).into_bytes()));
+    }
+    let mut states = Vec::new();
+    for (path, content) in &writes {
+        let state = State::of(path, content)?;
+        if let State::Differs(_) = state
+            && !args.force
+        {
+            return Err(InitError::Exists {
+                path: path.display().to_string(),
+                args: adopt_args.to_owned(),
+            }
+            .into());
+        }
+        states.push(state);
+    }
+    let mut wrote = Vec::new();
+    for ((path, content), state) in writes.iter().zip(states) {
+        wrote.push(put(path, content, state)?);
+    }
+    let wrote_config = wrote[0];
+    let wrote_key = wrote.get(1).copied().unwrap_or(false);
+    if !wrote_config && !wrote_key {
+        outln!(
+            "{}: already configured (the same as init would write); nothing changed",
+            config.display()
+        );
+    } else {
+        if wrote_config {
+            outln!("wrote {} ({})", config.display(), draft.origin);
+        }
+        if wrote_key {
+            outln!("wrote {} (the API key, mode 0600)", key_file.display());
+        }
+    }
+    if args.adopt {
+        outln!(
+            "next: `kesgate render --check` (nothing to change), then `systemctl restart {DEFAULT_MINIO_UNIT}` when convenient: from then on every MinIO start waits for KES"
+        );
+        return Ok(Outcome::Done);
+    }
+    outln!("# add to KES's server configuration (policy for MinIO's identity), then restart KES:");
+    out!("{}", policy_yaml("minio", settings.kes.identity().as_str()));
+    readiness(&settings, &unit).await?;
+    outln!(
+        "KES is ready for this identity. next: `kesgate render --dry-run --diff`, then `systemctl restart {DEFAULT_MINIO_UNIT}`"
+    );
+    Ok(Outcome::Done)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
+
+/// `--adopt`: the draft that says what MinIO uses today.
+fn adopt(env: &EnvFileSettings, unit: &MinioUnit, key_file: &Path) -> Result<(Draft, Key), Error> {
+    let view = render::minio_view(env, unit)?;
+    let other: Vec<String> = render::minio_rules::other_families(&view.effective)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let seen = Seen {
+        effective: &view.effective,
+        files: &view.files,
+        working_directory: &unit.working_directory,
+        env_file: &env.path,
+    };
+    let adopted = crate::config::init::adopt(&seen, &other, key_file)?;
+    let key = match adopted.api_key {
+        Some(k) => {
+            ApiKey::parse(k.expose()).map_err(|reason| InitError::Invalid {
+                what: format!("MINIO_KMS_KES_API_KEY in {}", env.path.display()),
+                why: format!("not a KES API key ({reason})"),
+                fix: "fix MinIO's API key first (MinIO would not start with it either)",
+            })?;
+            Key::Write(k)
+        }
+        None => Key::None,
+    };
+    Ok((adopted.draft, key))
+}
+
+/// A new installation from the command line.
+fn new_installation(
+    args: &InitArgs,
+    env: &EnvFileSettings,
+    unit: &MinioUnit,
+    key_file: &Path,
+) -> Result<(Draft, Key), Error> {
+    let key = if key_file.exists() {
+        Key::Existing
+    } else {
+        // One key per cluster: never a host-local one for a node of several.
+        let volumes = render::minio_view(env, unit)
+            .ok()
+            .and_then(|v| v.effective.get("MINIO_VOLUMES").cloned());
+        if let Some(why) = crate::config::init::needs_shared_key(volumes.as_deref()) {
+            return Err(InitError::SharedKeyNeeded { why }.into());
+        }
+        let key = ApiKey::generate().map_err(|reason| InitError::Invalid {
+            what: "a new API key".into(),
+            why: reason.to_string(),
+            fix: "try again; the system's random source failed",
+        })?;
+        Key::Write(Secret::new(key.to_text().expose().clone()))
+    };
+    let draft = Draft {
+        origin: "a new installation".into(),
+        endpoints: args.endpoints.clone(),
+        auth: DraftAuth::ApiKeyFile(key_file.to_owned()),
+        ca: args.ca.as_deref().map(absolute),
+        default_key: args.key_name.clone(),
+        env_file: env.path.clone(),
+    };
+    Ok((draft, key))
+}
+
+/// The draft loaded exactly as the configuration loader will load it —
+/// same rules, same messages — from a private scratch copy (a key to be
+/// written goes there too). Errors name the configuration file to be.
+fn load_as_written(
+    draft: &Draft,
+    key: &Key,
+    key_file: &Path,
+    config: &Path,
+) -> Result<Settings, Error> {
+    let scratch = tempfile::Builder::new()
+        .prefix("kesgate-init.")
+        .tempdir()
+        .map_err(|source| InitError::Write {
+            path: std::env::temp_dir().display().to_string(),
+            source,
+        })?;
+    let mut draft = draft.clone();
+    if let Key::Write(k) = key {
+        let scratch_key = scratch.path().join("kes-api-key");
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&scratch_key)
+                .and_then(|mut f| f.write_all(format!("{}\n", k.expose()).as_bytes()))
+                .map_err(|source| InitError::Write {
+                    path: scratch_key.display().to_string(),
+                    source,
+                })?;
+        }
+        draft.auth = DraftAuth::ApiKeyFile(scratch_key);
+    } else if let Key::Existing = key {
+        draft.auth = DraftAuth::ApiKeyFile(key_file.to_owned());
+    }
+    let scratch_config = scratch.path().join("kesgate.toml");
+    std::fs::write(&scratch_config, draft.text()?).map_err(|source| InitError::Write {
+        path: scratch_config.display().to_string(),
+        source,
+    })?;
+    Settings::load(&scratch_config).map_err(|e| match e {
+        ConfigError::Invalid {
+            line,
+            column,
+            message,
+            fix,
+            ..
+        } => ConfigError::Invalid {
+            path: config.to_owned(),
+            line,
+            column,
+            message,
+            fix,
+        }
+        .into(),
+        e => e.into(),
+    })
+}
+
+/// `--adopt`: kesgate's first render must change no byte MinIO reads;
+/// else the masked diff, and a refusal unless `--accept-changes`.
+async fn unchanged_by_render(
+    settings: &Settings,
+    env: &EnvFileSettings,
+    unit: &MinioUnit,
+    config: &Path,
+    accept: bool,
+) -> Result<(), Error> {
+    let options = render::Options {
+        action: render::Action::DryRun,
+        diff: true,
+        config,
+    };
+    let rendered = render::render(&settings.kes, env, unit, options).await?;
+    let changes: Vec<&render::Report> = rendered.files.iter().filter(|f| f.differs).collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut diff = String::new();
+    for f in &changes {
+        if let Some(d) = &f.diff {
+            diff.push_str(d);
+        }
+        if let Some((old, new)) = f.tightened {
+            diff.push_str(&format!(
+                "{}: mode {old:04o} → {new:04o} (it holds the API key)\n",
+                f.path.display()
+            ));
+        }
+    }
+    if accept {
+        outln!("adopting with --accept-changes; kesgate's first render will apply:");
+        out!("{diff}");
+        return Ok(());
+    }
+    Err(InitError::WouldChange { diff }.into())
+}
+
+/// The client with MinIO's identity and trust, and the trust's description.
+async fn client(settings: &Settings, unit: &MinioUnit) -> Result<(KesClient, String), Error> {
+    let (pool, source) = minio_unit::kes_trust(settings, unit.runs_as.as_ref()).await?;
+    let trust = minio_unit::describe_trust(&source, &pool.skipped);
+    Ok((KesClient::new(&settings.kes, pool)?, trust))
+}
+
+/// `--adopt`: what kesgate would refuse at MinIO's next start although
+/// MinIO starts today — read-only, bounded. KES not reachable now is no
+/// such thing (MinIO would not start either): said, and passed.
+async fn would_block(settings: &Settings, unit: &MinioUnit) -> Vec<String> {
+    let (client, trust) = match client(settings, unit).await {
+        Ok(c) => c,
+        Err(e) => return vec![crate::text::headline_and_fix(&e)],
+    };
+    let mut blocks = Vec::new();
+    for endpoint in &settings.kes.endpoints {
+        let seen = tokio::time::timeout(
+            CHECK_BOUND,
+            wait::inspect(&client, &settings.kes, &trust, endpoint),
+        )
+        .await;
+        let seen = match seen {
+            Ok(s) => s,
+            Err(_) => {
+                outln!(
+                    "note: KES {endpoint} gave no answer within {}s: MinIO would not start without it either",
+                    CHECK_BOUND.as_secs()
+                );
+                continue;
+            }
+        };
+        if seen.permanent {
+            blocks.push(seen.state);
+            continue;
+        }
+        if !seen.ready {
+            outln!(
+                "note: KES {endpoint}: {}: MinIO would not start without it either; kesgate waits for it",
+                seen.state
+            );
+            continue;
+        }
+        let session = keys::Session {
+            client: &client,
+            kes: &settings.kes,
+            endpoint,
+            vault: None,
+        };
+        match tokio::time::timeout(
+            CHECK_BOUND,
+            keys::round_trip(&session, &settings.kes.default_key),
+        )
+        .await
+        {
+            Ok(Ok(_)) | Err(_) => {}
+            // kesgate creates a missing default key, as MinIO does.
+            Ok(Err(keys::KeyError::NotFound { .. } | keys::KeyError::Unavailable { .. })) => {}
+            Ok(Err(e)) => blocks.push(crate::text::headline_and_fix(&e)),
+        }
+    }
+    blocks
+}
+
+/// A new installation's one bounded readiness check: Ok when an endpoint
+/// is ready, else the error `wait` would end with (its exit code).
+async fn readiness(settings: &Settings, unit: &MinioUnit) -> Result<(), Error> {
+    let (client, trust) = client(settings, unit).await?;
+    let inputs = wait::Inputs {
+        kes: &settings.kes,
+        wait: &settings.wait,
+        timeout: Some(CHECK_BOUND),
+        trust: &trust,
+    };
+    let notifier = crate::host::systemd::notify::Notifier::from_env();
+    let episode = crate::host::systemd::episode::Episode::open("init");
+    wait::wait(&inputs, &client, None, &notifier, &episode).await?;
+    Ok(())
+}
+
+/// What is at a path `init` writes.
+enum State {
+    Missing,
+    Same,
+    /// Another content (kept as `PATH.kesgate-prev` when replaced).
+    Differs(Vec<u8>),
+}
+
+impl State {
+    fn of(path: &Path, content: &[u8]) -> Result<State, Error> {
+        match crate::files::regular::read(path, crate::files::regular::MAX_CONFIG) {
+            Ok(bytes) if bytes == content => Ok(State::Same),
+            // A key file that says the same key (another line ending) is the same.
+            Ok(bytes) if bytes.trim_ascii() == content.trim_ascii() => Ok(State::Same),
+            Ok(bytes) => Ok(State::Differs(bytes)),
+            Err(crate::files::regular::ReadError::Missing) => Ok(State::Missing),
+            Err(e) => Err(InitError::Write {
+                path: path.display().to_string(),
+                source: e.into_io(),
+            }
+            .into()),
+        }
+    }
+}
+
+/// Writes `content` to `path` (0600; the directory created 0700 when
+/// missing) unless it holds that already; a different old content is kept
+/// as `PATH.kesgate-prev` first. Returns whether it wrote.
+fn put(path: &Path, content: &[u8], state: State) -> Result<bool, Error> {
+    let shown = path.display().to_string();
+    let write_error = |source| InitError::Write {
+        path: shown.clone(),
+        source,
+    };
+    if let State::Same = state {
+        return Ok(false);
+    }
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(write_error)?;
+    }
+    let place = crate::files::safe_path::place(path)
+        .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
+    let mode = Mode {
+        mode: 0o600,
+        uid: None,
+        gid: None,
+    };
+    if let State::Differs(old) = state {
+        let mut prev = path.as_os_str().to_owned();
+        prev.push(".kesgate-prev");
+        let prev_place = crate::files::safe_path::place(Path::new(&prev))
+            .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
+        write_at(&prev_place, &old, mode, &Attributes::default()).map_err(write_error)?;
+    }
+    write_at(&place, content, mode, &Attributes::default()).map_err(write_error)?;
+    Ok(true)
+}
