@@ -58,8 +58,9 @@ ct systemctl restart minio.service
 [ "$(unit_prop kesgate.service ConditionResult)" = no ] || die "kesgate.service should be skipped without a config"
 [[ $(unit_prop minio.service StatusText) == *"not configured"* ]] || die "preflight should say 'not configured'"
 
-log "the operator configures kesgate; OpenBao is sealed; reboot"
-kesgate_config "$MINIO_PORT"
+log "the operator adopts the hand-made set-up (kesgate init --adopt); OpenBao is sealed; reboot"
+kesgate_adopt "$MINIO_PORT"
+sed 's/^/   /' "$work/init-adopt.log"
 set_wait_timeout 2m
 seal_openbao
 c_first=$(cursor)
@@ -86,7 +87,7 @@ echo "   unseal → kesgate.service active: $(((kes_ready - t_unseal) / 1000)) m
 
 log "MinIO's environment is the rendered one; the operator's lines are intact"
 [ "$(main_env MINIO_KMS_KES_ENDPOINT)" = "https://localhost:$KES_PORT" ] || die "endpoint not rendered"
-[ "$(main_env MINIO_KMS_KES_CAPATH)" = /etc/kesgate/kes-ca.pem ] || die "CAPATH not rendered"
+[ "$(main_env MINIO_KMS_KES_CAPATH)" = /etc/kes/tls/ca.pem ] || die "CAPATH is not the adopted one"
 [ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "API key not rendered"
 [ "$(main_env MINIO_ROOT_PASSWORD)" = "$MINIO_PASSWORD" ] || die "the operator's MINIO_ROOT_PASSWORD changed"
 [ "$(main_env MINIO_OPTS)" = "--address :$MINIO_PORT --console-address :9001" ] || die "MINIO_OPTS changed"

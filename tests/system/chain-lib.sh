@@ -128,8 +128,30 @@ TOML
 # through MINIO_KMS_KES_CAPATH), kesgate.toml with seeding and tricky values.
 kesgate_config() {
     kesgate_credentials
-    { kes_section; cat <<TOML; } >"$CT_ROOT/etc/kesgate/kesgate.toml"
+    { kes_section; echo; more_sections "$1"; } >"$CT_ROOT/etc/kesgate/kesgate.toml"
+}
 
+# kesgate_adopt MINIO_PORT: what the operator does after installing the
+# package on a host set up by hand: `kesgate init --adopt` turns the KES
+# lines pasted into /etc/default/minio into kesgate.toml and
+# /etc/kesgate/kes-api-key — nothing MinIO reads changes (render --check
+# is 0, render writes no byte: same inode, same mtime) — then adds what
+# adoption cannot know: seeding, [env_file.set], [vault].
+kesgate_adopt() {
+    local before
+    before=$(stat -c '%i %Y %s' "$CT_ROOT/etc/default/minio")
+    ct kesgate init --adopt >"$work/init-adopt.log" 2>&1 || die "kesgate init --adopt: $(cat "$work/init-adopt.log")"
+    ! grep -qF "$API_KEY" "$work/init-adopt.log" || die "init --adopt printed the API key"
+    [ "$(stat -c %a "$CT_ROOT/etc/kesgate/kes-api-key")" = 600 ] || die "the adopted key file is not 0600"
+    ct kesgate render --check >"$work/check-adopt.log" 2>&1 || die "render --check after adoption: $(cat "$work/check-adopt.log")"
+    ct kesgate render >"$work/render-adopt.log" 2>&1 || die "render after adoption: $(cat "$work/render-adopt.log")"
+    [ "$(stat -c '%i %Y %s' "$CT_ROOT/etc/default/minio")" = "$before" ] || die "render changed /etc/default/minio after adoption"
+    { echo; more_sections "$1"; } >>"$CT_ROOT/etc/kesgate/kesgate.toml"
+}
+
+# more_sections MINIO_PORT: seeding, tricky [env_file.set] values, [vault].
+more_sections() {
+    cat <<TOML
 [wait]
 timeout = "3s"
 max_interval = "500ms"

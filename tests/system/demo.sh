@@ -35,9 +35,13 @@ ct systemctl enable kes.service minio.service >/dev/null 2>&1
 ct systemctl start kes.service
 cp "$DEB" "$CT_ROOT/root/kesgate.deb"
 ct dpkg -i /root/kesgate.deb | sed 's/^/  /'
-kesgate_config "$MINIO_PORT"
+say "Configuring kesgate: \`kesgate init --adopt\` takes the KES lines the runbook pasted into /etc/default/minio"
+kesgate_adopt "$MINIO_PORT"
+sed 's/^/  /' "$work/init-adopt.log"
+sed 's/^/  /' "$work/check-adopt.log"
+echo "  (render after adoption: $(cat "$work/render-adopt.log"))"
+echo "  then the seeding sections are added; /etc/kesgate/kesgate.toml:"
 set_wait_timeout 15m
-echo "/etc/kesgate/kesgate.toml:"
 sed 's/^/  /' "$CT_ROOT/etc/kesgate/kesgate.toml"
 
 say "OpenBao is sealed overnight; the host reboots (KES exits at start: it cannot log in to a sealed Vault)"
