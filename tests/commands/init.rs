@@ -446,3 +446,26 @@ fn wrong_combinations_are_usage_errors_and_bad_values_name_the_rule() {
     );
     assert!(t.contains(&h.config().display().to_string()), "{t}");
 }
+
+#[test]
+fn dry_run_prints_the_configuration_and_writes_nothing() {
+    let h = Host::new();
+    h.write_env(
+        "minio",
+        &format!(
+            "MINIO_VOLUMES=/var/lib/minio\nMINIO_KMS_KES_ENDPOINT={UNREACHABLE}\nMINIO_KMS_KES_KEY_NAME=minio-default\nMINIO_KMS_KES_API_KEY={API_KEY}\n"
+        ),
+    );
+    let before = h.snapshot();
+    let out = h.init(&["--adopt", "--dry-run"]);
+    assert_exit(&out, 0);
+    let t = text(&out);
+    assert!(t.contains("nothing written"), "{t}");
+    assert!(
+        t.contains(&format!("endpoints = [\"{UNREACHABLE}\"]")),
+        "{t}"
+    );
+    assert!(t.contains("default_key = \"minio-default\""), "{t}");
+    assert!(!t.contains(&API_KEY[7..]), "the key is never printed: {t}");
+    assert_eq!(before, h.snapshot());
+}
