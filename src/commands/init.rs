@@ -92,44 +92,23 @@ pub async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
         }
         return Ok(Outcome::Done);
     }
-    let adopt_args = if args.adopt { " --adopt" } else { "" };
-    // Both files judged before either is written: a refusal writes nothing.
     let mut writes = vec![(config.to_owned(), text.into_bytes())];
     if let Key::Write(k) = &key {
         writes.push((key_file.clone(), format!("{}\n", k.expose()).into_bytes()));
     }
-    let mut states = Vec::new();
-    for (path, content) in &writes {
-        let state = State::of(path, content)?;
-        if let State::Differs(_) = state
-            && !args.force
-        {
-            return Err(InitError::Exists {
-                path: path.display().to_string(),
-                args: adopt_args.to_owned(),
-            }
-            .into());
-        }
-        states.push(state);
-    }
-    let mut wrote = Vec::new();
-    for ((path, content), state) in writes.iter().zip(states) {
-        wrote.push(put(path, content, state)?);
-    }
-    let wrote_config = wrote[0];
-    let wrote_key = wrote.get(1).copied().unwrap_or(false);
-    if !wrote_config && !wrote_key {
+    let adopt_args = if args.adopt { " --adopt" } else { "" };
+    let wrote = write_all(&writes, args.force, adopt_args)?;
+    if !wrote.iter().any(|w| *w) {
         outln!(
             "{}: already configured (the same as init would write); nothing changed",
             config.display()
         );
-    } else {
-        if wrote_config {
-            outln!("wrote {} ({})", config.display(), draft.origin);
-        }
-        if wrote_key {
-            outln!("wrote {} (the API key, mode 0600)", key_file.display());
-        }
+    }
+    if wrote[0] {
+        outln!("wrote {} ({})", config.display(), draft.origin);
+    }
+    if wrote.get(1) == Some(&true) {
+        outln!("wrote {} (the API key, mode 0600)", key_file.display());
     }
     if args.adopt {
         outln!(
@@ -391,6 +370,31 @@ async fn readiness(settings: &Settings, unit: &MinioUnit) -> Result<(), Error> {
     let episode = crate::host::systemd::episode::Episode::open("init");
     wait::wait(&inputs, &client, None, &notifier, &episode).await?;
     Ok(())
+}
+
+/// Writes each (path, content), judging all before writing any: a file
+/// that differs stops everything unless `force`. Returns, per file,
+/// whether it was written.
+fn write_all(writes: &[(PathBuf, Vec<u8>)], force: bool, args: &str) -> Result<Vec<bool>, Error> {
+    let mut states = Vec::new();
+    for (path, content) in writes {
+        let state = State::of(path, content)?;
+        if let State::Differs(_) = state
+            && !force
+        {
+            return Err(InitError::Exists {
+                path: path.display().to_string(),
+                args: args.to_owned(),
+            }
+            .into());
+        }
+        states.push(state);
+    }
+    writes
+        .iter()
+        .zip(states)
+        .map(|((path, content), state)| put(path, content, state))
+        .collect()
 }
 
 /// What is at a path `init` writes.
