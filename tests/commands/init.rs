@@ -109,13 +109,16 @@ const UNREACHABLE: &str = "https://localhost:1";
 
 #[test]
 fn api_key_layouts_quoting_and_ellipses_are_adopted_without_a_change() {
-    // One file, systemd's quoting, an ellipsis and spacing kept byte for byte.
+    // One file, systemd's quoting and escapes (a CA path with a double
+    // quote), an ellipsis and spacing kept byte for byte.
     let h = Host::new();
+    let quoted_ca = h.f.path("ca \"quoted\".pem");
+    std::fs::copy(h.f.path("ca.pem"), &quoted_ca).unwrap();
     h.write_env(
         "minio",
         &format!(
-            "# MinIO (the operator's)\nMINIO_VOLUMES=\"/var/lib/minio\"\nMINIO_OPTS=\"--console-address :9001\"\nMINIO_KMS_KES_ENDPOINT=\"https://localhost:{{1...2}}, {UNREACHABLE}\"\nMINIO_KMS_KES_KEY_NAME='minio-default'\nMINIO_KMS_KES_API_KEY={API_KEY}\nMINIO_KMS_KES_CAPATH={}\n",
-            h.f.path("ca.pem").display()
+            "# MinIO (the operator's)\nMINIO_VOLUMES=\"/var/lib/minio\"\nMINIO_OPTS=\"--console-address :9001\"\nMINIO_KMS_KES_ENDPOINT=\"https://localhost:{{1...2}}, {UNREACHABLE}\"\nMINIO_KMS_KES_KEY_NAME='minio-default'\nMINIO_KMS_KES_API_KEY={API_KEY}\nMINIO_KMS_KES_CAPATH=\"{}\"\n",
+            quoted_ca.display().to_string().replace('"', "\\\"")
         ),
     );
     adopts_unchanged(&h);
@@ -127,9 +130,9 @@ fn api_key_layouts_quoting_and_ellipses_are_adopted_without_a_change() {
     assert_eq!(std::fs::read_to_string(h.key()).unwrap().trim(), API_KEY);
 
     // Two files: MINIO_CONFIG_ENV_FILE in MinIO's syntax (export lines),
-    // a CA directory.
+    // a CA directory whose name needs quoting.
     let h = Host::new();
-    let cas = h.f.path("cas");
+    let cas = h.f.path("kes CAs");
     std::fs::create_dir(&cas).unwrap();
     std::fs::copy(h.f.path("ca.pem"), cas.join("kes.pem")).unwrap();
     let minio_env = h.write_env(
@@ -142,7 +145,7 @@ fn api_key_layouts_quoting_and_ellipses_are_adopted_without_a_change() {
     h.write_env(
         "minio",
         &format!(
-            "MINIO_VOLUMES=/var/lib/minio\nMINIO_CONFIG_ENV_FILE={}\n",
+            "MINIO_VOLUMES=/var/lib/minio\nMINIO_CONFIG_ENV_FILE=\"{}\"\n",
             minio_env.display()
         ),
     );
