@@ -167,17 +167,6 @@ pub struct Seen<'a> {
     pub env_file: &'a Path,
 }
 
-/// The KES variables MinIO reads, and the other KMS families it knows.
-const KES_VARS: [&str; 7] = [
-    "MINIO_KMS_KES_ENDPOINT",
-    "MINIO_KMS_KES_KEY_NAME",
-    "MINIO_KMS_KES_API_KEY",
-    "MINIO_KMS_KES_CERT_FILE",
-    "MINIO_KMS_KES_KEY_FILE",
-    "MINIO_KMS_KES_KEY_PASSWORD",
-    "MINIO_KMS_KES_CAPATH",
-];
-
 /// Drafts the configuration that says what MinIO uses today.
 /// `other_kms`: the other KMS families MinIO would see (render's rule).
 pub fn adopt(seen: &Seen, other_kms: &[String], api_key_file: &Path) -> Result<Adopted, InitError> {
@@ -194,7 +183,7 @@ pub fn adopt(seen: &Seen, other_kms: &[String], api_key_file: &Path) -> Result<A
         });
     }
     // The same name set differently by two files (or two readers of one).
-    for name in KES_VARS {
+    for name in crate::kes::MINIO_KES_VARS {
         let mut seen_in: Vec<(&str, &String)> = Vec::new();
         for ((_, readers), shown) in seen.files.iter().zip(&names) {
             for values in readers {

@@ -3,17 +3,7 @@
 
 use std::collections::BTreeMap;
 
-pub const KES_VARS: [&str; 8] = [
-    "MINIO_KMS_KES_ENDPOINT",
-    "MINIO_KMS_KES_KEY_NAME",
-    "MINIO_KMS_KES_API_KEY",
-    "MINIO_KMS_KES_KEY_FILE",
-    "MINIO_KMS_KES_CERT_FILE",
-    "MINIO_KMS_KES_KEY_PASSWORD",
-    "MINIO_KMS_KES_CAPATH",
-    // Ignored since MinIO 2024-03, still ours to remove.
-    "MINIO_KMS_KES_ENCLAVE",
-];
+pub use crate::kes::MINIO_KES_VARS as KES_VARS;
 /// MinIO KMS (MinKMS): another key server; switching loses access to data.
 pub const MINKMS_VARS: [&str; 4] = [
     "MINIO_KMS_SERVER",
