@@ -57,7 +57,8 @@ pub enum Command {
     /// Set bucket-default SSE-KMS on every [[buckets]] entry once MinIO is healthy.
     Buckets,
     /// Is encryption at rest healthy on this host? Units, KES, env file, keys,
-    /// buckets; exit 0 healthy, 1 broken, 3 some parts could not be seen.
+    /// buckets, certificate lifetimes; exit 0 healthy, 1 broken, 2 a warning
+    /// (a certificate expiring soon), 3 some parts could not be seen.
     Status(StatusArgs),
     /// Write kesgate's configuration: `--adopt` takes what MinIO uses today
     /// from its environment file(s), changing nothing MinIO sees; without
@@ -92,8 +93,12 @@ impl Command {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print the report as JSON (fields: README, "kesgate status").
-    #[arg(long)]
+    #[arg(long, conflicts_with = "nagios")]
     pub json: bool,
+    /// One monitoring-plugins line with perfdata; exit 0 OK, 1 WARNING,
+    /// 2 CRITICAL, 3 UNKNOWN (Nagios, Icinga, Zabbix, Sensu).
+    #[arg(long)]
+    pub nagios: bool,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,12 @@ pub enum Outcome {
     No,
     /// `status`: something it could see is broken (exit 1).
     Broken,
+    /// `status`: nothing broken, but something will be (exit 2: a
+    /// certificate expiring within `[watch] warn_before`).
+    Warning,
+    /// `status --nagios`: the monitoring-plugins state (0 OK, 1 WARNING,
+    /// 2 CRITICAL, 3 UNKNOWN).
+    Plugin(u8),
     /// `status`: nothing broken among what could be seen, but some parts
     /// could not be (exit 3, Nagios's UNKNOWN).
     Unseen,
@@ -33,6 +39,8 @@ impl Outcome {
         match self {
             Outcome::Done => 0,
             Outcome::No | Outcome::Broken => 1,
+            Outcome::Warning => 2,
+            Outcome::Plugin(code) => code,
             Outcome::Unseen => 3,
         }
     }

@@ -50,7 +50,18 @@ pub struct Settings {
     pub buckets: Vec<BucketSettings>,
     /// `[vault]`, when configured.
     pub vault: Option<VaultSettings>,
+    pub watch: WatchSettings,
 }
+
+/// `[watch]`: what is a warning between boots.
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
+    /// A certificate in MinIO's KES path that expires within this is a warning.
+    pub warn_before: Duration,
+}
+
+/// `[watch] warn_before` when not set.
+pub const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The Vault/OpenBao behind KES (diagnosis only; kesgate holds no token).
 #[derive(Debug, Clone)]
@@ -236,6 +247,19 @@ impl Settings {
             .vault
             .map(|v| validate_vault(&ctx, v.into_inner()))
             .transpose()?;
+        let watch = WatchSettings {
+            warn_before: duration_in(
+                &ctx,
+                raw.watch.warn_before.as_ref(),
+                "warn_before",
+                (
+                    Duration::from_secs(3600),
+                    Duration::from_secs(365 * 24 * 3600),
+                ),
+                DEFAULT_WARN_BEFORE,
+                "choose between 1h and 365d; the default is 30d (`kes identity new` certificates last 30 days)",
+            )?,
+        };
         Ok(Settings {
             path: path.to_owned(),
             kes,
@@ -245,6 +269,7 @@ impl Settings {
             keys,
             buckets,
             vault,
+            watch,
         })
     }
 }

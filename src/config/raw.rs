@@ -21,6 +21,14 @@ pub struct RawConfig {
     #[serde(default)]
     pub buckets: Vec<RawBucket>,
     pub vault: Option<Spanned<RawVault>>,
+    #[serde(default)]
+    pub watch: RawWatch,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatch {
+    pub warn_before: Option<Spanned<String>>,
 }
 
 /// `[vault]`: the KMS behind KES, for diagnosis only.

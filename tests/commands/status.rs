@@ -104,3 +104,65 @@ fn a_sealed_key_store_and_a_drifted_env_file_are_problems() {
             .contains("KEY_NAME=other")
     );
 }
+
+/// A KES server certificate that expires in 10 days is a warning of its
+/// own: `status` exits 2 (not 0, not 1, not 3), says so once with the
+/// date and the fix, shows the certificate's NotAfter per endpoint;
+/// `--nagios` prints one WARNING line with perfdata and exits 1. Beyond
+/// `[watch] warn_before` the same certificate is no warning.
+#[test]
+fn a_certificate_expiring_within_warn_before_is_a_warning_of_its_own() {
+    let f = Fixture::new();
+    let (cert, not_after) = f.ca.server_cert_expiring(&["localhost", "127.0.0.1"], 10);
+    let kes = Server::start(Config {
+        cert,
+        ..f.kes_config(Generation::V2024)
+    });
+    let cfg = f.start_config(&kes.endpoint());
+    assert_exit(&run(&cfg, &["start"]), 0);
+
+    let (code, r) = status_json(&cfg);
+    assert_eq!(code, Some(2), "{r:#}");
+    let warnings = r["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{r:#}");
+    let w = warnings[0].as_str().unwrap();
+    assert!(w.contains("server certificate"), "{w}");
+    assert!(
+        w.contains("expires in 9 days") || w.contains("expires in 10 days"),
+        "{w}"
+    );
+    assert!(w.contains("fix:"), "{w}");
+    let e = &r["kes"][0];
+    assert_eq!(e["earliest_expiry"], not_after, "{r:#}");
+    let server = e["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["role"] == "server")
+        .expect("the server certificate");
+    assert_eq!(server["not_after"], not_after);
+
+    let out = run(&cfg, &["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("kesgate status: WARNING: "));
+
+    let out = run(&cfg, &["status", "--nagios"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.starts_with("KESGATE WARNING - "), "{line}");
+    assert!(
+        line.contains("| kes_ready=1;;;0;1 cert_days_left="),
+        "{line}"
+    );
+
+    // Beyond warn_before: no warning (and the units not seen: 3).
+    Fixture::add_kes_setting(&cfg, "");
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text_cfg}\n[watch]\nwarn_before = \"5d\"\n")).unwrap();
+    let (code, r) = status_json(&cfg);
+    assert_eq!(code, Some(3), "{r:#}");
+    assert!(r["warnings"].as_array().unwrap().is_empty(), "{r:#}");
+    let out = run(&cfg, &["status", "--nagios"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+}

@@ -4,7 +4,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Instant;
 
-use super::{BucketStatus, EndpointStatus, EnvStatus, KeyStatus, Report};
+use super::{BucketStatus, CertStatus, EndpointStatus, EnvStatus, KeyStatus, Report};
 use crate::config::{ConfigError, DEFAULT_KES_UNIT, DEFAULT_MINIO_UNIT, Endpoint, Settings};
 use crate::host::systemd::bus::{self, UnitState};
 use crate::peers::kes::client::KesClient;
@@ -49,7 +49,9 @@ pub async fn gather(config: &Path) -> Report {
         config: config.display().to_string(),
         ok: false,
         problems: Vec::new(),
+        warnings: Vec::new(),
         not_seen: Vec::new(),
+        warn_before_days: crate::config::DEFAULT_WARN_BEFORE.as_secs() / 86_400,
         units: None,
         identity: None,
         trust: None,
@@ -84,6 +86,7 @@ pub async fn gather(config: &Path) -> Report {
         .map_or_else(|| DEFAULT_MINIO_UNIT.to_owned(), |s| s.minio.unit.clone());
     units(&mut r, kes_unit.as_deref(), &minio).await;
     if let Some(settings) = &settings {
+        r.warn_before_days = settings.watch.warn_before.as_secs() / 86_400;
         r.identity = Some(settings.kes.identity().to_string());
         // minio.service, read once for every link below.
         let unit = crate::host::minio_unit::unit(settings).await;
@@ -217,11 +220,13 @@ async fn vault(r: &mut Report, settings: &Settings) {
 
 async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit::MinioUnit) {
     let mut trust = String::new();
+    let mut seen_pool = None;
     let client = match crate::host::minio_unit::kes_trust(settings, unit.runs_as.as_ref())
         .await
         .and_then(|(pool, source)| {
             r.trust = Some(source.to_string());
             trust = crate::host::minio_unit::describe_trust(&source, &pool.skipped);
+            seen_pool = Some(pool.clone());
             KesClient::new(&settings.kes, pool)
         }) {
         Ok(c) => c,
@@ -254,13 +259,37 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
                         api: None,
                         round_trip: None,
                         unproven: None,
+                        certificates: Vec::new(),
+                        earliest_expiry: None,
+                        days_left: None,
                     })
             }
         }))
         .buffered(STATUS_CONCURRENCY)
         .collect()
         .await;
-    for (endpoint, status) in settings.kes.endpoints.iter().zip(statuses) {
+    let client_cert = client_certificate(settings);
+    let mut told = std::collections::BTreeSet::new();
+    for (endpoint, mut status) in settings.kes.endpoints.iter().zip(statuses) {
+        let host = endpoint
+            .url()
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
+        status.certificates = seen_pool
+            .as_ref()
+            .map(|p| p.seen(&host))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| CertStatus {
+                role: c.role,
+                subject: c.subject,
+                not_after: c.not_after,
+            })
+            .chain(client_cert.clone())
+            .collect();
+        expiry(r, settings, endpoint, &mut status, &mut told);
         if status.ready && ready_endpoint.is_none() {
             ready_endpoint = Some(endpoint.clone());
         }
@@ -314,6 +343,65 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
     }
 }
 
+/// Our client certificate (cert/key auth): it expires too. An API key's
+/// certificate is made afresh at every start.
+fn client_certificate(settings: &Settings) -> Option<CertStatus> {
+    let crate::config::Auth::CertFile { .. } = settings.kes.auth else {
+        return None;
+    };
+    let (chain, _) = settings.kes.client.pair();
+    let leaf = crate::net::tls::cert::Cert::parse(chain.first()?.as_ref()).ok()?;
+    Some(CertStatus {
+        role: "client",
+        subject: leaf.subject_text,
+        not_after: leaf.not_after,
+    })
+}
+
+/// The earliest expiry of an endpoint's certificates; each certificate
+/// expired (broken) or within `[watch] warn_before` (a warning) said once.
+fn expiry(
+    r: &mut Report,
+    settings: &Settings,
+    endpoint: &Endpoint,
+    status: &mut EndpointStatus,
+    told: &mut std::collections::BTreeSet<CertStatus>,
+) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let Some(earliest) = status.certificates.iter().map(|c| c.not_after).min() else {
+        return;
+    };
+    status.earliest_expiry = Some(earliest);
+    status.days_left = Some((earliest - now).div_euclid(86_400));
+    let warn = settings.watch.warn_before.as_secs() as i64;
+    for c in &status.certificates {
+        if c.not_after - now >= warn || !told.insert(c.clone()) {
+            continue;
+        }
+        let date = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.not_after.max(0) as u64),
+        );
+        let what = format!(
+            "KES {endpoint}: the {} certificate {:?}",
+            c.role,
+            crate::text::cut(&c.subject)
+        );
+        if c.not_after <= now {
+            r.problems.push(format!(
+                "{what} expired at {date}; fix: renew it (MinIO's KMS calls fail with it)"
+            ));
+        } else {
+            let days = (c.not_after - now).div_euclid(86_400);
+            r.warnings.push(format!(
+                "{what} expires in {days} days ({date}); fix: renew it before then ([watch] warn_before is {})",
+                humantime::format_duration(settings.watch.warn_before)
+            ));
+        }
+    }
+}
+
 /// How many KES endpoints `status` asks at the same time.
 const STATUS_CONCURRENCY: usize = 16;
 
@@ -348,6 +436,9 @@ async fn endpoint_status(
         api: generation,
         round_trip,
         unproven,
+        certificates: Vec::new(),
+        earliest_expiry: None,
+        days_left: None,
     }
 }
 

@@ -20,8 +20,13 @@ pub use show::human;
 
 /// `kesgate status [--json]`: the report on standard output; the outcome
 /// says healthy, broken, or not all seen.
-pub async fn run(config: &Path, json: bool) -> Outcome {
+pub async fn run(config: &Path, json: bool, nagios: bool) -> Outcome {
     let report = gather(config).await;
+    if nagios {
+        let (line, code) = show::nagios(&report);
+        outln!("{line}");
+        return Outcome::Plugin(code);
+    }
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => outln!("{text}"),
@@ -42,8 +47,13 @@ pub struct Report {
     pub ok: bool,
     /// Broken links, worst first; empty when healthy.
     pub problems: Vec<String>,
+    /// What is not broken yet but will be (a certificate expiring within
+    /// `[watch] warn_before`).
+    pub warnings: Vec<String>,
     /// What kesgate could not look at, and why.
     pub not_seen: Vec<String>,
+    /// `[watch] warn_before`, in days (the warning threshold).
+    pub warn_before_days: u64,
     /// `None` without a system bus.
     pub units: Option<Vec<UnitState>>,
     pub identity: Option<String>,
@@ -73,6 +83,21 @@ pub struct EndpointStatus {
     /// Ready, but the key store was not proven to answer now (a narrow
     /// policy): why, and the policy line that would prove it.
     pub unproven: Option<String>,
+    /// The certificates in MinIO's path to this endpoint: the chain it
+    /// presented (server, ca) and our client certificate (cert/key auth).
+    pub certificates: Vec<CertStatus>,
+    /// The earliest NotAfter among them (Unix seconds) and the days left.
+    pub earliest_expiry: Option<i64>,
+    pub days_left: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CertStatus {
+    /// "server", "ca" or "client".
+    pub role: &'static str,
+    pub subject: String,
+    /// NotAfter, Unix seconds.
+    pub not_after: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,6 +135,8 @@ impl Report {
     pub fn outcome(&self) -> Outcome {
         if !self.problems.is_empty() {
             Outcome::Broken
+        } else if !self.warnings.is_empty() {
+            Outcome::Warning
         } else if !self.not_seen.is_empty() {
             Outcome::Unseen
         } else {

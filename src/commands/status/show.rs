@@ -16,6 +16,13 @@ pub fn human(r: &Report) -> String {
             };
             format!("NOT OK: {first}{more}")
         }
+        (None, _) if !r.warnings.is_empty() => {
+            let more = match r.warnings.len() {
+                1 => String::new(),
+                n => format!(" (+{} more below)", n - 1),
+            };
+            format!("WARNING: {}{more}", r.warnings[0])
+        }
         (None, true) => "OK: encryption at rest is healthy on this host".to_owned(),
         (None, false) => "UNKNOWN: nothing broken in what kesgate could see (see below)".to_owned(),
     };
@@ -43,6 +50,12 @@ pub fn human(r: &Report) -> String {
             }
             if let Some(rt) = &e.round_trip {
                 let _ = write!(line, ", round trip {rt}");
+            }
+            if let (Some(at), Some(days)) = (e.earliest_expiry, e.days_left) {
+                let date = humantime::format_rfc3339_seconds(
+                    UNIX_EPOCH + Duration::from_secs(at.max(0) as u64),
+                );
+                let _ = write!(line, ", certificates valid until {date} ({days} days)");
             }
             let _ = writeln!(s, "{line}");
         }
@@ -94,7 +107,11 @@ pub fn human(r: &Report) -> String {
             .collect();
         let _ = writeln!(s, "buckets: {}", list.join(", "));
     }
-    for (title, items) in [("problems", &r.problems), ("not seen", &r.not_seen)] {
+    for (title, items) in [
+        ("problems", &r.problems),
+        ("warnings", &r.warnings),
+        ("not seen", &r.not_seen),
+    ] {
         if !items.is_empty() {
             let _ = writeln!(s, "\n{title}:");
             for p in items {
@@ -146,4 +163,30 @@ fn unit_line(u: &UnitState) -> String {
         let _ = write!(line, "\n  {:24} \"{text}\"", "");
     }
     line
+}
+
+/// `--nagios`: one monitoring-plugins line with perfdata, and its state
+/// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+pub fn nagios(r: &Report) -> (String, u8) {
+    let (state, code, why) = if let Some(p) = r.problems.first() {
+        ("CRITICAL", 2, p.clone())
+    } else if let Some(w) = r.warnings.first() {
+        ("WARNING", 1, w.clone())
+    } else if let Some(n) = r.not_seen.first() {
+        ("UNKNOWN", 3, format!("not seen: {n}"))
+    } else {
+        (
+            "OK",
+            0,
+            "encryption at rest is healthy on this host".to_owned(),
+        )
+    };
+    // Perfdata must not hold '|' or newlines (the plugin format).
+    let why = why.replace(['|', '\n'], " ");
+    let ready = r.kes.iter().filter(|e| e.ready).count();
+    let mut perf = format!("kes_ready={ready};;;0;{}", r.kes.len());
+    if let Some(days) = r.kes.iter().filter_map(|e| e.days_left).min() {
+        let _ = write!(perf, " cert_days_left={days};{};0", r.warn_before_days);
+    }
+    (format!("KESGATE {state} - {why} | {perf}"), code)
 }

@@ -156,7 +156,8 @@ impl ServerCertVerifier for GoVerifier {
         };
         let chain: Vec<&[u8]> = intermediates.iter().map(AsRef::as_ref).collect();
         let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        self.pool
+        let verified = self
+            .pool
             .decide(|roots| verify::verify(end_entity.as_ref(), &chain, roots, &host, secs))
             .map_err(|e| {
                 let at = |t: i64| {
@@ -178,6 +179,11 @@ impl ServerCertVerifier for GoVerifier {
                     other_error => other(other_error.to_string()),
                 }
             })?;
+        let name = match &host {
+            Host::Dns(d) => d.to_ascii_lowercase(),
+            Host::Ip(ip) => ip.to_string(),
+        };
+        self.pool.saw(&name, &verified);
         Ok(ServerCertVerified::assertion())
     }
 

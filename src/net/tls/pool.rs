@@ -127,10 +127,23 @@ impl Roots for Union<'_> {
 /// adds chains, so a chain that verifies to a CA-path anchor verifies to
 /// the union too — and the common case (a private CA) never opens the
 /// system bundle and every file of /etc/ssl/certs.
+/// A certificate of a chain a server presented and that verified: what
+/// expires, and when (for `status`: certificates run out between boots).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenCert {
+    /// "server" (the leaf) or "ca" (an intermediate or the anchor).
+    pub role: &'static str,
+    pub subject: String,
+    /// NotAfter, Unix seconds.
+    pub not_after: i64,
+}
+
 #[derive(Default)]
 pub struct TrustPool {
     own: Anchors,
     system: std::sync::OnceLock<Anchors>,
+    /// Server name → the verified chain, leaf first (the last handshake).
+    seen: std::sync::Mutex<std::collections::BTreeMap<String, Vec<SeenCert>>>,
     /// Files in a CA directory that MinIO's user cannot read (skipped).
     pub skipped: Vec<PathBuf>,
 }
@@ -146,6 +159,31 @@ impl std::fmt::Debug for TrustPool {
 }
 
 impl TrustPool {
+    /// Records the verified chain of `server` (leaf first).
+    pub fn saw(&self, server: &str, chain: &[Cert]) {
+        let certs = chain
+            .iter()
+            .enumerate()
+            .map(|(i, c)| SeenCert {
+                role: if i == 0 { "server" } else { "ca" },
+                subject: c.subject_text.clone(),
+                not_after: c.not_after,
+            })
+            .collect();
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(server.to_owned(), certs);
+        }
+    }
+
+    /// The chain `server` last presented and that verified, leaf first.
+    pub fn seen(&self, server: &str) -> Vec<SeenCert> {
+        self.seen
+            .lock()
+            .ok()
+            .and_then(|s| s.get(server).cloned())
+            .unwrap_or_default()
+    }
+
     /// `check` as Go's `Verify` with MinIO's whole pool would answer: first
     /// against the CA path alone, then (only if that fails) against the
     /// union with the system roots, read once — root-owned files, read in

@@ -119,7 +119,7 @@ pub fn verify(
     roots: &dyn Roots,
     host: &Host,
     now: i64,
-) -> Result<(), VerifyError> {
+) -> Result<Vec<Cert>, VerifyError> {
     let leaf = Cert::parse(leaf_der).map_err(VerifyError::Parse)?;
     // Go parses every certificate the server sent, failing on any.
     let intermediates = intermediates_der
@@ -157,11 +157,10 @@ pub fn verify(
         }
         chains
     };
-    if chains.iter().any(|c| chain_allows_server_auth(c)) {
-        Ok(())
-    } else {
-        Err(VerifyError::IncompatibleUsage)
-    }
+    chains
+        .into_iter()
+        .find(|c| chain_allows_server_auth(c))
+        .ok_or(VerifyError::IncompatibleUsage)
 }
 
 fn time_and_extensions(c: &Cert, now: i64) -> Result<(), VerifyError> {

@@ -48,9 +48,33 @@ impl TestCa {
 
     /// A server certificate for `names` (DNS names or IP addresses).
     pub fn server_cert(&self, names: &[&str]) -> ServerCert {
+        self.server_cert_with(names, |_| {})
+    }
+
+    /// A server certificate for `names` that expires `days` from now (as
+    /// `kes identity new`'s 30-day certificates do); returns it and its
+    /// NotAfter (Unix seconds).
+    pub fn server_cert_expiring(&self, names: &[&str], days: i64) -> (ServerCert, i64) {
+        let not_after = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .expect("a second")
+            + time::Duration::days(days);
+        let cert = self.server_cert_with(names, |p| {
+            p.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+            p.not_after = not_after;
+        });
+        (cert, not_after.unix_timestamp())
+    }
+
+    fn server_cert_with(
+        &self,
+        names: &[&str],
+        shape: impl FnOnce(&mut CertificateParams),
+    ) -> ServerCert {
         let key = KeyPair::generate().expect("server key");
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let mut params = CertificateParams::new(names).expect("params");
+        shape(&mut params);
         params
             .distinguished_name
             .push(DnType::CommonName, "kes-test-server");
