@@ -40,6 +40,8 @@ pub mod ids {
     pub const DESCRIBE_DENIED: &str = "567d1a5426ce440fb5da4ef6892e168d";
     /// The Vault behind KES changed state (KESGATE_VAULT, KESGATE_VAULT_STATE).
     pub const VAULT_STATE: &str = "2322fb094bdb47ec83d2c5fbf3ffcf24";
+    /// A certificate in MinIO's KES path expires within `[watch] warn_before`.
+    pub const CERT_EXPIRING: &str = "d817e242a9e54e9a931047cb9ed25f47";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -16,6 +16,8 @@ use super::{Done, Host, Slice};
 #[derive(Default)]
 pub struct Run {
     kes: Option<(KesClient, wait::Ready)>,
+    /// MinIO's trust for KES, with the chains it verified.
+    pool: Option<std::sync::Arc<crate::net::tls::TrustPool>>,
     /// Not a failure, but said in the summary.
     warnings: Vec<String>,
     rendered: Option<render::Rendered>,
@@ -94,6 +96,7 @@ pub async fn wait(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     let s = host.settings;
     let (pool, source) = minio_unit::kes_trust(s, host.unit.runs_as.as_ref()).await?;
     let trust = minio_unit::describe_trust(&source, &pool.skipped);
+    run.pool = Some(pool.clone());
     let client = KesClient::new(&s.kes, pool)?;
     let mut vault = match &s.vault {
         Some(v) => Some(VaultWatch::connect(v).await?),
@@ -114,8 +117,53 @@ pub async fn wait(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
         host.episode,
     )
     .await?;
+    tell_expiring(host, run.pool.as_deref(), &ready.endpoint);
     run.kes = Some((client, ready));
     Ok(())
+}
+
+/// A certificate on MinIO's way to the ready endpoint that expires within
+/// `[watch] warn_before`: a warning, once per episode; never a block.
+fn tell_expiring(
+    host: &Host<'_>,
+    pool: Option<&crate::net::tls::TrustPool>,
+    endpoint: &crate::config::Endpoint,
+) {
+    let Some(pool) = pool else { return };
+    let name = endpoint
+        .url()
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let warn = host.settings.watch.warn_before.as_secs() as i64;
+    for c in pool.seen(&name) {
+        if c.not_after - now >= warn {
+            continue;
+        }
+        let at = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.not_after.max(0) as u64),
+        );
+        if !host
+            .episode
+            .changed(&format!("certificate {}", c.subject), &at.to_string())
+        {
+            continue;
+        }
+        let subject = crate::text::cut(&c.subject);
+        tracing::warn!(
+            message_id = logging::ids::CERT_EXPIRING,
+            kesgate_endpoint = %endpoint,
+            kesgate_cert_role = c.role,
+            kesgate_cert_subject = %subject,
+            kesgate_cert_not_after = %at,
+            "KES {endpoint}: the {} certificate \"{subject}\" expires at {at}, within [watch] warn_before\n  fix: renew it before then: once it expires, every KMS call of MinIO fails",
+            c.role,
+        );
+    }
 }
 
 pub async fn round_trip(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {

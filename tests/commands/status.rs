@@ -119,7 +119,15 @@ fn a_certificate_expiring_within_warn_before_is_a_warning_of_its_own() {
         ..f.kes_config(Generation::V2024)
     });
     let cfg = f.start_config(&kes.endpoint());
-    assert_exit(&run(&cfg, &["start"]), 0);
+    // `start` says so (a warning of its own) and never blocks on it.
+    let start = run(&cfg, &["start"]);
+    assert_exit(&start, 0);
+    let said = text(&start);
+    assert!(
+        said.contains("the server certificate \"CN=kes-test-server\" expires at"),
+        "{said}"
+    );
+    assert!(said.contains("fix: renew it"), "{said}");
 
     let (code, r) = status_json(&cfg);
     assert_eq!(code, Some(2), "{r:#}");

@@ -384,7 +384,7 @@ fn expiry(
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.not_after.max(0) as u64),
         );
         let what = format!(
-            "KES {endpoint}: the {} certificate {:?}",
+            "KES {endpoint}: the {} certificate \"{}\"",
             c.role,
             crate::text::cut(&c.subject)
         );
