@@ -93,12 +93,35 @@ impl Command {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print the report as JSON (fields: README, "kesgate status").
-    #[arg(long, conflicts_with = "nagios")]
+    #[arg(long, group = "format")]
     pub json: bool,
     /// One monitoring-plugins line with perfdata; exit 0 OK, 1 WARNING,
     /// 2 CRITICAL, 3 UNKNOWN (Nagios, Icinga, Zabbix, Sensu).
-    #[arg(long)]
+    #[arg(long, group = "format")]
     pub nagios: bool,
+    /// The report as Prometheus metrics (node_exporter's textfile format).
+    #[arg(long, group = "format")]
+    pub prometheus: bool,
+}
+
+/// How `status` prints its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Nagios,
+    Prometheus,
+}
+
+impl StatusArgs {
+    pub fn format(&self) -> StatusFormat {
+        match (self.json, self.nagios, self.prometheus) {
+            (true, _, _) => StatusFormat::Json,
+            (_, true, _) => StatusFormat::Nagios,
+            (_, _, true) => StatusFormat::Prometheus,
+            _ => StatusFormat::Text,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

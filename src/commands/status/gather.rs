@@ -255,6 +255,7 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
                             humantime::format_duration(bound)
                         ),
                         latency_ms: bound.as_millis() as u64,
+                        round_trip_ms: None,
                         version: None,
                         api: None,
                         round_trip: None,
@@ -415,6 +416,7 @@ async fn endpoint_status(
     let seen = wait::inspect(client, &settings.kes, trust, endpoint).await;
     let latency_ms = started.elapsed().as_millis() as u64;
     let (version, generation) = server_info(client, endpoint, seen.api).await;
+    let mut round_trip_ms = None;
     let round_trip = if seen.ready {
         let session = keys::Session {
             client,
@@ -422,7 +424,10 @@ async fn endpoint_status(
             endpoint,
             vault: settings.vault.as_ref(),
         };
-        Some(keys::inspect(&session, &settings.kes.default_key).await)
+        let started = Instant::now();
+        let said = keys::inspect(&session, &settings.kes.default_key).await;
+        round_trip_ms = Some(started.elapsed().as_millis() as u64);
+        Some(said)
     } else {
         None
     };
@@ -432,6 +437,7 @@ async fn endpoint_status(
         ready,
         state,
         latency_ms,
+        round_trip_ms,
         version,
         api: generation,
         round_trip,

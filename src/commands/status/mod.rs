@@ -6,6 +6,7 @@
 //! root) is said, not guessed.
 
 mod gather;
+mod metrics;
 mod show;
 
 use std::path::Path;
@@ -13,6 +14,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::Outcome;
+use crate::cli::StatusFormat;
 
 use crate::host::systemd::bus::UnitState;
 pub use gather::gather;
@@ -20,22 +22,27 @@ pub use show::human;
 
 /// `kesgate status [--json]`: the report on standard output; the outcome
 /// says healthy, broken, or not all seen.
-pub async fn run(config: &Path, json: bool, nagios: bool) -> Outcome {
+pub async fn run(config: &Path, format: StatusFormat) -> Outcome {
     let report = gather(config).await;
-    if nagios {
-        let (line, code) = show::nagios(&report);
-        outln!("{line}");
-        return Outcome::Plugin(code);
-    }
-    if json {
-        match serde_json::to_string_pretty(&report) {
+    match format {
+        StatusFormat::Text => out!("{}", human(&report)),
+        StatusFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(text) => outln!("{text}"),
             Err(e) => {
                 outln!("{{\"ok\": false, \"problems\": [\"cannot encode the report: {e}\"]}}")
             }
+        },
+        StatusFormat::Nagios => {
+            let (line, code) = show::nagios(&report);
+            outln!("{line}");
+            return Outcome::Plugin(code);
         }
-    } else {
-        out!("{}", human(&report));
+        StatusFormat::Prometheus => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            out!("{}", metrics::render(&report, now));
+        }
     }
     report.outcome()
 }
@@ -75,6 +82,8 @@ pub struct EndpointStatus {
     /// "ready (/v1/ready)" or what is wrong.
     pub state: String,
     pub latency_ms: u64,
+    /// How long MinIO's start-up round trip took (when ready).
+    pub round_trip_ms: Option<u64>,
     pub version: Option<String>,
     /// "2024+", "2023-05", "2023-02", or "2023-05+" when only /v1/ready told.
     pub api: Option<String>,

@@ -1,0 +1,143 @@
+//! `status --prometheus`: the report in Prometheus' text format, as
+//! node_exporter's textfile collector reads it. Booleans are 0/1 gauges,
+//! Unix times `_timestamp_seconds`, strings in an `_info` gauge; no secret
+//! and nothing derived from one in any label; label values escaped.
+
+use std::fmt::Write as _;
+
+use super::Report;
+
+/// One metric family: its HELP, its TYPE (always gauge here) and samples.
+struct Family<'a> {
+    name: &'a str,
+    help: &'a str,
+    samples: Vec<(Vec<(&'a str, String)>, f64)>,
+}
+
+/// The metrics of one status report, at `now` (Unix seconds).
+pub fn render(r: &Report, now: i64) -> String {
+    let mut families = vec![
+        Family {
+            name: "kesgate_build_info",
+            help: "kesgate's version (value 1).",
+            samples: vec![(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)],
+        },
+        Family {
+            name: "kesgate_last_check_timestamp_seconds",
+            help: "When these values were measured (Unix time).",
+            samples: vec![(vec![], now as f64)],
+        },
+    ];
+    let ep = |e: &super::EndpointStatus| vec![("endpoint", e.endpoint.clone())];
+    families.push(Family {
+        name: "kesgate_kes_ready",
+        help: "1 when the KES endpoint is ready for MinIO's identity (reachable, trusted as MinIO trusts it, authorised, its key store answering).",
+        samples: r.kes.iter().map(|e| (ep(e), f64::from(u8::from(e.ready)))).collect(),
+    });
+    families.push(Family {
+        name: "kesgate_kes_key_store_ready",
+        help: "1 when the endpoint's key store answered just now (the fresh probe: a describe of an absent key), 0 when it did not or could not be asked.",
+        samples: r
+            .kes
+            .iter()
+            .map(|e| (ep(e), f64::from(u8::from(e.ready && e.unproven.is_none()))))
+            .collect(),
+    });
+    families.push(Family {
+        name: "kesgate_kes_round_trip_seconds",
+        help: "How long MinIO's start-up round trip (generate, decrypt) with the default key took.",
+        samples: r
+            .kes
+            .iter()
+            .filter_map(|e| e.round_trip_ms.map(|ms| (ep(e), ms as f64 / 1000.0)))
+            .collect(),
+    });
+    families.push(Family {
+        name: "kesgate_certificate_not_after_timestamp_seconds",
+        help: "NotAfter of each certificate in MinIO's path to KES (role: server, ca, client).",
+        samples: r
+            .kes
+            .iter()
+            .flat_map(|e| {
+                e.certificates.iter().map(move |c| {
+                    (
+                        vec![
+                            ("endpoint", e.endpoint.clone()),
+                            ("role", c.role.to_owned()),
+                            ("subject", c.subject.clone()),
+                        ],
+                        c.not_after as f64,
+                    )
+                })
+            })
+            .collect(),
+    });
+    if let Some(v) = &r.vault {
+        families.push(Family {
+            name: "kesgate_vault_sealed",
+            help: "1 when the Vault behind KES is sealed (or not initialised), 0 when unsealed.",
+            samples: v
+                .sealed
+                .map(|sealed| {
+                    (
+                        vec![("address", v.address.clone())],
+                        f64::from(u8::from(sealed)),
+                    )
+                })
+                .into_iter()
+                .collect(),
+        });
+    }
+    if let Some(env) = &r.env_file {
+        families.push(Family {
+            name: "kesgate_env_matches",
+            help: "1 when MinIO's environment holds the configured KES variables and MinIO would accept them.",
+            samples: vec![(
+                vec![],
+                f64::from(u8::from(env.matches && env.minio_problems.is_empty())),
+            )],
+        });
+    }
+    families.push(Family {
+        name: "kesgate_keys_missing",
+        help: "How many configured keys KES does not have (unknown ones not counted).",
+        samples: vec![(
+            vec![],
+            r.keys.iter().filter(|k| k.present == Some(false)).count() as f64,
+        )],
+    });
+    let mut out = String::new();
+    for f in families.iter().filter(|f| !f.samples.is_empty()) {
+        let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
+        let _ = writeln!(out, "# TYPE {} gauge", f.name);
+        for (labels, value) in &f.samples {
+            let _ = write!(out, "{}", f.name);
+            if !labels.is_empty() {
+                let inner: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                    .collect();
+                let _ = write!(out, "{{{}}}", inner.join(","));
+            }
+            let _ = writeln!(out, " {value}");
+        }
+    }
+    out
+}
+
+/// A label value as the text format wants it: `\`, `"` and newlines escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+    }
+}
