@@ -24,6 +24,8 @@ mod config;
 mod error;
 /// Files as root must treat them: safe reads and writes, env-file dialects.
 mod files;
+/// The fleet fingerprint: MinIO's cluster-wide MINIO_* set, keyed.
+mod fleet;
 /// Facts about this host: minio.service, systemd.
 mod host;
 /// KES's terms as checked values: API keys, identities, key names, policies.

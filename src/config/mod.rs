@@ -58,6 +58,9 @@ pub struct Settings {
 pub struct WatchSettings {
     /// A certificate in MinIO's KES path that expires within this is a warning.
     pub warn_before: Duration,
+    /// The fleet fingerprint's key with certificate auth (the same file on
+    /// every node); with an API key, the key itself is the shared secret.
+    pub fingerprint_key: Option<crate::secret::Secret<Vec<u8>>>,
 }
 
 /// `[watch] warn_before` when not set.
@@ -259,6 +262,12 @@ impl Settings {
                 DEFAULT_WARN_BEFORE,
                 "choose between 1h and 365d; the default is 30d (`kes identity new` certificates last 30 days)",
             )?,
+            fingerprint_key: raw
+                .watch
+                .fingerprint_key_file
+                .as_ref()
+                .map(|p| secrets::read_fingerprint_key(&ctx.resolve(p.get_ref())))
+                .transpose()?,
         };
         Ok(Settings {
             path: path.to_owned(),

@@ -29,6 +29,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawWatch {
     pub warn_before: Option<Spanned<String>>,
+    pub fingerprint_key_file: Option<Spanned<PathBuf>>,
 }
 
 /// `[vault]`: the KMS behind KES, for diagnosis only.

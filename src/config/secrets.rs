@@ -91,6 +91,14 @@ fn read_secret(path: &Path, fix: &'static str) -> Result<Secret<Vec<u8>>, Config
     })
 }
 
+/// `[watch] fingerprint_key_file`: a secret like the others.
+pub(super) fn read_fingerprint_key(path: &Path) -> Result<Secret<Vec<u8>>, ConfigError> {
+    read_secret(
+        path,
+        "put the same random key on every node of the cluster (mode 600), e.g. `head -c 32 /dev/urandom > FILE`, or remove fingerprint_key_file",
+    )
+}
+
 /// The client certificate chain and key MinIO will present, derived from
 /// the API key or read from `cert_file`/`key_file` — once, at load, with
 /// the configuration line to fix.

@@ -220,3 +220,57 @@ fn promtool_check(metrics: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The fleet fingerprint (status, --json, --prometheus): the same MINIO_*
+/// set gives the same value on two hosts; a managed value that differs
+/// gives another; a skipped one (MINIO_ROOT_PASSWORD) does not count; it
+/// is keyed by the cluster's API key, so it is no plain hash of the values.
+#[test]
+fn the_fleet_fingerprint_finds_the_odd_node_out_and_reveals_nothing() {
+    let host = |env: &str, key: &str| {
+        let f = Fixture::new();
+        f.write_secret("kes-api-key", key);
+        let cfg = f.config_plus(
+            &["https://localhost:1".to_owned()],
+            "timeout = \"1s\"\nkes_unit = \"\"",
+            "[env_file]\npath = \"minio\"\n",
+        );
+        std::fs::write(f.path("minio"), env).unwrap();
+        let (_, r) = status_json(&cfg);
+        let prometheus =
+            String::from_utf8_lossy(&run(&cfg, &["status", "--prometheus"]).stdout).into_owned();
+        (f, r["fingerprint"].as_str().map(str::to_owned), prometheus)
+    };
+    let env = |endpoint: &str, password: &str| {
+        format!(
+            "MINIO_VOLUMES=\"https://minio{{1...4}}:9000/data\"\nMINIO_ROOT_PASSWORD={password}\nMINIO_KMS_KES_ENDPOINT={endpoint}\nMINIO_KMS_KES_KEY_NAME=minio-default\n"
+        )
+    };
+    let (_a, one, prom) = host(&env("https://kes:7373", "pw-one"), API_KEY);
+    let one = one.expect("a fingerprint");
+    assert!(
+        prom.contains(&format!(
+            "kesgate_minio_env_info{{fingerprint=\"{one}\"}} 1"
+        )),
+        "{prom}"
+    );
+    let (_b, two, _) = host(&env("https://kes:7373", "pw-two"), API_KEY);
+    assert_eq!(
+        two.as_deref(),
+        Some(one.as_str()),
+        "only a skipped value differs"
+    );
+    let (_c, three, _) = host(&env("https://kes2:7373", "pw-one"), API_KEY);
+    assert_ne!(
+        three.as_deref(),
+        Some(one.as_str()),
+        "a managed value differs"
+    );
+    let (_d, other_key, _) = host(&env("https://kes:7373", "pw-one"), OTHER_KEY);
+    assert_ne!(
+        other_key.as_deref(),
+        Some(one.as_str()),
+        "keyed by the cluster's key"
+    );
+    assert!(!one.contains("pw-one") && one.len() == 32, "{one}");
+}

@@ -58,6 +58,8 @@ pub async fn gather(config: &Path) -> Report {
         kes: Vec::new(),
         vault: None,
         env_file: None,
+        fingerprint: None,
+        fingerprint_note: None,
         keys: Vec::new(),
         buckets: None,
     };
@@ -93,6 +95,7 @@ pub async fn gather(config: &Path) -> Report {
         kes(&mut r, settings, &unit).await;
         vault(&mut r, settings).await;
         env_file(&mut r, settings, &unit);
+        fingerprint(&mut r, settings, &unit);
         buckets(&mut r, settings, &unit).await;
     }
     r.ok = r.problems.is_empty() && r.not_seen.is_empty();
@@ -400,6 +403,28 @@ fn expiry(
                 humantime::format_duration(settings.watch.warn_before)
             ));
         }
+    }
+}
+
+/// The fleet fingerprint of MinIO's environment as MinIO will read it,
+/// keyed with the secret every node shares: the cluster's API key, or
+/// `[watch] fingerprint_key_file` with certificate auth.
+fn fingerprint(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit::MinioUnit) {
+    let secret: Vec<u8> = match (&settings.kes.auth, &settings.watch.fingerprint_key) {
+        (_, Some(k)) => k.expose().clone(),
+        (crate::config::Auth::ApiKey { key, .. }, None) => {
+            key.to_text().expose().as_bytes().to_vec()
+        }
+        (crate::config::Auth::CertFile { .. }, None) => {
+            r.fingerprint_note = Some(
+                "no fingerprint: with certificate auth the nodes share no secret; set [watch] fingerprint_key_file to the same key file on every node".into(),
+            );
+            return;
+        }
+    };
+    match render::minio_view(&settings.env_file, unit) {
+        Ok(view) => r.fingerprint = Some(crate::fleet::fingerprint(&view.effective, &secret)),
+        Err(e) => r.fingerprint_note = Some(format!("no fingerprint: {}", headline(&e))),
     }
 }
 

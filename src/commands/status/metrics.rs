@@ -98,6 +98,13 @@ pub fn render(r: &Report, now: i64) -> String {
             )],
         });
     }
+    if let Some(f) = &r.fingerprint {
+        families.push(Family {
+            name: "kesgate_minio_env_info",
+            help: "The fleet fingerprint of MinIO's compared MINIO_* set (a keyed MAC; value 1): one value across a cluster's nodes.",
+            samples: vec![(vec![("fingerprint", f.clone())], 1.0)],
+        });
+    }
     families.push(Family {
         name: "kesgate_keys_missing",
         help: "How many configured keys KES does not have (unknown ones not counted).",

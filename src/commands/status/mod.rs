@@ -70,6 +70,11 @@ pub struct Report {
     /// `[vault]`: the Vault behind KES (null when not configured).
     pub vault: Option<crate::peers::vault::VaultStatus>,
     pub env_file: Option<EnvStatus>,
+    /// The fleet fingerprint: a keyed MAC of the MINIO_* set MinIO compares
+    /// across a cluster's nodes (equal on every healthy node).
+    pub fingerprint: Option<String>,
+    /// Why there is none (no shared key, MinIO's environment unreadable).
+    pub fingerprint_note: Option<String>,
     pub keys: Vec<KeyStatus>,
     /// `None` when MinIO could not be asked.
     pub buckets: Option<Vec<BucketStatus>>,

@@ -68,6 +68,18 @@ pub fn human(r: &Report) -> String {
             .unwrap_or_default();
         let _ = writeln!(s, "\nvault: {}{version}", v.describe());
     }
+    match (&r.fingerprint, &r.fingerprint_note) {
+        (Some(f), _) => {
+            let _ = writeln!(
+                s,
+                "\nfleet fingerprint: {f} (MinIO's compared MINIO_* set; the same on every node of a cluster)"
+            );
+        }
+        (None, Some(note)) => {
+            let _ = writeln!(s, "\nfleet fingerprint: {note}");
+        }
+        (None, None) => {}
+    }
     if let Some(env) = &r.env_file {
         let owner = match (&env.owner, &env.mode) {
             (Some(o), Some(m)) => format!(" ({o} {m})"),

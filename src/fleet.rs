@@ -1,0 +1,104 @@
+//! A distributed MinIO compares a hash of every `MINIO_*` variable across
+//! its nodes, minus a skip list (minio.md §8), and refuses peers whose set
+//! differs. The fleet fingerprint is a keyed MAC of exactly that set, so
+//! that a monitoring system finds the odd node out — and learns nothing
+//! about any value without the key every node shares (the cluster's API
+//! key, or `[watch] fingerprint_key_file` with certificate auth).
+
+use std::collections::BTreeMap;
+
+use ring::hmac;
+
+/// What MinIO leaves out of its comparison (cmd/bootstrap-peer-server.go).
+pub const SKIPPED: [&str; 11] = [
+    "MINIO_OPTS",
+    "MINIO_CERT_PASSWD",
+    "MINIO_SERVER_DEBUG",
+    "MINIO_DSYNC_TRACE",
+    "MINIO_ROOT_USER",
+    "MINIO_ROOT_PASSWORD",
+    "MINIO_ACCESS_KEY",
+    "MINIO_SECRET_KEY",
+    "MINIO_OPERATOR_VERSION",
+    "MINIO_VSPHERE_PLUGIN_VERSION",
+    "MINIO_CI_CD",
+];
+
+/// The fingerprint of `env`'s compared set under `key` (the shared secret):
+/// 128 bits of HMAC-SHA256 in hex. The MAC key is itself derived from the
+/// secret with a label, so the fingerprint is no use for checking guesses
+/// of the secret.
+pub fn fingerprint(env: &BTreeMap<String, String>, secret: &[u8]) -> String {
+    let derived = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, secret),
+        b"kesgate fleet fingerprint v1",
+    );
+    let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+    let mut ctx = hmac::Context::with_key(&key);
+    for (name, value) in env
+        .iter()
+        .filter(|(n, _)| n.starts_with("MINIO_") && !SKIPPED.contains(&n.as_str()))
+    {
+        // Length-prefixed: no two sets serialise alike.
+        for part in [name.as_bytes(), value.as_bytes()] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+    }
+    ctx.sign().as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn equal_sets_match_and_a_managed_value_does_not() {
+        let a = env(&[
+            ("MINIO_KMS_KES_ENDPOINT", "https://kes:7373"),
+            ("MINIO_ROOT_PASSWORD", "one"),
+            ("PATH", "/usr/bin"),
+        ]);
+        let mut b = a.clone();
+        b.insert("MINIO_ROOT_PASSWORD".into(), "two".into());
+        b.insert("PATH".into(), "/bin".into());
+        assert_eq!(fingerprint(&a, b"k"), fingerprint(&b, b"k"));
+        let mut c = a.clone();
+        c.insert("MINIO_KMS_KES_ENDPOINT".into(), "https://kes:7373 ".into());
+        assert_ne!(fingerprint(&a, b"k"), fingerprint(&c, b"k"));
+        let mut d = a.clone();
+        d.insert("MINIO_BROWSER".into(), "off".into());
+        assert_ne!(fingerprint(&a, b"k"), fingerprint(&d, b"k"));
+    }
+
+    #[test]
+    fn it_is_keyed_not_a_plain_hash_of_the_values() {
+        use sha2::Digest as _;
+        let a = env(&[("MINIO_KMS_KES_KEY_NAME", "minio-default")]);
+        assert_ne!(
+            fingerprint(&a, b"cluster key"),
+            fingerprint(&a, b"other key")
+        );
+        let plain = sha2::Sha256::digest(b"MINIO_KMS_KES_KEY_NAME=minio-default");
+        let plain: String = plain[..16].iter().map(|b| format!("{b:02x}")).collect();
+        assert_ne!(fingerprint(&a, b""), plain);
+        assert_eq!(fingerprint(&a, b"k").len(), 32);
+    }
+
+    #[test]
+    fn names_and_values_cannot_run_into_each_other() {
+        let a = env(&[("MINIO_A", "BC")]);
+        let b = env(&[("MINIO_AB", "C")]);
+        assert_ne!(fingerprint(&a, b"k"), fingerprint(&b, b"k"));
+    }
+}
