@@ -81,4 +81,11 @@ zcat "$(ls target/assets/kesgate.8.gz)" | grep -q 'kesgate\\-preflight' || fail 
 zcat "$(ls target/assets/kesgate.8.gz)" | grep -q 'kesgate\\-init' || fail "man page lacks init"
 grep -qx /usr/share/man/man8/kesgate-init.8.gz "$work/deb-files" || fail ".deb lacks kesgate-init(8)"
 grep -q 'adopt' target/assets/kesgate.bash || fail "bash completion lacks init --adopt"
+# The alert rules shipped as an example: valid, and they fire as their tests say.
+grep -qx /usr/share/doc/kesgate/examples/kesgate-alerts.yml "$work/deb-files" || fail ".deb lacks the alert rules"
+grep -qx /usr/share/doc/kesgate/examples/kesgate-alerts.yml "$work/rpm-files" || fail ".rpm lacks the alert rules"
+promtool check rules packaging/prometheus/kesgate-alerts.yml >"$work/rules.txt" 2>&1 || fail "promtool check rules: $(cat "$work/rules.txt")"
+(cd packaging/prometheus && promtool test rules kesgate-alerts.test.yml) >"$work/rules-test.txt" 2>&1 \
+    || fail "promtool test rules: $(cat "$work/rules-test.txt")"
+echo "alert rules: $(grep -c 'alert:' packaging/prometheus/kesgate-alerts.yml) rules checked and unit-tested by promtool"
 echo "packages: $(basename "$deb") ($(wc -l <"$work/deb-files") paths), $(basename "$rpm") ($(wc -l <"$work/rpm-files") paths)"
