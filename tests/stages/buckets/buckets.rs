@@ -218,33 +218,28 @@ impl Drop for Moto {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// moto's own server on a port the OS picks (bound by moto itself, so no
+/// other test can take it between a probe and the bind), reported on its
+/// first line of output; it runs until killed.
+const MOTO: &str = "import sys, threading\nfrom moto.server import ThreadedMotoServer\ns = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)\ns.start()\nprint(s.get_host_and_port()[1], flush=True)\nthreading.Event().wait()\n";
 
 fn start_moto() -> Moto {
-    use std::io::{Read, Write};
+    use std::io::{BufRead, Read, Write};
     use std::net::{TcpListener, TcpStream};
-    let moto_port = free_port();
-    let child = std::process::Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
-        .stdout(std::process::Stdio::null())
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", MOTO])
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("moto_server on PATH: pip install 'moto[server]'");
-    // Bounded poll until moto listens (a hang is a failure, not a wait forever).
-    let up = (0..600).any(|_| {
-        let ok = TcpStream::connect(("127.0.0.1", moto_port)).is_ok();
-        if !ok {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        ok
-    });
-    assert!(up, "moto_server did not start");
+        .expect("python3 with moto[server] (pip install 'moto[server]')");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let moto_port: u16 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("moto did not start: {line:?}"));
     let shim = TcpListener::bind("127.0.0.1:0").unwrap();
     let shim_port = shim.local_addr().unwrap().port();
     std::thread::spawn(move || {
