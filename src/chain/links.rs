@@ -130,12 +130,7 @@ fn tell_expiring(
     endpoint: &crate::config::Endpoint,
 ) {
     let Some(pool) = pool else { return };
-    let name = endpoint
-        .url()
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_ascii_lowercase();
+    let name = endpoint.server_name();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);

@@ -102,6 +102,16 @@ impl Endpoint {
     pub fn url(&self) -> &Url {
         &self.0
     }
+
+    /// The server name the TLS verifier sees (and records a chain under):
+    /// the host, lower case, an IPv6 address without brackets.
+    pub fn server_name(&self) -> String {
+        self.0
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase()
+    }
 }
 
 impl std::fmt::Display for Endpoint {

@@ -275,12 +275,7 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
     let client_cert = client_certificate(settings);
     let mut told = std::collections::BTreeSet::new();
     for (endpoint, mut status) in settings.kes.endpoints.iter().zip(statuses) {
-        let host = endpoint
-            .url()
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_ascii_lowercase();
+        let host = endpoint.server_name();
         status.certificates = seen_pool
             .as_ref()
             .map(|p| p.seen(&host))
