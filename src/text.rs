@@ -34,6 +34,21 @@ pub fn duration(d: std::time::Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
+/// Now, in Unix seconds (0 for a clock before 1970).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A Unix time (seconds) as RFC 3339, UTC: `2026-12-13T05:20:53Z`.
+pub fn unix_time(secs: i64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64),
+    )
+    .to_string()
+}
+
 /// An error's first line: what went wrong, without the `fix:` and the
 /// detail lines kesgate's messages carry below it (for STATUS= and lists).
 pub fn headline(e: &dyn std::fmt::Display) -> String {

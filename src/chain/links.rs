@@ -130,21 +130,15 @@ fn tell_expiring(
     endpoint: &crate::config::Endpoint,
 ) {
     let Some(pool) = pool else { return };
-    let name = endpoint.server_name();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let warn = host.settings.watch.warn_before.as_secs() as i64;
-    for c in pool.seen(&name) {
-        if c.not_after - now >= warn {
+    let now = crate::text::unix_now();
+    for c in pool.seen(&endpoint.server_name()) {
+        if c.expiry(now, host.settings.watch.warn_before) == crate::net::tls::Expiry::Fine {
             continue;
         }
-        let at = humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.not_after.max(0) as u64),
-        );
+        let at = crate::text::unix_time(c.not_after);
         if !host
             .episode
-            .changed(&format!("certificate {}", c.subject), &at.to_string())
+            .changed(&format!("certificate {}", c.subject), &at)
         {
             continue;
         }

@@ -4,9 +4,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Instant;
 
-use super::{BucketStatus, CertStatus, EndpointStatus, EnvStatus, KeyStatus, Report};
+use super::{BucketStatus, EndpointStatus, EnvStatus, KeyStatus, Report};
 use crate::config::{ConfigError, DEFAULT_KES_UNIT, DEFAULT_MINIO_UNIT, Endpoint, Settings};
 use crate::host::systemd::bus::{self, UnitState};
+use crate::net::tls::{Expiry, SeenCert};
 use crate::peers::kes::client::KesClient;
 use crate::peers::kes::generation;
 use crate::peers::s3::S3Client;
@@ -281,11 +282,6 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
             .map(|p| p.seen(&host))
             .unwrap_or_default()
             .into_iter()
-            .map(|c| CertStatus {
-                role: c.role,
-                subject: c.subject,
-                not_after: c.not_after,
-            })
             .chain(client_cert.clone())
             .collect();
         expiry(r, settings, endpoint, &mut status, &mut told);
@@ -344,13 +340,13 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
 
 /// Our client certificate (cert/key auth): it expires too. An API key's
 /// certificate is made afresh at every start.
-fn client_certificate(settings: &Settings) -> Option<CertStatus> {
+fn client_certificate(settings: &Settings) -> Option<SeenCert> {
     let crate::config::Auth::CertFile { .. } = settings.kes.auth else {
         return None;
     };
     let (chain, _) = settings.kes.client.pair();
     let leaf = crate::net::tls::cert::Cert::parse(chain.first()?.as_ref()).ok()?;
-    Some(CertStatus {
+    Some(SeenCert {
         role: "client",
         subject: leaf.subject_text,
         not_after: leaf.not_after,
@@ -364,39 +360,34 @@ fn expiry(
     settings: &Settings,
     endpoint: &Endpoint,
     status: &mut EndpointStatus,
-    told: &mut std::collections::BTreeSet<CertStatus>,
+    told: &mut std::collections::BTreeSet<SeenCert>,
 ) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = crate::text::unix_now();
     let Some(earliest) = status.certificates.iter().map(|c| c.not_after).min() else {
         return;
     };
     status.earliest_expiry = Some(earliest);
     status.days_left = Some((earliest - now).div_euclid(86_400));
-    let warn = settings.watch.warn_before.as_secs() as i64;
     for c in &status.certificates {
-        if c.not_after - now >= warn || !told.insert(c.clone()) {
+        let state = c.expiry(now, settings.watch.warn_before);
+        if state == Expiry::Fine || !told.insert(c.clone()) {
             continue;
         }
-        let date = humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.not_after.max(0) as u64),
-        );
+        let date = crate::text::unix_time(c.not_after);
         let what = format!(
             "KES {endpoint}: the {} certificate \"{}\"",
             c.role,
             crate::text::cut(&c.subject)
         );
-        if c.not_after <= now {
-            r.problems.push(format!(
+        match state {
+            Expiry::Expired => r.problems.push(format!(
                 "{what} expired at {date}; fix: renew it (MinIO's KMS calls fail with it)"
-            ));
-        } else {
-            let days = (c.not_after - now).div_euclid(86_400);
-            r.warnings.push(format!(
+            )),
+            Expiry::Soon { days } => r.warnings.push(format!(
                 "{what} expires in {days} days ({date}); fix: renew it before then ([watch] warn_before is {})",
                 humantime::format_duration(settings.watch.warn_before)
-            ));
+            )),
+            Expiry::Fine => {}
         }
     }
 }

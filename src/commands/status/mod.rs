@@ -38,10 +38,7 @@ pub async fn run(config: &Path, format: StatusFormat) -> Outcome {
             return Outcome::Plugin(code);
         }
         StatusFormat::Prometheus => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            out!("{}", metrics::render(&report, now));
+            out!("{}", metrics::render(&report, crate::text::unix_now()));
         }
     }
     report.outcome()
@@ -99,19 +96,10 @@ pub struct EndpointStatus {
     pub unproven: Option<String>,
     /// The certificates in MinIO's path to this endpoint: the chain it
     /// presented (server, ca) and our client certificate (cert/key auth).
-    pub certificates: Vec<CertStatus>,
+    pub certificates: Vec<crate::net::tls::SeenCert>,
     /// The earliest NotAfter among them (Unix seconds) and the days left.
     pub earliest_expiry: Option<i64>,
     pub days_left: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct CertStatus {
-    /// "server", "ca" or "client".
-    pub role: &'static str,
-    pub subject: String,
-    /// NotAfter, Unix seconds.
-    pub not_after: i64,
 }
 
 #[derive(Debug, Serialize)]

@@ -52,9 +52,7 @@ pub fn human(r: &Report) -> String {
                 let _ = write!(line, ", round trip {rt}");
             }
             if let (Some(at), Some(days)) = (e.earliest_expiry, e.days_left) {
-                let date = humantime::format_rfc3339_seconds(
-                    UNIX_EPOCH + Duration::from_secs(at.max(0) as u64),
-                );
+                let date = crate::text::unix_time(at);
                 let _ = write!(line, ", certificates valid until {date} ({days} days)");
             }
             let _ = writeln!(s, "{line}");

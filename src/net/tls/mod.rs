@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, OtherError, SignatureScheme};
 
 use cert::{Cert, Hash, PublicKey, SigAlg};
-pub use pool::{CaSource, TrustPool};
+pub use pool::{CaSource, Expiry, SeenCert, TrustPool};
 use verify::{Host, VerifyError};
 
 /// The configuration section a TLS setting came from, for messages.

@@ -122,22 +122,50 @@ impl Roots for Union<'_> {
     }
 }
 
-/// MinIO's pool: the system roots plus the CA path. The system roots are
-/// read only when the CA path alone cannot decide: adding anchors only
-/// adds chains, so a chain that verifies to a CA-path anchor verifies to
-/// the union too — and the common case (a private CA) never opens the
-/// system bundle and every file of /etc/ssl/certs.
-/// A certificate of a chain a server presented and that verified: what
-/// expires, and when (for `status`: certificates run out between boots).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A certificate in MinIO's path to KES and when it expires: of a chain a
+/// server presented and that verified, or kesgate's client certificate
+/// (certificates run out between boots).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct SeenCert {
-    /// "server" (the leaf) or "ca" (an intermediate or the anchor).
+    /// "server" (the leaf), "ca" (an intermediate or the anchor) or "client".
     pub role: &'static str,
     pub subject: String,
     /// NotAfter, Unix seconds.
     pub not_after: i64,
 }
 
+/// Where a certificate stands at a moment, against `[watch] warn_before`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    Fine,
+    /// Expires within the warning window: in this many whole days.
+    Soon {
+        days: i64,
+    },
+    Expired,
+}
+
+impl SeenCert {
+    /// Its state at `now` (Unix seconds) with the warning window `warn`.
+    pub fn expiry(&self, now: i64, warn: std::time::Duration) -> Expiry {
+        let left = self.not_after - now;
+        if left <= 0 {
+            Expiry::Expired
+        } else if left < warn.as_secs() as i64 {
+            Expiry::Soon {
+                days: left.div_euclid(86_400),
+            }
+        } else {
+            Expiry::Fine
+        }
+    }
+}
+
+/// MinIO's pool: the system roots plus the CA path. The system roots are
+/// read only when the CA path alone cannot decide: adding anchors only
+/// adds chains, so a chain that verifies to a CA-path anchor verifies to
+/// the union too — and the common case (a private CA) never opens the
+/// system bundle and every file of /etc/ssl/certs.
 #[derive(Default)]
 pub struct TrustPool {
     own: Anchors,
@@ -386,6 +414,22 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_is_fine_soon_or_expired_against_the_window() {
+        let c = |not_after| SeenCert {
+            role: "server",
+            subject: "CN=kes".into(),
+            not_after,
+        };
+        let day = 86_400;
+        let warn = std::time::Duration::from_secs(30 * day as u64);
+        assert_eq!(c(31 * day).expiry(0, warn), Expiry::Fine);
+        assert_eq!(c(30 * day).expiry(0, warn), Expiry::Fine);
+        assert_eq!(c(10 * day + 5).expiry(0, warn), Expiry::Soon { days: 10 });
+        assert_eq!(c(1).expiry(0, warn), Expiry::Soon { days: 0 });
+        assert_eq!(c(0).expiry(0, warn), Expiry::Expired);
+    }
 
     #[test]
     fn pem_blocks_as_go_finds_them() {
