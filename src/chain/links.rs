@@ -94,10 +94,13 @@ pub async fn recover(host: &Host<'_>) {
 
 pub async fn wait(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     let s = host.settings;
-    let (pool, source) = minio_unit::kes_trust(s, host.unit.runs_as.as_ref()).await?;
-    let trust = minio_unit::describe_trust(&source, &pool.skipped);
-    run.pool = Some(pool.clone());
-    let client = KesClient::new(&s.kes, pool)?;
+    let minio_unit::KesConnection {
+        client,
+        pool,
+        source,
+        trust,
+    } = minio_unit::kes_connection(s, &host.unit).await?;
+    run.pool = Some(pool);
     let mut vault = match &s.vault {
         Some(v) => Some(VaultWatch::connect(v).await?),
         None => None,

@@ -18,7 +18,6 @@ use crate::files::atomic::{Attributes, Mode, write_at};
 use crate::host::minio_unit::{self, MinioUnit};
 use crate::kes::apikey::ApiKey;
 use crate::kes::policy::policy_yaml;
-use crate::peers::kes::client::KesClient;
 use crate::secret::Secret;
 use crate::stages::{keys, render, wait};
 
@@ -292,19 +291,12 @@ async fn unchanged_by_render(
     Err(InitError::WouldChange { diff }.into())
 }
 
-/// The client with MinIO's identity and trust, and the trust's description.
-async fn client(settings: &Settings, unit: &MinioUnit) -> Result<(KesClient, String), Error> {
-    let (pool, source) = minio_unit::kes_trust(settings, unit.runs_as.as_ref()).await?;
-    let trust = minio_unit::describe_trust(&source, &pool.skipped);
-    Ok((KesClient::new(&settings.kes, pool)?, trust))
-}
-
 /// `--adopt`: what kesgate would refuse at MinIO's next start although
 /// MinIO starts today — read-only, bounded. KES not reachable now is no
 /// such thing (MinIO would not start either): said, and passed.
 async fn would_block(settings: &Settings, unit: &MinioUnit) -> Vec<String> {
-    let (client, trust) = match client(settings, unit).await {
-        Ok(c) => c,
+    let (client, trust) = match minio_unit::kes_connection(settings, unit).await {
+        Ok(c) => (c.client, c.trust),
         Err(e) => return vec![crate::text::headline_and_fix(&e)],
     };
     let mut blocks = Vec::new();
@@ -359,7 +351,8 @@ async fn would_block(settings: &Settings, unit: &MinioUnit) -> Vec<String> {
 /// A new installation's one bounded readiness check: Ok when an endpoint
 /// is ready, else the error `wait` would end with (its exit code).
 async fn readiness(settings: &Settings, unit: &MinioUnit) -> Result<(), Error> {
-    let (client, trust) = client(settings, unit).await?;
+    let minio_unit::KesConnection { client, trust, .. } =
+        minio_unit::kes_connection(settings, unit).await?;
     let inputs = wait::Inputs {
         kes: &settings.kes,
         wait: &settings.wait,

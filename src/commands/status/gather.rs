@@ -223,52 +223,41 @@ async fn vault(r: &mut Report, settings: &Settings) {
 }
 
 async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit::MinioUnit) {
-    let mut trust = String::new();
-    let mut seen_pool = None;
-    let client = match crate::host::minio_unit::kes_trust(settings, unit.runs_as.as_ref())
-        .await
-        .and_then(|(pool, source)| {
-            r.trust = Some(source.to_string());
-            trust = crate::host::minio_unit::describe_trust(&source, &pool.skipped);
-            seen_pool = Some(pool.clone());
-            KesClient::new(&settings.kes, pool)
-        }) {
+    let connection = match crate::host::minio_unit::kes_connection(settings, unit).await {
         Ok(c) => c,
         Err(e) => {
             r.problems.push(format!("KES client: {}", headline(&e)));
             return;
         }
     };
-    let trust = trust.as_str();
+    r.trust = Some(connection.source.to_string());
+    let (client, trust) = (&connection.client, connection.trust.as_str());
     let mut ready_endpoint = None;
     // All endpoints at once (a few at a time), each bounded by one
     // request's timeout: `status` answers in seconds however many are down.
     use futures_util::StreamExt as _;
     let statuses: Vec<EndpointStatus> =
-        futures_util::stream::iter(settings.kes.endpoints.iter().map(|endpoint| {
-            let client = &client;
-            async move {
-                let bound = crate::peers::kes::client::REQUEST_TIMEOUT;
-                tokio::time::timeout(bound, endpoint_status(client, settings, trust, endpoint))
-                    .await
-                    .unwrap_or_else(|_| EndpointStatus {
-                        endpoint: endpoint.to_string(),
-                        ready: false,
-                        state: format!(
-                            "no complete answer within {}",
-                            humantime::format_duration(bound)
-                        ),
-                        latency_ms: bound.as_millis() as u64,
-                        round_trip_ms: None,
-                        version: None,
-                        api: None,
-                        round_trip: None,
-                        unproven: None,
-                        certificates: Vec::new(),
-                        earliest_expiry: None,
-                        days_left: None,
-                    })
-            }
+        futures_util::stream::iter(settings.kes.endpoints.iter().map(|endpoint| async move {
+            let bound = crate::peers::kes::client::REQUEST_TIMEOUT;
+            tokio::time::timeout(bound, endpoint_status(client, settings, trust, endpoint))
+                .await
+                .unwrap_or_else(|_| EndpointStatus {
+                    endpoint: endpoint.to_string(),
+                    ready: false,
+                    state: format!(
+                        "no complete answer within {}",
+                        humantime::format_duration(bound)
+                    ),
+                    latency_ms: bound.as_millis() as u64,
+                    round_trip_ms: None,
+                    version: None,
+                    api: None,
+                    round_trip: None,
+                    unproven: None,
+                    certificates: Vec::new(),
+                    earliest_expiry: None,
+                    days_left: None,
+                })
         }))
         .buffered(STATUS_CONCURRENCY)
         .collect()
@@ -277,10 +266,9 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
     let mut told = std::collections::BTreeSet::new();
     for (endpoint, mut status) in settings.kes.endpoints.iter().zip(statuses) {
         let host = endpoint.server_name();
-        status.certificates = seen_pool
-            .as_ref()
-            .map(|p| p.seen(&host))
-            .unwrap_or_default()
+        status.certificates = connection
+            .pool
+            .seen(&host)
             .into_iter()
             .chain(client_cert.clone())
             .collect();
@@ -321,7 +309,7 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
     }
     for key in &settings.keys {
         let present = match &ready_endpoint {
-            Some(ep) => key_present(&client, ep, key).await,
+            Some(ep) => key_present(client, ep, key).await,
             None => None,
         };
         match present {
