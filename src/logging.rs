@@ -120,6 +120,8 @@ struct MessageOnly(String);
 impl tracing::field::Visit for MessageOnly {
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
+            // tracing hands the message over as `format_args!`, whose Debug
+            // is its text (no quotes, no escapes): not a Rust value shape.
             self.0 = format!("{value:?}");
         }
     }
