@@ -60,6 +60,11 @@ pub enum Command {
     /// buckets, certificate lifetimes; exit 0 healthy, 1 broken, 2 a warning
     /// (a certificate expiring soon), 3 some parts could not be seen.
     Status(StatusArgs),
+    /// One round of `status`'s checks, remembered (kesgate-watch.timer runs
+    /// it every minute): metrics for node_exporter in [watch] textfile, and
+    /// a journal entry only when something changed. Creates, renders and
+    /// starts nothing.
+    Watch(WatchArgs),
     /// Write kesgate's configuration: `--adopt` takes what MinIO uses today
     /// from its environment file(s), changing nothing MinIO sees; without
     /// it, a new installation from --endpoint, --ca and --key-name.
@@ -84,6 +89,7 @@ impl Command {
             Command::Buckets => "buckets",
             Command::Identity(_) => "identity",
             Command::Status(_) => "status",
+            Command::Watch(_) => "watch",
             Command::Init(_) => "init",
             Command::Assets(_) => "assets",
         }
@@ -102,6 +108,14 @@ pub struct StatusArgs {
     /// The report as Prometheus metrics (node_exporter's textfile format).
     #[arg(long, group = "format")]
     pub prometheus: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only remove the metrics file (package removal: node_exporter must
+    /// not go on serving stale values).
+    #[arg(long)]
+    pub remove_textfile: bool,
 }
 
 /// How `status` prints its report.

@@ -61,6 +61,8 @@ pub enum Error {
     Init(#[from] InitError),
     #[error("cannot write the packaging assets: {0}")]
     Assets(std::io::Error),
+    #[error(transparent)]
+    Watch(#[from] crate::commands::watch::WatchError),
 }
 
 /// An I/O error that says a path has the wrong shape (no such directory,
@@ -150,6 +152,8 @@ impl Error {
             Error::Init(InitError::Usage(_)) => (EX_USAGE, FAILED, "init"),
             Error::Init(_) => (EX_CONFIG, FAILED, "init"),
             Error::Assets(_) => (EX_CANTCREAT, FAILED, "assets"),
+            Error::Watch(w) if refused(w.source()) => (EX_NOPERM, FAILED, "watch"),
+            Error::Watch(_) => (EX_CANTCREAT, FAILED, "watch"),
         }
     }
 

@@ -42,6 +42,52 @@ pub mod ids {
     pub const VAULT_STATE: &str = "2322fb094bdb47ec83d2c5fbf3ffcf24";
     /// A certificate in MinIO's KES path expires within `[watch] warn_before`.
     pub const CERT_EXPIRING: &str = "d817e242a9e54e9a931047cb9ed25f47";
+    /// `kesgate watch`: a KES endpoint changed state (ready, not ready, its
+    /// key store down or back).
+    pub const WATCH_KES: &str = "18d9fed719654b77b975a2700f070bea";
+    /// `kesgate watch`: the Vault behind KES sealed, unsealed, unreachable.
+    pub const WATCH_VAULT: &str = "3c0cbb240a354cfaaf1d83def712314a";
+    /// `kesgate watch`: a configured key went missing or is back.
+    pub const WATCH_KEY: &str = "35fd4ca518204b78abbbfe85c83038c5";
+    /// `kesgate watch`: a certificate crossed `[watch] warn_before`,
+    /// expired, or was renewed.
+    pub const WATCH_CERT: &str = "4564ab5d5aab446782529b813c71593e";
+    /// `kesgate watch`: MinIO's env file stopped or started matching.
+    pub const WATCH_ENV: &str = "561ad573fc6f4f82bfbb4cbb16457da2";
+    /// `kesgate watch`: the fleet fingerprint changed.
+    pub const WATCH_FINGERPRINT: &str = "003ab932ef364b7d8f6d70051adffa6c";
+    /// `kesgate watch`: the configuration stopped or started loading.
+    pub const WATCH_CONFIG: &str = "06ffa953d9594679b1a0eb19eda0e00d";
+    /// `kesgate watch`: the metrics file cannot be written (or can again).
+    pub const WATCH_TEXTFILE: &str = "c8276c298ac64dda97d08eaf05b2f144";
+
+    /// Every MESSAGE_ID, for the catalog check.
+    #[cfg(test)]
+    pub const ALL: [&str; 23] = [
+        KES_READY,
+        KES_NOT_READY,
+        WAIT_GAVE_UP,
+        IDENTITY_REJECTED,
+        TLS_UNTRUSTED,
+        FAILED,
+        ENV_CHANGED,
+        ENV_UNCHANGED,
+        KEY_CREATED,
+        KEY_EXISTS,
+        BUCKET_OUTCOME,
+        KES_UNIT,
+        DESCRIBE_DENIED,
+        VAULT_STATE,
+        CERT_EXPIRING,
+        WATCH_KES,
+        WATCH_VAULT,
+        WATCH_KEY,
+        WATCH_CERT,
+        WATCH_ENV,
+        WATCH_FINGERPRINT,
+        WATCH_CONFIG,
+        WATCH_TEXTFILE,
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -160,20 +206,7 @@ mod tests {
     #[test]
     fn every_message_id_is_in_the_catalog() {
         let catalog = include_str!("../packaging/kesgate.catalog");
-        for id in [
-            super::ids::KES_READY,
-            super::ids::KES_NOT_READY,
-            super::ids::WAIT_GAVE_UP,
-            super::ids::IDENTITY_REJECTED,
-            super::ids::TLS_UNTRUSTED,
-            super::ids::FAILED,
-            super::ids::ENV_CHANGED,
-            super::ids::ENV_UNCHANGED,
-            super::ids::KEY_CREATED,
-            super::ids::KEY_EXISTS,
-            super::ids::BUCKET_OUTCOME,
-            super::ids::KES_UNIT,
-        ] {
+        for id in super::ids::ALL {
             assert_eq!(id.len(), 32);
             assert!(
                 catalog.contains(&format!("-- {id}\n")),

@@ -61,6 +61,7 @@ dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$work/deb-files"
 rpm -qpl "$rpm" >"$work/rpm-files"
 for f in /usr/bin/kesgate /usr/lib/systemd/system/kesgate.service \
     /usr/lib/systemd/system/kesgate-keys.service /usr/lib/systemd/system/kesgate-buckets.service \
+    /usr/lib/systemd/system/kesgate-watch.service /usr/lib/systemd/system/kesgate-watch.timer \
     /usr/lib/systemd/system/minio.service.d/kesgate.conf /usr/lib/systemd/system-preset/80-kesgate.preset \
     /usr/lib/systemd/catalog/kesgate.catalog /usr/share/doc/kesgate/examples/kesgate.toml \
     /usr/share/bash-completion/completions/kesgate /usr/share/fish/vendor_completions.d/kesgate.fish; do
@@ -75,7 +76,9 @@ grep -qx /usr/share/doc/kesgate/copyright "$work/deb-files" || fail ".deb lacks 
     || fail "a package ships /etc or test code"
 [ -z "$(dpkg-deb -I "$deb" conffiles 2>/dev/null)" ] || fail "the .deb has conffiles"
 rpm -qp --scripts "$rpm" >"$work/rpm-scripts"
-grep -q 'preset kesgate-keys.service kesgate-buckets.service' "$work/rpm-scripts" || fail "rpm %post does not apply the preset"
+grep -q 'preset kesgate-keys.service kesgate-buckets.service kesgate-watch.timer' "$work/rpm-scripts" || fail "rpm %post does not apply the preset"
+grep -q 'watch --remove-textfile' "$work/rpm-scripts" || fail "rpm %preun does not remove the metrics file"
+grep -qx 'enable kesgate-watch.timer' packaging/80-kesgate.preset || fail "the preset does not enable the watch timer"
 ! grep -Eq 'systemctl (--no-reload )?(start|restart)' "$work/rpm-scripts" || fail "rpm scripts start units"
 zcat "$(ls target/assets/kesgate.8.gz)" | grep -q 'kesgate\\-preflight' || fail "man page lacks preflight"
 zcat "$(ls target/assets/kesgate.8.gz)" | grep -q 'kesgate\\-init' || fail "man page lacks init"

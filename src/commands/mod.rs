@@ -12,6 +12,7 @@ pub mod render;
 pub mod start;
 pub mod status;
 pub mod wait;
+pub mod watch;
 
 /// How a command that did not fail ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

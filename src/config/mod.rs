@@ -61,7 +61,14 @@ pub struct WatchSettings {
     /// The fleet fingerprint's key with certificate auth (the same file on
     /// every node); with an API key, the key itself is the shared secret.
     pub fingerprint_key: Option<crate::secret::Secret<Vec<u8>>>,
+    /// Where `kesgate watch` writes its metrics (node_exporter's textfile
+    /// collector); `None` with `textfile = ""`.
+    pub textfile: Option<PathBuf>,
 }
+
+/// `[watch] textfile` when not set: Debian's node_exporter textfile
+/// directory (monitoring.md §1).
+pub const DEFAULT_TEXTFILE: &str = "/var/lib/prometheus/node-exporter/kesgate.prom";
 
 /// `[watch] warn_before` when not set.
 pub const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -278,6 +285,7 @@ impl Settings {
                 .as_ref()
                 .map(|p| secrets::read_fingerprint_key(&ctx.resolve(p.get_ref())))
                 .transpose()?,
+            textfile: textfile(&ctx, raw.watch.textfile.as_ref())?,
         };
         Ok(Settings {
             path: path.to_owned(),
@@ -291,6 +299,29 @@ impl Settings {
             watch,
         })
     }
+}
+
+/// `[watch] textfile`: an absolute `*.prom` path (node_exporter reads no
+/// other name), or "" for none.
+fn textfile(
+    ctx: &Source,
+    raw: Option<&toml::Spanned<PathBuf>>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Some(PathBuf::from(DEFAULT_TEXTFILE)));
+    };
+    let path = raw.get_ref();
+    if path.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    if !path.is_absolute() || path.extension().is_none_or(|e| e != "prom") || path.ends_with("..") {
+        return Err(ctx.invalid(
+            raw.span(),
+            &format!("textfile `{}` is not an absolute path ending in .prom", path.display()),
+            "name a file in node_exporter's --collector.textfile.directory, e.g. \"/var/lib/prometheus/node-exporter/kesgate.prom\" (node_exporter reads only *.prom), or \"\" for no metrics file",
+        ));
+    }
+    Ok(Some(path.clone()))
 }
 
 fn validate_vault(ctx: &Source, raw: RawVault) -> Result<VaultSettings, ConfigError> {

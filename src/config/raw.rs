@@ -30,6 +30,7 @@ pub struct RawConfig {
 pub struct RawWatch {
     pub warn_before: Option<Spanned<String>>,
     pub fingerprint_key_file: Option<Spanned<PathBuf>>,
+    pub textfile: Option<Spanned<PathBuf>>,
 }
 
 /// `[vault]`: the KMS behind KES, for diagnosis only.

@@ -134,6 +134,18 @@ fn root() -> Result<Dir, SafePathError> {
 /// exist. A final symbolic link is followed too (the file it names is the
 /// one written); it must lead to a regular file or to nothing.
 pub fn place(path: &Path) -> Result<Place, SafePathError> {
+    walk(path, true)
+}
+
+/// As [`place`], but the last component is never looked at or followed:
+/// for a file kesgate replaces by a rename in a directory others may write
+/// (node_exporter's textfile directory), where whatever has that name is
+/// replaced, never written through.
+pub fn place_entry(path: &Path) -> Result<Place, SafePathError> {
+    walk(path, false)
+}
+
+fn walk(path: &Path, follow_last: bool) -> Result<Place, SafePathError> {
     let absolute = std::path::absolute(path).map_err(|e| SafePathError::Os {
         path: path.to_owned(),
         errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc_einval())),
@@ -164,6 +176,13 @@ pub fn place(path: &Path) -> Result<Place, SafePathError> {
         }
         let here = dir.path.join(&name);
         let last = todo.is_empty();
+        if last && !follow_last {
+            return Ok(Place {
+                dir,
+                name,
+                path: here,
+            });
+        }
         let st = match fstatat(
             dir.fd.as_fd(),
             name.as_os_str(),
@@ -277,6 +296,27 @@ impl Dir {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn an_entry_is_placed_without_following_its_last_link() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("real"), "x").unwrap();
+        symlink(d.path().join("real"), d.path().join("link")).unwrap();
+        symlink("sub", d.path().join("dirlink")).unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        let p = place_entry(&d.path().join("link")).unwrap();
+        assert_eq!(p.name, "link");
+        // Links before the last component are still followed by the rule.
+        let p = place_entry(&d.path().join("dirlink/f.prom")).unwrap();
+        assert_eq!(
+            (p.name.to_str(), p.dir.path.ends_with("sub")),
+            (Some("f.prom"), true)
+        );
+        assert!(matches!(
+            place_entry(&d.path().join("missing/f.prom")),
+            Err(SafePathError::Missing { .. })
+        ));
+    }
 
     #[test]
     fn links_in_root_directories_are_followed_and_missing_files_placed() {

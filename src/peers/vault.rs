@@ -117,6 +117,8 @@ impl VaultStatus {
 /// The unauthenticated Vault client: one address per poll, in turn.
 pub struct VaultWatch {
     http: reqwest::Client,
+    /// Records the chain each node presented (for its lifetimes).
+    pool: Arc<TrustPool>,
     addresses: Vec<Url>,
     next: usize,
     last: Vec<Option<VaultStatus>>,
@@ -135,10 +137,11 @@ impl VaultWatch {
     }
 
     fn new(settings: &VaultSettings, pool: Arc<TrustPool>) -> Result<VaultWatch, TlsSetupError> {
-        let tls = crate::net::tls::builder(Section::Vault, pool)?.with_no_client_auth();
+        let tls = crate::net::tls::builder(Section::Vault, pool.clone())?.with_no_client_auth();
         let http = crate::net::tls::http_client(Section::Vault, tls, TIMEOUT, TIMEOUT)?;
         Ok(VaultWatch {
             http,
+            pool,
             last: vec![None; settings.addresses.len()],
             addresses: settings.addresses.clone(),
             next: 0,
@@ -171,6 +174,24 @@ impl VaultWatch {
     }
 
     /// Every address, both requests (for `kesgate status`).
+    /// The certificates `address`'s node presented over https (as
+    /// verified), each with the role "vault"; none over http.
+    pub fn certificates(&self, address: &str) -> Vec<crate::net::tls::SeenCert> {
+        let Some(url) = self.addresses.iter().find(|u| shown(u) == address) else {
+            return Vec::new();
+        };
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
+        self.pool
+            .seen(&host)
+            .into_iter()
+            .map(|c| crate::net::tls::SeenCert { role: "vault", ..c })
+            .collect()
+    }
+
     pub async fn full(&mut self) -> Vec<VaultStatus> {
         let mut all = Vec::new();
         for (i, base) in self.addresses.iter().enumerate() {

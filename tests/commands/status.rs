@@ -196,31 +196,6 @@ fn a_certificate_expiring_within_warn_before_is_a_warning_of_its_own() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
 }
 
-/// `promtool check metrics` (Debian's `prometheus` package) finds nothing.
-fn promtool_check(metrics: &str) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (tests/setup.sh installs Debian's prometheus)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}\n{metrics}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The fleet fingerprint (status, --json, --prometheus): the same MINIO_*
 /// set gives the same value on two hosts; a managed value that differs
 /// gives another; a skipped one (MINIO_ROOT_PASSWORD) does not count; it

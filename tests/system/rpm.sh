@@ -32,10 +32,10 @@ rpm -qpl "$rpm1" >"$work/files"
 while read -r f; do
     ct test -e "$f" || die "rpm -i did not install $f"
 done <"$work/files"
-for u in kesgate-keys.service kesgate-buckets.service; do
+for u in kesgate-keys.service kesgate-buckets.service kesgate-watch.timer; do
     [ "$(ct systemctl is-enabled "$u")" = enabled ] || die "$u is not enabled per preset after rpm -i"
 done
-for u in kesgate.service kesgate-keys.service kesgate-buckets.service; do
+for u in kesgate.service kesgate-keys.service kesgate-buckets.service kesgate-watch.timer kesgate-watch.service; do
     [ "$(unit_prop "$u" LoadState)" = loaded ] || die "$u is not loaded after rpm -i (daemon-reload?)"
     [ "$(unit_prop "$u" ActiveState)" = inactive ] || die "$u was started by rpm"
 done
@@ -57,7 +57,11 @@ for u in kesgate.service kesgate-keys.service kesgate-buckets.service; do
     [ "$(unit_prop "$u" ActiveState)" = inactive ] || die "$u was started by the upgrade"
 done
 
-log "rpm -e: every file of the package is gone; /etc/default/minio and kesgate.toml stay"
+log "rpm -e: every file of the package is gone (the metrics file too); /etc/default/minio and kesgate.toml stay"
+# A metrics file an earlier round left (node_exporter would serve it on).
+install -d "$CT_ROOT/var/lib/prometheus/node-exporter"
+echo 'kesgate_build_info{version="0"} 1' >"$CT_ROOT/var/lib/prometheus/node-exporter/kesgate.prom"
+echo 'node_other 1' >"$CT_ROOT/var/lib/prometheus/node-exporter/other.prom"
 ct rpm -e kesgate >"$work/rpm-e.log" 2>&1 || die "rpm -e: $(cat "$work/rpm-e.log")"
 while read -r f; do
     [ -d "$CT_ROOT$f" ] && continue
@@ -67,4 +71,6 @@ done <"$work/files"
 cmp -s "$work/minio.before" "$CT_ROOT/etc/default/minio" || die "rpm -e changed /etc/default/minio"
 cmp -s "$work/toml.before" "$CT_ROOT/etc/kesgate/kesgate.toml" || die "rpm -e changed the operator's kesgate.toml"
 ! ct test -e /var/lib/kesgate || die "rpm -e left /var/lib/kesgate"
+! ct test -e /var/lib/prometheus/node-exporter/kesgate.prom || die "rpm -e left the metrics file"
+ct test -e /var/lib/prometheus/node-exporter/other.prom || die "rpm -e removed another collector's file"
 echo "rpm: install, upgrade, erase: all checks passed"

@@ -46,25 +46,14 @@ fn is_ours(path: &str, minio: &str) -> bool {
 }
 
 pub async fn gather(config: &Path) -> Report {
-    let mut r = Report {
-        config: config.display().to_string(),
-        ok: false,
-        problems: Vec::new(),
-        warnings: Vec::new(),
-        not_seen: Vec::new(),
-        warn_before_days: crate::config::DEFAULT_WARN_BEFORE.as_secs() / 86_400,
-        units: None,
-        identity: None,
-        trust: None,
-        kes: Vec::new(),
-        vault: None,
-        env_file: None,
-        fingerprint: None,
-        fingerprint_note: None,
-        keys: Vec::new(),
-        buckets: None,
-    };
-    let settings = match Settings::load(config) {
+    look(config, &Settings::load(config)).await
+}
+
+/// The report for a configuration already loaded (`watch` keeps the
+/// settings for itself: parsed once).
+pub async fn look(config: &Path, loaded: &Result<Settings, ConfigError>) -> Report {
+    let mut r = Report::empty(&config.display().to_string());
+    let settings = match loaded {
         Ok(s) => Some(s),
         Err(ConfigError::Read {
             problem: crate::files::regular::ReadError::Io(source),
@@ -80,15 +69,13 @@ pub async fn gather(config: &Path) -> Report {
             None
         }
     };
-    let kes_unit = match &settings {
+    let kes_unit = match settings {
         Some(s) => s.wait.kes_unit.clone(),
         None => Some(DEFAULT_KES_UNIT.to_owned()),
     };
-    let minio = settings
-        .as_ref()
-        .map_or_else(|| DEFAULT_MINIO_UNIT.to_owned(), |s| s.minio.unit.clone());
+    let minio = settings.map_or_else(|| DEFAULT_MINIO_UNIT.to_owned(), |s| s.minio.unit.clone());
     units(&mut r, kes_unit.as_deref(), &minio).await;
-    if let Some(settings) = &settings {
+    if let Some(settings) = settings {
         r.warn_before_days = settings.watch.warn_before.as_secs() / 86_400;
         r.identity = Some(settings.kes.identity().to_string());
         // minio.service, read once for every link below.
@@ -219,6 +206,12 @@ async fn vault(r: &mut Report, settings: &Settings) {
     {
         r.problems.push(v.describe());
     }
+    if let Some(v) = &shown {
+        let certs = watch.certificates(&v.address);
+        let who = format!("Vault {}", v.address);
+        expiry(r, settings, &who, &certs, &mut Default::default());
+        r.vault_certificates = certs;
+    }
     r.vault = shown;
 }
 
@@ -244,6 +237,7 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
                 .unwrap_or_else(|_| EndpointStatus {
                     endpoint: endpoint.to_string(),
                     ready: false,
+                    condition: "no_answer".to_owned(),
                     state: format!(
                         "no complete answer within {}",
                         humantime::format_duration(bound)
@@ -272,7 +266,16 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
             .into_iter()
             .chain(client_cert.clone())
             .collect();
-        expiry(r, settings, endpoint, &mut status, &mut told);
+        if let Some((earliest, days)) = expiry(
+            r,
+            settings,
+            &format!("KES {endpoint}"),
+            &status.certificates,
+            &mut told,
+        ) {
+            status.earliest_expiry = Some(earliest);
+            status.days_left = Some(days);
+        }
         if status.ready && ready_endpoint.is_none() {
             ready_endpoint = Some(endpoint.clone());
         }
@@ -341,29 +344,26 @@ fn client_certificate(settings: &Settings) -> Option<SeenCert> {
     })
 }
 
-/// The earliest expiry of an endpoint's certificates; each certificate
-/// expired (broken) or within `[watch] warn_before` (a warning) said once.
+/// The earliest expiry of `who`'s certificates (Unix seconds, days left);
+/// each certificate expired (broken) or within `[watch] warn_before` (a
+/// warning) said once.
 fn expiry(
     r: &mut Report,
     settings: &Settings,
-    endpoint: &Endpoint,
-    status: &mut EndpointStatus,
+    who: &str,
+    certs: &[SeenCert],
     told: &mut std::collections::BTreeSet<SeenCert>,
-) {
+) -> Option<(i64, i64)> {
     let now = crate::text::unix_now();
-    let Some(earliest) = status.certificates.iter().map(|c| c.not_after).min() else {
-        return;
-    };
-    status.earliest_expiry = Some(earliest);
-    status.days_left = Some((earliest - now).div_euclid(86_400));
-    for c in &status.certificates {
+    let earliest = certs.iter().map(|c| c.not_after).min()?;
+    for c in certs {
         let state = c.expiry(now, settings.watch.warn_before);
         if state == Expiry::Fine || !told.insert(c.clone()) {
             continue;
         }
         let date = crate::text::unix_time(c.not_after);
         let what = format!(
-            "KES {endpoint}: the {} certificate \"{}\"",
+            "{who}: the {} certificate \"{}\"",
             c.role,
             crate::text::cut(&c.subject)
         );
@@ -378,6 +378,7 @@ fn expiry(
             Expiry::Fine => {}
         }
     }
+    Some((earliest, (earliest - now).div_euclid(86_400)))
 }
 
 /// The fleet fingerprint of MinIO's environment as MinIO will read it,
@@ -434,6 +435,7 @@ async fn endpoint_status(
     EndpointStatus {
         endpoint: endpoint.to_string(),
         ready,
+        condition: seen.condition.to_owned(),
         state,
         latency_ms,
         round_trip_ms,

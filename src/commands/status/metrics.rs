@@ -54,15 +54,17 @@ pub fn render(r: &Report, now: i64) -> String {
     });
     families.push(Family {
         name: "kesgate_certificate_not_after_timestamp_seconds",
-        help: "NotAfter of each certificate in MinIO's path to KES (role: server, ca, client).",
+        help: "NotAfter of each certificate in MinIO's path to KES (role: server, ca, client; vault: the Vault's chain, endpoint its address).",
         samples: r
             .kes
             .iter()
-            .flat_map(|e| {
-                e.certificates.iter().map(move |c| {
+            .map(|e| (e.endpoint.as_str(), &e.certificates))
+            .chain(r.vault.iter().map(|v| (v.address.as_str(), &r.vault_certificates)))
+            .flat_map(|(endpoint, certs)| {
+                certs.iter().map(move |c| {
                     (
                         vec![
-                            ("endpoint", e.endpoint.clone()),
+                            ("endpoint", endpoint.to_owned()),
                             ("role", c.role.to_owned()),
                             ("subject", c.subject.clone()),
                         ],
@@ -112,6 +114,16 @@ pub fn render(r: &Report, now: i64) -> String {
             vec![],
             r.keys.iter().filter(|k| k.present == Some(false)).count() as f64,
         )],
+    });
+    families.push(Family {
+        name: "kesgate_problems",
+        help: "How many broken links `kesgate status` reports (0 when healthy; it exits 1 when not 0).",
+        samples: vec![(vec![], r.problems.len() as f64)],
+    });
+    families.push(Family {
+        name: "kesgate_warnings",
+        help: "How many warnings `kesgate status` reports (a certificate expiring within [watch] warn_before, a host-local MINIO_* value).",
+        samples: vec![(vec![], r.warnings.len() as f64)],
     });
     let mut out = String::new();
     for f in families.iter().filter(|f| !f.samples.is_empty()) {

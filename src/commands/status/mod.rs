@@ -6,7 +6,7 @@
 //! root) is said, not guessed.
 
 mod gather;
-mod metrics;
+pub mod metrics;
 mod show;
 
 use std::path::Path;
@@ -17,7 +17,7 @@ use super::Outcome;
 use crate::cli::StatusFormat;
 
 use crate::host::systemd::bus::UnitState;
-pub use gather::gather;
+pub use gather::{gather, look};
 pub use show::human;
 
 /// `kesgate status [--json]`: the report on standard output; the outcome
@@ -66,6 +66,9 @@ pub struct Report {
     pub kes: Vec<EndpointStatus>,
     /// `[vault]`: the Vault behind KES (null when not configured).
     pub vault: Option<crate::peers::vault::VaultStatus>,
+    /// The certificates the Vault presented (over https), with their
+    /// earliest expiry.
+    pub vault_certificates: Vec<crate::net::tls::SeenCert>,
     pub env_file: Option<EnvStatus>,
     /// The fleet fingerprint: a keyed MAC of the MINIO_* set MinIO compares
     /// across a cluster's nodes (equal on every healthy node).
@@ -81,6 +84,9 @@ pub struct Report {
 pub struct EndpointStatus {
     pub endpoint: String,
     pub ready: bool,
+    /// The state's stable name: "ready", "unproven", "unreachable",
+    /// "keystore_unreachable", "keystore_unavailable", "forbidden", …
+    pub condition: String,
     /// "ready (/v1/ready)" or what is wrong.
     pub state: String,
     pub latency_ms: u64,
@@ -134,6 +140,29 @@ pub struct BucketStatus {
 }
 
 impl Report {
+    /// A report with nothing seen yet.
+    pub fn empty(config: &str) -> Report {
+        Report {
+            config: config.to_owned(),
+            ok: false,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            not_seen: Vec::new(),
+            warn_before_days: crate::config::DEFAULT_WARN_BEFORE.as_secs() / 86_400,
+            units: None,
+            identity: None,
+            trust: None,
+            kes: Vec::new(),
+            vault: None,
+            vault_certificates: Vec::new(),
+            env_file: None,
+            fingerprint: None,
+            fingerprint_note: None,
+            keys: Vec::new(),
+            buckets: None,
+        }
+    }
+
     pub fn outcome(&self) -> Outcome {
         if !self.problems.is_empty() {
             Outcome::Broken

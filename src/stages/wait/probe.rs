@@ -88,6 +88,19 @@ pub enum Permanent {
     Protocol(String),
 }
 
+impl Permanent {
+    /// A stable name for the state (`status --json`'s `condition`, the
+    /// watch's memory).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Permanent::Forbidden { .. } => "forbidden",
+            Permanent::Untrusted(_) => "untrusted",
+            Permanent::ClientCertRejected(_) => "client_certificate_rejected",
+            Permanent::Protocol(_) => "not_kes",
+        }
+    }
+}
+
 /// Why a ready endpoint's key store was not proven to answer now, and the
 /// fix that would prove it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,622 @@
+//! What the watch tells the journal: each round's report reduced to named
+//! conditions (a stable state name per KES endpoint, the Vault, each key,
+//! each certificate, the env file, the fleet fingerprint, the
+//! configuration), compared with what the journal was last told. An entry
+//! only for a change; the changes of one round that share a family and a
+//! new state are one entry (three endpoints losing their key store at once
+//! are one event); a KES key store that is down because the configured
+//! Vault is sealed is told with the Vault, not again per endpoint.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::commands::status::Report;
+use crate::logging::ids;
+use crate::net::tls::{Expiry, SeenCert};
+
+/// What a condition is about; each has its MESSAGE_ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Family {
+    Config,
+    Vault,
+    Kes,
+    Key,
+    Certificate,
+    Env,
+    Fingerprint,
+}
+
+impl Family {
+    pub fn message_id(self) -> &'static str {
+        match self {
+            Family::Config => ids::WATCH_CONFIG,
+            Family::Vault => ids::WATCH_VAULT,
+            Family::Kes => ids::WATCH_KES,
+            Family::Key => ids::WATCH_KEY,
+            Family::Certificate => ids::WATCH_CERT,
+            Family::Env => ids::WATCH_ENV,
+            Family::Fingerprint => ids::WATCH_FINGERPRINT,
+        }
+    }
+
+    /// KESGATE_WATCH, and the first word of a condition's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Config => "config",
+            Family::Vault => "vault",
+            Family::Kes => "kes",
+            Family::Key => "key",
+            Family::Certificate => "certificate",
+            Family::Env => "env",
+            Family::Fingerprint => "fingerprint",
+        }
+    }
+}
+
+/// One condition as a round observed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub family: Family,
+    /// The endpoint, key, certificate, address or file it is about.
+    pub subject: String,
+    /// The state's stable name ("ready", "sealed", "missing", "soon", …).
+    pub state: String,
+    pub bad: bool,
+    /// What the journal says when it changes to this state.
+    pub sentence: String,
+}
+
+impl Observed {
+    fn name(&self) -> String {
+        format!("{} {}", self.family.as_str(), self.subject)
+    }
+}
+
+/// What the journal was told last, kept between rounds (and boots).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Memory {
+    /// Condition name → the state last told (or silently taken).
+    pub told: BTreeMap<String, String>,
+    /// When the Vault was first seen unsealed and active again (Unix
+    /// seconds): KES needs a health check to notice (kes-api.md §11).
+    pub vault_back_at: Option<i64>,
+    /// The metrics file's problem already told ("" for none).
+    #[serde(default)]
+    pub textfile: String,
+    /// The metrics file last written to (`None`: none configured).
+    #[serde(default = "default_textfile")]
+    pub textfile_path: Option<String>,
+}
+
+fn default_textfile() -> Option<String> {
+    Some(crate::config::DEFAULT_TEXTFILE.to_owned())
+}
+
+impl Memory {
+    /// The metrics file of the last round (the default before any).
+    pub fn last_textfile(&self) -> Option<std::path::PathBuf> {
+        self.textfile_path.as_ref().map(std::path::PathBuf::from)
+    }
+}
+
+impl Default for Memory {
+    fn default() -> Memory {
+        Memory {
+            told: BTreeMap::new(),
+            vault_back_at: None,
+            textfile: String::new(),
+            textfile_path: default_textfile(),
+        }
+    }
+}
+
+/// One journal entry: a family's conditions that changed to one state.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub family: Family,
+    pub state: String,
+    pub bad: bool,
+    pub subjects: Vec<String>,
+    /// The states they were told in before.
+    pub was: Vec<String>,
+    pub text: String,
+}
+
+/// The state KES endpoints take while the configured Vault explains their
+/// key store being down: never told on its own.
+const EXPLAINED: &str = "vault";
+
+/// The conditions of `report`. `config`: `Err(sentence)` when the
+/// configuration did not load (then nothing else is observed).
+pub fn observe(
+    report: &Report,
+    config: Result<(), String>,
+    warn: Duration,
+    now: i64,
+) -> Vec<Observed> {
+    let mut out = Vec::new();
+    let config_ok = config.is_ok();
+    out.push(match config {
+        Ok(()) => Observed {
+            family: Family::Config,
+            subject: report.config.clone(),
+            state: "valid".into(),
+            bad: false,
+            sentence: format!("{} loads again", report.config),
+        },
+        Err(sentence) => Observed {
+            family: Family::Config,
+            subject: report.config.clone(),
+            state: "invalid".into(),
+            bad: true,
+            sentence,
+        },
+    });
+    if !config_ok {
+        return out;
+    }
+    if let Some(v) = &report.vault {
+        let state = v.state();
+        out.push(Observed {
+            family: Family::Vault,
+            subject: v.address.clone(),
+            state: state.as_str().into(),
+            bad: state != crate::peers::vault::VaultState::Ok,
+            sentence: v.describe(),
+        });
+    }
+    for e in &report.kes {
+        let round_trip = e.round_trip.as_deref().filter(|rt| *rt != "ok");
+        let (state, bad, sentence) = match round_trip {
+            Some(rt) if e.ready => (
+                "round_trip".to_owned(),
+                true,
+                format!(
+                    "KES {}: MinIO's start-up round trip fails: {rt}",
+                    e.endpoint
+                ),
+            ),
+            _ if e.ready => (
+                e.condition.clone(),
+                false,
+                format!("KES {} is {}", e.endpoint, e.state),
+            ),
+            _ if e.state.contains(&e.endpoint) => (e.condition.clone(), true, e.state.clone()),
+            _ => (
+                e.condition.clone(),
+                true,
+                format!("KES {}: {}", e.endpoint, e.state),
+            ),
+        };
+        out.push(Observed {
+            family: Family::Kes,
+            subject: e.endpoint.clone(),
+            state,
+            bad,
+            sentence,
+        });
+    }
+    for k in &report.keys {
+        let Some(present) = k.present else { continue };
+        out.push(Observed {
+            family: Family::Key,
+            subject: k.name.clone(),
+            state: if present { "present" } else { "missing" }.into(),
+            bad: !present,
+            sentence: if present {
+                format!("key {} exists on KES", k.name)
+            } else {
+                format!(
+                    "key {} is missing on KES; fix: restore it from a backup of KES's key store — a new key of that name cannot decrypt what the old one encrypted",
+                    k.name
+                )
+            },
+        });
+    }
+    certificates(report, warn, now, &mut out);
+    if let Some(env) = &report.env_file {
+        let refused = !env.minio_problems.is_empty();
+        let (state, sentence) = if !env.exists {
+            (
+                "missing",
+                format!("{} does not exist; fix: `kesgate render`", env.path),
+            )
+        } else if refused {
+            (
+                "refused",
+                format!(
+                    "MinIO would refuse {}: {}",
+                    env.path,
+                    env.minio_problems.join("; ")
+                ),
+            )
+        } else if !env.matches {
+            (
+                "differs",
+                format!(
+                    "{} no longer matches kesgate's configuration: {}; fix: `kesgate render --diff` shows it, `kesgate render` writes it",
+                    env.path,
+                    env.drift.join(", ")
+                ),
+            )
+        } else {
+            (
+                "matches",
+                format!("{} matches kesgate's configuration", env.path),
+            )
+        };
+        out.push(Observed {
+            family: Family::Env,
+            subject: env.path.clone(),
+            state: state.into(),
+            bad: state != "matches",
+            sentence,
+        });
+    }
+    if let Some(f) = &report.fingerprint {
+        out.push(Observed {
+            family: Family::Fingerprint,
+            subject: String::new(),
+            state: f.clone(),
+            bad: false,
+            sentence: format!(
+                "the fleet fingerprint of MinIO's MINIO_* set is now {f}: every node of the cluster must show the same (kesgate_minio_env_info), or MinIO refuses the odd one at its next start"
+            ),
+        });
+    }
+    out
+}
+
+/// One condition per certificate (role and subject; the same CA seen
+/// through every endpoint is one), in its worst state.
+fn certificates(report: &Report, warn: Duration, now: i64, out: &mut Vec<Observed>) {
+    let seen = report
+        .kes
+        .iter()
+        .map(|e| (format!("KES {}", e.endpoint), &e.certificates))
+        .chain(
+            report
+                .vault
+                .iter()
+                .map(|v| (format!("Vault {}", v.address), &report.vault_certificates)),
+        );
+    let mut worst: BTreeMap<(&'static str, String), (SeenCert, String)> = BTreeMap::new();
+    for (who, certs) in seen {
+        for c in certs.iter() {
+            let key = (c.role, c.subject.clone());
+            match worst.get(&key) {
+                Some((w, _)) if w.not_after <= c.not_after => {}
+                _ => {
+                    worst.insert(key, (c.clone(), who.clone()));
+                }
+            }
+        }
+    }
+    for ((role, subject), (c, who)) in worst {
+        let what = format!(
+            "the {role} certificate \"{}\" ({who})",
+            crate::text::cut(&subject)
+        );
+        let date = crate::text::unix_time(c.not_after);
+        let (state, sentence) = match c.expiry(now, warn) {
+            Expiry::Fine => ("fine", format!("{what} is valid until {date}")),
+            Expiry::Soon { days } => (
+                "soon",
+                format!("{what} expires in {days} days ({date}); fix: renew it before then"),
+            ),
+            Expiry::Expired => (
+                "expired",
+                format!(
+                    "{what} expired at {date}; fix: renew it now: MinIO's KMS calls fail with it"
+                ),
+            ),
+        };
+        out.push(Observed {
+            family: Family::Certificate,
+            subject: format!("{role} {subject}"),
+            state: state.into(),
+            bad: state != "fine",
+            sentence,
+        });
+    }
+}
+
+/// The entries for this round's `observed` against `memory`, which is
+/// updated to what is now told. `vault_window`: how long after the Vault
+/// is back a KES key store that is still down counts as "not noticed yet"
+/// (`[kes] key_retry_window`).
+pub fn compare(
+    memory: &mut Memory,
+    observed: &[Observed],
+    vault_window: Duration,
+    now: i64,
+) -> Vec<Entry> {
+    let vault = observed.iter().find(|o| o.family == Family::Vault);
+    if let Some(v) = vault {
+        let before = memory.told.get(&v.name());
+        if v.bad {
+            memory.vault_back_at = None;
+        } else if before.is_some_and(|b| b != &v.state) {
+            memory.vault_back_at = Some(now);
+        }
+    } else {
+        memory.vault_back_at = None;
+    }
+    let settling = vault.is_some_and(|v| v.bad)
+        || memory
+            .vault_back_at
+            .is_some_and(|t| now.saturating_sub(t) < vault_window.as_secs() as i64);
+    let mut explained = Vec::new();
+    let mut groups: BTreeMap<(Family, String), Entry> = BTreeMap::new();
+    for o in observed {
+        let name = o.name();
+        let before = memory.told.get(&name).cloned();
+        let explained_now = vault.is_some()
+            && settling
+            && o.family == Family::Kes
+            && o.state.starts_with("keystore_");
+        let state = if explained_now {
+            explained.push(o.subject.clone());
+            EXPLAINED.to_owned()
+        } else {
+            o.state.clone()
+        };
+        let silent = match &before {
+            _ if explained_now => true,
+            Some(b) if *b == state => true,
+            // Back with the Vault: its entry said so.
+            Some(b) if b == EXPLAINED && !o.bad => true,
+            // First sight: a baseline, told only when something is wrong.
+            None => !o.bad,
+            Some(_) => false,
+        };
+        memory.told.insert(name, state.clone());
+        if silent {
+            continue;
+        }
+        let entry = groups
+            .entry((o.family, state.clone()))
+            .or_insert_with(|| Entry {
+                family: o.family,
+                state: state.clone(),
+                bad: o.bad,
+                subjects: Vec::new(),
+                was: Vec::new(),
+                text: String::new(),
+            });
+        entry.subjects.push(o.subject.clone());
+        if let Some(b) = before {
+            entry.was.push(b);
+        }
+        if !entry.text.is_empty() {
+            entry.text.push_str("; ");
+        }
+        entry.text.push_str(&o.sentence);
+    }
+    let kes_names: Vec<&str> = observed
+        .iter()
+        .filter(|o| o.family == Family::Kes)
+        .map(|o| o.subject.as_str())
+        .collect();
+    // Endpoints no longer configured are forgotten.
+    memory.told.retain(|name, _| {
+        name.strip_prefix("kes ")
+            .is_none_or(|endpoint| kes_names.contains(&endpoint))
+    });
+    if !explained.is_empty()
+        && let Some(v) = vault
+        && let Some(entry) = groups.get_mut(&(Family::Vault, v.state.clone()))
+    {
+        entry.text.push_str(&if v.bad {
+            format!(
+                "; meanwhile KES {} cannot reach its key store",
+                explained.join(", ")
+            )
+        } else {
+            format!(
+                "; KES {} serves again after its next key-store health check (up to [kes] key_retry_window)",
+                explained.join(", ")
+            )
+        });
+    }
+    groups.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_secs(30);
+
+    fn o(family: Family, subject: &str, state: &str, bad: bool) -> Observed {
+        Observed {
+            family,
+            subject: subject.into(),
+            state: state.into(),
+            bad,
+            sentence: format!("{subject} is {state}"),
+        }
+    }
+
+    fn healthy(vault: bool) -> Vec<Observed> {
+        let mut v = vec![o(
+            Family::Config,
+            "/etc/kesgate/kesgate.toml",
+            "valid",
+            false,
+        )];
+        if vault {
+            v.push(o(Family::Vault, "http://vault:8200", "ok", false));
+        }
+        v.push(o(Family::Kes, "https://a:7373", "ready", false));
+        v.push(o(Family::Kes, "https://b:7373", "ready", false));
+        v.push(o(Family::Key, "k", "present", false));
+        v.push(o(Family::Fingerprint, "", "f1", false));
+        v
+    }
+
+    fn sealed(kes_state: &str) -> Vec<Observed> {
+        let mut v = healthy(true);
+        v[1] = o(Family::Vault, "http://vault:8200", "sealed", true);
+        v[2] = o(Family::Kes, "https://a:7373", kes_state, true);
+        v[3] = o(Family::Kes, "https://b:7373", kes_state, true);
+        v
+    }
+
+    fn states(entries: &[Entry]) -> Vec<(Family, &str)> {
+        entries
+            .iter()
+            .map(|e| (e.family, e.state.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_first_round_tells_only_what_is_wrong() {
+        let mut m = Memory::default();
+        assert_eq!(compare(&mut m, &healthy(true), WINDOW, 0), vec![]);
+        let mut m = Memory::default();
+        let mut v = healthy(false);
+        v[3] = o(Family::Key, "k", "missing", true);
+        assert_eq!(
+            states(&compare(&mut m, &v, WINDOW, 0)),
+            [(Family::Key, "missing")]
+        );
+        // Told once: the same state again is silent.
+        assert_eq!(compare(&mut m, &v, WINDOW, 60), vec![]);
+    }
+
+    #[test]
+    fn a_sealed_vault_is_one_entry_and_its_unseal_one_more() {
+        let mut m = Memory::default();
+        compare(&mut m, &healthy(true), WINDOW, 0);
+        let e = compare(&mut m, &sealed("keystore_unreachable"), WINDOW, 60);
+        assert_eq!(states(&e), [(Family::Vault, "sealed")]);
+        assert!(
+            e[0].text
+                .contains("KES https://a:7373, https://b:7373 cannot reach its key store"),
+            "{}",
+            e[0].text
+        );
+        assert_eq!(
+            compare(&mut m, &sealed("keystore_unreachable"), WINDOW, 120),
+            vec![]
+        );
+        // Unsealed; KES has not noticed yet (its health check): one entry.
+        let mut back = sealed("keystore_unreachable");
+        back[1] = o(Family::Vault, "http://vault:8200", "ok", false);
+        let e = compare(&mut m, &back, WINDOW, 180);
+        assert_eq!(states(&e), [(Family::Vault, "ok")]);
+        // KES serves again a round later: nothing more to tell.
+        assert_eq!(compare(&mut m, &healthy(true), WINDOW, 240), vec![]);
+    }
+
+    #[test]
+    fn a_key_store_still_down_after_the_window_is_told() {
+        let mut m = Memory::default();
+        compare(&mut m, &healthy(true), WINDOW, 0);
+        compare(&mut m, &sealed("keystore_unreachable"), WINDOW, 60);
+        let mut back = sealed("keystore_unreachable");
+        back[1] = o(Family::Vault, "http://vault:8200", "ok", false);
+        assert_eq!(
+            states(&compare(&mut m, &back, WINDOW, 120)),
+            [(Family::Vault, "ok")]
+        );
+        let e = compare(&mut m, &back, WINDOW, 180);
+        assert_eq!(states(&e), [(Family::Kes, "keystore_unreachable")]);
+        assert_eq!(e[0].subjects, ["https://a:7373", "https://b:7373"]);
+        assert_eq!(e[0].was, ["vault", "vault"]);
+        let e = compare(&mut m, &healthy(true), WINDOW, 240);
+        assert_eq!(states(&e), [(Family::Kes, "ready")]);
+    }
+
+    #[test]
+    fn without_vault_endpoints_changing_alike_are_one_entry() {
+        let mut m = Memory::default();
+        compare(&mut m, &healthy(false), WINDOW, 0);
+        let mut v = healthy(false);
+        v[1] = o(Family::Kes, "https://a:7373", "keystore_unreachable", true);
+        v[2] = o(Family::Kes, "https://b:7373", "keystore_unreachable", true);
+        let e = compare(&mut m, &v, WINDOW, 60);
+        assert_eq!(states(&e), [(Family::Kes, "keystore_unreachable")]);
+        assert_eq!(e[0].subjects.len(), 2);
+        assert!(e[0].bad);
+        let e = compare(&mut m, &healthy(false), WINDOW, 120);
+        assert_eq!(states(&e), [(Family::Kes, "ready")]);
+        assert!(!e[0].bad);
+    }
+
+    #[test]
+    fn a_fingerprint_is_told_when_it_changes_only() {
+        let mut m = Memory::default();
+        compare(&mut m, &healthy(false), WINDOW, 0);
+        let mut v = healthy(false);
+        v[4] = o(Family::Fingerprint, "", "f2", false);
+        let e = compare(&mut m, &v, WINDOW, 60);
+        assert_eq!(states(&e), [(Family::Fingerprint, "f2")]);
+        assert_eq!(e[0].was, ["f1"]);
+        assert_eq!(compare(&mut m, &v, WINDOW, 120), vec![]);
+    }
+
+    #[test]
+    fn an_endpoint_no_longer_configured_is_forgotten() {
+        let mut m = Memory::default();
+        compare(&mut m, &healthy(false), WINDOW, 0);
+        let mut v = healthy(false);
+        v.remove(2);
+        compare(&mut m, &v, WINDOW, 60);
+        assert!(!m.told.contains_key("kes https://b:7373"));
+        assert!(m.told.contains_key("kes https://a:7373"));
+    }
+
+    #[test]
+    fn certificates_are_one_condition_each_in_their_worst_state() {
+        use crate::commands::status::{EndpointStatus, Report};
+        let cert = |role, not_after| SeenCert {
+            role,
+            subject: "CN=kes".into(),
+            not_after,
+        };
+        let endpoint = |name: &str, certs| EndpointStatus {
+            endpoint: name.into(),
+            ready: true,
+            condition: "ready".into(),
+            state: "ready (/v1/ready)".into(),
+            latency_ms: 1,
+            round_trip_ms: Some(1),
+            version: None,
+            api: None,
+            round_trip: Some("ok".into()),
+            unproven: None,
+            certificates: certs,
+            earliest_expiry: None,
+            days_left: None,
+        };
+        let day = 86_400;
+        let mut r = Report::empty("/etc/kesgate/kesgate.toml");
+        r.kes = vec![
+            endpoint(
+                "https://a",
+                vec![cert("server", 100 * day), cert("ca", 400 * day)],
+            ),
+            endpoint(
+                "https://b",
+                vec![cert("server", 10 * day), cert("ca", 400 * day)],
+            ),
+        ];
+        let seen = observe(&r, Ok(()), Duration::from_secs(30 * day as u64), 0);
+        let certs: Vec<(&str, &str)> = seen
+            .iter()
+            .filter(|o| o.family == Family::Certificate)
+            .map(|o| (o.subject.as_str(), o.state.as_str()))
+            .collect();
+        assert_eq!(certs, [("ca CN=kes", "fine"), ("server CN=kes", "soon")]);
+        let soon = seen.iter().find(|o| o.state == "soon").unwrap();
+        assert!(
+            soon.sentence.contains("(KES https://b)") && soon.sentence.contains("in 10 days"),
+            "{}",
+            soon.sentence
+        );
+    }
+}

@@ -1,0 +1,288 @@
+//! `kesgate watch` against the KES test server (the timer, node_exporter
+//! and the journal are in tests/system/watch.sh): the metrics file, written
+//! as the path rule demands; the journal told once per change, nothing on
+//! a quiet round; its memory; the requests a round costs.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// A configuration for `kes` with `[watch] textfile` in the test's own
+/// directory `tf/` (created unless `dir` is false).
+fn watched(f: &Fixture, kes: &Server, dir: bool) -> (PathBuf, PathBuf) {
+    let cfg = f.start_config(&kes.endpoint());
+    let tf = f.path("tf");
+    if dir {
+        std::fs::create_dir(&tf).unwrap();
+    }
+    let file = tf.join("kesgate.prom");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{text}\n[watch]\ntextfile = \"{}\"\n", file.display()),
+    )
+    .unwrap();
+    (cfg, file)
+}
+
+/// One round: exit 0, and what it told (the terminal shows the journal's
+/// entries as lines).
+fn round(cfg: &Path) -> String {
+    let out = run_bounded(cfg, &["watch"], &[]);
+    assert_exit(&out, 0);
+    assert!(out.stdout.is_empty(), "watch prints nothing on stdout");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn metric<'a>(metrics: &'a str, prefix: &str) -> &'a str {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in\n{metrics}"))
+        .rsplit_once(' ')
+        .unwrap()
+        .1
+}
+
+#[test]
+fn a_quiet_round_writes_metrics_and_tells_nothing() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, file) = watched(&f, &kes, true);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    assert_eq!(round(&cfg), "", "a healthy first round is a baseline");
+    let meta = std::fs::symlink_metadata(&file).unwrap();
+    assert!(meta.is_file());
+    assert_eq!(meta.mode() & 0o7777, 0o644, "node_exporter's user reads it");
+    let metrics = std::fs::read_to_string(&file).unwrap();
+    promtool_check(&metrics);
+    let ep = kes.endpoint();
+    assert_eq!(
+        metric(&metrics, &format!("kesgate_kes_ready{{endpoint=\"{ep}\"}}")),
+        "1"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("kesgate_kes_key_store_ready{{endpoint=\"{ep}\"}}")
+        ),
+        "1"
+    );
+    assert_eq!(metric(&metrics, "kesgate_env_matches"), "1");
+    assert_eq!(metric(&metrics, "kesgate_problems"), "0");
+    assert!(!metrics.contains(&API_KEY[7..]), "{metrics}");
+    // Nothing else left in node_exporter's directory (no temp file).
+    let names: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["kesgate.prom"]);
+    // The memory: kesgate's own, private.
+    let (_, state) = dirs_for(&cfg);
+    let memory = state.join("watch.json");
+    assert_eq!(std::fs::metadata(&memory).unwrap().mode() & 0o777, 0o600);
+
+    // Quiet rounds tell nothing; the file is replaced each time.
+    let ino = meta.ino();
+    assert_eq!(round(&cfg), "");
+    assert_ne!(
+        std::fs::metadata(&file).unwrap().ino(),
+        ino,
+        "replaced by a rename"
+    );
+    // Read-only: no key created, the env file untouched.
+    let before = kes.requests().len();
+    let env = std::fs::read(f.path("minio")).unwrap();
+    assert_eq!(round(&cfg), "");
+    assert!(!kes.created_since(before));
+    assert_eq!(std::fs::read(f.path("minio")).unwrap(), env);
+}
+
+/// The load on KES: a round asks each endpoint a bounded, stated number
+/// of requests (README, "Between boots": 6, plus one describe per
+/// configured key, the default key included; one more, `/version`, when
+/// `/v1/status` is refused).
+#[test]
+fn a_round_costs_a_bounded_number_of_requests() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, _) = watched(&f, &kes, true);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    round(&cfg);
+    let before = kes.requests().len();
+    round(&cfg);
+    let sent = kes.requests_since(before);
+    let paths: Vec<&str> = sent.iter().map(|(_, p)| p.as_str()).collect();
+    // ready, the fresh probe, status; MinIO's round trip (generate,
+    // decrypt, describe); then whether each configured key exists (here
+    // only the default key).
+    assert_eq!(
+        paths,
+        [
+            "/v1/ready",
+            "/v1/key/describe/minio-default-kesgate-absent-probe",
+            "/v1/status",
+            "/v1/key/generate/minio-default",
+            "/v1/key/decrypt/minio-default",
+            "/v1/key/describe/minio-default",
+            "/v1/key/describe/minio-default",
+        ]
+    );
+    assert!(
+        paths.iter().all(|p| !p.starts_with("/v1/key/create/")),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn a_sealed_key_store_is_told_once_and_its_return_once() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, file) = watched(&f, &kes, true);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    assert_eq!(round(&cfg), "");
+    kes.set_sealed(true);
+    let told = round(&cfg);
+    assert_eq!(told.lines().count(), 1, "{told}");
+    assert!(
+        told.contains("warning: ") && told.contains("key store"),
+        "{told}"
+    );
+    let metrics = std::fs::read_to_string(&file).unwrap();
+    let ep = kes.endpoint();
+    assert_eq!(
+        metric(&metrics, &format!("kesgate_kes_ready{{endpoint=\"{ep}\"}}")),
+        "0"
+    );
+    assert_eq!(round(&cfg), "", "the same state is not told again");
+    kes.set_sealed(false);
+    kes.ping_now();
+    let told = round(&cfg);
+    assert_eq!(told.lines().count(), 1, "{told}");
+    assert!(
+        !told.contains("warning:") && told.contains("is ready"),
+        "{told}"
+    );
+    assert_eq!(round(&cfg), "");
+}
+
+/// A KES server certificate expiring in 10 days: told once by the watch
+/// (status's exit 2 and --nagios are in tests/commands/status.rs); the
+/// metric is its NotAfter.
+#[test]
+fn a_certificate_crossing_warn_before_is_told_once() {
+    let f = Fixture::new();
+    let (cert, not_after) = f.ca.server_cert_expiring(&["localhost", "127.0.0.1"], 10);
+    let kes = Server::start(Config {
+        cert,
+        ..f.kes_config(Generation::V2024)
+    });
+    let (cfg, file) = watched(&f, &kes, true);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    let told = round(&cfg);
+    assert_eq!(told.lines().count(), 1, "{told}");
+    assert!(
+        told.contains("the server certificate \"CN=kes-test-server\"")
+            && told.contains("expires in")
+            && told.contains("fix: renew it"),
+        "{told}"
+    );
+    let metrics = std::fs::read_to_string(&file).unwrap();
+    let line = format!(
+        "kesgate_certificate_not_after_timestamp_seconds{{endpoint=\"{}\",role=\"server\",subject=\"CN=kes-test-server\"}} {not_after}",
+        kes.endpoint()
+    );
+    assert!(metrics.contains(&line), "{line}\n{metrics}");
+    assert_eq!(metric(&metrics, "kesgate_warnings"), "1");
+    assert_eq!(round(&cfg), "", "told once");
+}
+
+/// node_exporter not installed: one notice, then silence; once the
+/// directory exists the file is written and that is said once too.
+#[test]
+fn a_missing_textfile_directory_is_one_notice() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, file) = watched(&f, &kes, false);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    let told = round(&cfg);
+    assert_eq!(told.lines().count(), 1, "{told}");
+    assert!(
+        told.contains("does not exist") && told.contains("Fix:"),
+        "{told}"
+    );
+    assert_eq!(round(&cfg), "");
+    std::fs::create_dir(file.parent().unwrap()).unwrap();
+    let told = round(&cfg);
+    assert!(told.contains("is written again"), "{told}");
+    assert!(file.is_file());
+    assert_eq!(round(&cfg), "");
+}
+
+/// node_exporter's directory belongs to another user, who planted a link
+/// (and then a FIFO) where the metrics file goes: root replaces the name,
+/// never writes through it, never blocks on it; the link's target is
+/// unchanged.
+#[test]
+fn what_another_user_plants_at_the_metrics_file_is_replaced_not_followed() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, file) = watched(&f, &kes, true);
+    let tf = file.parent().unwrap();
+    assert_exit(&run(&cfg, &["start"]), 0);
+    let victim = f.path("victim");
+    std::fs::write(&victim, "root's\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let nobody = 65534;
+    std::os::unix::fs::chown(tf, Some(nobody), Some(nobody)).unwrap();
+    std::os::unix::fs::symlink(&victim, &file).unwrap();
+    std::os::unix::fs::lchown(&file, Some(nobody), Some(nobody)).unwrap();
+    assert_eq!(round(&cfg), "");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's\n");
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().mode() & 0o777,
+        0o600,
+        "the target's mode is unchanged"
+    );
+    let meta = std::fs::symlink_metadata(&file).unwrap();
+    assert!(
+        meta.is_file() && meta.uid() == 0,
+        "a regular file of root's"
+    );
+    std::fs::remove_file(&file).unwrap();
+    nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    assert_eq!(round(&cfg), "");
+    assert!(std::fs::symlink_metadata(&file).unwrap().is_file());
+}
+
+/// A configuration that stops loading is told once (with its line), and
+/// its return once; `--remove-textfile` removes the metrics file alone.
+#[test]
+fn a_broken_configuration_is_told_once_and_remove_textfile_removes_the_file() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, file) = watched(&f, &kes, true);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    assert_eq!(round(&cfg), "");
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, good.replace("[wait]", "[wait]\nbogus = 1")).unwrap();
+    let told = round(&cfg);
+    assert_eq!(told.lines().count(), 1, "{told}");
+    assert!(
+        told.contains("kesgate.toml:") && told.contains("bogus"),
+        "{told}"
+    );
+    assert_eq!(round(&cfg), "");
+    std::fs::write(&cfg, &good).unwrap();
+    assert!(round(&cfg).contains("loads again"));
+    let other = file.with_file_name("other.prom");
+    std::fs::write(&other, "node_other 1\n").unwrap();
+    assert_exit(&run(&cfg, &["watch", "--remove-textfile"]), 0);
+    assert!(!file.exists() && other.exists());
+    // Nothing there: nothing to do.
+    assert_exit(&run(&cfg, &["watch", "--remove-textfile"]), 0);
+}
