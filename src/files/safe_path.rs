@@ -134,18 +134,30 @@ fn root() -> Result<Dir, SafePathError> {
 /// exist. A final symbolic link is followed too (the file it names is the
 /// one written); it must lead to a regular file or to nothing.
 pub fn place(path: &Path) -> Result<Place, SafePathError> {
-    walk(path, true)
+    walk(path, Rule::Tmpfiles)
 }
 
-/// As [`place`], but the last component is never looked at or followed:
-/// for a file kesgate replaces by a rename in a directory others may write
-/// (node_exporter's textfile directory), where whatever has that name is
-/// replaced, never written through.
+/// For a file kesgate replaces by a rename in a directory another user
+/// may own or write (node_exporter's textfile directory, whose parent
+/// Debian gives to `prometheus`): the last component is never looked at
+/// or followed (whatever has that name is replaced, never written
+/// through); no link is followed out of a directory that is not root's;
+/// and a step from such a directory to one of root's is allowed — with no
+/// link followed, it only reaches what lies inside that user's own tree,
+/// where a 0644 metrics file hands them nothing.
 pub fn place_entry(path: &Path) -> Result<Place, SafePathError> {
-    walk(path, false)
+    walk(path, Rule::Shared)
 }
 
-fn walk(path: &Path, follow_last: bool) -> Result<Place, SafePathError> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// systemd-tmpfiles' rule; a final link is followed.
+    Tmpfiles,
+    /// [`place_entry`]'s rule.
+    Shared,
+}
+
+fn walk(path: &Path, rule: Rule) -> Result<Place, SafePathError> {
     let absolute = std::path::absolute(path).map_err(|e| SafePathError::Os {
         path: path.to_owned(),
         errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc_einval())),
@@ -170,13 +182,15 @@ fn walk(path: &Path, follow_last: bool) -> Result<Place, SafePathError> {
             .map_err(|e| os(&up, e))?;
             let uid = stat_fd(&fd, &up)?.st_uid;
             // Up out of another user's directory is a transition too.
-            check(&dir, &up, uid, false)?;
+            if !(rule == Rule::Shared && uid == 0) {
+                check(&dir, &up, uid, false)?;
+            }
             dir = Dir { fd, path: up, uid };
             continue;
         }
         let here = dir.path.join(&name);
         let last = todo.is_empty();
-        if last && !follow_last {
+        if last && rule == Rule::Shared {
             return Ok(Place {
                 dir,
                 name,
@@ -198,7 +212,19 @@ fn walk(path: &Path, follow_last: bool) -> Result<Place, SafePathError> {
             }
             Err(e) => return Err(os(&here, e)),
         };
-        check(&dir, &here, st.st_uid, false)?;
+        let is_link = kind(&st) == SFlag::S_IFLNK;
+        if rule == Rule::Shared && is_link && dir.uid != 0 {
+            return Err(SafePathError::Unsafe {
+                from: dir.path.clone(),
+                from_uid: dir.uid,
+                to: here,
+                to_uid: None,
+                via_link: true,
+            });
+        }
+        if !(rule == Rule::Shared && st.st_uid == 0) {
+            check(&dir, &here, st.st_uid, false)?;
+        }
         match kind(&st) {
             SFlag::S_IFLNK => {
                 links += 1;
@@ -315,6 +341,40 @@ mod tests {
         assert!(matches!(
             place_entry(&d.path().join("missing/f.prom")),
             Err(SafePathError::Missing { .. })
+        ));
+    }
+
+    /// Debian's layout: /var/lib/prometheus is `prometheus`'s, the textfile
+    /// directory in it root's. The step into root's directory is allowed;
+    /// a link in the other user's directory is never followed, whoever
+    /// owns it (tests run as root).
+    #[test]
+    fn an_entry_may_be_reached_through_another_users_directory_but_no_link_there() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().join("prometheus");
+        std::fs::create_dir_all(home.join("node-exporter")).unwrap();
+        std::fs::create_dir(home.join("theirs")).unwrap();
+        let nobody = 65534;
+        std::os::unix::fs::chown(&home, Some(nobody), Some(nobody)).unwrap();
+        std::os::unix::fs::chown(home.join("theirs"), Some(nobody), Some(nobody)).unwrap();
+        let p = place_entry(&home.join("node-exporter/kesgate.prom")).unwrap();
+        assert_eq!(p.name, "kesgate.prom");
+        assert!(place_entry(&home.join("theirs/kesgate.prom")).is_ok());
+        // The tmpfiles rule refuses the step into root's directory.
+        assert!(matches!(
+            place(&home.join("node-exporter/kesgate.prom")),
+            Err(SafePathError::Unsafe { .. })
+        ));
+        symlink("/etc", home.join("link")).unwrap();
+        std::os::unix::fs::lchown(home.join("link"), Some(nobody), Some(nobody)).unwrap();
+        assert!(matches!(
+            place_entry(&home.join("link/kesgate.prom")),
+            Err(SafePathError::Unsafe { via_link: true, .. })
+        ));
+        symlink("/etc", home.join("rootlink")).unwrap();
+        assert!(matches!(
+            place_entry(&home.join("rootlink/kesgate.prom")),
+            Err(SafePathError::Unsafe { via_link: true, .. })
         ));
     }
 
