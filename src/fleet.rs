@@ -35,10 +35,7 @@ pub fn fingerprint(env: &BTreeMap<String, String>, secret: &[u8]) -> String {
     );
     let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
     let mut ctx = hmac::Context::with_key(&key);
-    for (name, value) in env
-        .iter()
-        .filter(|(n, _)| n.starts_with("MINIO_") && !SKIPPED.contains(&n.as_str()))
-    {
+    for (name, value) in env.iter().filter(|(n, _)| compared(n)) {
         // Length-prefixed: no two sets serialise alike.
         for part in [name.as_bytes(), value.as_bytes()] {
             ctx.update(&(part.len() as u64).to_be_bytes());
@@ -48,6 +45,55 @@ pub fn fingerprint(env: &BTreeMap<String, String>, secret: &[u8]) -> String {
     ctx.sign().as_ref()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether MinIO's volumes name several hosts (a distributed cluster):
+/// `Some(why)` when so, or when it cannot be told.
+pub fn distributed(volumes: Option<&str>) -> Option<String> {
+    let Some(v) = volumes.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Some(
+            "MINIO_VOLUMES is not set in MinIO's environment, so kesgate cannot tell whether this MinIO is one of several nodes".into(),
+        );
+    };
+    // Distributed MinIO names its nodes as URLs; drives of one node
+    // (`/mnt/disk{1...4}`) are plain paths.
+    v.contains("://").then(|| {
+        format!(
+            "MINIO_VOLUMES ({v}) names other hosts: this MinIO is a node of a distributed cluster"
+        )
+    })
+}
+
+/// Whether MinIO compares `name` across nodes.
+pub fn compared(name: &str) -> bool {
+    name.starts_with("MINIO_") && !SKIPPED.contains(&name)
+}
+
+/// The compared variables among `set` (what kesgate renders) whose value
+/// names this host (`hostname`, or its first label, as a whole word): the
+/// same configuration gives each node another value, and the cluster
+/// refuses the odd set (minio.md §8).
+pub fn naming_this_host<'a>(set: &'a [(String, String)], hostname: &str) -> Vec<&'a str> {
+    let full = hostname.trim().to_ascii_lowercase();
+    let short = full.split('.').next().unwrap_or_default().to_owned();
+    let names: Vec<&str> = [full.as_str(), short.as_str()]
+        .into_iter()
+        .filter(|n| n.len() >= 2 && *n != "localhost")
+        .collect();
+    let word = |value: &str, name: &str| {
+        let value = value.to_ascii_lowercase();
+        let bytes = value.as_bytes();
+        let boundary =
+            |i: Option<&u8>| i.is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'-'));
+        value.match_indices(name).any(|(at, _)| {
+            boundary(at.checked_sub(1).and_then(|i| bytes.get(i)))
+                && boundary(bytes.get(at + name.len()))
+        })
+    };
+    set.iter()
+        .filter(|(n, v)| compared(n) && names.iter().any(|h| word(v, h)))
+        .map(|(n, _)| n.as_str())
         .collect()
 }
 
@@ -100,5 +146,47 @@ mod tests {
         let a = env(&[("MINIO_A", "BC")]);
         let b = env(&[("MINIO_AB", "C")]);
         assert_ne!(fingerprint(&a, b"k"), fingerprint(&b, b"k"));
+    }
+
+    #[test]
+    fn a_value_naming_this_host_is_found_as_a_word() {
+        let set: Vec<(String, String)> = [
+            ("MINIO_KMS_KES_CERT_FILE", "/etc/kesgate/node1.pem"),
+            (
+                "MINIO_KMS_KES_ENDPOINT",
+                "https://kes1:7373,https://kes2:7373",
+            ),
+            ("MINIO_KMS_KES_KEY_NAME", "node10-key"),
+            ("MINIO_ROOT_USER", "node1"),
+            ("KESGATE_OTHER", "node1"),
+            ("MINIO_SERVER_URL", "https://NODE1.example.com"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            naming_this_host(&set, "node1.example.com\n"),
+            ["MINIO_KMS_KES_CERT_FILE", "MINIO_SERVER_URL"]
+        );
+        assert!(naming_this_host(&set, "kes").is_empty(), "kes1 is not kes");
+        assert!(
+            naming_this_host(&set, "x").is_empty(),
+            "one letter names nothing"
+        );
+        assert!(naming_this_host(&set, "localhost").is_empty());
+    }
+
+    #[test]
+    fn volumes_on_other_hosts_or_unknown_need_a_shared_key() {
+        assert!(distributed(Some("/var/lib/minio")).is_none());
+        assert!(distributed(Some("/mnt/disk{1...4}")).is_none());
+        assert!(
+            distributed(Some(
+                "https://minio{1...4}.example.net:9000/mnt/disk{1...4}"
+            ))
+            .is_some()
+        );
+        assert!(distributed(None).is_some());
+        assert!(distributed(Some("  ")).is_some());
     }
 }

@@ -170,7 +170,7 @@ fn new_installation(
         let volumes = render::minio_view(env, unit)
             .ok()
             .and_then(|v| v.effective.get("MINIO_VOLUMES").cloned());
-        if let Some(why) = crate::config::init::needs_shared_key(volumes.as_deref()) {
+        if let Some(why) = crate::fleet::distributed(volumes.as_deref()) {
             return Err(InitError::SharedKeyNeeded { why }.into());
         }
         let key = ApiKey::generate().map_err(|reason| InitError::Invalid {

@@ -265,23 +265,6 @@ pub fn adopt(seen: &Seen, other_kms: &[String], api_key_file: &Path) -> Result<A
     })
 }
 
-/// Whether MinIO's volumes name several hosts (a distributed cluster):
-/// `Some(why)` when so, or when it cannot be told.
-pub fn needs_shared_key(volumes: Option<&str>) -> Option<String> {
-    let Some(v) = volumes.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Some(
-            "MINIO_VOLUMES is not set in MinIO's environment, so kesgate cannot tell whether this MinIO is one of several nodes".into(),
-        );
-    };
-    // Distributed MinIO names its nodes as URLs; drives of one node
-    // (`/mnt/disk{1...4}`) are plain paths.
-    v.contains("://").then(|| {
-        format!(
-            "MINIO_VOLUMES ({v}) names other hosts: this MinIO is a node of a distributed cluster"
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,19 +299,5 @@ mod tests {
         assert_eq!(t, draft().text().unwrap());
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         assert!(host.trim().is_empty() || !t.contains(host.trim()));
-    }
-
-    #[test]
-    fn volumes_on_other_hosts_or_unknown_need_a_shared_key() {
-        assert!(needs_shared_key(Some("/var/lib/minio")).is_none());
-        assert!(needs_shared_key(Some("/mnt/disk{1...4}")).is_none());
-        assert!(
-            needs_shared_key(Some(
-                "https://minio{1...4}.example.net:9000/mnt/disk{1...4}"
-            ))
-            .is_some()
-        );
-        assert!(needs_shared_key(None).is_some());
-        assert!(needs_shared_key(Some("  ")).is_some());
     }
 }

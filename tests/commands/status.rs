@@ -249,3 +249,45 @@ fn the_fleet_fingerprint_finds_the_odd_node_out_and_reveals_nothing() {
     );
     assert!(!one.contains("pw-one") && one.len() == 32, "{one}");
 }
+
+/// On a node of a distributed MinIO, a value kesgate renders that names
+/// this host makes the node's MINIO_* set differ from its peers' by
+/// configuration alone: a warning with the variable and the fix. One node
+/// alone compares nothing: no warning.
+#[test]
+fn a_rendered_value_naming_this_host_is_a_warning_on_a_cluster_node() {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    for (volumes, warned) in [
+        ("https://minio{1...4}.example.net/data", true),
+        ("/var/lib/minio", false),
+    ] {
+        let f = Fixture::new();
+        let kes = f.server(Generation::V2024);
+        std::fs::write(f.path("minio"), format!("MINIO_VOLUMES=\"{volumes}\"\n")).unwrap();
+        let cfg = f.start_config(&kes.endpoint());
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(
+            &cfg,
+            format!(
+                "{text}\n[env_file.set]\nMINIO_SERVER_URL = \"https://{host}.example.net:9000\"\n"
+            ),
+        )
+        .unwrap();
+        assert_exit(&run(&cfg, &["start"]), 0);
+        let (_, r) = status_json(&cfg);
+        let warnings = r["warnings"].to_string();
+        let names = host.len() >= 2 && host != "localhost";
+        assert_eq!(
+            warnings.contains("MINIO_SERVER_URL, as kesgate renders it, names this host"),
+            warned && names,
+            "{volumes}: {r:#}"
+        );
+        if warned && names {
+            assert!(
+                warnings.contains("fix: give it the same value on every node"),
+                "{warnings}"
+            );
+        }
+    }
+}

@@ -385,6 +385,17 @@ fn expiry(
 /// keyed with the secret every node shares: the cluster's API key, or
 /// `[watch] fingerprint_key_file` with certificate auth.
 fn fingerprint(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit::MinioUnit) {
+    let view = match render::minio_view(&settings.env_file, unit) {
+        Ok(view) => view,
+        Err(e) => {
+            r.fingerprint_note = Some(format!("no fingerprint: {}", headline(&e)));
+            return;
+        }
+    };
+    let volumes = view.effective.get("MINIO_VOLUMES").map(String::as_str);
+    if crate::fleet::distributed(volumes).is_some() {
+        host_local(r, settings);
+    }
     let secret: Vec<u8> = match (&settings.kes.auth, &settings.watch.fingerprint_key) {
         (_, Some(k)) => k.expose().clone(),
         (crate::config::Auth::ApiKey { key, .. }, None) => {
@@ -397,10 +408,65 @@ fn fingerprint(r: &mut Report, settings: &Settings, unit: &crate::host::minio_un
             return;
         }
     };
-    match render::minio_view(&settings.env_file, unit) {
-        Ok(view) => r.fingerprint = Some(crate::fleet::fingerprint(&view.effective, &secret)),
-        Err(e) => r.fingerprint_note = Some(format!("no fingerprint: {}", headline(&e))),
+    r.fingerprint = Some(crate::fleet::fingerprint(&view.effective, &secret));
+}
+
+/// What in this host's kesgate configuration alone would make its MINIO_*
+/// set differ from its peers' (a node of a distributed MinIO, or one that
+/// cannot be told apart from one): a rendered value naming this host, or
+/// an API key from a host-local systemd credential.
+fn host_local(r: &mut Report, settings: &Settings) {
+    let desired = render::desired(&settings.kes, &settings.env_file, &settings.path);
+    let hostname = crate::files::regular::read_text(
+        Path::new("/proc/sys/kernel/hostname"),
+        crate::files::regular::MAX_CONFIG,
+    )
+    .unwrap_or_default();
+    for name in crate::fleet::naming_this_host(&desired.set, &hostname) {
+        r.warnings.push(format!(
+            "{name}, as kesgate renders it, names this host ({}): every node of the cluster gets another value, and MinIO refuses a node whose MINIO_* set differs from its peers'; fix: give it the same value on every node (a path or name without the host's), in {}",
+            hostname.trim(),
+            settings.path.display()
+        ));
     }
+    let kesgate = r
+        .units
+        .iter()
+        .flatten()
+        .find(|u| u.name == "kesgate.service");
+    if let Some(u) = kesgate
+        && let Some((file, directive)) = credential_directive(u)
+    {
+        r.warnings.push(format!(
+            "kesgate.service takes the API key from the host-local systemd credential {} ({directive} in {file}), which wins over the key {} names: a distributed MinIO needs the one API key of the cluster on every node; fix: put the same key in that credential on every node (the fleet fingerprints then agree), or remove {directive} and keep the key in api_key_file",
+            crate::config::API_KEY_CREDENTIAL,
+            settings.path.display()
+        ));
+    }
+}
+
+/// The unit file or drop-in of `u` that loads the `kes-api-key`
+/// credential, and the directive that does it.
+fn credential_directive(u: &UnitState) -> Option<(String, String)> {
+    let files = std::iter::once(u.fragment.as_str())
+        .chain(u.drop_ins.iter().map(String::as_str))
+        .filter(|f| !f.is_empty());
+    for file in files {
+        let Ok(text) =
+            crate::files::regular::read_text(Path::new(file), crate::files::regular::MAX_CONFIG)
+        else {
+            continue;
+        };
+        for line in text.lines().map(str::trim) {
+            if let Some((k, v)) = line.split_once('=')
+                && k.trim().contains("Credential")
+                && v.trim().split(':').next() == Some(crate::config::API_KEY_CREDENTIAL)
+            {
+                return Some((file.to_owned(), format!("{}=", k.trim())));
+            }
+        }
+    }
+    None
 }
 
 /// How many KES endpoints `status` asks at the same time.
@@ -637,4 +703,60 @@ async fn buckets(r: &mut Report, settings: &Settings, unit: &crate::host::minio_
         });
     }
     r.buckets = Some(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(fragment: &str, drop_ins: Vec<String>) -> UnitState {
+        UnitState {
+            name: "kesgate.service".into(),
+            load_state: "loaded".into(),
+            active_state: "active".into(),
+            sub_state: "exited".into(),
+            result: None,
+            exit_status: None,
+            restarts: None,
+            since_usec: 0,
+            status_text: None,
+            drop_ins,
+            fragment: fragment.into(),
+            job_queued: false,
+        }
+    }
+
+    #[test]
+    fn a_kes_api_key_credential_in_a_drop_in_is_found() {
+        let d = tempfile::tempdir().unwrap();
+        let fragment = d.path().join("kesgate.service");
+        std::fs::write(&fragment, "[Service]\nExecStart=/usr/bin/kesgate start\n").unwrap();
+        let other = d.path().join("10-other.conf");
+        std::fs::write(
+            &other,
+            "[Service]\nLoadCredential=minio-access-key:/etc/x\n",
+        )
+        .unwrap();
+        let ours = d.path().join("20-key.conf");
+        std::fs::write(
+            &ours,
+            "[Service]\nLoadCredentialEncrypted=kes-api-key:/etc/kesgate/kes-api-key.cred\n",
+        )
+        .unwrap();
+        let f = fragment.display().to_string();
+        assert_eq!(
+            credential_directive(&unit(&f, vec![other.display().to_string()])),
+            None
+        );
+        assert_eq!(
+            credential_directive(&unit(
+                &f,
+                vec![other.display().to_string(), ours.display().to_string()]
+            )),
+            Some((
+                ours.display().to_string(),
+                "LoadCredentialEncrypted=".to_owned()
+            ))
+        );
+    }
 }
