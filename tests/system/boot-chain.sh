@@ -37,7 +37,7 @@ done
 [ "$(ct systemctl is-enabled kesgate-keys.service)" = enabled ] || die "kesgate-keys.service not enabled per preset"
 
 log "systemd-analyze: every unit and the drop-in verify cleanly; kesgate's units score ≤ 2.0"
-for u in kesgate.service kesgate-keys.service kesgate-buckets.service minio.service; do
+for u in kesgate.service kesgate-keys.service kesgate-buckets.service kesgate-watch.service kesgate-watch.timer minio.service; do
     ct systemd-analyze verify --man=no "$u" >"$work/verify.out" 2>"$work/verify.err" \
         || die "systemd-analyze verify $u: $(cat "$work/verify.err")"
     [ ! -s "$work/verify.err" ] || die "systemd-analyze verify $u warns: $(cat "$work/verify.err")"
@@ -45,7 +45,7 @@ done
 # `systemd-analyze security --offline` came with systemd 250: scored under
 # bookworm only (README "Supported systems" says what older ones lose).
 if [ "$SUITE" = bookworm ]; then
-    for u in kesgate.service kesgate-keys.service kesgate-buckets.service; do
+    for u in kesgate.service kesgate-keys.service kesgate-buckets.service kesgate-watch.service; do
         ct systemd-analyze security --offline=true --threshold=20 "/usr/lib/systemd/system/$u" \
             >"$work/security.out" 2>&1 || die "$u scores above 2.0: $(tail -n1 "$work/security.out")"
         echo "   $(tail -n1 "$work/security.out")"

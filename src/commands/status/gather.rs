@@ -219,7 +219,9 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
     let connection = match crate::host::minio_unit::kes_connection(settings, unit).await {
         Ok(c) => c,
         Err(e) => {
-            r.problems.push(format!("KES client: {}", headline(&e)));
+            let text = format!("KES client: {}", headline(&e));
+            r.problems.push(text.clone());
+            r.kes_client_error = Some(text);
             return;
         }
     };

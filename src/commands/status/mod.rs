@@ -64,6 +64,9 @@ pub struct Report {
     /// What kesgate (like MinIO) trusts for KES: "the system roots + PATH".
     pub trust: Option<String>,
     pub kes: Vec<EndpointStatus>,
+    /// Why no KES endpoint could be asked at all (the client could not be
+    /// set up: trust, client certificate); `None` when it could.
+    pub kes_client_error: Option<String>,
     /// `[vault]`: the Vault behind KES (null when not configured).
     pub vault: Option<crate::peers::vault::VaultStatus>,
     /// The certificates the Vault presented (over https), with their
@@ -153,6 +156,7 @@ impl Report {
             identity: None,
             trust: None,
             kes: Vec::new(),
+            kes_client_error: None,
             vault: None,
             vault_certificates: Vec::new(),
             env_file: None,

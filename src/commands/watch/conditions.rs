@@ -124,6 +124,9 @@ pub struct Entry {
     pub text: String,
 }
 
+/// The subject of the KES client's own condition (not an endpoint).
+const CLIENT: &str = "(client)";
+
 /// The state KES endpoints take while the configured Vault explains their
 /// key store being down: never told on its own.
 const EXPLAINED: &str = "vault";
@@ -167,6 +170,24 @@ pub fn observe(
             sentence: v.describe(),
         });
     }
+    // kesgate's own KES client (trust, client certificate): when it cannot
+    // be set up, no endpoint is asked at all.
+    out.push(match &report.kes_client_error {
+        Some(e) => Observed {
+            family: Family::Kes,
+            subject: CLIENT.into(),
+            state: "client_setup".into(),
+            bad: true,
+            sentence: e.clone(),
+        },
+        None => Observed {
+            family: Family::Kes,
+            subject: CLIENT.into(),
+            state: "ok".into(),
+            bad: false,
+            sentence: "kesgate's KES client can be set up again".into(),
+        },
+    });
     for e in &report.kes {
         let round_trip = e.round_trip.as_deref().filter(|rt| *rt != "ok");
         let (state, bad, sentence) = match round_trip {
@@ -400,11 +421,14 @@ pub fn compare(
         .filter(|o| o.family == Family::Kes)
         .map(|o| o.subject.as_str())
         .collect();
-    // Endpoints no longer configured are forgotten.
-    memory.told.retain(|name, _| {
-        name.strip_prefix("kes ")
-            .is_none_or(|endpoint| kes_names.contains(&endpoint))
-    });
+    // Endpoints no longer configured are forgotten (when the configuration
+    // loaded: otherwise none was looked at).
+    if !kes_names.is_empty() {
+        memory.told.retain(|name, _| {
+            name.strip_prefix("kes ")
+                .is_none_or(|endpoint| kes_names.contains(&endpoint))
+        });
+    }
     if !explained.is_empty()
         && let Some(v) = vault
         && let Some(entry) = groups.get_mut(&(Family::Vault, v.state.clone()))
@@ -557,6 +581,25 @@ mod tests {
         assert_eq!(states(&e), [(Family::Fingerprint, "f2")]);
         assert_eq!(e[0].was, ["f1"]);
         assert_eq!(compare(&mut m, &v, WINDOW, 120), vec![]);
+    }
+
+    #[test]
+    fn a_kes_client_that_cannot_be_set_up_is_told_once() {
+        let mut r = crate::commands::status::Report::empty("/etc/kesgate/kesgate.toml");
+        let day = Duration::from_secs(86_400);
+        let mut m = Memory::default();
+        compare(&mut m, &observe(&r, Ok(()), day, 0), WINDOW, 0);
+        r.kes_client_error = Some("KES client: /etc/kesgate/ca.pem: no certificate".into());
+        let e = compare(&mut m, &observe(&r, Ok(()), day, 0), WINDOW, 60);
+        assert_eq!(states(&e), [(Family::Kes, "client_setup")]);
+        assert_eq!(
+            compare(&mut m, &observe(&r, Ok(()), day, 0), WINDOW, 120),
+            vec![]
+        );
+        // A configuration that does not load forgets no endpoint.
+        m.told.insert("kes https://a:7373".into(), "ready".into());
+        compare(&mut m, &observe(&r, Err("bad".into()), day, 0), WINDOW, 180);
+        assert!(m.told.contains_key("kes https://a:7373"));
     }
 
     #[test]
