@@ -1,6 +1,8 @@
 //! The one place where a failure becomes an exit code (sysexits.h), so that
 //! units can say `RestartPreventExitStatus=` for what waiting cannot fix.
 
+use std::path::PathBuf;
+
 use crate::config::ConfigError;
 use crate::config::init::InitError;
 use crate::logging::ids;
@@ -39,6 +41,48 @@ pub enum IdentityError {
     Usage(String),
 }
 
+/// `kesgate watch`: a file it needs could not be had; nothing was told.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(
+        "kesgate watch cannot keep its memory in {}: {source}\n  fix: make that directory root's and writable (kesgate-watch.service has StateDirectory=kesgate; a read-only or full file system must be fixed)",
+        path.display()
+    )]
+    Memory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot take kesgate watch's lock in {}: {source}\n  fix: make that directory root's alone (kesgate-watch.service has RuntimeDirectory=kesgate)",
+        path.display()
+    )]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot remove the metrics file {}: {source}\n  fix: remove it by hand; node_exporter would serve its stale values",
+        path.display()
+    )]
+    Withdraw {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("kesgate watch's file work did not finish: {0}")]
+    Task(std::io::Error),
+}
+
+impl WatchError {
+    pub fn source(&self) -> &std::io::Error {
+        match self {
+            WatchError::Memory { source, .. }
+            | WatchError::Lock { source, .. }
+            | WatchError::Withdraw { source, .. } => source,
+            WatchError::Task(source) => source,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -62,7 +106,7 @@ pub enum Error {
     #[error("cannot write the packaging assets: {0}")]
     Assets(std::io::Error),
     #[error(transparent)]
-    Watch(#[from] crate::commands::watch::WatchError),
+    Watch(#[from] WatchError),
 }
 
 /// An I/O error that says a path has the wrong shape (no such directory,

@@ -14,13 +14,7 @@ chain_setup
 build_deb
 
 log "a host that already runs MinIO with KES set up by hand (the runbook)"
-boot_container "$work"
-kes_unit "$KES_PORT" "$IDENTITY"
-minio_unit "$MINIO_PORT"
-ct systemctl daemon-reload
-# As the runbook says: KES first, then MinIO.
-ct systemctl enable --now kes.service >/dev/null 2>&1
-wait_for_kes_listening
+chain_host
 ct systemctl enable --now minio.service >/dev/null 2>&1 || die "MinIO did not start: $(ct journalctl -u minio -n 20 --no-pager)"
 wait_for_prop minio.service ActiveState '^active$' >/dev/null
 minio_pid=$(unit_prop minio.service MainPID)

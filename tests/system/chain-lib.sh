@@ -25,6 +25,19 @@ chain_setup() {
     unseal_openbao
 }
 
+# chain_host: a booted container that runs KES (kes.service, listening)
+# and has MinIO's unit and env file as the runbook leaves them (MinIO not
+# started yet).
+chain_host() {
+    boot_container "$work"
+    kes_unit "$KES_PORT" "$IDENTITY"
+    minio_unit "$MINIO_PORT"
+    ct systemctl daemon-reload
+    # As the runbook says: KES first, then MinIO.
+    ct systemctl enable --now kes.service >/dev/null 2>&1
+    wait_for_kes_listening
+}
+
 # build_deb: the release .deb (packaging/build deb), or $KESGATE_DEB.
 build_deb() {
     if [ -n "${KESGATE_DEB:-}" ]; then DEB=$KESGATE_DEB; return; fi

@@ -13,12 +13,7 @@ harness_init
 chain_setup
 build_deb
 
-boot_container "$work"
-kes_unit "$KES_PORT" "$IDENTITY"
-minio_unit "$MINIO_PORT"
-ct systemctl daemon-reload
-ct systemctl enable --now kes.service >/dev/null 2>&1
-wait_for_kes_listening
+chain_host
 cp "$DEB" "$CT_ROOT/root/kesgate.deb"
 ct dpkg -i /root/kesgate.deb >"$work/dpkg.log" 2>&1 || die "dpkg -i: $(cat "$work/dpkg.log")"
 kesgate_config "$MINIO_PORT"

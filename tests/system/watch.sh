@@ -21,12 +21,7 @@ chain_setup
 build_deb
 NODE_PORT=$(free_port)
 
-boot_container "$work"
-kes_unit "$KES_PORT" "$IDENTITY"
-minio_unit "$MINIO_PORT"
-ct systemctl daemon-reload
-ct systemctl enable --now kes.service >/dev/null 2>&1
-wait_for_kes_listening
+chain_host
 
 log "Debian's prometheus-node-exporter, on a port of its own, its textfile directory as packaged"
 mkdir -p "$CT_ROOT/root/debs"

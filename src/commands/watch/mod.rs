@@ -15,7 +15,7 @@ use tracing::instrument::WithSubscriber as _;
 use super::Outcome;
 use super::status;
 use crate::config::{ConfigError, Settings};
-use crate::error::Error;
+use crate::error::{Error, WatchError};
 use crate::files::atomic;
 use crate::files::safe_path::{self, SafePathError};
 use crate::text::headline;
@@ -26,48 +26,6 @@ use conditions::{Entry, Memory, compare, observe};
 const MEMORY: &str = "watch.json";
 /// The largest memory file read (a few hundred conditions).
 const MEMORY_CAP: u64 = 1 << 20;
-
-/// A file the watch needs could not be had; nothing was told.
-#[derive(Debug, thiserror::Error)]
-pub enum WatchError {
-    #[error(
-        "kesgate watch cannot keep its memory in {}: {source}\n  fix: make that directory root's and writable (kesgate-watch.service has StateDirectory=kesgate; a read-only or full file system must be fixed)",
-        path.display()
-    )]
-    Memory {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "cannot take kesgate watch's lock in {}: {source}\n  fix: make that directory root's alone (kesgate-watch.service has RuntimeDirectory=kesgate)",
-        path.display()
-    )]
-    Lock {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "cannot remove the metrics file {}: {source}\n  fix: remove it by hand; node_exporter would serve its stale values",
-        path.display()
-    )]
-    Withdraw {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("kesgate watch's file work did not finish: {0}")]
-    Task(std::io::Error),
-}
-
-impl WatchError {
-    pub fn source(&self) -> &std::io::Error {
-        match self {
-            WatchError::Memory { source, .. }
-            | WatchError::Lock { source, .. }
-            | WatchError::Withdraw { source, .. } => source,
-            WatchError::Task(source) => source,
-        }
-    }
-}
 
 /// `kesgate watch [--remove-textfile]`.
 pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error> {
@@ -140,28 +98,23 @@ pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error>
 /// One journal entry per change: a problem as a warning, a recovery or a
 /// fingerprint change as a notice.
 fn tell(e: &Entry) {
-    let subjects = e.subjects.join(", ");
-    let was = e.was.join(", ");
+    macro_rules! entry {
+        ($level:ident) => {
+            tracing::$level!(
+                message_id = e.family.message_id(),
+                kesgate_watch = e.family.as_str(),
+                kesgate_subject = %e.subjects.join(", "),
+                kesgate_state = %e.state,
+                kesgate_was = %e.was.join(", "),
+                "{}",
+                e.text
+            )
+        };
+    }
     if e.bad {
-        tracing::warn!(
-            message_id = e.family.message_id(),
-            kesgate_watch = e.family.as_str(),
-            kesgate_subject = %subjects,
-            kesgate_state = %e.state,
-            kesgate_was = %was,
-            "{}",
-            e.text
-        );
+        entry!(warn);
     } else {
-        tracing::info!(
-            message_id = e.family.message_id(),
-            kesgate_watch = e.family.as_str(),
-            kesgate_subject = %subjects,
-            kesgate_state = %e.state,
-            kesgate_was = %was,
-            "{}",
-            e.text
-        );
+        entry!(info);
     }
 }
 
