@@ -85,4 +85,8 @@ for line in sys.stdin:
         print(" " * 36 + fields)
 PY
 ct journalctl -b -o json --no-pager SYSLOG_IDENTIFIER=kesgate | python3 "$work/entries.py"
+say "Between boots: kesgate-watch.timer runs the status checks once a minute (metrics for node_exporter, journal entries on change only)"
+ct systemctl list-timers --no-pager kesgate-watch.timer 2>&1 | sed 's/^/  /' || true
+ct kesgate status --nagios 2>&1 | sed 's/^/  /' || true
+ct kesgate status --prometheus 2>/dev/null | grep -E '^kesgate_(kes_ready|kes_key_store_ready|vault_sealed|env_matches|keys_missing|minio_env_info)' | sed 's/^/  /' || true
 say "Done: MinIO came up by itself once KES could serve its keys"
