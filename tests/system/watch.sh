@@ -14,6 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 harness_init
 
 ID_WATCH_VAULT=3c0cbb240a354cfaaf1d83def712314a
+ID_WATCH_CERT=4564ab5d5aab446782529b813c71593e
 NODE_DEBS=${KESGATE_CACHE:-/var/cache/kesgate-tests}/debs-bookworm
 ls "$NODE_DEBS"/prometheus-node-exporter_*.deb >/dev/null 2>&1 || die "run tests/setup.sh first (it fetches Debian's node_exporter)"
 
@@ -175,6 +176,39 @@ lines=$(journal_lines "$c_unseal")
 [ "$(ct journalctl --cursor "$c_unseal" _SYSTEMD_UNIT=kesgate-watch.service MESSAGE_ID=$ID_WATCH_VAULT KESGATE_STATE=ok -o json --no-pager | wc -l)" = 1 ] \
     || die "the entry is not the Vault's return: $lines"
 echo "   $lines"
+
+log "KES's server certificate now expires in 10 days: told once; status 2, --nagios 1, the metric its NotAfter"
+mkdir -p "$CT_ROOT/etc/systemd/system/kes.service.d"
+exec_start=$(sed -n 's/^ExecStart=//p' "$CT_ROOT/etc/systemd/system/kes.service")
+printf '[Service]\nExecStart=\nExecStart=%s --cert-days 10\n' "$exec_start" \
+    >"$CT_ROOT/etc/systemd/system/kes.service.d/zz-short-cert.conf"
+ct systemctl daemon-reload
+c_cert=$(synced_cursor)
+ct systemctl restart kes.service
+wait_for_kes_listening
+not_after=$(openssl s_client -connect "127.0.0.1:$KES_PORT" -servername localhost </dev/null 2>/dev/null \
+    | openssl x509 -noout -enddate | sed 's/^notAfter=//')
+not_after=$(date -d "$not_after" +%s)
+for i in $(seq 1 40); do
+    rounds 1
+    scrape
+    grep -q "^kesgate_kes_ready{endpoint=\"https://localhost:$KES_PORT\"} 1" "$work/scrape.txt" \
+        && grep -q "role=\"server\".*} $not_after\$" "$work/scrape.txt" && break
+done
+line=$(grep "^kesgate_certificate_not_after_timestamp_seconds{endpoint=\"https://localhost:$KES_PORT\",role=\"server\"" "$work/scrape.txt") \
+    || die "no server certificate metric: $(grep kesgate_cert "$work/scrape.txt")"
+[ "$(python3 -c 'import sys; print(int(float(sys.argv[1])))' "${line##* }")" = "$not_after" ] \
+    || die "the metric ($line) is not the certificate's NotAfter ($not_after)"
+want "kesgate_warnings 1"
+rounds 2
+[ "$(count_entries "$c_cert" kesgate-watch.service "$ID_WATCH_CERT")" = 1 ] \
+    || die "the expiring certificate should be told once: $(journal_lines "$c_cert")"
+ct journalctl --sync
+ct journalctl --cursor "$c_cert" _SYSTEMD_UNIT=kesgate-watch.service MESSAGE_ID=$ID_WATCH_CERT -o cat --no-pager | sed 's/^/   /'
+rc=0; ct kesgate status >"$work/status.txt" 2>&1 || rc=$?
+[ "$rc" = 2 ] || die "status exited $rc, not 2 (a warning): $(cat "$work/status.txt")"
+rc=0; ct kesgate status --nagios >"$work/nagios.txt" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q '^KESGATE WARNING - ' "$work/nagios.txt" || die "--nagios exited $rc: $(cat "$work/nagios.txt")"
 
 log "remove the package: the timer stops, the metrics file goes, node_exporter's directory stays"
 ct dpkg -r kesgate >"$work/dpkg-r.log" 2>&1 || die "dpkg -r: $(cat "$work/dpkg-r.log")"

@@ -3,7 +3,7 @@
 //!
 //! kes-test-server --listen 127.0.0.1:7373 --tls-dir DIR [--generation 2024]
 //!   [--policy NAME=ID[,ID…]:PATH[,PATH…]]… [--admin ID] [--auth=off]
-//!   [--ping-interval 10000ms] [--login-timeout 4000ms]
+//!   [--ping-interval 10000ms] [--login-timeout 4000ms] [--cert-days N]
 //!   [--openbao ADDR --openbao-token-file FILE [--openbao-mount kes]]
 
 use std::path::PathBuf;
@@ -24,6 +24,9 @@ fn main() {
     let mut auth = ClientAuth::ReleaseDefault;
     let mut ping = kes_test_server::DEFAULT_PING_INTERVAL;
     let mut login_timeout = Duration::from_secs(4);
+    // The server certificate's lifetime (`kes identity new` makes 30-day
+    // ones); unset: the CA's long one.
+    let mut cert_days: Option<i64> = None;
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
@@ -32,6 +35,13 @@ fn main() {
         match flag.as_str() {
             "--listen" => listen = value(),
             "--tls-dir" => tls_dir = Some(value().into()),
+            "--cert-days" => {
+                cert_days = Some(
+                    value()
+                        .parse()
+                        .unwrap_or_else(|_| die("--cert-days takes a number of days")),
+                )
+            }
             "--generation" => generation = value().parse().unwrap_or_else(|e: String| die(&e)),
             "--policy" => policies.push(parse_policy(&value())),
             "--admin" => admin = Some(value()),
@@ -92,7 +102,13 @@ fn main() {
         backend,
         auth,
         ping_interval: ping,
-        ..Config::new(generation, ca.server_cert(&["localhost", "127.0.0.1"]))
+        ..Config::new(
+            generation,
+            match cert_days {
+                Some(days) => ca.server_cert_expiring(&["localhost", "127.0.0.1"], days).0,
+                None => ca.server_cert(&["localhost", "127.0.0.1"]),
+            },
+        )
     });
     server
         .state
