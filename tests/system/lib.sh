@@ -29,6 +29,8 @@ harness_init() {
     work=$(mktemp -d /tmp/kesgate-system.XXXXXX)
     KES_PIDS=()
     trap harness_cleanup EXIT
+    # A command that ends the test through `set -e` says which it was.
+    trap 'printf "FAIL: %s line %s: %s\n" "${BASH_SOURCE[0]}" "$LINENO" "$BASH_COMMAND" >&2' ERR
 }
 
 harness_cleanup() {

@@ -1,5 +1,6 @@
 //! `kes-test-server`: the test KES as a process, for the systemd tests,
-//! the demo and the benchmark. Writes its CA to `--tls-dir`/ca.pem.
+//! the demo and the benchmark. Writes its CA to `--tls-dir`/ca.pem and the
+//! certificate it presents to `--tls-dir`/server.pem.
 //!
 //! kes-test-server --listen 127.0.0.1:7373 --tls-dir DIR [--generation 2024]
 //!   [--policy NAME=ID[,ID…]:PATH[,PATH…]]… [--admin ID] [--auth=off]
@@ -93,6 +94,13 @@ fn main() {
             ca
         }
     };
+    let cert = match cert_days {
+        Some(days) => ca.server_cert_expiring(&["localhost", "127.0.0.1"], days).0,
+        None => ca.server_cert(&["localhost", "127.0.0.1"]),
+    };
+    // The certificate it presents, for tests that compare what kesgate saw.
+    std::fs::write(tls_dir.join("server.pem"), &cert.cert_pem)
+        .unwrap_or_else(|e| die(&e.to_string()));
     let server = Server::start(Config {
         listen: listen
             .parse()
@@ -102,13 +110,7 @@ fn main() {
         backend,
         auth,
         ping_interval: ping,
-        ..Config::new(
-            generation,
-            match cert_days {
-                Some(days) => ca.server_cert_expiring(&["localhost", "127.0.0.1"], days).0,
-                None => ca.server_cert(&["localhost", "127.0.0.1"]),
-            },
-        )
+        ..Config::new(generation, cert)
     });
     server
         .state
