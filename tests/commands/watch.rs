@@ -286,3 +286,36 @@ fn a_broken_configuration_is_told_once_and_remove_textfile_removes_the_file() {
     // Nothing there: nothing to do.
     assert_exit(&run(&cfg, &["watch", "--remove-textfile"]), 0);
 }
+
+/// Told, then remembered: a round killed after telling a change but before
+/// its memory was written (SIGKILL at the memory's rename; the metrics
+/// file is the round's first write, the memory its second) tells that
+/// change again next round, rather than never.
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_round_killed_before_it_remembered_tells_again() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, _) = watched(&f, &kes, true);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    assert_eq!(round(&cfg), "");
+    kes.set_sealed(true);
+    let mut cmd = kesgate_for(&cfg);
+    cmd.arg("watch")
+        .env("FAILPOINTS", "write-before-rename=1*off->return(kill)");
+    let out = run_guarded(&mut cmd);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("key store"),
+        "told before the kill: {}",
+        text(&out)
+    );
+    let told = round(&cfg);
+    assert!(told.contains("key store"), "told again: {told}");
+    assert_eq!(round(&cfg), "");
+}

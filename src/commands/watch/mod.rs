@@ -77,21 +77,24 @@ pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error>
         .map(|_| ())
         .map_err(|e| format!("{}: {}", config.display(), headline(e)));
     let observed = observe(&report, config_state, warn, now);
-    let (entries, textfile_told) = blocking(move || {
+    let (entries, textfile_told, memory) = blocking(move || {
         let mut memory = recall();
         let entries = compare(&mut memory, &observed, window, now);
         let textfile = configured.unwrap_or_else(|| memory.last_textfile());
         let told = publish_metrics(textfile.as_deref(), &metrics, &mut memory);
-        remember(&memory).map(|()| (entries, told))
+        (entries, told, memory)
     })
-    .await??;
-    drop(lock);
+    .await?;
+    // Told, then remembered: a round killed in between tells a change
+    // again rather than never.
     for e in &entries {
         tell(e);
     }
     if let Some(text) = textfile_told {
         tracing::info!(message_id = crate::logging::ids::WATCH_TEXTFILE, "{text}");
     }
+    blocking(move || remember(&memory)).await??;
+    drop(lock);
     Ok(Outcome::Done)
 }
 
