@@ -113,11 +113,7 @@ impl Endpoint {
     /// The server name the TLS verifier sees (and records a chain under):
     /// the host, lower case, an IPv6 address without brackets.
     pub fn server_name(&self) -> String {
-        self.0
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_ascii_lowercase()
+        crate::net::tls::server_name(&self.0)
     }
 }
 

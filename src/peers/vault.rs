@@ -180,13 +180,8 @@ impl VaultWatch {
         let Some(url) = self.addresses.iter().find(|u| shown(u) == address) else {
             return Vec::new();
         };
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_ascii_lowercase();
         self.pool
-            .seen(&host)
+            .seen(&crate::net::tls::server_name(url))
             .into_iter()
             .map(|c| crate::net::tls::SeenCert { role: "vault", ..c })
             .collect()

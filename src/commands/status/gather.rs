@@ -125,30 +125,34 @@ async fn units(r: &mut Report, kes_unit: Option<&str>, minio: &str) {
 /// it; a later drop-in would win over kesgate's).
 fn notify_access_all(u: &UnitState, minio: &str) -> Option<String> {
     let ours = u.drop_ins.iter().position(|d| is_ours(d, minio))?;
-    let own = std::iter::once(u.fragment.as_str())
-        .chain(u.drop_ins[..ours].iter().map(String::as_str))
-        .filter(|f| !f.is_empty());
-    for file in own {
-        let Ok(text) = crate::files::regular::read_text(
-            std::path::Path::new(file),
-            crate::files::regular::MAX_CONFIG,
-        ) else {
-            continue;
-        };
+    let own =
+        std::iter::once(u.fragment.as_str()).chain(u.drop_ins[..ours].iter().map(String::as_str));
+    service_settings(own)
+        .find(|(_, k, v)| k == "NotifyAccess" && v == "all")
+        .map(|(file, _, _)| file.to_owned())
+}
+
+/// The `KEY=VALUE` lines of the [Service] sections of `files` (a unit's
+/// own file and drop-ins, in order), each with the file it is in; files
+/// that cannot be read are passed over.
+fn service_settings<'a>(
+    files: impl Iterator<Item = &'a str>,
+) -> impl Iterator<Item = (&'a str, String, String)> {
+    files.filter(|f| !f.is_empty()).flat_map(|file| {
+        let text =
+            crate::files::regular::read_text(Path::new(file), crate::files::regular::MAX_CONFIG)
+                .unwrap_or_default();
         let mut in_service = false;
+        let mut found = Vec::new();
         for line in text.lines().map(str::trim) {
             if line.starts_with('[') {
                 in_service = line == "[Service]";
-            } else if in_service
-                && let Some((k, v)) = line.split_once('=')
-                && k.trim() == "NotifyAccess"
-                && v.trim() == "all"
-            {
-                return Some(file.to_owned());
+            } else if in_service && let Some((k, v)) = line.split_once('=') {
+                found.push((file, k.trim().to_owned(), v.trim().to_owned()));
             }
         }
-    }
-    None
+        found
+    })
 }
 
 fn unit_problem(u: &UnitState, kes_unit: Option<&str>, minio: &str) -> Option<String> {
@@ -281,12 +285,8 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
         if status.ready && ready_endpoint.is_none() {
             ready_endpoint = Some(endpoint.clone());
         }
-        if let Some(rt) = status.round_trip.as_deref().filter(|rt| *rt != "ok") {
-            r.problems.push(if rt.starts_with("generate/decrypt ok") {
-                format!("KES {endpoint}: {rt}")
-            } else {
-                format!("KES {endpoint}: MinIO's round trip fails: {rt}")
-            });
+        if let Some(problem) = status.round_trip_problem() {
+            r.problems.push(problem);
         }
         if let Some(u) = &status.unproven {
             r.not_seen.push(format!(
@@ -299,14 +299,7 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
         .kes
         .iter()
         .filter(|e| !e.ready)
-        // A permanent failure's sentence names the endpoint itself.
-        .map(|e| {
-            if e.state.contains(&e.endpoint) {
-                e.state.clone()
-            } else {
-                format!("KES {}: {}", e.endpoint, e.state)
-            }
-        })
+        .map(EndpointStatus::sentence)
         .collect();
     let required_all = settings.wait.require == crate::config::Require::All;
     if ready_endpoint.is_none() || required_all {
@@ -450,25 +443,13 @@ fn host_local(r: &mut Report, settings: &Settings) {
 /// The unit file or drop-in of `u` that loads the `kes-api-key`
 /// credential, and the directive that does it.
 fn credential_directive(u: &UnitState) -> Option<(String, String)> {
-    let files = std::iter::once(u.fragment.as_str())
-        .chain(u.drop_ins.iter().map(String::as_str))
-        .filter(|f| !f.is_empty());
-    for file in files {
-        let Ok(text) =
-            crate::files::regular::read_text(Path::new(file), crate::files::regular::MAX_CONFIG)
-        else {
-            continue;
-        };
-        for line in text.lines().map(str::trim) {
-            if let Some((k, v)) = line.split_once('=')
-                && k.trim().contains("Credential")
-                && v.trim().split(':').next() == Some(crate::config::API_KEY_CREDENTIAL)
-            {
-                return Some((file.to_owned(), format!("{}=", k.trim())));
-            }
-        }
-    }
-    None
+    let files = std::iter::once(u.fragment.as_str()).chain(u.drop_ins.iter().map(String::as_str));
+    service_settings(files)
+        .find(|(_, k, v)| {
+            k.contains("Credential")
+                && v.split(':').next() == Some(crate::config::API_KEY_CREDENTIAL)
+        })
+        .map(|(file, k, _)| (file.to_owned(), format!("{k}=")))
 }
 
 /// How many KES endpoints `status` asks at the same time.

@@ -142,6 +142,29 @@ pub struct BucketStatus {
     pub encryption: String,
 }
 
+impl EndpointStatus {
+    /// Its state as a sentence that names the endpoint (a permanent
+    /// failure's sentence names it already).
+    pub fn sentence(&self) -> String {
+        if self.state.contains(&self.endpoint) {
+            self.state.clone()
+        } else {
+            format!("KES {}: {}", self.endpoint, self.state)
+        }
+    }
+
+    /// MinIO's round trip when it did not simply work: the failure, or
+    /// generate/decrypt working with a describe warning.
+    pub fn round_trip_problem(&self) -> Option<String> {
+        let rt = self.round_trip.as_deref().filter(|rt| *rt != "ok")?;
+        Some(if rt.starts_with("generate/decrypt ok") {
+            format!("KES {}: {rt}", self.endpoint)
+        } else {
+            format!("KES {}: MinIO's round trip fails: {rt}", self.endpoint)
+        })
+    }
+}
+
 impl Report {
     /// A report with nothing seen yet.
     pub fn empty(config: &str) -> Report {

@@ -189,27 +189,14 @@ pub fn observe(
         },
     });
     for e in &report.kes {
-        let round_trip = e.round_trip.as_deref().filter(|rt| *rt != "ok");
-        let (state, bad, sentence) = match round_trip {
-            Some(rt) if e.ready => (
-                "round_trip".to_owned(),
-                true,
-                format!(
-                    "KES {}: MinIO's start-up round trip fails: {rt}",
-                    e.endpoint
-                ),
-            ),
+        let (state, bad, sentence) = match e.round_trip_problem() {
+            Some(problem) if e.ready => ("round_trip".to_owned(), true, problem),
             _ if e.ready => (
                 e.condition.clone(),
                 false,
                 format!("KES {} is {}", e.endpoint, e.state),
             ),
-            _ if e.state.contains(&e.endpoint) => (e.condition.clone(), true, e.state.clone()),
-            _ => (
-                e.condition.clone(),
-                true,
-                format!("KES {}: {}", e.endpoint, e.state),
-            ),
+            _ => (e.condition.clone(), true, e.sentence()),
         };
         out.push(Observed {
             family: Family::Kes,

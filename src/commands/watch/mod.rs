@@ -147,10 +147,9 @@ fn recall() -> Memory {
 }
 
 fn remember(memory: &Memory) -> Result<(), WatchError> {
-    let dir = atomic::state_dir();
-    let path = dir.join(MEMORY);
+    let path = memory_path();
     let write = || {
-        atomic::own_dir(&dir)?;
+        atomic::own_dir(&atomic::state_dir())?;
         let place = safe_path::place(&path).map_err(std::io::Error::other)?;
         let text = serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?;
         atomic::write_at(

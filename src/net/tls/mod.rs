@@ -67,6 +67,15 @@ pub enum TlsSetupError {
     Setup { section: Section, reason: String },
 }
 
+/// The server name the TLS verifier sees for `url` (and records a chain
+/// under): the host, lower case, an IPv6 address without brackets.
+pub fn server_name(url: &reqwest::Url) -> String {
+    url.host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase()
+}
+
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
