@@ -28,9 +28,9 @@ not a regular file, a value beyond its maximum).\n\n\
 See also: systemctl status kesgate minio; journalctl -xu kesgate"
 )]
 pub struct Cli {
-    /// Configuration file.
-    #[arg(long, global = true, env = "KESGATE_CONFIG", default_value = crate::config::DEFAULT_PATH)]
-    pub config: PathBuf,
+    /// Configuration file [default: $KESGATE_CONFIG outside MinIO's unit, else /etc/kesgate/kesgate.toml].
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
     /// Where log lines go.
     #[arg(long, global = true, value_enum, default_value_t = LogTarget::Auto)]
     pub log: LogTarget,
@@ -51,7 +51,7 @@ pub enum Command {
     Start,
     /// What minio.service runs before every (re)start: `start` without READY=1.
     /// Waits at most [wait] timeout (3 s at least); no configuration file: exit 0.
-    Preflight,
+    Preflight(PreflightArgs),
     /// Make sure the default key and every [[keys]] entry exist on KES.
     Keys,
     /// Set bucket-default SSE-KMS on every [[buckets]] entry once MinIO is healthy.
@@ -77,6 +77,18 @@ pub enum Command {
     Assets(AssetsArgs),
 }
 
+impl Cli {
+    /// The configuration file: `--config`, else `KESGATE_CONFIG` where the
+    /// environment is kesgate's (never MinIO's `Environment=` choosing it),
+    /// else the default.
+    pub fn config(&self) -> PathBuf {
+        self.config
+            .clone()
+            .or_else(crate::inherited::config_path)
+            .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_PATH))
+    }
+}
+
 impl Command {
     /// The command's name: the episode it keeps in /run/kesgate.
     pub fn name(&self) -> &'static str {
@@ -84,7 +96,8 @@ impl Command {
             Command::Wait => "wait",
             Command::Render(_) => "render",
             Command::Start => "start",
-            Command::Preflight => "preflight",
+            Command::Preflight(a) if a.as_minio => "preflight-as-minio",
+            Command::Preflight(_) => "preflight",
             Command::Keys => "keys",
             Command::Buckets => "buckets",
             Command::Identity(_) => "identity",
@@ -94,6 +107,17 @@ impl Command {
             Command::Assets(_) => "assets",
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// The drop-in's second line (no `+`): as MinIO's user, inside MinIO's
+    /// sandbox, with the environment systemd gives MinIO, check what MinIO
+    /// will open and reach — its MINIO_KMS_KES_* values, CA, client
+    /// certificate, proxy — with MinIO's start-up call. Reads no kesgate
+    /// configuration; MinIO without KES variables: exit 0.
+    #[arg(long)]
+    pub as_minio: bool,
 }
 
 #[derive(Debug, Args)]

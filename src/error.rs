@@ -107,6 +107,8 @@ pub enum Error {
     Assets(std::io::Error),
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error(transparent)]
+    View(#[from] crate::stages::minio_view::ViewError),
 }
 
 /// An I/O error that says a path has the wrong shape (no such directory,
@@ -198,6 +200,8 @@ impl Error {
             Error::Assets(_) => (EX_CANTCREAT, FAILED, "assets"),
             Error::Watch(w) if refused(w.source()) => (EX_NOPERM, FAILED, "watch"),
             Error::Watch(_) => (EX_CANTCREAT, FAILED, "watch"),
+            Error::View(v) if v.is_permission() => (EX_NOPERM, FAILED, "minio_view"),
+            Error::View(_) => (EX_CONFIG, FAILED, "minio_view"),
         }
     }
 

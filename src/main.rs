@@ -28,6 +28,8 @@ mod files;
 mod fleet;
 /// Facts about this host: minio.service, systemd.
 mod host;
+/// What kesgate takes from the environment it inherits (own unit or MinIO's).
+mod inherited;
 /// KES's terms as checked values: API keys, identities, key names, policies.
 mod kes;
 /// Journal or terminal logging, MESSAGE_IDs.
@@ -94,7 +96,7 @@ fn main() -> ExitCode {
     };
     let notifier = match cli.command {
         // minio.service's status line: say whose text it is.
-        Command::Preflight => Notifier::from_env().with_prefix("kesgate: "),
+        Command::Preflight(_) => Notifier::from_env().with_prefix("kesgate: "),
         _ => Notifier::from_env(),
     };
     let episode = Episode::open(cli.command.name());
@@ -131,12 +133,13 @@ fn main() -> ExitCode {
 
 /// Runs the one command.
 async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<Outcome, Error> {
-    let config = &cli.config;
+    let config = &cli.config();
     match &cli.command {
         Command::Wait => commands::wait::run(config, notifier, episode).await,
         Command::Render(args) => commands::render::run(config, args).await,
         Command::Start => commands::start::run(config, notifier, episode).await,
-        Command::Preflight => commands::preflight::run(config, notifier, episode).await,
+        Command::Preflight(a) if a.as_minio => commands::preflight::as_minio(notifier).await,
+        Command::Preflight(_) => commands::preflight::run(config, notifier, episode).await,
         Command::Keys => commands::keys::run(config, notifier, episode).await,
         Command::Buckets => commands::buckets::run(config, notifier, episode).await,
         Command::Status(args) => Ok(commands::status::run(config, args.format()).await),

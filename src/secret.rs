@@ -85,11 +85,11 @@ pub fn read_private(path: &std::path::Path) -> Result<Secret<Vec<u8>>, PrivateEr
 }
 
 /// The one credential rule, for KES and MinIO alike: a systemd credential
-/// `name` (`LoadCredential=`, in $CREDENTIALS_DIRECTORY) is the unit's
+/// `name` (`LoadCredential=` of kesgate's unit: crate::inherited) is the unit's
 /// deliberate choice and wins over the configuration. A dangling link is a
 /// credential that is wrong, not one that is absent.
 pub fn credential(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("CREDENTIALS_DIRECTORY")
-        .map(|dir| std::path::PathBuf::from(dir).join(name))
+    crate::inherited::credentials_dir()
+        .map(|dir| dir.join(name))
         .filter(|p| p.symlink_metadata().is_ok())
 }

@@ -413,32 +413,9 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
         // cluster's nodes (minio.md §8), so an adopted string keeps its spacing.
         endpoints_as_written.push(entry.get_ref().clone());
         // MinIO splits on commas and trims; accept the same inside one entry.
-        for part in entry
-            .get_ref()
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            let expanded = ellipses::expand(part).map_err(|m| {
-                ctx.invalid(
-                    entry.span(),
-                    &m,
-                    "write ranges as {1...3}, as MinIO expects",
-                )
-            })?;
-            if endpoints.len() + expanded.len() > ellipses::MAX_ENDPOINTS {
-                return Err(ctx.invalid(
-                    entry.span(),
-                    &ellipses::too_many(part),
-                    "list the KES servers MinIO really uses",
-                ));
-            }
-            for e in expanded {
-                endpoints.push(parse_endpoint(&e).map_err(|m| {
-                    ctx.invalid(entry.span(), &m, "write endpoints as https://host:7373")
-                })?);
-            }
-        }
+        let more = expand_endpoints(entry.get_ref(), endpoints.len())
+            .map_err(|(m, fix)| ctx.invalid(entry.span(), &m, fix))?;
+        endpoints.extend(more);
     }
     if endpoints.is_empty() {
         return Err(ctx.invalid(
@@ -474,6 +451,32 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
         default_key,
         key_retry_window,
     })
+}
+
+/// One MINIO_KMS_KES_ENDPOINT value (or one `endpoints` entry) as MinIO
+/// takes it: split on commas, trimmed, empty parts dropped, ellipses
+/// expanded; `before` endpoints already count towards the limit. The error
+/// is the problem and its fix.
+pub fn expand_endpoints(
+    value: &str,
+    before: usize,
+) -> Result<Vec<Endpoint>, (String, &'static str)> {
+    let mut endpoints = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let expanded =
+            ellipses::expand(part).map_err(|m| (m, "write ranges as {1...3}, as MinIO expects"))?;
+        if before + endpoints.len() + expanded.len() > ellipses::MAX_ENDPOINTS {
+            return Err((
+                ellipses::too_many(part),
+                "list the KES servers MinIO really uses",
+            ));
+        }
+        for e in expanded {
+            endpoints
+                .push(parse_endpoint(&e).map_err(|m| (m, "write endpoints as https://host:7373"))?);
+        }
+    }
+    Ok(endpoints)
 }
 
 /// KES is HTTPS only, and MinIO builds request URLs by concatenation, so an

@@ -39,29 +39,14 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How often a held lock is tried again (also the longest a SIGTERM waits).
 const LOCK_POLL: Duration = Duration::from_millis(20);
 
-/// kesgate's runtime directory: systemd's `RUNTIME_DIRECTORY` (the first,
-/// when several), else /run/kesgate.
+/// kesgate's runtime directory (crate::inherited decides where it is).
 pub fn runtime_dir() -> PathBuf {
-    unit_dir("RUNTIME_DIRECTORY", "/run/kesgate")
+    crate::inherited::runtime_dir()
 }
 
-/// kesgate's state directory (survives a reboot): systemd's
-/// `STATE_DIRECTORY`, else /var/lib/kesgate.
+/// kesgate's state directory (survives a reboot).
 pub fn state_dir() -> PathBuf {
-    unit_dir("STATE_DIRECTORY", "/var/lib/kesgate")
-}
-
-/// The first directory systemd names in `var` (colon-separated), else `default`.
-fn unit_dir(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var)
-        .and_then(|v| {
-            v.as_bytes()
-                .split(|b| *b == b':')
-                .next()
-                .filter(|f| !f.is_empty())
-                .map(|f| PathBuf::from(OsStr::from_bytes(f)))
-        })
-        .unwrap_or_else(|| PathBuf::from(default))
+    crate::inherited::state_dir()
 }
 
 /// The lock could not be had.

@@ -6,6 +6,8 @@
 pub mod atomic;
 /// MinIO's two env-file dialects: systemd's EnvironmentFile, MinIO's own.
 pub mod envfile;
+/// glob(3) patterns, as systemd expands `EnvironmentFile=`.
+pub mod glob;
 /// Reading only regular files, without blocking, up to a cap.
 pub mod regular;
 /// Paths resolved for writing as systemd-tmpfiles does.

@@ -35,7 +35,7 @@ pub struct MinioUnit {
     /// What systemd gives MinIO besides `[env_file] path`: `Environment=`
     /// and the unit's other `EnvironmentFile=`s; `None` without a bus or
     /// the unit.
-    pub environment: Option<Env>,
+    pub environment: Option<Environment>,
     /// MinIO's working directory (`WorkingDirectory=`, `/` by default):
     /// a relative MINIO_CONFIG_ENV_FILE is opened from there.
     pub working_directory: PathBuf,
@@ -46,6 +46,40 @@ pub struct MinioUnit {
 
 /// An environment: name → value.
 pub type Env = std::collections::BTreeMap<String, String>;
+
+/// What systemd gives MinIO around kesgate's file, in systemd's order.
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    /// `Environment=` and the files listed before kesgate's.
+    pub before: Env,
+    /// The files listed after kesgate's: they win over it.
+    pub after: Env,
+    /// `UnsetEnvironment=` entries (`NAME` or `NAME=value`).
+    pub unset: Vec<String>,
+}
+
+impl Environment {
+    /// `values` (kesgate's file) applied at its place: what systemd hands
+    /// MinIO.
+    pub fn around(&self, values: &Env) -> Env {
+        let mut env = self.before.clone();
+        env.extend(values.clone());
+        env.extend(self.after.clone());
+        for entry in &self.unset {
+            match entry.split_once('=') {
+                Some((k, v)) => {
+                    if env.get(k).is_some_and(|have| have == v) {
+                        env.remove(k);
+                    }
+                }
+                None => {
+                    env.remove(entry);
+                }
+            }
+        }
+        env
+    }
+}
 
 impl MinioUnit {
     /// No unit seen (no bus, or tests): MinIO's defaults.
@@ -67,10 +101,10 @@ impl MinioUnit {
             .map(|r| (r.who.uid, r.who.gids.first().copied().unwrap_or(0)))
     }
 
-    /// The environment systemd gives MinIO besides kesgate's file (empty
-    /// when unseen).
-    pub fn base(&self) -> Env {
-        self.environment.clone().unwrap_or_default()
+    /// The environment systemd gives MinIO with `values` as kesgate's
+    /// file (just those when the unit is unseen).
+    pub fn around(&self, values: &Env) -> Env {
+        self.environment.clone().unwrap_or_default().around(values)
     }
 }
 
@@ -161,7 +195,32 @@ fn from_passwd(
     from: String,
 ) -> Option<RunsAs> {
     use nix::unistd::{Group, User};
-    let user = User::from_name(name).ok().flatten()?;
+    // A numeric User= is a uid, with or without a passwd entry (systemd
+    // takes it as such).
+    let user = match name.parse::<u32>() {
+        Ok(uid) => User::from_uid(uid.into())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| User {
+                name: name.to_owned(),
+                passwd: Default::default(),
+                uid: uid.into(),
+                gid: group
+                    .and_then(|g| g.parse::<u32>().ok())
+                    .unwrap_or(uid)
+                    .into(),
+                gecos: Default::default(),
+                dir: PathBuf::from("/"),
+                shell: Default::default(),
+                #[cfg(not(target_os = "linux"))]
+                class: Default::default(),
+                #[cfg(not(target_os = "linux"))]
+                change: Default::default(),
+                #[cfg(not(target_os = "linux"))]
+                expire: Default::default(),
+            }),
+        Err(_) => User::from_name(name).ok().flatten()?,
+    };
     let primary = group
         .and_then(|g| Group::from_name(g).ok().flatten())
         .map_or(user.gid, |g| g.gid);
@@ -192,28 +251,42 @@ fn from_passwd(
 }
 
 /// `Environment=` and the unit's other `EnvironmentFile=`s (drop-ins
-/// included). Applied before `[env_file] path` (kesgate's file wins, as the
-/// usual single file does).
-async fn environment_of(service: &bus::ServiceProxy<'static>, env_file: &Path) -> Env {
-    let mut env: Env = service
-        .environment()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        })
-        .collect();
+/// included), split where systemd applies `[env_file] path`: files listed
+/// before it are overridden by it, files listed after it override it (the
+/// later file wins, systemd.exec(5)). A glob names every file it matches,
+/// in order. `UnsetEnvironment=` is applied last, as systemd does.
+async fn environment_of(service: &bus::ServiceProxy<'static>, env_file: &Path) -> Environment {
+    let mut env = Environment {
+        before: service
+            .environment()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            })
+            .collect(),
+        ..Environment::default()
+    };
     let ours = std::fs::canonicalize(env_file).ok();
-    for (file, _) in service.environment_files().await.unwrap_or_default() {
-        if std::fs::canonicalize(&file).ok() == ours {
-            continue;
-        }
-        if let Ok(Some(values)) = envfile::load(Path::new(&file), envfile::Dialect::Systemd) {
-            env.extend(values);
+    let mut past_ours = false;
+    for (pattern, _) in service.environment_files().await.unwrap_or_default() {
+        for file in crate::files::glob::expand(Path::new(&pattern)) {
+            if std::fs::canonicalize(&file).ok() == ours {
+                past_ours = true;
+                continue;
+            }
+            if let Ok(Some(values)) = envfile::load(&file, envfile::Dialect::Systemd) {
+                if past_ours {
+                    env.after.extend(values);
+                } else {
+                    env.before.extend(values);
+                }
+            }
         }
     }
+    env.unset = service.unset_environment().await.unwrap_or_default();
     env
 }
 
@@ -296,7 +369,7 @@ pub async fn kes_connection(
 
 /// What is trusted for KES, as an untrusted server's message names it:
 /// the pool's source, and the files MinIO's user cannot read.
-fn describe_trust(source: &CaSource, skipped: &[PathBuf]) -> String {
+pub fn describe_trust(source: &CaSource, skipped: &[PathBuf]) -> String {
     let mut trust = format!("\n  trusted: {source}, as MinIO does");
     for p in skipped {
         trust.push_str(&format!(
@@ -315,7 +388,7 @@ fn certs_dir_option(env_file: &Path) -> Option<PathBuf> {
     certs_dir_in(&opts)
 }
 
-fn certs_dir_in(opts: &str) -> Option<PathBuf> {
+pub fn certs_dir_in(opts: &str) -> Option<PathBuf> {
     let words = split_words(opts);
     let mut found = None;
     let mut it = words.iter();

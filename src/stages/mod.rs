@@ -6,6 +6,8 @@
 pub mod buckets;
 /// Keys on KES, and MinIO's start-up round trip with the default key.
 pub mod keys;
+/// MinIO's own view of KES, from inside MinIO's unit (after the render).
+pub mod minio_view;
 /// MinIO's environment file(s): plan, then commit both files as one change.
 pub mod render;
 /// Until KES is ready: reachable, trusted, authorised, its key store answering.

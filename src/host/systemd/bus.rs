@@ -85,6 +85,9 @@ pub trait Service {
     /// `EnvironmentFile=`s: (path, whether a missing file is ignored).
     #[zbus(property)]
     fn environment_files(&self) -> zbus::Result<Vec<(String, bool)>>;
+    /// `UnsetEnvironment=`: `NAME` or `NAME=value` entries removed last.
+    #[zbus(property)]
+    fn unset_environment(&self) -> zbus::Result<Vec<String>>;
     /// `WorkingDirectory=` ("" = `/`; `~` = home; `-` prefix = optional).
     #[zbus(property)]
     fn working_directory(&self) -> zbus::Result<String>;

@@ -88,9 +88,24 @@ impl KesClient {
         kes: &KesSettings,
         pool: std::sync::Arc<TrustPool>,
     ) -> Result<KesClient, TlsSetupError> {
+        KesClient::via(kes, pool, None)
+    }
+
+    /// A client that takes MinIO's path: through `proxy` when MinIO's
+    /// environment names one for KES.
+    pub fn via(
+        kes: &KesSettings,
+        pool: std::sync::Arc<TrustPool>,
+        proxy: Option<reqwest::Proxy>,
+    ) -> Result<KesClient, TlsSetupError> {
         let tls = client_config(kes, pool)?;
-        let http =
-            crate::net::tls::http_client(Section::Kes, tls, CONNECT_TIMEOUT, REQUEST_TIMEOUT)?;
+        let http = crate::net::tls::http_client_via(
+            Section::Kes,
+            tls,
+            CONNECT_TIMEOUT,
+            REQUEST_TIMEOUT,
+            proxy,
+        )?;
         Ok(KesClient { http })
     }
 

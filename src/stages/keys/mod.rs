@@ -237,6 +237,43 @@ pub async fn ensure(session: &Session<'_>, key: &KeyName) -> Result<KeyOutcome, 
     })
 }
 
+/// What MinIO's own start-up call found (internal/kms `handleKMSConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartUp {
+    /// Generate served a data key (after a create, when the key was new).
+    Served,
+    /// KES refused MinIO's identity: MinIO starts all the same (it
+    /// tolerates `ErrPermission`), and cannot encrypt.
+    Denied,
+}
+
+/// MinIO's decision at start-up, exactly: generate with the default key;
+/// on a 404 create it; nil, "exists" and "permission denied" let MinIO
+/// start, anything else (unreachable, TLS, 5xx) makes it exit.
+pub async fn minio_start_up(session: &Session<'_>, key: &KeyName) -> Result<StartUp, KeyError> {
+    let generate = format!("/v1/key/generate/{key}");
+    let body = crate::peers::kes::client::generate_body();
+    let r = match session.call(&generate, Some(body)).await {
+        Err(KeyError::Forbidden { .. }) => return Ok(StartUp::Denied),
+        other => other?,
+    };
+    match r.status {
+        200 => Ok(StartUp::Served),
+        404 => match ensure(session, key).await {
+            Ok(_) => Ok(StartUp::Served),
+            Err(KeyError::Forbidden { .. }) => Ok(StartUp::Denied),
+            Err(e) => Err(e),
+        },
+        status => Err(KeyError::Rejected {
+            endpoint: session.endpoint.clone(),
+            route: generate,
+            status,
+            message: r.message(),
+            fix: "MinIO exits on this answer at start-up; check KES's log and its key store".into(),
+        }),
+    }
+}
+
 /// MinIO's start-up with the default key: generate (and, on a 404, create
 /// the key and generate again), decrypt, compare; then its keep-alive.
 pub async fn as_minio_starts(session: &Session<'_>, key: &KeyName) -> Result<RoundTrip, KeyError> {

@@ -34,7 +34,7 @@ use crate::files::envfile::{self, Dialect, EnvFileError};
 
 /// What MinIO sees for each combination of the files' contents.
 pub struct Views {
-    base: Env,
+    base: crate::host::minio_unit::Environment,
     working_directory: PathBuf,
     /// The systemd file's dialect (`Both` when MinIO reads it too).
     systemd: Dialect,
@@ -49,7 +49,7 @@ type Content<'a> = Option<&'a [u8]>;
 
 impl Views {
     pub fn new(
-        base: Env,
+        base: crate::host::minio_unit::Environment,
         working_directory: PathBuf,
         changes: &[Change],
     ) -> Result<Views, RenderError> {
@@ -71,9 +71,10 @@ impl Views {
     /// MinIO's environment with the systemd file at `contents[0]` and
     /// MINIO_CONFIG_ENV_FILE (when it is the planned one) at `contents[1]`.
     fn view(&self, contents: &[Content]) -> Result<Env, EnvFileError> {
-        let mut env = self.base.clone();
         let systemd = contents[0].unwrap_or_default();
-        env.extend(envfile::effective(&self.systemd.parse(systemd)?));
+        let mut env = self
+            .base
+            .around(&envfile::effective(&self.systemd.parse(systemd)?));
         if self.systemd == Dialect::Both {
             env.extend(envfile::effective(&Dialect::Minio.parse(systemd)?));
             return Ok(env);

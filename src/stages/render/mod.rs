@@ -29,7 +29,7 @@ use crate::files::atomic::{LockError, Mode};
 use crate::files::envfile::{self, Dialect, EnvFileError};
 use crate::files::regular::{self, ReadError};
 use crate::files::safe_path::{Place, SafePathError};
-use crate::host::minio_unit::MinioUnit;
+use crate::host::minio_unit::{Environment, MinioUnit};
 use edit::{Desired, Plan};
 
 pub use commit::{commit, finish_unfinished};
@@ -416,8 +416,8 @@ struct Files {
     layout: Layout,
     /// (file, what it must say); the systemd file first.
     plans: Vec<(File, Desired)>,
-    /// What systemd gives MinIO besides these files.
-    base: Env,
+    /// What systemd gives MinIO around kesgate's file, in its order.
+    base: Environment,
     working_directory: PathBuf,
 }
 
@@ -431,11 +431,11 @@ fn files(
     config: &Path,
 ) -> Result<Files, RenderError> {
     let path = env.path.as_path();
-    let base = unit.base();
     let systemd = File::read(path, Dialect::Systemd)?;
-    let mut seen = base.clone();
-    seen.extend(envfile::effective(&systemd.assignments()?));
-    seen.extend(env.set.iter().cloned());
+    let mut ours = envfile::effective(&systemd.assignments()?);
+    ours.extend(env.set.iter().cloned());
+    let seen = unit.around(&ours);
+    let base = unit.environment.clone().unwrap_or_default();
     let layout = layout(path, &seen, &unit.working_directory);
     let plans = match &layout {
         Layout::One => vec![(systemd, desired(kes, env, config))],
@@ -490,11 +490,23 @@ pub type Env = std::collections::BTreeMap<String, String>;
 
 /// The environment MinIO would see after `contents` (one per file, in order).
 fn minio_env(files: &Files, contents: &[&[u8]]) -> Result<Env, RenderError> {
-    let mut env = files.base.clone();
-    for ((file, _), bytes) in files.plans.iter().zip(contents) {
-        env.extend(File::minio_view(bytes, file.dialect).map_err(file.unreadable())?);
+    let mut env = Env::new();
+    for (i, ((file, _), bytes)) in files.plans.iter().zip(contents).enumerate() {
+        let view = File::minio_view(bytes, file.dialect).map_err(file.unreadable())?;
+        at_its_place(&mut env, &files.base, i, view);
     }
     Ok(env)
+}
+
+/// The `i`-th file's view applied as its reader applies it: the systemd
+/// file (the first) at its place among the unit's environment, the file
+/// MinIO reads itself over everything.
+fn at_its_place(env: &mut Env, base: &Environment, i: usize, view: Env) {
+    if i == 0 {
+        *env = base.around(&view);
+    } else {
+        env.extend(view);
+    }
 }
 
 /// Why MinIO's user could not read a file MinIO reads itself (MinIO exits:
@@ -643,8 +655,8 @@ fn plan(
 /// KMS rules; and every value kesgate sets reaches MinIO as configured,
 /// whichever parser reads it (a file both read: both must agree).
 fn readable_as_planned(files: &Files, plans: &[Plan]) -> Result<(), RenderError> {
-    let mut after = files.base.clone();
-    for ((file, _), plan) in files.plans.iter().zip(plans) {
+    let mut after = Env::new();
+    for (i, ((file, _), plan)) in files.plans.iter().zip(plans).enumerate() {
         if plan.content.len() as u64 > regular::MAX_ENV_FILE {
             return Err(RenderError::Unwritable {
                 path: file.path.clone(),
@@ -663,7 +675,7 @@ fn readable_as_planned(files: &Files, plans: &[Plan]) -> Result<(), RenderError>
                     _ => "its reader would refuse the result",
                 },
             })?;
-        after.extend(view);
+        at_its_place(&mut after, &files.base, i, view);
     }
     let problems = minio_rules::problems(&after);
     if let Some((last, _)) = files.plans.last()
@@ -896,9 +908,8 @@ pub fn minio_view(env: &EnvFileSettings, unit: &MinioUnit) -> Result<MinioView, 
             source: io::Error::new(io::ErrorKind::NotFound, "does not exist"),
         });
     }
-    let mut effective = unit.base();
     let systemd_values = envfile::effective(&systemd.assignments()?);
-    effective.extend(systemd_values.clone());
+    let mut effective = unit.around(&systemd_values);
     let layout = layout(&env.path, &effective, &unit.working_directory);
     let mut files = Vec::new();
     match &layout {
