@@ -138,7 +138,9 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<Outcom
         Command::Wait => commands::wait::run(config, notifier, episode).await,
         Command::Render(args) => commands::render::run(config, args).await,
         Command::Start => commands::start::run(config, notifier, episode).await,
-        Command::Preflight(a) if a.as_minio => commands::preflight::as_minio(notifier).await,
+        Command::Preflight(a) if a.as_minio => {
+            commands::preflight::as_minio(config, notifier).await
+        }
         Command::Preflight(_) => commands::preflight::run(config, notifier, episode).await,
         Command::Keys => commands::keys::run(config, notifier, episode).await,
         Command::Buckets => commands::buckets::run(config, notifier, episode).await,

@@ -18,8 +18,15 @@ const NOBODY: u32 = 65534;
 /// `kesgate preflight --as-minio` with exactly `env` (as systemd would hand
 /// MinIO's environment), as `uid` (root when `None`), from `cwd`.
 fn as_minio(env: &[(&str, String)], uid: Option<u32>, cwd: &Path) -> std::process::Output {
+    // kesgate is configured (the check runs only then): a file it may
+    // see exists, whatever its content (the check reads MinIO's inputs).
+    let config = cwd.join("kesgate.toml");
+    if !config.exists() {
+        std::fs::write(&config, "").unwrap();
+    }
     let mut c = Command::new(env!("CARGO_BIN_EXE_kesgate"));
-    c.args(["--log", "terminal", "preflight", "--as-minio"])
+    c.args(["--log", "terminal", "preflight", "--as-minio", "--config"])
+        .arg(&config)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .current_dir(cwd);
@@ -181,6 +188,24 @@ fn a_client_key_minio_cannot_read_stops_it_and_its_bytes_never_show() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn without_kesgates_configuration_nothing_is_checked_or_asked() {
+    let f = open_fixture(0o600);
+    let kes = f.server(Generation::V2024);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kesgate"));
+    c.args(["--log", "terminal", "preflight", "--as-minio", "--config"])
+        .arg(f.path("no-such.toml"))
+        .env_clear()
+        .uid(NOBODY)
+        .gid(NOBODY);
+    for (k, v) in minio_env(&f, &kes.endpoint()) {
+        c.env(k, v);
+    }
+    let out = run_guarded(&mut c);
+    assert_exit(&out, 0);
+    assert!(kes.requests().is_empty(), "{:?}", kes.requests());
 }
 
 #[test]
