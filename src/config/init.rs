@@ -30,7 +30,7 @@ pub enum InitError {
         second: String,
     },
     #[error(
-        "{path}: MINIO_KMS_KES_KEY_PASSWORD is set: MinIO uses an encrypted client key, which kesgate does not support; nothing was written\n  fix: decrypt the key (`openssl pkey -in KEY -out KEY.plain`, mode 600), point MINIO_KMS_KES_KEY_FILE at it and remove MINIO_KMS_KES_KEY_PASSWORD, then run `kesgate init --adopt` again"
+        "{path}: MINIO_KMS_KES_KEY_PASSWORD is set: MinIO uses an encrypted client key, which kesgate does not support; nothing was written\n  fix: decrypt the key (`openssl pkey -in KEY -out KEY.plain`, readable only by MinIO's user or group: chmod 600 or 640), point MINIO_KMS_KES_KEY_FILE at it and remove MINIO_KMS_KES_KEY_PASSWORD, then run `kesgate init --adopt` again"
     )]
     EncryptedKey { path: String },
     #[error("{what}: {why}; nothing was written\n  fix: {fix}")]

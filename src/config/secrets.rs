@@ -155,7 +155,14 @@ pub(super) fn client(
                     pem_fix,
                 )
             })?;
-            let secret = read_secret(key, "create it (mode 600), or fix key_file in kesgate.toml")?;
+            let secret = crate::secret::read_client_key(key).map_err(|e| match e {
+                PrivateError::Read(problem) => ConfigError::Read {
+                    path: key.clone(),
+                    problem,
+                    fix: "create it (mode 600, owned by root or MinIO's user), or fix key_file in kesgate.toml",
+                },
+                PrivateError::Exposed(e) => ConfigError::Exposed(e),
+            })?;
             // Only the kind of failure is reported: the key's bytes never are.
             let private = PrivateKeyDer::from_pem_slice(secret.expose()).map_err(|e| {
                 ctx.invalid(

@@ -327,9 +327,10 @@ async fn kes_trust(
     let reader = Reader(runs_as.map(|r| r.who.clone()));
     // MINIO_KMS_KES_CERT_FILE / KEY_FILE: MinIO reads them as its user too.
     if let crate::config::Auth::CertFile { cert, key } = &settings.kes.auth {
-        for path in [cert, key] {
+        use crate::net::tls::access::Access;
+        for (path, access) in [(cert, Access::File), (key, Access::Key)] {
             reader
-                .check(path, crate::net::tls::access::Access::File)
+                .check(path, access)
                 .map_err(|problem| TlsSetupError::ClientNotReadable {
                     path: path.clone(),
                     problem,

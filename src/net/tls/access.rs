@@ -27,6 +27,8 @@ pub struct Reader(pub Option<Who>);
 pub enum Access {
     File,
     Directory,
+    /// A client key: MinIO's secret, never to be made public.
+    Key,
 }
 
 impl Reader {
@@ -42,14 +44,15 @@ impl Reader {
         let full = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut dirs: Vec<PathBuf> = full.ancestors().skip(1).map(Path::to_owned).collect();
         dirs.reverse();
+        let key = access == Access::Key;
         for dir in &dirs {
-            need(who, dir, 0o1, "search (x)")?;
+            need(who, dir, 0o1, "search (x)", key)?;
         }
         match access {
-            Access::File => need(who, &full, 0o4, "read (r)"),
+            Access::File | Access::Key => need(who, &full, 0o4, "read (r)", key),
             Access::Directory => {
-                need(who, &full, 0o4, "read (r)")?;
-                need(who, &full, 0o1, "search (x)")
+                need(who, &full, 0o4, "read (r)", false)?;
+                need(who, &full, 0o1, "search (x)", false)
             }
         }
     }
@@ -57,7 +60,9 @@ impl Reader {
 
 /// `bit` is the "other" bit (4 = r, 1 = x); the class is chosen as the
 /// kernel does: owner, else group, else other.
-fn need(who: &Who, path: &Path, bit: u32, what: &str) -> Result<(), String> {
+/// `key`: the path leads to a client key (its fixes never open it to
+/// others).
+fn need(who: &Who, path: &Path, bit: u32, what: &str, key: bool) -> Result<(), String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mode = meta.mode() & 0o7777;
     // An access ACL decides instead of the group and other bits, as the
@@ -83,17 +88,33 @@ fn need(who: &Who, path: &Path, bit: u32, what: &str) -> Result<(), String> {
     let owner = user_name(meta.uid());
     let group = group_name(meta.gid());
     let letter = if bit == 4 { "r" } else { "x" };
+    let minio_group = group_name(*who.gids.first().unwrap_or(&meta.gid()));
     let fix = match class {
         "its owner" => format!("chmod u+{letter} {}", path.display()),
         "its group" => format!("chmod g+{letter} {}", path.display()),
+        // A key (or a directory on its way) is opened to MinIO's group,
+        // never to everyone.
+        _ if key && bit == 4 => format!(
+            "chown {} {p}, or chgrp {minio_group} {p} && chmod 640 {p} (a key is never made readable by others)",
+            who.name,
+            p = path.display()
+        ),
+        _ if key => format!(
+            "chgrp {minio_group} {p} && chmod g+{letter} {p}",
+            p = path.display()
+        ),
         _ => format!(
-            "chmod o+{letter} {p} (CA certificates are public), or chgrp {} {p} && chmod g+{letter} {p}",
-            group_name(*who.gids.first().unwrap_or(&meta.gid())),
+            "chmod o+{letter} {p} (CA certificates are public), or chgrp {minio_group} {p} && chmod g+{letter} {p}",
             p = path.display()
         ),
     };
+    let consequence = if key {
+        "MinIO could not read its client key and would fail to start"
+    } else {
+        "MinIO would silently ignore the CA and fail TLS"
+    };
     Err(format!(
-        "{} (mode {mode:04o}, {owner}:{group}) denies {what} to {} (uid {}), which MinIO runs as; MinIO would silently ignore the CA and fail TLS\n  fix: {fix}",
+        "{} (mode {mode:04o}, {owner}:{group}) denies {what} to {} (uid {}), which MinIO runs as; {consequence}\n  fix: {fix}",
         path.display(),
         who.name,
         who.uid

@@ -525,3 +525,60 @@ fn a_timeout_over_many_endpoints_names_a_few() {
     assert!(line.contains("and 9 more endpoints"), "{line}");
     assert_eq!(line.matches("https://127.0.0.").count(), 3, "{line}");
 }
+
+/// A client key is MinIO's secret too: MinIO's user reads it. Owned by
+/// that user (0600) or readable by MinIO's group (0640) is how
+/// certificate-authenticated hosts are set up, and works; a key others may
+/// read is refused with a fix that never opens it further; a link at the
+/// key's path is never followed.
+#[test]
+fn a_client_key_minio_shares_is_accepted_and_a_public_one_refused() {
+    let f = Fixture::new();
+    let client = TestCa::new("client-ca").server_cert(&["client"]);
+    std::fs::write(f.path("client.pem"), &client.cert_pem).unwrap();
+    f.write_secret("client.key", &client.key_pem);
+    let out = kesgate()
+        .args(["identity", "of", "--file"])
+        .arg(f.path("client.pem"))
+        .output()
+        .unwrap();
+    let identity = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let kes = f.server_at(
+        Generation::V2024,
+        "127.0.0.1:0",
+        vec![minio_policy(&identity)],
+    );
+    let auth = "cert_file = \"client.pem\"\nkey_file = \"client.key\"\n";
+    let config = f.config_with(&[kes.endpoint()], auth, "timeout = \"0\"");
+    let key = f.path("client.key");
+    let set = |mode: u32, owner: u32| {
+        std::os::unix::fs::chown(&key, Some(owner), Some(owner)).unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    };
+    for (mode, owner) in [(0o600, 65534), (0o640, 0), (0o400, 0)] {
+        set(mode, owner);
+        assert_exit(&run(&config, &["wait"]), 0);
+    }
+    for mode in [0o644, 0o604, 0o660] {
+        set(mode, 0);
+        let out = run(&config, &["wait"]);
+        assert_exit(&out, 77);
+        let t = text(&out);
+        assert!(
+            t.contains("client key") && t.contains("never public"),
+            "{t}"
+        );
+        assert!(!t.contains("o+r"), "{t}");
+        assert!(!t.contains("PRIVATE KEY"), "{t}");
+    }
+    set(0o600, 0);
+    std::fs::rename(&key, f.path("real.key")).unwrap();
+    std::os::unix::fs::symlink(f.path("real.key"), &key).unwrap();
+    let out = run(&config, &["wait"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+}
