@@ -268,19 +268,33 @@ async fn unchanged_by_render(
     };
     let rendered = render::render(&settings.kes, env, unit, options).await?;
     let changes: Vec<&render::Report> = rendered.files.iter().filter(|f| f.differs).collect();
-    if changes.is_empty() {
+    // A mode that only closes the file to others changes nothing MinIO
+    // reads (systemd reads as root; MinIO keeps its own access): said, and
+    // adoption goes on.
+    for f in &changes {
+        if let Some((old, new)) = f.tightened {
+            outln!(
+                "{}: mode {old:04o} → {new:04o} at kesgate's first render: it holds the API key, so only {} will read it",
+                f.path.display(),
+                if new & 0o040 != 0 {
+                    "its owner and MinIO's group"
+                } else {
+                    "its owner"
+                }
+            );
+        }
+    }
+    let content: Vec<&&render::Report> = changes
+        .iter()
+        .filter(|f| f.content_differs)
+        .collect();
+    if content.is_empty() {
         return Ok(());
     }
     let mut diff = String::new();
-    for f in &changes {
+    for f in &content {
         if let Some(d) = &f.diff {
             diff.push_str(d);
-        }
-        if let Some((old, new)) = f.tightened {
-            diff.push_str(&format!(
-                "{}: mode {old:04o} → {new:04o} (it holds the API key)\n",
-                f.path.display()
-            ));
         }
     }
     if accept {

@@ -472,3 +472,31 @@ fn dry_run_prints_the_configuration_and_writes_nothing() {
     assert!(!t.contains(&API_KEY[7..]), "the key is never printed: {t}");
     assert_eq!(before, h.snapshot());
 }
+
+/// An env file an editor left 0644 is adopted: the mode is not something
+/// MinIO reads (systemd reads the file as root); init says what the mode
+/// will be and why, and the first render closes it, bytes unchanged.
+#[test]
+fn an_env_file_readable_by_others_is_adopted_and_closed_at_the_first_render() {
+    let h = Host::new();
+    let env = h.write_env(
+        "minio",
+        &format!(
+            "MINIO_KMS_KES_ENDPOINT={UNREACHABLE}\nMINIO_KMS_KES_KEY_NAME=minio-default\nMINIO_KMS_KES_API_KEY={API_KEY}\n"
+        ),
+    );
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let bytes = std::fs::read(&env).unwrap();
+    let dry = h.init(&["--adopt", "--dry-run"]);
+    assert_exit(&dry, 0);
+    assert!(text(&dry).contains("mode 0644 → 0600"), "{}", text(&dry));
+    let out = h.init(&["--adopt"]);
+    assert_exit(&out, 0);
+    let t = text(&out);
+    assert!(t.contains("mode 0644 → 0600") && t.contains("holds the API key"), "{t}");
+    assert_no_secrets("init --adopt", &t);
+    assert_exit(&run_bounded(&h.config(), &["render"], &[]), 0);
+    assert_eq!(std::fs::read(&env).unwrap(), bytes);
+    assert_eq!(std::fs::metadata(&env).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_exit(&run_bounded(&h.config(), &["render", "--check"], &[]), 0);
+}

@@ -145,6 +145,8 @@ pub struct Report {
     pub written: bool,
     /// Whether a write would change the file (bytes or mode), written or not.
     pub differs: bool,
+    /// The bytes differ (not only the mode).
+    pub content_differs: bool,
     /// (old mode, new mode) when a secret-holding file was too open.
     pub tightened: Option<(u32, u32)>,
     /// Unified diff with secret values masked (when asked for).
@@ -734,6 +736,31 @@ fn writable_for_minio(file: &File, unit: &MinioUnit) -> Result<(), RenderError> 
     prev_not_a_directory(file)
 }
 
+/// The mode a file holding the API key gets: readable by its owner alone
+/// when only systemd reads it (PID 1 reads as root); a file MinIO reads
+/// itself (MINIO_CONFIG_ENV_FILE) stays readable by MinIO — its owner
+/// (upstream: minio-user 0600), or MinIO's group (root:minio-user 0640) —
+/// and by nobody else. A file MinIO could read only through the "others"
+/// bits keeps them: closing them would stop MinIO (render refuses to write
+/// such a file for MinIO elsewhere; this only never makes it worse).
+fn private_mode(mode: Mode, dialect: Dialect, unit: &MinioUnit) -> u32 {
+    let m = mode.mode;
+    if dialect == Dialect::Systemd {
+        return m & !0o077;
+    }
+    let Some(who) = unit.runs_as.as_ref().map(|r| &r.who) else {
+        return m & !0o077;
+    };
+    let (uid, gid) = (mode.uid.unwrap_or(0), mode.gid.unwrap_or(0));
+    if who.uid == uid || (who.reads_anything && who.uid == 0) {
+        m & !0o077
+    } else if who.gids.contains(&gid) {
+        m & !0o037
+    } else {
+        m & !0o033
+    }
+}
+
 /// One file's change and its report: the new content, the owner and mode
 /// it is written with (a file that holds the API key never readable by
 /// others), and whether it needs writing at all.
@@ -759,23 +786,25 @@ fn change(
         },
     });
     let mut tightened = None;
-    if holds_secret && mode.mode & 0o077 != 0 {
-        tightened = Some((mode.mode, mode.mode & !0o077));
-        mode.mode &= !0o077;
+    let private = private_mode(mode, file.dialect, unit);
+    if holds_secret && private != mode.mode {
+        tightened = Some((mode.mode, private));
+        mode.mode = private;
     }
     let diff = options
         .diff
         .then(|| diff::masked(&file.path, &file.old, &plan.content, file.dialect));
     // A missing MINIO_CONFIG_ENV_FILE with nothing to write stays missing.
-    let unchanged = plan.is_noop(&file.old)
-        && (file.existing.is_some() || plan.content.is_empty())
-        && tightened.is_none();
+    let content_differs =
+        !(plan.is_noop(&file.old) && (file.existing.is_some() || plan.content.is_empty()));
+    let unchanged = !content_differs && tightened.is_none();
     let report = Report {
         path: file.path.clone(),
         changed: plan.changed,
         removed: plan.removed,
         written: !unchanged && options.action.writes(),
         differs: !unchanged,
+        content_differs,
         tightened,
         diff,
     };
@@ -998,4 +1027,49 @@ pub fn check(
         minio_problems,
         drift,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::minio_unit::RunsAs;
+    use crate::net::tls::access::Who;
+
+    fn unit(uid: u32, gids: Vec<u32>) -> MinioUnit {
+        let mut u = MinioUnit::unseen("minio.service", None);
+        u.runs_as = Some(RunsAs {
+            who: Who {
+                name: "minio-user".into(),
+                uid,
+                gids,
+                reads_anything: false,
+            },
+            home: "/".into(),
+            from: "test".into(),
+        });
+        u
+    }
+
+    fn mode(mode: u32, uid: u32, gid: u32) -> Mode {
+        Mode {
+            mode,
+            uid: Some(uid),
+            gid: Some(gid),
+        }
+    }
+
+    #[test]
+    fn a_file_minio_reads_itself_stays_readable_by_minio_and_by_nobody_else() {
+        let minio = unit(998, vec![998]);
+        // Only systemd reads it: root alone.
+        assert_eq!(private_mode(mode(0o644, 0, 0), Dialect::Systemd, &minio), 0o600);
+        // MINIO_CONFIG_ENV_FILE, upstream's: minio-user 0600.
+        assert_eq!(private_mode(mode(0o644, 998, 998), Dialect::Minio, &minio), 0o600);
+        // root:minio-user 0640 keeps MinIO's group.
+        assert_eq!(private_mode(mode(0o664, 0, 998), Dialect::Minio, &minio), 0o640);
+        assert_eq!(private_mode(mode(0o644, 0, 998), Dialect::Both, &minio), 0o640);
+        // MinIO reads it only as "others": closing that would stop MinIO.
+        assert_eq!(private_mode(mode(0o644, 0, 0), Dialect::Minio, &minio), 0o644);
+        assert_eq!(private_mode(mode(0o666, 0, 0), Dialect::Minio, &minio), 0o644);
+    }
 }
