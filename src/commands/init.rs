@@ -330,6 +330,18 @@ async fn would_block(settings: &Settings, unit: &MinioUnit) -> Vec<String> {
                 continue;
             }
         };
+        // MinIO's decision on the same trust and identity: a server it
+        // does not trust, a client certificate refused in the handshake or
+        // a peer that is not KES stop MinIO's start today too — said, not
+        // blamed on kesgate. A policy refusal is kesgate's own strictness
+        // (MinIO starts despite it): that one would hold MinIO back.
+        if seen.permanent && seen.condition != "forbidden" {
+            outln!(
+                "note: KES {endpoint}: {}\n  MinIO does not start with this either (it makes the same TLS decision with the same trust and identity)",
+                seen.state
+            );
+            continue;
+        }
         if seen.permanent {
             blocks.push(seen.state);
             continue;

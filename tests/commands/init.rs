@@ -500,3 +500,25 @@ fn an_env_file_readable_by_others_is_adopted_and_closed_at_the_first_render() {
     assert_eq!(std::fs::metadata(&env).unwrap().permissions().mode() & 0o777, 0o600);
     assert_exit(&run_bounded(&h.config(), &["render", "--check"], &[]), 0);
 }
+
+/// No MINIO_KMS_KES_CAPATH and a KES certificate outside the system roots:
+/// MinIO rejects that certificate today too. Adoption says so and goes on:
+/// kesgate is not blamed for what stops MinIO already.
+#[test]
+fn what_stops_minio_today_is_said_and_not_blamed_on_kesgate() {
+    let h = Host::new();
+    let kes = h.f.server(Generation::V2024);
+    h.write_env(
+        "minio",
+        &format!(
+            "MINIO_VOLUMES=/var/lib/minio\nMINIO_KMS_KES_ENDPOINT={}\nMINIO_KMS_KES_KEY_NAME=minio-default\nMINIO_KMS_KES_API_KEY={API_KEY}\n",
+            kes.endpoint(),
+        ),
+    );
+    let out = h.init(&["--adopt"]);
+    assert_exit(&out, 0);
+    let t = text(&out);
+    assert!(t.contains("MinIO does not start with this either"), "{t}");
+    assert!(!t.contains("held back"), "{t}");
+    assert!(h.config().exists());
+}
