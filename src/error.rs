@@ -191,10 +191,14 @@ impl Error {
             Error::Buckets(BucketsError::NotHealthy { .. }) => {
                 (EX_UNAVAILABLE, FAILED, "minio_not_healthy")
             }
-            Error::Init(InitError::Write { source, .. }) if refused(source) => {
+            Error::Init(InitError::Write { source, .. } | InitError::WrotePart { source, .. })
+                if refused(source) =>
+            {
                 (EX_NOPERM, FAILED, "init")
             }
-            Error::Init(InitError::Write { .. }) => (EX_CANTCREAT, FAILED, "init"),
+            Error::Init(InitError::Write { .. } | InitError::WrotePart { .. }) => {
+                (EX_CANTCREAT, FAILED, "init")
+            }
             Error::Init(InitError::Usage(_)) => (EX_USAGE, FAILED, "init"),
             Error::Init(_) => (EX_CONFIG, FAILED, "init"),
             Error::Assets(_) => (EX_CANTCREAT, FAILED, "assets"),

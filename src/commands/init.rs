@@ -91,10 +91,13 @@ pub async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
         }
         return Ok(Outcome::Done);
     }
-    let mut writes = vec![(config.to_owned(), text.into_bytes())];
+    // What the configuration needs first, the configuration last: it is
+    // what turns the gate on (crate::commands::init::write_all).
+    let mut writes = Vec::new();
     if let Key::Write(k) = &key {
         writes.push((key_file.clone(), format!("{}\n", k.expose()).into_bytes()));
     }
+    writes.push((config.to_owned(), text.into_bytes()));
     let adopt_args = if args.adopt { " --adopt" } else { "" };
     let wrote = write_all(&writes, args.force, adopt_args)?;
     if !wrote.iter().any(|w| *w) {
@@ -103,11 +106,11 @@ pub async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
             config.display()
         );
     }
-    if wrote[0] {
-        outln!("wrote {} ({})", config.display(), draft.origin);
-    }
-    if wrote.get(1) == Some(&true) {
+    if wrote.len() == 2 && wrote[0] {
         outln!("wrote {} (the API key, mode 0600)", key_file.display());
+    }
+    if wrote.last() == Some(&true) {
+        outln!("wrote {} ({})", config.display(), draft.origin);
     }
     if args.adopt {
         outln!(
@@ -284,10 +287,7 @@ async fn unchanged_by_render(
             );
         }
     }
-    let content: Vec<&&render::Report> = changes
-        .iter()
-        .filter(|f| f.content_differs)
-        .collect();
+    let content: Vec<&&render::Report> = changes.iter().filter(|f| f.content_differs).collect();
     if content.is_empty() {
         return Ok(());
     }
@@ -394,6 +394,16 @@ async fn readiness(settings: &Settings, unit: &MinioUnit) -> Result<(), Error> {
 /// Writes each (path, content), judging all before writing any: a file
 /// that differs stops everything unless `force`. Returns, per file,
 /// whether it was written.
+///
+/// `writes` end with the configuration; what comes before it is what it
+/// needs (the API key). Nothing that turns the gate on may exist before
+/// all it needs: when a configuration is replaced together with what it
+/// needs, the old one is first moved aside (`PATH.kesgate-prev`: kesgate
+/// is then not configured, and MinIO starts as it did without it), the
+/// rest is written, the configuration last. A kill or a full or read-only
+/// file system at any step leaves the old pair, no configuration, or the
+/// new pair — never a configuration with a missing or stale key — and the
+/// error says what was written and what was not.
 fn write_all(writes: &[(PathBuf, Vec<u8>)], force: bool, args: &str) -> Result<Vec<bool>, Error> {
     let mut states = Vec::new();
     for (path, content) in writes {
@@ -409,11 +419,83 @@ fn write_all(writes: &[(PathBuf, Vec<u8>)], force: bool, args: &str) -> Result<V
         }
         states.push(state);
     }
-    writes
-        .iter()
-        .zip(states)
-        .map(|((path, content), state)| put(path, content, state))
-        .collect()
+    let Some((config, needs)) = writes.split_last() else {
+        return Ok(Vec::new());
+    };
+    let config_state = states.pop().unwrap_or(State::Missing);
+    let needs_change = states.iter().any(|s| !matches!(s, State::Same));
+    let config_state = match config_state {
+        State::Differs(old) if needs_change => {
+            set_aside(&config.0, &old)?;
+            #[cfg(feature = "failpoints")]
+            fail::fail_point!("init-after-set-aside", |a| { injected(a, &config.0, &[]) });
+            State::Missing
+        }
+        other => other,
+    };
+    let mut wrote = Vec::new();
+    let mut done: Vec<String> = Vec::new();
+    for ((path, content), state) in needs.iter().zip(states) {
+        let w = put(path, content, state).map_err(|e| partly(e, &done, &config.0))?;
+        if w {
+            done.push(path.display().to_string());
+        }
+        wrote.push(w);
+    }
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!("init-before-config", |a| injected(a, &config.0, &done));
+    let w = put(&config.0, &config.1, config_state).map_err(|e| partly(e, &done, &config.0))?;
+    wrote.push(w);
+    Ok(wrote)
+}
+
+/// A failure injected between init's writes (tests only).
+#[cfg(feature = "failpoints")]
+fn injected(action: Option<String>, config: &Path, done: &[String]) -> Result<Vec<bool>, Error> {
+    crate::files::atomic::injected(action)
+        .map(|()| Vec::new())
+        .map_err(|source| {
+            partly(
+                InitError::Write {
+                    path: config.display().to_string(),
+                    source,
+                }
+                .into(),
+                done,
+                config,
+            )
+        })
+}
+
+/// The old configuration moved aside (renamed: it exists whole at one of
+/// the two names at every instant).
+fn set_aside(path: &Path, _old: &[u8]) -> Result<(), Error> {
+    let mut prev = path.as_os_str().to_owned();
+    prev.push(".kesgate-prev");
+    std::fs::rename(path, &prev).map_err(|source| {
+        InitError::Write {
+            path: path.display().to_string(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// A write that failed after others succeeded: says which were written,
+/// and that the configuration (what turns the gate on) was not.
+fn partly(e: Error, done: &[String], config: &Path) -> Error {
+    match e {
+        Error::Init(InitError::Write { path, source }) if !done.is_empty() => {
+            InitError::WrotePart {
+                path,
+                source,
+                written: done.join(", "),
+                config: config.display().to_string(),
+            }
+            .into()
+        }
+        other => other,
+    }
 }
 
 /// What is at a path `init` writes.

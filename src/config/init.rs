@@ -65,6 +65,15 @@ pub enum InitError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "cannot write {path}: {source}; written: {written}; not written: {config}, so kesgate is not configured and MinIO starts as before\n  fix: check that file system (read-only? full?) and run `kesgate init` again"
+    )]
+    WrotePart {
+        path: String,
+        source: std::io::Error,
+        written: String,
+        config: String,
+    },
 }
 
 /// How the drafted configuration authenticates to KES.

@@ -493,11 +493,17 @@ fn an_env_file_readable_by_others_is_adopted_and_closed_at_the_first_render() {
     let out = h.init(&["--adopt"]);
     assert_exit(&out, 0);
     let t = text(&out);
-    assert!(t.contains("mode 0644 → 0600") && t.contains("holds the API key"), "{t}");
+    assert!(
+        t.contains("mode 0644 → 0600") && t.contains("holds the API key"),
+        "{t}"
+    );
     assert_no_secrets("init --adopt", &t);
     assert_exit(&run_bounded(&h.config(), &["render"], &[]), 0);
     assert_eq!(std::fs::read(&env).unwrap(), bytes);
-    assert_eq!(std::fs::metadata(&env).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert_exit(&run_bounded(&h.config(), &["render", "--check"], &[]), 0);
 }
 
@@ -521,4 +527,81 @@ fn what_stops_minio_today_is_said_and_not_blamed_on_kesgate() {
     assert!(t.contains("MinIO does not start with this either"), "{t}");
     assert!(!t.contains("held back"), "{t}");
     assert!(h.config().exists());
+}
+
+/// `init --adopt --force` replaces a configuration and its API key. Killed
+/// (SIGKILL) at every step between and inside its writes, or stopped by a
+/// full file system before the configuration: the gate is never on with a
+/// missing or a stale key — there is the old pair, no configuration (kesgate
+/// not configured: MinIO starts as before), or the new pair.
+#[test]
+fn init_killed_between_its_writes_never_leaves_the_gate_on_with_a_stale_key() {
+    let endpoint = |port: u16| format!("https://localhost:{port}");
+    let env_for = |port: u16, key: &str| {
+        format!(
+            "MINIO_KMS_KES_ENDPOINT={}\nMINIO_KMS_KES_KEY_NAME=minio-default\nMINIO_KMS_KES_API_KEY={key}\n",
+            endpoint(port)
+        )
+    };
+    let points = [
+        "write-before-rename=return(kill)",
+        "write-before-rename=1*off->return(kill)",
+        "write-after-rename=1*off->return(kill)",
+        "write-before-rename=2*off->return(kill)",
+        "init-after-set-aside=return(kill)",
+        "init-before-config=return(kill)",
+        "init-before-config=return(enospc)",
+        "write-before-rename=2*off->return(erofs)",
+    ];
+    for fp in points {
+        let h = Host::new();
+        h.write_env("minio", &env_for(1, API_KEY));
+        assert_exit(&h.init(&["--adopt"]), 0);
+        // The operator changes MinIO's KES settings by hand and adopts again.
+        h.write_env("minio", &env_for(2, OTHER_KEY));
+        let mut cmd = kesgate_for(&h.config());
+        cmd.args(["init", "--adopt", "--force", "--env-file"])
+            .arg(h.env())
+            .arg("--api-key-file")
+            .arg(h.key())
+            .env("FAILPOINTS", fp);
+        let out = run_guarded(&mut cmd);
+        assert_ne!(out.status.code(), Some(0), "{fp}: {}", text(&out));
+        assert_no_secrets(fp, &text(&out));
+        if out.status.code().is_some() {
+            // Stopped, not killed: it says what it wrote and what not.
+            let t = text(&out);
+            assert!(
+                t.contains("not written") || t.contains("cannot write"),
+                "{fp}: {t}"
+            );
+        }
+        let key = std::fs::read_to_string(h.key()).unwrap_or_default();
+        match std::fs::read_to_string(h.config()) {
+            Err(_) => {} // not configured: the gate is off
+            Ok(config) if config.contains(&endpoint(1)) => {
+                assert_eq!(
+                    key.trim(),
+                    API_KEY,
+                    "{fp}: the old configuration with another key"
+                )
+            }
+            Ok(config) => {
+                assert!(config.contains(&endpoint(2)), "{fp}: {config}");
+                assert_eq!(
+                    key.trim(),
+                    OTHER_KEY,
+                    "{fp}: the new configuration with a stale key"
+                );
+            }
+        }
+        // And a run without faults completes it.
+        assert_exit(&h.init(&["--adopt", "--force"]), 0);
+        assert!(
+            std::fs::read_to_string(h.config())
+                .unwrap()
+                .contains(&endpoint(2))
+        );
+        assert_eq!(std::fs::read_to_string(h.key()).unwrap().trim(), OTHER_KEY);
+    }
 }
