@@ -491,6 +491,7 @@ fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("endpoint `{text}` has no host"));
     }
+    as_go_takes_it(text, &url)?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("endpoint `{text}` must not contain credentials"));
     }
@@ -501,6 +502,44 @@ fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
         ));
     }
     Ok(Endpoint(url))
+}
+
+/// MinIO takes the host as Go's net/url and pure-Go resolver do: the text
+/// as written, an address only when it is one in Go's strict form (four
+/// decimal parts, no leading zeros; or a bracketed IPv6 address), anything
+/// else a name to resolve. The url crate (a browser's rules) rewrites
+/// `127.1`, `2130706433` or `0x7f.0.0.1` to 127.0.0.1, a non-ASCII name to
+/// punycode and `%6B` to `k` — where MinIO would look up another name or
+/// refuse the URL. So the host kesgate would connect to must be the host
+/// as written (letters' case aside; IPv6 compared as addresses), or the
+/// endpoint is refused, with the form MinIO and kesgate agree on.
+fn as_go_takes_it(text: &str, url: &Url) -> Result<(), String> {
+    let rest = text.split_once("://").map_or(text, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let written = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    let parsed = crate::net::tls::server_name(url);
+    let same = written.eq_ignore_ascii_case(&parsed)
+        || matches!(
+            (written.parse::<std::net::Ipv6Addr>(), parsed.parse::<std::net::Ipv6Addr>()),
+            (Ok(a), Ok(b)) if a == b
+        );
+    if same {
+        return Ok(());
+    }
+    let why = if !written.is_ascii() {
+        format!("MinIO looks up the name `{written}` as written (UTF-8), kesgate would look up `{parsed}`")
+    } else if written.contains('%') {
+        format!("MinIO (Go) refuses an escape in a host name, kesgate would read `{parsed}`")
+    } else {
+        format!("MinIO (Go) takes `{written}` as a name to look up, not as the address {parsed}")
+    };
+    Err(format!(
+        "endpoint `{text}`: {why}; write the host as both take it: `{parsed}` if that is what you mean"
+    ))
 }
 
 fn validate_wait(ctx: &Source, raw: RawWait) -> Result<WaitSettings, ConfigError> {

@@ -254,3 +254,56 @@ fn a_client_certificate_or_key_that_is_not_pem_is_named_at_load() {
     assert_eq!(out.status.code(), Some(77), "{}", text(&out));
     assert!(text(&out).contains("chmod 600"), "{}", text(&out));
 }
+
+/// A KES endpoint's host, as MinIO takes it: Go's net/url and pure-Go
+/// resolver (tests/minio-url-oracle, built with CGO_ENABLED=0) decide
+/// whether it is an address, a name or no URL at all; kesgate accepts an
+/// endpoint only where it would connect where MinIO connects, and refuses
+/// the rest with a configuration error that names the form both agree on.
+#[test]
+fn endpoint_hosts_are_taken_as_minio_takes_them() {
+    use std::io::Write as _;
+    // (endpoint, what Go makes of its host, kesgate accepts)
+    let table: &[(&str, &str, bool)] = &[
+        ("https://127.0.0.1:7373", "ip 127.0.0.1", true),
+        ("https://127.1:7373", "name 3132372e31", false),
+        ("https://2130706433:7373", "name 32313330373036343333", false),
+        ("https://0x7f.0.0.1:7373", "name 307837662e302e302e31", false),
+        ("https://127.000.000.001:7373", "name 3132372e3030302e3030302e303031", false),
+        ("https://[::1]:7373", "ip ::1", true),
+        ("https://[0:0:0:0:0:0:0:1]:7373", "ip ::1", true),
+        ("https://[::ffff:127.0.0.1]:7373", "ip 127.0.0.1", true),
+        ("https://kes.example.net:7373", "name 6b65732e6578616d706c652e6e6574", true),
+        ("https://KES.Example.NET:7373", "name 4b45532e4578616d706c652e4e4554", true),
+        ("https://localhost:7373", "name 6c6f63616c686f7374", true),
+        ("https://k\u{e9}s.example.net:7373", "name 6bc3a9732e6578616d706c652e6e6574", false),
+        ("https://%6Bes.example.net:7373", "error", false),
+    ];
+    let oracle = go_build("minio-url-oracle");
+    let mut child = std::process::Command::new(&oracle)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for (endpoint, _, _) in table {
+            writeln!(stdin, "{endpoint}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let go: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(go.len(), table.len(), "{go:?}");
+    let f = Fixture::new();
+    for ((endpoint, go_says, accepts), seen) in table.iter().zip(&go) {
+        assert!(seen.starts_with(go_says), "Go takes {endpoint} as `{seen}`, the table says `{go_says}`");
+        let config = f.config(&[endpoint.to_string()], "timeout = \"1s\"");
+        let out = run(&config, &["render", "--check"]);
+        let t = text(&out);
+        let refused = out.status.code() == Some(78) && t.contains("write the host as both take it");
+        assert_eq!(!refused, *accepts, "{endpoint} (Go: {seen}): {t}");
+        if refused {
+            assert!(t.contains("kesgate.toml:"), "the refusal names the file and line: {t}");
+        }
+    }
+}

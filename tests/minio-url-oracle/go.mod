@@ -1,0 +1,3 @@
+module kesgate/minio-url-oracle
+
+go 1.21
