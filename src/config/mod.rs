@@ -531,7 +531,9 @@ fn as_go_takes_it(text: &str, url: &Url) -> Result<(), String> {
         return Ok(());
     }
     let why = if !written.is_ascii() {
-        format!("MinIO looks up the name `{written}` as written (UTF-8), kesgate would look up `{parsed}`")
+        format!(
+            "MinIO looks up the name `{written}` as written (UTF-8), kesgate would look up `{parsed}`"
+        )
     } else if written.contains('%') {
         format!("MinIO (Go) refuses an escape in a host name, kesgate would read `{parsed}`")
     } else {

@@ -267,16 +267,40 @@ fn endpoint_hosts_are_taken_as_minio_takes_them() {
     let table: &[(&str, &str, bool)] = &[
         ("https://127.0.0.1:7373", "ip 127.0.0.1", true),
         ("https://127.1:7373", "name 3132372e31", false),
-        ("https://2130706433:7373", "name 32313330373036343333", false),
-        ("https://0x7f.0.0.1:7373", "name 307837662e302e302e31", false),
-        ("https://127.000.000.001:7373", "name 3132372e3030302e3030302e303031", false),
+        (
+            "https://2130706433:7373",
+            "name 32313330373036343333",
+            false,
+        ),
+        (
+            "https://0x7f.0.0.1:7373",
+            "name 307837662e302e302e31",
+            false,
+        ),
+        (
+            "https://127.000.000.001:7373",
+            "name 3132372e3030302e3030302e303031",
+            false,
+        ),
         ("https://[::1]:7373", "ip ::1", true),
         ("https://[0:0:0:0:0:0:0:1]:7373", "ip ::1", true),
         ("https://[::ffff:127.0.0.1]:7373", "ip 127.0.0.1", true),
-        ("https://kes.example.net:7373", "name 6b65732e6578616d706c652e6e6574", true),
-        ("https://KES.Example.NET:7373", "name 4b45532e4578616d706c652e4e4554", true),
+        (
+            "https://kes.example.net:7373",
+            "name 6b65732e6578616d706c652e6e6574",
+            true,
+        ),
+        (
+            "https://KES.Example.NET:7373",
+            "name 4b45532e4578616d706c652e4e4554",
+            true,
+        ),
         ("https://localhost:7373", "name 6c6f63616c686f7374", true),
-        ("https://k\u{e9}s.example.net:7373", "name 6bc3a9732e6578616d706c652e6e6574", false),
+        (
+            "https://k\u{e9}s.example.net:7373",
+            "name 6bc3a9732e6578616d706c652e6e6574",
+            false,
+        ),
         ("https://%6Bes.example.net:7373", "error", false),
     ];
     let oracle = go_build("minio-url-oracle");
@@ -292,18 +316,28 @@ fn endpoint_hosts_are_taken_as_minio_takes_them() {
         }
     }
     let out = child.wait_with_output().unwrap();
-    let go: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    let go: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(go.len(), table.len(), "{go:?}");
     let f = Fixture::new();
     for ((endpoint, go_says, accepts), seen) in table.iter().zip(&go) {
-        assert!(seen.starts_with(go_says), "Go takes {endpoint} as `{seen}`, the table says `{go_says}`");
+        assert!(
+            seen.starts_with(go_says),
+            "Go takes {endpoint} as `{seen}`, the table says `{go_says}`"
+        );
         let config = f.config(&[endpoint.to_string()], "timeout = \"1s\"");
         let out = run(&config, &["render", "--check"]);
         let t = text(&out);
         let refused = out.status.code() == Some(78) && t.contains("write the host as both take it");
         assert_eq!(!refused, *accepts, "{endpoint} (Go: {seen}): {t}");
         if refused {
-            assert!(t.contains("kesgate.toml:"), "the refusal names the file and line: {t}");
+            assert!(
+                t.contains("kesgate.toml:"),
+                "the refusal names the file and line: {t}"
+            );
         }
     }
 }

@@ -216,18 +216,39 @@ pub async fn wait(
         };
         match outcome {
             Some(Ok(Some((endpoint, via)))) => {
-                let ready = Ready {
-                    unproven: endpoints
-                        .iter()
-                        .find(|e| e.url == endpoint)
-                        .and_then(|e| e.unproven.clone()),
-                    endpoint,
-                    via,
-                    waited: retry.waited(),
+                let unproven = endpoints
+                    .iter()
+                    .find(|e| e.url == endpoint)
+                    .and_then(|e| e.unproven.clone());
+                // Freshness not proven (the absent-key probe is not
+                // allowed), so a key may have come from KES's cache: the
+                // Vault's own answer is the fresh signal. Sealed or not
+                // initialised, it cannot serve keys: not ready.
+                let vault_cannot_serve = match (&unproven, pauses.vault.as_deref_mut()) {
+                    (Some(_), Some(v)) => vault_cannot_serve(v).await,
+                    _ => None,
                 };
-                tell_ready(&ready, attempt, pauses.watch.active_at);
-                notifier.status(&ready.summary());
-                return Ok(ready);
+                if let Some(why) = vault_cannot_serve {
+                    if let Some(t) = endpoints.iter_mut().find(|e| e.url == endpoint) {
+                        t.ready = false;
+                        t.last = Some(NotReady {
+                            kind: Kind::KeyStoreUnreachable,
+                            detail: format!(
+                                "answers from its cache (freshness unproven), and {why}"
+                            ),
+                        });
+                    }
+                } else {
+                    let ready = Ready {
+                        unproven,
+                        endpoint,
+                        via,
+                        waited: retry.waited(),
+                    };
+                    tell_ready(&ready, attempt, pauses.watch.active_at);
+                    notifier.status(&ready.summary());
+                    return Ok(ready);
+                }
             }
             Some(Ok(None)) => {}
             Some(Err((endpoint, permanent))) => {
@@ -239,6 +260,20 @@ pub async fn wait(
             return Err(timed_out(retry.waited(), &endpoints, pauses.vault_note));
         }
     }
+}
+
+/// The Vault behind KES, asked once (bounded): why it cannot serve keys
+/// (sealed, not initialised), or `None` when it can or did not answer.
+async fn vault_cannot_serve(v: &mut VaultWatch) -> Option<String> {
+    use crate::peers::vault::VaultState;
+    let seen = tokio::time::timeout(Duration::from_secs(2), v.poll())
+        .await
+        .ok()?;
+    matches!(
+        seen.state(),
+        VaultState::Sealed | VaultState::NotInitialized
+    )
+    .then(|| seen.describe())
 }
 
 /// What the wait does between attempts: ask the Vault why KES is not

@@ -236,3 +236,56 @@ fn key_retry_window_is_checked_at_load_and_says_its_default() {
         text(&out)
     );
 }
+
+/// 2023-02, a policy that allows describe of the default key only (the
+/// absent-key probe is refused: freshness unproven), a cached key that
+/// answers while the key store is sealed: with `[vault]` configured, the
+/// Vault's sealed answer is the fresh signal the probe could not give — not
+/// ready. Without `[vault]` there is no such signal: ready, unproven, said.
+#[test]
+fn an_unproven_ready_with_a_sealed_vault_is_not_ready() {
+    let f = Fixture::new();
+    let bao = OpenBao::start_sealed(f.dir.path());
+    let narrow = Policy::new(
+        "minio",
+        &[
+            "/v1/ready",
+            "/v1/status",
+            "/v1/key/create/minio-default",
+            "/v1/key/describe/minio-default",
+            "/v1/key/generate/minio-default",
+            "/v1/key/decrypt/minio-default",
+        ],
+        &[IDENTITY],
+    );
+    let kes = f.server_at(Generation::V2023_02, "127.0.0.1:0", vec![narrow]);
+    let plain = f.short_wait(&kes.endpoint());
+    assert_exit(&run(&plain, &["start"]), 0);
+    kes.set_sealed(true);
+    assert!(kes.state.cached("minio-default").is_some());
+    // The old answer: ready, freshness unproven.
+    let out = run(&plain, &["wait"]);
+    assert_exit(&out, 0);
+    assert!(text(&out).contains("freshness unproven"), "{}", text(&out));
+    let with_vault = f.config_plus(
+        &[kes.endpoint()],
+        "timeout = \"2s\"\nmax_interval = \"200ms\"\nkes_unit = \"\"",
+        &format!(
+            "[env_file]\npath = \"minio\"\n\n[vault]\naddress = \"{}\"\n",
+            bao.addr
+        ),
+    );
+    for command in ["wait", "start"] {
+        let out = run(&with_vault, &[command]);
+        assert_exit(&out, 69);
+        let t = text(&out);
+        assert!(
+            t.contains("answers from its cache (freshness unproven)") && t.contains("is sealed"),
+            "{command}: {t}"
+        );
+    }
+    // Unsealed (and KES's store with it): ready again.
+    bao.unseal();
+    kes.set_sealed(false);
+    assert_exit(&run(&with_vault, &["wait"]), 0);
+}
