@@ -62,7 +62,8 @@ rpm -qpl "$rpm" >"$work/rpm-files"
 for f in /usr/bin/kesgate /usr/lib/systemd/system/kesgate.service \
     /usr/lib/systemd/system/kesgate-keys.service /usr/lib/systemd/system/kesgate-buckets.service \
     /usr/lib/systemd/system/kesgate-watch.service /usr/lib/systemd/system/kesgate-watch.timer \
-    /usr/lib/systemd/system/minio.service.d/kesgate.conf /usr/lib/systemd/system-preset/80-kesgate.preset \
+    /usr/lib/systemd/system/minio.service.d/kesgate.conf /usr/lib/systemd/system/minio@.service.d/kesgate.conf \
+    /usr/lib/systemd/system-preset/80-kesgate.preset \
     /usr/lib/systemd/catalog/kesgate.catalog /usr/share/doc/kesgate/examples/kesgate.toml \
     /usr/share/bash-completion/completions/kesgate /usr/share/fish/vendor_completions.d/kesgate.fish; do
     grep -qx "$f" "$work/deb-files" || fail ".deb lacks $f"

@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::host::systemd::episode::Episode;
 use crate::host::systemd::notify::Notifier;
+use crate::inherited::Unit;
 
 pub async fn run(config: &Path, notifier: &Notifier, episode: &Episode) -> Result<Outcome, Error> {
     if let Err(e) = std::fs::symlink_metadata(config)
@@ -24,6 +25,24 @@ pub async fn run(config: &Path, notifier: &Notifier, episode: &Episode) -> Resul
         return Ok(Outcome::Done);
     }
     let settings = Settings::load(config)?;
+    // The drop-in is also in every minio@.service instance: only the one
+    // `[minio] unit` names is kesgate's to gate and render for; another
+    // starts as it did before kesgate (its env file is not kesgate's).
+    if let Unit::Foreign(running) = crate::inherited::unit()
+        && running.as_str() != settings.minio.unit
+        && running.starts_with("minio")
+    {
+        tracing::info!(
+            "{running} is not the MinIO kesgate is configured for ([minio] unit = {} in {}): it starts without kesgate's gate",
+            settings.minio.unit,
+            config.display()
+        );
+        notifier.status(&format!(
+            "not kesgate's MinIO ([minio] unit = {})",
+            settings.minio.unit
+        ));
+        return Ok(Outcome::Done);
+    }
     let done = chain::run(Slice::Preflight, &settings, notifier, episode).await?;
     notifier.status(&done.summary);
     Ok(Outcome::Done)
@@ -66,8 +85,9 @@ async fn check_as_minio(notifier: &Notifier) -> Result<Outcome, Error> {
     let process: minio_view::Env = std::env::vars().collect();
     let env = minio_view::minio_environment(process, &user)?;
     let Some(view) = minio_view::read(&env, &user)? else {
+        // STATUS= stays the first line's (it said why, e.g. not kesgate's
+        // MinIO).
         tracing::info!("MinIO's environment sets no MINIO_KMS_KES_*: MinIO starts without KES");
-        notifier.status("MinIO's environment names no KES: nothing to check");
         return Ok(Outcome::Done);
     };
     let trust = minio_view::describe(&view);

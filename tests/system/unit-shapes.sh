@@ -93,10 +93,76 @@ for row in "${SHAPES[@]}"; do
     [ "$(unit_prop minio.service ActiveState)" != active ] || die "$name: MinIO active with KES down"
     ct systemctl start kes.service
     wait_for_prop minio.service ActiveState '^active$' >/dev/null
-    # kesgate's own files stayed kesgate's: one lock, in its own directory.
-    [ -f "$CT_ROOT/run/kesgate/render.lock" ] || die "$name: the render lock is not in /run/kesgate"
-    ! ls "$CT_ROOT"/run/minio/*.lock >/dev/null 2>&1 || die "$name: kesgate wrote a lock into MinIO's runtime directory"
+    # kesgate's own files stayed kesgate's: nothing of kesgate's (lock,
+    # episode, pending render, backups list) in MinIO's unit directories.
+    theirs=$(ct sh -c 'ls -A /run/minio /var/lib/minio /var/lib/minio-state /etc/minio /var/log/minio 2>/dev/null' \
+        | grep -E 'lock|episode|kesgate|pending|backups' || true)
+    [ -z "$theirs" ] || die "$name: kesgate wrote into MinIO's directories: $theirs"
+    ct test -d /run/kesgate || die "$name: kesgate's runtime directory is missing"
     passed=$((passed + 1))
 done
 rm -f "$dropin"
+ct systemctl daemon-reload
+
+# main_env_of UNIT NAME: NAME's value in UNIT's main process.
+main_env_of() {
+    ct cat "/proc/$(unit_prop "$1" MainPID)/environ" | tr '\0' '\n' | sed -n "s/^$2=//p"
+}
+
+log "shape cert-auth-minio-owned-key: certificate authentication, the key owned by minio-user 0600, adopted with init --adopt"
+ct systemctl stop minio.service
+openssl req -x509 -newkey ed25519 -nodes -subj /CN=minio-client -days 30 \
+    -keyout "$work/client.key" -out "$work/client.crt" >/dev/null 2>&1
+cert_id=$("$BIN" identity of --file "$work/client.crt" | tail -n1)
+sed -i "s/--policy minio=$IDENTITY:/--policy minio=$IDENTITY,$cert_id:/" "$CT_ROOT/etc/systemd/system/kes.service"
+install -d -m 755 "$CT_ROOT/etc/minio/kes"
+install -m 644 "$work/client.crt" "$CT_ROOT/etc/minio/kes/client.crt"
+install -m 600 "$work/client.key" "$CT_ROOT/etc/minio/kes/client.key"
+ct chown minio-user:minio-user /etc/minio/kes/client.key
+sed -i '/^MINIO_KMS_KES_API_KEY=/d' "$CT_ROOT/etc/default/minio"
+printf 'MINIO_KMS_KES_CERT_FILE=/etc/minio/kes/client.crt\nMINIO_KMS_KES_KEY_FILE=/etc/minio/kes/client.key\n' >>"$CT_ROOT/etc/default/minio"
+ct systemctl daemon-reload
+ct systemctl restart kes.service
+wait_for_kes_listening
+ct kesgate init --adopt --force >"$work/init-cert.log" 2>&1 || die "init --adopt of certificate auth: $(cat "$work/init-cert.log")"
+ct kesgate render --check >"$work/check-cert.log" 2>&1 || die "render --check after adopting certificate auth: $(cat "$work/check-cert.log")"
+ct systemctl start minio.service
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+[ "$(main_env MINIO_KMS_KES_KEY_FILE)" = /etc/minio/kes/client.key ] || die "cert-auth: MinIO's key file is not the adopted one"
+[[ $(unit_prop minio.service StatusText) == *"MinIO's own view"* ]] || die "cert-auth: the check as MinIO did not run"
+! grep -q 'PRIVATE KEY' "$work/init-cert.log" || die "init printed the client key"
+echo "   active: $(unit_prop minio.service StatusText | cut -c1-110)…"
+passed=$((passed + 1))
+
+log "shape template-instance: minio@a.service named by [minio] unit is gated; minio@b.service starts as before"
+ct systemctl stop minio.service
+sed -e 's|^EnvironmentFile=.*|EnvironmentFile=/etc/default/minio-%i|' -e 's|^Description=.*|Description=MinIO %i|' \
+    "$CT_ROOT/lib/systemd/system/minio.service" >"$CT_ROOT/etc/systemd/system/minio@.service"
+cp -p "$CT_ROOT/etc/default/minio" "$CT_ROOT/etc/default/minio-a"
+grep -v '^MINIO_KMS_' "$CT_ROOT/etc/default/minio" \
+    | sed "s/--address :$MINIO_PORT/--address :$(free_port)/" >"$CT_ROOT/etc/default/minio-b"
+python3 - "$CT_ROOT/etc/kesgate/kesgate.toml" <<'PY'
+import re, sys
+p = sys.argv[1]
+t = open(p).read()
+t = t.replace('path = "/etc/default/minio"', 'path = "/etc/default/minio-a"')
+t = re.sub(r'(?m)^\[minio\]\n', '[minio]\nunit = "minio@a.service"\n', t) if '[minio]' in t else t + '\n[minio]\nunit = "minio@a.service"\n'
+open(p, "w").write(t)
+PY
+ct systemctl daemon-reload
+[[ $(unit_prop minio@a.service DropInPaths) == *"/usr/lib/systemd/system/minio@.service.d/kesgate.conf"* ]] \
+    || die "template: the package's drop-in is not in effect for minio@a.service"
+seal_openbao
+ct systemctl restart kes.service
+ct systemctl start --no-block minio@a.service
+echo "   sealed: $(wait_for_prop minio@a.service StatusText '^kesgate: .*(sealed|not reachable|not ready)' | cut -c1-110)…"
+[ "$(unit_prop minio@a.service ActiveState)" != active ] || die "template: minio@a.service active while the Vault is sealed"
+ct systemctl start minio@b.service || die "template: minio@b.service (not kesgate's) did not start as before"
+[[ $(unit_prop minio@b.service StatusText) == *"not kesgate's MinIO"* ]] || die "template: minio@b.service: $(unit_prop minio@b.service StatusText)"
+unseal_openbao
+wait_for_prop minio@a.service ActiveState '^active$' >/dev/null
+[ "$(main_env_of minio@a.service MINIO_KMS_KES_KEY_FILE)" = /etc/minio/kes/client.key ] || die "template: minio@a.service lacks the KES settings"
+echo "   active: $(unit_prop minio@a.service StatusText | cut -c1-110)…"
+passed=$((passed + 1))
+
 echo "unit shapes: $passed passed, 0 failed"
