@@ -126,14 +126,142 @@ pub fn state_dir() -> PathBuf {
     first_dir("STATE_DIRECTORY").unwrap_or_else(|| PathBuf::from(STATE_DIR))
 }
 
-/// The directory of kesgate's systemd credentials: `CREDENTIALS_DIRECTORY`
-/// in kesgate's own unit; in another unit kesgate.service's (which exists
-/// while kesgate.service is active: it stays so after its start).
-pub fn credentials_dir() -> Option<PathBuf> {
-    match unit() {
-        Unit::Foreign(_) => Some(PathBuf::from(CREDENTIALS_DIR)),
-        _ => ours("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+/// The fix for a credential the preflight cannot have.
+pub const FIX_OPAQUE_CREDENTIAL: &str = "load it with LoadCredential=NAME:/etc/kesgate/NAME from a root-only file (the preflight reads that file), or name the file in kesgate.toml instead (api_key_file, [minio] access_key_file/secret_key_file)";
+
+/// Where kesgate's systemd credential `name` is, when it has one:
+/// `$CREDENTIALS_DIRECTORY/NAME` in kesgate's own unit (or a shell). In
+/// another unit it is kesgate.service's: its credentials directory when
+/// this unit can see it, else the file kesgate.service's `LoadCredential=`
+/// loads it from — systemd hides /run/credentials in a unit with mount
+/// namespacing (upstream's minio.service has `ProtectProc=invisible`), and
+/// a `+` line runs in that namespace too. A credential kesgate.service
+/// loads encrypted or sets inline cannot be had there: an error that says
+/// so, never another key.
+pub fn credential(name: &str) -> Result<Option<PathBuf>, String> {
+    if !matches!(unit(), Unit::Foreign(_)) {
+        return Ok(ours("CREDENTIALS_DIRECTORY")
+            .map(|dir| PathBuf::from(dir).join(name))
+            .filter(|p| p.symlink_metadata().is_ok()));
     }
+    let visible = PathBuf::from(CREDENTIALS_DIR).join(name);
+    if visible.symlink_metadata().is_ok() {
+        return Ok(Some(visible));
+    }
+    match kesgate_service_credential(name, &unit_file_dirs()) {
+        Some(Loaded::From(path)) => Ok(Some(path)),
+        Some(Loaded::Opaque(how)) => Err(format!(
+            "kesgate.service loads the credential {name} with {how}, which MinIO's unit cannot see (systemd hides /run/credentials from a unit with mount namespacing), so the preflight in MinIO's unit cannot use the same one"
+        )),
+        None => Ok(None),
+    }
+}
+
+/// How kesgate.service gets a credential.
+#[derive(Debug, PartialEq, Eq)]
+enum Loaded {
+    /// `LoadCredential=NAME:PATH`: the file (a relative PATH is searched in
+    /// the credential stores, as systemd does).
+    From(PathBuf),
+    /// `LoadCredentialEncrypted=`, `SetCredential=`, `SetCredentialEncrypted=`.
+    Opaque(&'static str),
+}
+
+/// systemd's unit directories, most important first.
+fn unit_file_dirs() -> Vec<PathBuf> {
+    [
+        "/etc/systemd/system",
+        "/run/systemd/system",
+        "/usr/local/lib/systemd/system",
+        "/usr/lib/systemd/system",
+        "/lib/systemd/system",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect()
+}
+
+/// kesgate.service's last word on credential `name`, from its unit file
+/// (the first found) and its drop-ins (`kesgate.service.d/*.conf`, a name
+/// in a more important directory masking the same name in a later one,
+/// applied in name order), [Service] section only.
+fn kesgate_service_credential(name: &str, dirs: &[PathBuf]) -> Option<Loaded> {
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .map(|d| d.join("kesgate.service"))
+        .find(|p| p.is_file())
+        .into_iter()
+        .collect();
+    let mut dropins: std::collections::BTreeMap<std::ffi::OsString, PathBuf> = Default::default();
+    for d in dirs.iter().rev() {
+        if let Ok(entries) = std::fs::read_dir(d.join("kesgate.service.d")) {
+            for e in entries.filter_map(Result::ok) {
+                let file_name = e.file_name();
+                if file_name.as_bytes().ends_with(b".conf") {
+                    dropins.insert(file_name, e.path());
+                }
+            }
+        }
+    }
+    files.extend(dropins.into_values());
+    let mut found = None;
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let mut in_service = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_service = line == "[Service]";
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=').filter(|_| in_service) else {
+                continue;
+            };
+            let (id, source) = value.trim().split_once(':').unwrap_or((value.trim(), ""));
+            match key.trim() {
+                // An empty assignment resets the list.
+                "LoadCredential"
+                | "LoadCredentialEncrypted"
+                | "SetCredential"
+                | "SetCredentialEncrypted"
+                    if value.trim().is_empty() =>
+                {
+                    found = None;
+                }
+                "LoadCredential" if id == name => {
+                    found = Some(Loaded::From(credential_file(if source.is_empty() {
+                        id
+                    } else {
+                        source
+                    })));
+                }
+                "LoadCredentialEncrypted" if id == name => {
+                    found = Some(Loaded::Opaque("LoadCredentialEncrypted="))
+                }
+                "SetCredential" if id == name => found = Some(Loaded::Opaque("SetCredential=")),
+                "SetCredentialEncrypted" if id == name => {
+                    found = Some(Loaded::Opaque("SetCredentialEncrypted="))
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// A `LoadCredential=` source: an absolute path as is; a relative one
+/// found in the credential stores systemd searches.
+fn credential_file(source: &str) -> PathBuf {
+    let path = PathBuf::from(source);
+    if path.is_absolute() {
+        return path;
+    }
+    ["/etc/credstore", "/run/credstore", "/usr/lib/credstore"]
+        .iter()
+        .map(|d| PathBuf::from(d).join(&path))
+        .find(|p| p.exists())
+        .unwrap_or(path)
 }
 
 /// `KESGATE_CONFIG`, when the environment is kesgate's: in MinIO's unit it
@@ -214,6 +342,48 @@ mod tests {
                 "docs/environment.md does not list {name}"
             );
         }
+    }
+
+    #[test]
+    fn kesgate_services_credential_is_read_from_its_unit_files_as_systemd_applies_them() {
+        let root = tempfile::tempdir().unwrap();
+        let (etc, lib) = (root.path().join("etc"), root.path().join("lib"));
+        std::fs::create_dir_all(etc.join("kesgate.service.d")).unwrap();
+        std::fs::create_dir_all(lib.join("kesgate.service.d")).unwrap();
+        std::fs::write(
+            lib.join("kesgate.service"),
+            "[Service]\nExecStart=/usr/bin/kesgate start\n",
+        )
+        .unwrap();
+        let dirs = [etc.clone(), lib.clone()];
+        assert_eq!(kesgate_service_credential("kes-api-key", &dirs), None);
+        std::fs::write(
+            lib.join("kesgate.service.d/10-key.conf"),
+            "[Unit]\nLoadCredential=kes-api-key:/wrong\n[Service]\nLoadCredential=kes-api-key:/etc/kesgate/key\n",
+        )
+        .unwrap();
+        assert_eq!(
+            kesgate_service_credential("kes-api-key", &dirs),
+            Some(Loaded::From(PathBuf::from("/etc/kesgate/key")))
+        );
+        // The same name in /etc masks the one in /usr/lib.
+        std::fs::write(
+            etc.join("kesgate.service.d/10-key.conf"),
+            "[Service]\nLoadCredentialEncrypted=kes-api-key:/etc/kesgate/key.cred\n",
+        )
+        .unwrap();
+        assert_eq!(
+            kesgate_service_credential("kes-api-key", &dirs),
+            Some(Loaded::Opaque("LoadCredentialEncrypted="))
+        );
+        // A later drop-in's empty assignment resets the list.
+        std::fs::write(
+            etc.join("kesgate.service.d/20-reset.conf"),
+            "[Service]\nLoadCredentialEncrypted=\n",
+        )
+        .unwrap();
+        assert_eq!(kesgate_service_credential("kes-api-key", &dirs), None);
+        assert_eq!(kesgate_service_credential("other", &dirs), None);
     }
 
     #[test]

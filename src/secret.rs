@@ -140,8 +140,6 @@ pub fn read_private(path: &std::path::Path) -> Result<Secret<Vec<u8>>, PrivateEr
 /// `name` (`LoadCredential=` of kesgate's unit: crate::inherited) is the unit's
 /// deliberate choice and wins over the configuration. A dangling link is a
 /// credential that is wrong, not one that is absent.
-pub fn credential(name: &str) -> Option<std::path::PathBuf> {
-    crate::inherited::credentials_dir()
-        .map(|dir| dir.join(name))
-        .filter(|p| p.symlink_metadata().is_ok())
+pub fn credential(name: &str) -> Result<Option<std::path::PathBuf>, String> {
+    crate::inherited::credential(name)
 }

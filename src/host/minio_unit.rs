@@ -132,7 +132,19 @@ pub async fn read(name: &str, user: Option<&str>, env_file: &Path) -> MinioUnit 
     let home = facts.runs_as.as_ref().map(|r| r.home.clone());
     facts.working_directory =
         working_directory(&service.working_directory().await.unwrap_or_default(), home);
-    facts.environment = Some(environment_of(&service, env_file).await);
+    let environment = environment_of(&service, env_file).await;
+    // MinIO's Go runtime takes the home from $HOME first: a unit that sets
+    // it (Environment=HOME=…) moves MinIO's ~/.minio/certs with it.
+    if let Some(home) = environment
+        .around(&Env::new())
+        .remove("HOME")
+        .filter(|h| !h.is_empty())
+        && let Some(r) = facts.runs_as.as_mut()
+    {
+        r.from = format!("{} with HOME={home} in its environment", r.from);
+        r.home = PathBuf::from(home);
+    }
+    facts.environment = Some(environment);
     // In effect: listed, and not masked (a link to /dev/null is listed too).
     facts.preflight = unit.drop_in_paths().await.ok().map(|paths| {
         paths.iter().any(|p| {

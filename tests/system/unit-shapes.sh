@@ -109,6 +109,30 @@ main_env_of() {
     ct cat "/proc/$(unit_prop "$1" MainPID)/environ" | tr '\0' '\n' | sed -n "s/^$2=//p"
 }
 
+log "kesgate.service's credential: the preflight in MinIO's unit renders the same key (LoadCredential= in a kesgate.service drop-in)"
+ct systemctl stop minio.service
+cp -p "$CT_ROOT/etc/kesgate/kes-api-key" "$CT_ROOT/etc/kesgate/credential-key"
+# The configuration's own key file now holds another key: only the
+# credential makes the gate pass with MinIO's identity.
+(umask 077; printf '%s\n' "$("$BIN" identity new | sed -n 2p)" >"$CT_ROOT/etc/kesgate/kes-api-key")
+mkdir -p "$CT_ROOT/etc/systemd/system/kesgate.service.d"
+printf '[Service]\nLoadCredential=kes-api-key:/etc/kesgate/credential-key\n' \
+    >"$CT_ROOT/etc/systemd/system/kesgate.service.d/credential.conf"
+ct systemctl daemon-reload
+ct systemctl restart kesgate.service
+ct systemctl start minio.service
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+[ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "credential: the preflight rendered another key than kesgate.service's credential"
+ct systemctl restart minio.service
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+[ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "credential: a MinIO restart rendered another key"
+cp -p "$CT_ROOT/etc/kesgate/credential-key" "$CT_ROOT/etc/kesgate/kes-api-key"
+rm "$CT_ROOT/etc/systemd/system/kesgate.service.d/credential.conf"
+ct systemctl daemon-reload
+ct systemctl restart kesgate.service
+echo "   MinIO has kesgate.service's credential key after a restart by the preflight"
+passed=$((passed + 1))
+
 log "shape cert-auth-minio-owned-key: certificate authentication, the key owned by minio-user 0600, adopted with init --adopt"
 ct systemctl stop minio.service
 openssl req -x509 -newkey ed25519 -nodes -subj /CN=minio-client -days 30 \

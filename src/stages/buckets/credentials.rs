@@ -55,9 +55,18 @@ pub fn resolve(
     env_file: &Path,
     working_directory: &Path,
 ) -> Result<(String, Secret<String>), CredentialsError> {
+    let credential = |name| {
+        crate::secret::credential(name).map_err(|reason| CredentialsError::EnvFile {
+            path: PathBuf::from(crate::inherited::CREDENTIALS_DIR),
+            reason: format!(
+                "{reason}\n  fix: {}",
+                crate::inherited::FIX_OPAQUE_CREDENTIAL
+            ),
+        })
+    };
     if let (Some(a), Some(s)) = (
-        crate::secret::credential("minio-access-key"),
-        crate::secret::credential("minio-secret-key"),
+        credential("minio-access-key")?,
+        credential("minio-secret-key")?,
     ) {
         return Ok((read_secret(&a)?, Secret::new(read_secret(&s)?)));
     }

@@ -1061,33 +1061,20 @@ mod tests {
     #[test]
     fn a_file_minio_reads_itself_stays_readable_by_minio_and_by_nobody_else() {
         let minio = unit(998, vec![998]);
-        // Only systemd reads it: root alone.
-        assert_eq!(
-            private_mode(mode(0o644, 0, 0), Dialect::Systemd, &minio),
-            0o600
-        );
-        // MINIO_CONFIG_ENV_FILE, upstream's: minio-user 0600.
-        assert_eq!(
-            private_mode(mode(0o644, 998, 998), Dialect::Minio, &minio),
-            0o600
-        );
-        // root:minio-user 0640 keeps MinIO's group.
-        assert_eq!(
-            private_mode(mode(0o664, 0, 998), Dialect::Minio, &minio),
-            0o640
-        );
-        assert_eq!(
-            private_mode(mode(0o644, 0, 998), Dialect::Both, &minio),
-            0o640
-        );
-        // MinIO reads it only as "others": closing that would stop MinIO.
-        assert_eq!(
-            private_mode(mode(0o644, 0, 0), Dialect::Minio, &minio),
-            0o644
-        );
-        assert_eq!(
-            private_mode(mode(0o666, 0, 0), Dialect::Minio, &minio),
-            0o644
-        );
+        let cases = [
+            // Only systemd reads it: root alone.
+            (mode(0o644, 0, 0), Dialect::Systemd, 0o600),
+            // MINIO_CONFIG_ENV_FILE, upstream's: minio-user 0600.
+            (mode(0o644, 998, 998), Dialect::Minio, 0o600),
+            // root:minio-user 0640 keeps MinIO's group.
+            (mode(0o664, 0, 998), Dialect::Minio, 0o640),
+            (mode(0o644, 0, 998), Dialect::Both, 0o640),
+            // MinIO reads it only as "others": closing that would stop MinIO.
+            (mode(0o644, 0, 0), Dialect::Minio, 0o644),
+            (mode(0o666, 0, 0), Dialect::Minio, 0o644),
+        ];
+        for (m, dialect, want) in cases {
+            assert_eq!(private_mode(m, dialect, &minio), want, "{m:?} {dialect:?}");
+        }
     }
 }

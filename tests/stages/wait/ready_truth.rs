@@ -86,22 +86,28 @@ fn a_server_answering_200_to_everything_is_not_kes() {
     }
 }
 
+/// MinIO's paths for the exact default key only: the absent-key probe is
+/// not allowed, so a ready's freshness is unproven.
+fn narrow_policy() -> Policy {
+    Policy::new(
+        "minio",
+        &[
+            "/v1/ready",
+            "/v1/status",
+            "/v1/key/create/minio-default",
+            "/v1/key/describe/minio-default",
+            "/v1/key/generate/minio-default",
+            "/v1/key/decrypt/minio-default",
+        ],
+        &[IDENTITY],
+    )
+}
+
 #[test]
 fn describe_of_the_exact_default_key_only_is_ready_with_freshness_unproven() {
     for generation in ALL_GENERATIONS {
         let f = Fixture::new();
-        let narrow = Policy::new(
-            "minio",
-            &[
-                "/v1/ready",
-                "/v1/status",
-                "/v1/key/create/minio-default",
-                "/v1/key/describe/minio-default",
-                "/v1/key/generate/minio-default",
-                "/v1/key/decrypt/minio-default",
-            ],
-            &[IDENTITY],
-        );
+        let narrow = narrow_policy();
         let kes = f.server_at(generation, "127.0.0.1:0", vec![narrow]);
         let cfg = f.short_wait(&kes.endpoint());
         // No default key yet: its 404 is fresh (KES caches no absence).
@@ -246,18 +252,7 @@ fn key_retry_window_is_checked_at_load_and_says_its_default() {
 fn an_unproven_ready_with_a_sealed_vault_is_not_ready() {
     let f = Fixture::new();
     let bao = OpenBao::start_sealed(f.dir.path());
-    let narrow = Policy::new(
-        "minio",
-        &[
-            "/v1/ready",
-            "/v1/status",
-            "/v1/key/create/minio-default",
-            "/v1/key/describe/minio-default",
-            "/v1/key/generate/minio-default",
-            "/v1/key/decrypt/minio-default",
-        ],
-        &[IDENTITY],
-    );
+    let narrow = narrow_policy();
     let kes = f.server_at(Generation::V2023_02, "127.0.0.1:0", vec![narrow]);
     let plain = f.short_wait(&kes.endpoint());
     assert_exit(&run(&plain, &["start"]), 0);

@@ -322,9 +322,9 @@ fn api_key_from_a_systemd_credential() {
     assert_exit(&run(&config, &["wait"]), 78);
 }
 
-#[test]
-fn client_certificate_files_authenticate_with_the_identity_kesgate_prints() {
-    let f = Fixture::new();
+/// client.pem and client.key (0600) in the fixture; the identity
+/// `kesgate identity of` prints for the certificate.
+fn client_pair(f: &Fixture) -> String {
     let client = TestCa::new("client-ca").server_cert(&["client"]);
     std::fs::write(f.path("client.pem"), &client.cert_pem).unwrap();
     f.write_secret("client.key", &client.key_pem);
@@ -334,22 +334,33 @@ fn client_certificate_files_authenticate_with_the_identity_kesgate_prints() {
         .output()
         .unwrap();
     assert_exit(&out, 0);
-    let identity = String::from_utf8(out.stdout)
+    String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .last()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// A KES that allows the client certificate's identity, and a
+/// configuration with cert_file and key_file for it.
+fn cert_auth_host(f: &Fixture) -> (Server, std::path::PathBuf) {
+    let identity = client_pair(f);
     let kes = f.server_at(
         Generation::V2024,
         "127.0.0.1:0",
         vec![minio_policy(&identity)],
     );
     let auth = "cert_file = \"client.pem\"\nkey_file = \"client.key\"\n";
-    let out = run(
-        &f.config_with(&[kes.endpoint()], auth, "timeout = \"0\""),
-        &["wait"],
-    );
+    let config = f.config_with(&[kes.endpoint()], auth, "timeout = \"0\"");
+    (kes, config)
+}
+
+#[test]
+fn client_certificate_files_authenticate_with_the_identity_kesgate_prints() {
+    let f = Fixture::new();
+    let (_kes, config) = cert_auth_host(&f);
+    let out = run(&config, &["wait"]);
     assert_exit(&out, 0);
 }
 
@@ -534,27 +545,7 @@ fn a_timeout_over_many_endpoints_names_a_few() {
 #[test]
 fn a_client_key_minio_shares_is_accepted_and_a_public_one_refused() {
     let f = Fixture::new();
-    let client = TestCa::new("client-ca").server_cert(&["client"]);
-    std::fs::write(f.path("client.pem"), &client.cert_pem).unwrap();
-    f.write_secret("client.key", &client.key_pem);
-    let out = kesgate()
-        .args(["identity", "of", "--file"])
-        .arg(f.path("client.pem"))
-        .output()
-        .unwrap();
-    let identity = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    let kes = f.server_at(
-        Generation::V2024,
-        "127.0.0.1:0",
-        vec![minio_policy(&identity)],
-    );
-    let auth = "cert_file = \"client.pem\"\nkey_file = \"client.key\"\n";
-    let config = f.config_with(&[kes.endpoint()], auth, "timeout = \"0\"");
+    let (_kes, config) = cert_auth_host(&f);
     let key = f.path("client.key");
     let set = |mode: u32, owner: u32| {
         std::os::unix::fs::chown(&key, Some(owner), Some(owner)).unwrap();

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The hosts operators really have: one table of minio.service shapes, each
+# applied as a drop-in to upstream's unit on a host adopted with `kesgate
+# init --adopt` from the .deb, under a booted systemd. For each shape:
+# sealed Vault → MinIO waits and STATUS says why; unseal → MinIO active with
+# the environment it should have, and the drop-in's second line (`preflight
+# --as-minio`, as MinIO inside its sandbox) has spoken; a restart with KES
+# down → waits, then recovers. A shape whose sandbox hides what MinIO needs
+# must never be let through. Adding a shape is one line of SHAPES.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/chain-lib.sh"
+harness_init
+
+# name | expect (ok: MinIO runs; held: MinIO must not start) | a variable
+# MinIO's process must have (NAME=value, or -) | the drop-in's lines, `;`
+# between them (@UID@/@GID@: minio-user's numeric ids).
+SHAPES=()
+
+chain_setup
+build_deb
+chain_host
+cp "$DEB" "$CT_ROOT/root/kesgate.deb"
+ct dpkg -i /root/kesgate.deb >"$work/dpkg-install.log" 2>&1 || die "dpkg -i: $(cat "$work/dpkg-install.log")"
+kesgate_adopt "$MINIO_PORT"
+# A later EnvironmentFile= that names another default key (MinIO takes it,
+# and creates that key at start-up), and files a glob names.
+install -d -m 755 "$CT_ROOT/etc/minio"
+printf 'MINIO_KMS_KES_KEY_NAME=later-key\n' >"$CT_ROOT/etc/minio/later.env"
+printf 'MINIO_BROWSER=glob-first\n' >"$CT_ROOT/etc/minio/glob-1.env"
+printf 'MINIO_BROWSER=glob\n' >"$CT_ROOT/etc/minio/glob-2.env"
+uid=$(ct id -u minio-user) gid=$(ct id -g minio-user)
+dropin=$CT_ROOT/etc/systemd/system/minio.service.d/zz-shape.conf
+mkdir -p "$(dirname "$dropin")"
+
+passed=0
+for row in "${SHAPES[@]}"; do
+    IFS='|' read -r name expect want lines <<<"$row"
+    log "shape $name ($expect)"
+    ct systemctl stop minio.service
+    { echo '[Service]'; tr ';' '\n' <<<"$lines" | sed "s/@UID@/$uid/; s/@GID@/$gid/"; } >"$dropin"
+    ct systemctl daemon-reload
+    c=$(cursor)
+
+    # Sealed: KES exits at start while its Vault is sealed; MinIO waits.
+    seal_openbao
+    ct systemctl restart kes.service
+    ct systemctl start --no-block minio.service
+    echo "   sealed: $(wait_for_prop minio.service StatusText '^kesgate: .*(sealed|not reachable|not ready)' | cut -c1-110)…"
+    [ "$(unit_prop minio.service ActiveState)" != active ] || die "$name: MinIO is active while the Vault is sealed"
+
+    unseal_openbao
+    if [ "$expect" = held ]; then
+        # The sandbox hides what MinIO needs: kesgate must never let it start.
+        for _ in $(seq 1 400); do
+            ct journalctl --cursor "$c" -u minio.service --no-pager -q | grep -q 'cannot be opened by MinIO here' && break
+            sleep 0.05
+        done
+        ct journalctl --cursor "$c" -u minio.service --no-pager -q | grep -q 'cannot be opened by MinIO here' \
+            || die "$name: the check as MinIO never said what MinIO cannot open: $(ct journalctl --cursor "$c" -u minio -n 20 --no-pager)"
+        [ "$(unit_prop minio.service ActiveState)" != active ] || die "$name: MinIO started although its sandbox hides the CA"
+        echo "   held: $(unit_prop minio.service StatusText | cut -c1-110)…"
+        ct systemctl stop minio.service
+        passed=$((passed + 1))
+        continue
+    fi
+    wait_for_prop minio.service ActiveState '^active$' >/dev/null
+    status=$(unit_prop minio.service StatusText)
+    [[ $status == *"MinIO's own view"* ]] || die "$name: the check as MinIO did not run (STATUS: $status)"
+    [ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "$name: MinIO has not the adopted API key"
+    if [ "$want" != - ]; then
+        [ "$(main_env "${want%%=*}")" = "${want#*=}" ] || die "$name: MinIO's ${want%%=*} is '$(main_env "${want%%=*}")', not '${want#*=}'"
+    fi
+    echo "   active: $(cut -c1-110 <<<"$status")…"
+
+    # A restart with KES down waits, and recovers when KES is back.
+    ct systemctl stop kes.service
+    ct systemctl restart --no-block minio.service
+    wait_for_prop minio.service StatusText '^kesgate: .*not reachable' >/dev/null
+    [ "$(unit_prop minio.service ActiveState)" != active ] || die "$name: MinIO active with KES down"
+    ct systemctl start kes.service
+    wait_for_prop minio.service ActiveState '^active$' >/dev/null
+    # kesgate's own files stayed kesgate's: nothing of kesgate's (lock,
+    # episode, pending render, backups list) in MinIO's unit directories.
+    theirs=$(ct sh -c 'ls -A /run/minio /var/lib/minio /var/lib/minio-state /etc/minio /var/log/minio 2>/dev/null' \
+        | grep -E 'lock|episode|kesgate|pending|backups' || true)
+    [ -z "$theirs" ] || die "$name: kesgate wrote into MinIO's directories: $theirs"
+    ct test -d /run/kesgate || die "$name: kesgate's runtime directory is missing"
+    passed=$((passed + 1))
+done
+rm -f "$dropin"
+ct systemctl daemon-reload
+
+# main_env_of UNIT NAME: NAME's value in UNIT's main process.
+main_env_of() {
+    ct cat "/proc/$(unit_prop "$1" MainPID)/environ" | tr '\0' '\n' | sed -n "s/^$2=//p"
+}
+
+log "kesgate.service's credential: the preflight in MinIO's unit renders the same key (LoadCredential= in a kesgate.service drop-in)"
+ct systemctl stop minio.service
+cp -p "$CT_ROOT/etc/kesgate/kes-api-key" "$CT_ROOT/etc/kesgate/credential-key"
+# The configuration's own key file now holds another key: only the
+# credential makes the gate pass with MinIO's identity.
+(umask 077; printf '%s\n' "$("$BIN" identity new | sed -n 2p)" >"$CT_ROOT/etc/kesgate/kes-api-key")
+mkdir -p "$CT_ROOT/etc/systemd/system/kesgate.service.d"
+printf '[Service]\nLoadCredential=kes-api-key:/etc/kesgate/credential-key\n' \
+    >"$CT_ROOT/etc/systemd/system/kesgate.service.d/credential.conf"
+ct systemctl daemon-reload
+ct systemctl restart kesgate.service
+echo "host view:"; ct ls -la /run/credentials/ /run/credentials/kesgate.service 2>&1 | sed 's/^/   /'
+ct systemctl start minio.service || die "credential: minio did not start: $(ct journalctl -u minio -n 30 --no-pager)"
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+[ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "credential: the preflight rendered another key than kesgate.service's credential"
+ct systemctl restart minio.service
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+[ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "credential: a MinIO restart rendered another key"
+cp -p "$CT_ROOT/etc/kesgate/credential-key" "$CT_ROOT/etc/kesgate/kes-api-key"
+rm "$CT_ROOT/etc/systemd/system/kesgate.service.d/credential.conf"
+ct systemctl daemon-reload
+ct systemctl restart kesgate.service
+echo "   MinIO has kesgate.service's credential key after a restart by the preflight"
+passed=$((passed + 1))
+
+log "shape cert-auth-minio-owned-key: certificate authentication, the key owned by minio-user 0600, adopted with init --adopt"
+ct systemctl stop minio.service
+openssl req -x509 -newkey ed25519 -nodes -subj /CN=minio-client -days 30 \
+    -keyout "$work/client.key" -out "$work/client.crt" >/dev/null 2>&1
+cert_id=$("$BIN" identity of --file "$work/client.crt" | tail -n1)
+sed -i "s/--policy minio=$IDENTITY:/--policy minio=$IDENTITY,$cert_id:/" "$CT_ROOT/etc/systemd/system/kes.service"
+install -d -m 755 "$CT_ROOT/etc/minio/kes"
+install -m 644 "$work/client.crt" "$CT_ROOT/etc/minio/kes/client.crt"
+install -m 600 "$work/client.key" "$CT_ROOT/etc/minio/kes/client.key"
+ct chown minio-user:minio-user /etc/minio/kes/client.key
+sed -i '/^MINIO_KMS_KES_API_KEY=/d' "$CT_ROOT/etc/default/minio"
+printf 'MINIO_KMS_KES_CERT_FILE=/etc/minio/kes/client.crt\nMINIO_KMS_KES_KEY_FILE=/etc/minio/kes/client.key\n' >>"$CT_ROOT/etc/default/minio"
+ct systemctl daemon-reload
+ct systemctl restart kes.service
+wait_for_kes_listening
+ct kesgate init --adopt --force >"$work/init-cert.log" 2>&1 || die "init --adopt of certificate auth: $(cat "$work/init-cert.log")"
+ct kesgate render --check >"$work/check-cert.log" 2>&1 || die "render --check after adopting certificate auth: $(cat "$work/check-cert.log")"
+ct systemctl start minio.service
+wait_for_prop minio.service ActiveState '^active$' >/dev/null
+[ "$(main_env MINIO_KMS_KES_KEY_FILE)" = /etc/minio/kes/client.key ] || die "cert-auth: MinIO's key file is not the adopted one"
+[[ $(unit_prop minio.service StatusText) == *"MinIO's own view"* ]] || die "cert-auth: the check as MinIO did not run"
+! grep -q 'PRIVATE KEY' "$work/init-cert.log" || die "init printed the client key"
+echo "   active: $(unit_prop minio.service StatusText | cut -c1-110)…"
+passed=$((passed + 1))
+
+log "shape template-instance: minio@a.service named by [minio] unit is gated; minio@b.service starts as before"
+ct systemctl stop minio.service
+sed -e 's|^EnvironmentFile=.*|EnvironmentFile=/etc/default/minio-%i|' -e 's|^Description=.*|Description=MinIO %i|' \
+    "$CT_ROOT/lib/systemd/system/minio.service" >"$CT_ROOT/etc/systemd/system/minio@.service"
+cp -p "$CT_ROOT/etc/default/minio" "$CT_ROOT/etc/default/minio-a"
+grep -v '^MINIO_KMS_' "$CT_ROOT/etc/default/minio" \
+    | sed "s/--address :$MINIO_PORT/--address :$(free_port)/" >"$CT_ROOT/etc/default/minio-b"
+python3 - "$CT_ROOT/etc/kesgate/kesgate.toml" <<'PY'
+import re, sys
+p = sys.argv[1]
+t = open(p).read()
+t = t.replace('path = "/etc/default/minio"', 'path = "/etc/default/minio-a"')
+t = re.sub(r'(?m)^\[minio\]\n', '[minio]\nunit = "minio@a.service"\n', t) if '[minio]' in t else t + '\n[minio]\nunit = "minio@a.service"\n'
+open(p, "w").write(t)
+PY
+ct systemctl daemon-reload
+[[ $(unit_prop minio@a.service DropInPaths) == *"/usr/lib/systemd/system/minio@.service.d/kesgate.conf"* ]] \
+    || die "template: the package's drop-in is not in effect for minio@a.service"
+seal_openbao
+ct systemctl restart kes.service
+ct systemctl start --no-block minio@a.service
+echo "   sealed: $(wait_for_prop minio@a.service StatusText '^kesgate: .*(sealed|not reachable|not ready)' | cut -c1-110)…"
+[ "$(unit_prop minio@a.service ActiveState)" != active ] || die "template: minio@a.service active while the Vault is sealed"
+ct systemctl start minio@b.service || die "template: minio@b.service (not kesgate's) did not start as before"
+[[ $(unit_prop minio@b.service StatusText) == *"not kesgate's MinIO"* ]] || die "template: minio@b.service: $(unit_prop minio@b.service StatusText)"
+unseal_openbao
+wait_for_prop minio@a.service ActiveState '^active$' >/dev/null
+[ "$(main_env_of minio@a.service MINIO_KMS_KES_KEY_FILE)" = /etc/minio/kes/client.key ] || die "template: minio@a.service lacks the KES settings"
+echo "   active: $(unit_prop minio@a.service StatusText | cut -c1-110)…"
+passed=$((passed + 1))
+
+echo "unit shapes: $passed passed, 0 failed"
