@@ -163,13 +163,17 @@ ct systemctl stop minio.service
 sed -e 's|^EnvironmentFile=.*|EnvironmentFile=/etc/default/minio-%i|' -e 's|^Description=.*|Description=MinIO %i|' \
     "$CT_ROOT/lib/systemd/system/minio.service" >"$CT_ROOT/etc/systemd/system/minio@.service"
 cp -p "$CT_ROOT/etc/default/minio" "$CT_ROOT/etc/default/minio-a"
-grep -v '^MINIO_KMS_' "$CT_ROOT/etc/default/minio" \
-    | sed "s/--address :$MINIO_PORT/--address :$(free_port)/" >"$CT_ROOT/etc/default/minio-b"
+# minio@b: another MinIO on this host, with its own env file kesgate does
+# not manage (the same KES settings, set by hand).
+sed "s/--address :$MINIO_PORT/--address :$(free_port)/" "$CT_ROOT/etc/default/minio" >"$CT_ROOT/etc/default/minio-b"
 python3 - "$CT_ROOT/etc/kesgate/kesgate.toml" <<'PY'
 import re, sys
 p = sys.argv[1]
 t = open(p).read()
-t = t.replace('path = "/etc/default/minio"', 'path = "/etc/default/minio-a"')
+if 'path = "/etc/default/minio"' in t:
+    t = t.replace('path = "/etc/default/minio"', 'path = "/etc/default/minio-a"')
+else:
+    t += '\n[env_file]\npath = "/etc/default/minio-a"\n'
 t = re.sub(r'(?m)^\[minio\]\n', '[minio]\nunit = "minio@a.service"\n', t) if '[minio]' in t else t + '\n[minio]\nunit = "minio@a.service"\n'
 open(p, "w").write(t)
 PY
@@ -181,10 +185,13 @@ ct systemctl restart kes.service
 ct systemctl start --no-block minio@a.service
 echo "   sealed: $(wait_for_prop minio@a.service StatusText '^kesgate: .*(sealed|not reachable|not ready)' | cut -c1-110)…"
 [ "$(unit_prop minio@a.service ActiveState)" != active ] || die "template: minio@a.service active while the Vault is sealed"
-ct systemctl start minio@b.service || die "template: minio@b.service (not kesgate's) did not start as before"
-[[ $(unit_prop minio@b.service StatusText) == *"not kesgate's MinIO"* ]] || die "template: minio@b.service: $(unit_prop minio@b.service StatusText)"
 unseal_openbao
 wait_for_prop minio@a.service ActiveState '^active$' >/dev/null
+b_before=$(md5sum <"$CT_ROOT/etc/default/minio-b")
+ct systemctl start minio@b.service || die "template: minio@b.service (not kesgate's) did not start as before: $(ct journalctl -u minio@b.service -n 30 --no-pager)"
+ct journalctl -u minio@b.service --no-pager -q | grep -q 'minio@b.service is not the MinIO kesgate is configured for' \
+    || die "template: minio@b.service's preflight did not say it is not kesgate's"
+[ "$(md5sum <"$CT_ROOT/etc/default/minio-b")" = "$b_before" ] || die "template: kesgate wrote minio@b's env file"
 [ "$(main_env_of minio@a.service MINIO_KMS_KES_KEY_FILE)" = /etc/minio/kes/client.key ] || die "template: minio@a.service lacks the KES settings"
 echo "   active: $(unit_prop minio@a.service StatusText | cut -c1-110)…"
 passed=$((passed + 1))
