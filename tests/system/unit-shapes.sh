@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The hosts operators really have: one table of minio.service shapes, each
 # applied as a drop-in to upstream's unit on a host adopted with `kesgate
-# init --adopt` from the .deb, under a booted systemd. For each shape:
-# sealed Vault → MinIO waits and STATUS says why; unseal → MinIO active with
-# the environment it should have, and the drop-in's second line (`preflight
-# --as-minio`, as MinIO inside its sandbox) has spoken; a restart with KES
-# down → waits, then recovers. A shape whose sandbox hides what MinIO needs
-# must never be let through. Adding a shape is one line of SHAPES.
+# init --adopt` from the .deb, under a booted systemd. Every shape goes
+# through one cycle: sealed Vault → MinIO waits and STATUS says why; unseal
+# → MinIO active with the environment it should have, and the drop-in's
+# second line (`preflight --as-minio`, as MinIO inside its sandbox) has
+# spoken; a restart with KES down → waits, then recovers. A shape whose
+# sandbox hides what MinIO needs must never be let through. Adding a shape
+# is one line of SHAPES; shapes that need more than a drop-in (kesgate's
+# credential, certificate authentication, a template instance) set up, then
+# run the same cycle.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -14,19 +17,23 @@ here=$(cd "$(dirname "$0")" && pwd)
 harness_init
 
 # name | expect (ok: MinIO runs; held: MinIO must not start) | a variable
-# MinIO's process must have (NAME=value, or -) | the drop-in's lines, `;`
+# MinIO's process must have (NAME=value; !NAME: must not have; or -) |
+# the drop-in's lines, `;`
 # between them (@UID@/@GID@: minio-user's numeric ids).
 SHAPES=(
     "upstream|ok|MINIO_KMS_KES_KEY_NAME=minio-backend-default-key|"
     "directories|ok|-|RuntimeDirectory=minio;StateDirectory=minio;ConfigurationDirectory=minio;LogsDirectory=minio"
     "hardened|ok|-|ProtectSystem=strict;ReadWritePaths=-/var/lib/minio;PrivateTmp=yes;ProtectHome=yes;NoNewPrivileges=yes;CapabilityBoundingSet="
     "as-root|ok|-|User=root;Group=root;RuntimeDirectory=minio;StateDirectory=minio-state"
+    "root-without-capabilities|ok|-|User=root;Group=root;CapabilityBoundingSet=;AmbientCapabilities="
     "dynamic-user|ok|-|User=minio-dyn;Group=minio-dyn;DynamicUser=yes"
     "numeric-user|ok|-|User=@UID@;Group=@GID@"
     "optional-envfile|ok|MINIO_KMS_KES_KEY_NAME=minio-backend-default-key|EnvironmentFile=;EnvironmentFile=-/etc/default/minio"
     "later-envfile|ok|MINIO_KMS_KES_KEY_NAME=later-key|EnvironmentFile=/etc/minio/later.env"
     "glob-envfile|ok|MINIO_BROWSER=glob|EnvironmentFile=/etc/minio/glob-*.env"
     "dropin-environment|ok|MINIO_BROWSER=off|Environment=MINIO_BROWSER=off"
+    "unset-environment|ok|!MINIO_BROWSER|EnvironmentFile=/etc/minio/glob-1.env;UnsetEnvironment=MINIO_BROWSER"
+    "kesgate-variables-in-minio|ok|-|Environment=KESGATE_CONFIG=/nonexistent/kesgate.toml RUNTIME_DIRECTORY=/run/minio-elsewhere STATE_DIRECTORY=/var/lib/minio-elsewhere"
     "ca-hidden-by-sandbox|held|-|InaccessiblePaths=/etc/kes/tls"
 )
 
@@ -45,71 +52,80 @@ printf 'MINIO_BROWSER=glob\n' >"$CT_ROOT/etc/minio/glob-2.env"
 uid=$(ct id -u minio-user) gid=$(ct id -g minio-user)
 dropin=$CT_ROOT/etc/systemd/system/minio.service.d/zz-shape.conf
 mkdir -p "$(dirname "$dropin")"
-
 passed=0
-for row in "${SHAPES[@]}"; do
-    IFS='|' read -r name expect want lines <<<"$row"
-    log "shape $name ($expect)"
-    ct systemctl stop minio.service
-    { echo '[Service]'; tr ';' '\n' <<<"$lines" | sed "s/@UID@/$uid/; s/@GID@/$gid/"; } >"$dropin"
-    ct systemctl daemon-reload
-    c=$(cursor)
-
-    # Sealed: KES exits at start while its Vault is sealed; MinIO waits.
-    seal_openbao
-    ct systemctl restart kes.service
-    ct systemctl start --no-block minio.service
-    echo "   sealed: $(wait_for_prop minio.service StatusText '^kesgate: .*(sealed|not reachable|not ready)' | cut -c1-110)…"
-    [ "$(unit_prop minio.service ActiveState)" != active ] || die "$name: MinIO is active while the Vault is sealed"
-
-    unseal_openbao
-    if [ "$expect" = held ]; then
-        # The sandbox hides what MinIO needs: kesgate must never let it start.
-        for _ in $(seq 1 400); do
-            ct journalctl --cursor "$c" -u minio.service --no-pager -q | grep -q 'cannot be opened by MinIO here' && break
-            sleep 0.05
-        done
-        ct journalctl --cursor "$c" -u minio.service --no-pager -q | grep -q 'cannot be opened by MinIO here' \
-            || die "$name: the check as MinIO never said what MinIO cannot open: $(ct journalctl --cursor "$c" -u minio -n 20 --no-pager)"
-        [ "$(unit_prop minio.service ActiveState)" != active ] || die "$name: MinIO started although its sandbox hides the CA"
-        echo "   held: $(unit_prop minio.service StatusText | cut -c1-110)…"
-        ct systemctl stop minio.service
-        passed=$((passed + 1))
-        continue
-    fi
-    wait_for_prop minio.service ActiveState '^active$' >/dev/null
-    status=$(unit_prop minio.service StatusText)
-    [[ $status == *"MinIO's own view"* ]] || die "$name: the check as MinIO did not run (STATUS: $status)"
-    [ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "$name: MinIO has not the adopted API key"
-    if [ "$want" != - ]; then
-        [ "$(main_env "${want%%=*}")" = "${want#*=}" ] || die "$name: MinIO's ${want%%=*} is '$(main_env "${want%%=*}")', not '${want#*=}'"
-    fi
-    echo "   active: $(cut -c1-110 <<<"$status")…"
-
-    # A restart with KES down waits, and recovers when KES is back.
-    ct systemctl stop kes.service
-    ct systemctl restart --no-block minio.service
-    wait_for_prop minio.service StatusText '^kesgate: .*not reachable' >/dev/null
-    [ "$(unit_prop minio.service ActiveState)" != active ] || die "$name: MinIO active with KES down"
-    ct systemctl start kes.service
-    wait_for_prop minio.service ActiveState '^active$' >/dev/null
-    # kesgate's own files stayed kesgate's: nothing of kesgate's (lock,
-    # episode, pending render, backups list) in MinIO's unit directories.
-    theirs=$(ct sh -c 'ls -A /run/minio /var/lib/minio /var/lib/minio-state /etc/minio /var/log/minio 2>/dev/null' \
-        | grep -E 'lock|episode|kesgate|pending|backups' || true)
-    [ -z "$theirs" ] || die "$name: kesgate wrote into MinIO's directories: $theirs"
-    ct test -d /run/kesgate || die "$name: kesgate's runtime directory is missing"
-    passed=$((passed + 1))
-done
-rm -f "$dropin"
-ct systemctl daemon-reload
 
 # main_env_of UNIT NAME: NAME's value in UNIT's main process.
 main_env_of() {
     ct cat "/proc/$(unit_prop "$1" MainPID)/environ" | tr '\0' '\n' | sed -n "s/^$2=//p"
 }
 
-log "kesgate.service's credential: the preflight in MinIO's unit renders the same key (LoadCredential= in a kesgate.service drop-in)"
+# cycle NAME EXPECT WANT [UNIT]: the shape's cycle for UNIT (minio.service).
+# WANT: NAME=value MinIO's process must have ("-": none beyond the key).
+cycle() {
+    local name=$1 expect=$2 want=$3 unit=${4:-minio.service} c status theirs
+    c=$(cursor)
+    # Sealed: KES exits at start while its Vault is sealed; MinIO waits.
+    seal_openbao
+    ct systemctl restart kes.service
+    ct systemctl start --no-block "$unit"
+    echo "   sealed: $(wait_for_prop "$unit" StatusText '^kesgate: .*(sealed|not reachable|not ready)' | cut -c1-110)…"
+    [ "$(unit_prop "$unit" ActiveState)" != active ] || die "$name: MinIO is active while the Vault is sealed"
+
+    unseal_openbao
+    if [ "$expect" = held ]; then
+        # The sandbox hides what MinIO needs: kesgate must never let it start.
+        for _ in $(seq 1 400); do
+            ct journalctl --cursor "$c" -u "$unit" --no-pager -q | grep -q 'cannot be opened by MinIO here' && break
+            sleep 0.05
+        done
+        ct journalctl --cursor "$c" -u "$unit" --no-pager -q | grep -q 'cannot be opened by MinIO here' \
+            || die "$name: the check as MinIO never said what MinIO cannot open: $(ct journalctl --cursor "$c" -u "$unit" -n 20 --no-pager)"
+        [ "$(unit_prop "$unit" ActiveState)" != active ] || die "$name: MinIO started although its sandbox hides the CA"
+        echo "   held: $(unit_prop "$unit" StatusText | cut -c1-110)…"
+        ct systemctl stop "$unit"
+        passed=$((passed + 1))
+        return
+    fi
+    wait_for_prop "$unit" ActiveState '^active$' >/dev/null
+    status=$(unit_prop "$unit" StatusText)
+    [[ $status == *"MinIO's own view"* ]] || die "$name: the check as MinIO did not run (STATUS: $status)"
+    if [[ $want == !* ]]; then
+        [ -z "$(main_env_of "$unit" "${want#!}")" ] || die "$name: MinIO has ${want#!}, which the unit unsets"
+    elif [ "$want" != - ]; then
+        [ "$(main_env_of "$unit" "${want%%=*}")" = "${want#*=}" ] \
+            || die "$name: MinIO's ${want%%=*} is '$(main_env_of "$unit" "${want%%=*}")', not '${want#*=}'"
+    fi
+    echo "   active: $(cut -c1-110 <<<"$status")…"
+
+    # A restart with KES down waits, and recovers when KES is back.
+    ct systemctl stop kes.service
+    ct systemctl restart --no-block "$unit"
+    wait_for_prop "$unit" StatusText '^kesgate: .*not reachable' >/dev/null
+    [ "$(unit_prop "$unit" ActiveState)" != active ] || die "$name: MinIO active with KES down"
+    ct systemctl start kes.service
+    wait_for_prop "$unit" ActiveState '^active$' >/dev/null
+    # kesgate's own files stayed kesgate's: nothing of kesgate's (lock,
+    # episode, pending render, backups list) in MinIO's unit directories.
+    theirs=$(ct sh -c 'ls -A /run/minio /run/minio-elsewhere /var/lib/minio /var/lib/minio-state /var/lib/minio-elsewhere /etc/minio /var/log/minio 2>/dev/null' \
+        | grep -E 'lock|episode|kesgate|pending|backups' || true)
+    [ -z "$theirs" ] || die "$name: kesgate wrote into MinIO's directories: $theirs"
+    ct test -d /run/kesgate || die "$name: kesgate's runtime directory is missing"
+    passed=$((passed + 1))
+}
+
+for row in "${SHAPES[@]}"; do
+    IFS='|' read -r name expect want lines <<<"$row"
+    log "shape $name ($expect)"
+    ct systemctl stop minio.service
+    { echo '[Service]'; tr ';' '\n' <<<"$lines" | sed "s/@UID@/$uid/; s/@GID@/$gid/"; } >"$dropin"
+    ct systemctl daemon-reload
+    cycle "$name" "$expect" "$want"
+    [ "$expect" = held ] || [ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "$name: MinIO has not the adopted API key"
+done
+rm -f "$dropin"
+ct systemctl daemon-reload
+
+log "shape kesgate-credential: LoadCredential= in a kesgate.service drop-in; the preflight in MinIO's (namespaced) unit renders that key"
 ct systemctl stop minio.service
 cp -p "$CT_ROOT/etc/kesgate/kes-api-key" "$CT_ROOT/etc/kesgate/credential-key"
 # The configuration's own key file now holds another key: only the
@@ -120,18 +136,11 @@ printf '[Service]\nLoadCredential=kes-api-key:/etc/kesgate/credential-key\n' \
     >"$CT_ROOT/etc/systemd/system/kesgate.service.d/credential.conf"
 ct systemctl daemon-reload
 ct systemctl restart kesgate.service
-ct systemctl start minio.service
-wait_for_prop minio.service ActiveState '^active$' >/dev/null
-[ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "credential: the preflight rendered another key than kesgate.service's credential"
-ct systemctl restart minio.service
-wait_for_prop minio.service ActiveState '^active$' >/dev/null
-[ "$(main_env MINIO_KMS_KES_API_KEY)" = "$API_KEY" ] || die "credential: a MinIO restart rendered another key"
+cycle kesgate-credential ok "MINIO_KMS_KES_API_KEY=$API_KEY"
 cp -p "$CT_ROOT/etc/kesgate/credential-key" "$CT_ROOT/etc/kesgate/kes-api-key"
 rm "$CT_ROOT/etc/systemd/system/kesgate.service.d/credential.conf"
 ct systemctl daemon-reload
 ct systemctl restart kesgate.service
-echo "   MinIO has kesgate.service's credential key after a restart by the preflight"
-passed=$((passed + 1))
 
 log "shape cert-auth-minio-owned-key: certificate authentication, the key owned by minio-user 0600, adopted with init --adopt"
 ct systemctl stop minio.service
@@ -149,14 +158,9 @@ ct systemctl daemon-reload
 ct systemctl restart kes.service
 wait_for_kes_listening
 ct kesgate init --adopt --force >"$work/init-cert.log" 2>&1 || die "init --adopt of certificate auth: $(cat "$work/init-cert.log")"
-ct kesgate render --check >"$work/check-cert.log" 2>&1 || die "render --check after adopting certificate auth: $(cat "$work/check-cert.log")"
-ct systemctl start minio.service
-wait_for_prop minio.service ActiveState '^active$' >/dev/null
-[ "$(main_env MINIO_KMS_KES_KEY_FILE)" = /etc/minio/kes/client.key ] || die "cert-auth: MinIO's key file is not the adopted one"
-[[ $(unit_prop minio.service StatusText) == *"MinIO's own view"* ]] || die "cert-auth: the check as MinIO did not run"
 ! grep -q 'PRIVATE KEY' "$work/init-cert.log" || die "init printed the client key"
-echo "   active: $(unit_prop minio.service StatusText | cut -c1-110)…"
-passed=$((passed + 1))
+ct kesgate render --check >"$work/check-cert.log" 2>&1 || die "render --check after adopting certificate auth: $(cat "$work/check-cert.log")"
+cycle cert-auth-minio-owned-key ok MINIO_KMS_KES_KEY_FILE=/etc/minio/kes/client.key
 
 log "shape template-instance: minio@a.service named by [minio] unit is gated; minio@b.service starts as before"
 ct systemctl stop minio.service
@@ -180,20 +184,12 @@ PY
 ct systemctl daemon-reload
 [[ $(unit_prop minio@a.service DropInPaths) == *"/usr/lib/systemd/system/minio@.service.d/kesgate.conf"* ]] \
     || die "template: the package's drop-in is not in effect for minio@a.service"
-seal_openbao
-ct systemctl restart kes.service
-ct systemctl start --no-block minio@a.service
-echo "   sealed: $(wait_for_prop minio@a.service StatusText '^kesgate: .*(sealed|not reachable|not ready)' | cut -c1-110)…"
-[ "$(unit_prop minio@a.service ActiveState)" != active ] || die "template: minio@a.service active while the Vault is sealed"
-unseal_openbao
-wait_for_prop minio@a.service ActiveState '^active$' >/dev/null
+cycle template-instance ok MINIO_KMS_KES_KEY_FILE=/etc/minio/kes/client.key minio@a.service
 b_before=$(md5sum <"$CT_ROOT/etc/default/minio-b")
 ct systemctl start minio@b.service || die "template: minio@b.service (not kesgate's) did not start as before: $(ct journalctl -u minio@b.service -n 30 --no-pager)"
 ct journalctl -u minio@b.service --no-pager -q | grep -q 'minio@b.service is not the MinIO kesgate is configured for' \
     || die "template: minio@b.service's preflight did not say it is not kesgate's"
 [ "$(md5sum <"$CT_ROOT/etc/default/minio-b")" = "$b_before" ] || die "template: kesgate wrote minio@b's env file"
-[ "$(main_env_of minio@a.service MINIO_KMS_KES_KEY_FILE)" = /etc/minio/kes/client.key ] || die "template: minio@a.service lacks the KES settings"
-echo "   active: $(unit_prop minio@a.service StatusText | cut -c1-110)…"
-passed=$((passed + 1))
+echo "   minio@b.service: started as before kesgate, its env file untouched"
 
 echo "unit shapes: $passed passed, 0 failed"
