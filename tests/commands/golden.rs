@@ -134,7 +134,10 @@ fn cluster_node() -> Scene {
     s
 }
 
-const SCENES: [(&str, fn() -> Scene); 8] = [
+/// A scenario: its name (the golden files' stem) and how it is made.
+type Scenario = (&'static str, fn() -> Scene);
+
+const SCENES: [Scenario; 8] = [
     ("healthy", healthy),
     ("sealed", sealed),
     ("forbidden", forbidden),
