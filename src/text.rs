@@ -55,21 +55,40 @@ pub fn headline(e: &dyn std::fmt::Display) -> String {
     e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
-/// The first line and the fix of an error, on one line: what `status`
-/// shows for a link, in the words the failing command prints.
+/// The first line and the fix of an error: what `status` shows for a
+/// link, in the words the failing command prints. A fix that announces a
+/// block (it ends with `:`, e.g. the KES policy to add) keeps it, on the
+/// lines after, as the command prints it.
 pub fn headline_and_fix(e: &dyn std::fmt::Display) -> String {
     let text = e.to_string();
     let mut lines = text.lines();
     let first = lines.next().unwrap_or_default().to_owned();
-    match lines.find_map(|l| l.trim_start().strip_prefix("fix: ")) {
-        Some(fix) => format!("{first}; fix: {fix}"),
-        None => first,
+    let Some(fix) = lines.find_map(|l| l.trim_start().strip_prefix("fix: ")) else {
+        return first;
+    };
+    let mut out = format!("{first}; fix: {fix}");
+    if fix.ends_with(':') {
+        for line in lines {
+            out.push('\n');
+            out.push_str(line);
+        }
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fix_that_announces_a_block_keeps_it() {
+        let e = "KES x refused identity y\n  fix: add this policy and restart KES:\npolicy:\n  minio:\n    allow:";
+        assert_eq!(
+            headline_and_fix(&e),
+            "KES x refused identity y; fix: add this policy and restart KES:\npolicy:\n  minio:\n    allow:"
+        );
+        assert_eq!(headline_and_fix(&"a\n  fix: b\nc"), "a; fix: b");
+    }
 
     #[test]
     fn long_text_is_cut_and_control_characters_escaped() {

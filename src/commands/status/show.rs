@@ -14,6 +14,9 @@ pub fn human(r: &Report) -> String {
                 1 => String::new(),
                 n => format!(" (+{} more below)", n - 1),
             };
+            // The verdict is one line; the block a fix announces follows
+            // under "problems".
+            let first = first.lines().next().unwrap_or_default();
             format!("NOT OK: {first}{more}")
         }
         (None, _) if !r.warnings.is_empty() => {
@@ -41,7 +44,10 @@ pub fn human(r: &Report) -> String {
             let _ = writeln!(s, "  trusting {trust}, as MinIO does");
         }
         for e in &r.kes {
-            let mut line = format!("  {}  {} in {} ms", e.endpoint, e.state, e.latency_ms);
+            // One line per endpoint: a block its fix announces is under
+            // "problems".
+            let state = e.state.lines().next().unwrap_or_default();
+            let mut line = format!("  {}  {state} in {} ms", e.endpoint, e.latency_ms);
             if let Some(v) = &e.version {
                 let _ = write!(line, ", version {v}");
             }
@@ -125,7 +131,7 @@ pub fn human(r: &Report) -> String {
         if !items.is_empty() {
             let _ = writeln!(s, "\n{title}:");
             for p in items {
-                let _ = writeln!(s, "  - {p}");
+                let _ = writeln!(s, "  - {}", p.replace('\n', "\n    "));
             }
         }
     }
@@ -191,8 +197,13 @@ pub fn nagios(r: &Report) -> (String, u8) {
             "encryption at rest is healthy on this host".to_owned(),
         )
     };
-    // Perfdata must not hold '|' or newlines (the plugin format).
-    let why = why.replace(['|', '\n'], " ");
+    // Perfdata must not hold '|' or newlines (the plugin format): a block
+    // (the KES policy) is folded onto the line, its indentation with it.
+    let why = why
+        .replace('|', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     let ready = r.kes.iter().filter(|e| e.ready).count();
     let mut perf = format!("kes_ready={ready};;;0;{}", r.kes.len());
     if let Some(days) = r.kes.iter().filter_map(|e| e.days_left).min() {
