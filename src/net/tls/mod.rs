@@ -244,6 +244,50 @@ impl ServerCertVerifier for GoVerifier {
     }
 }
 
+/// A TLS failure in an operator's words. rustls's own Display shows some
+/// as Rust values (`Other(OtherError(…))`, `BadEncoding`): never to an
+/// operator.
+pub fn describe(e: &rustls::Error) -> String {
+    use CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => {
+            let what = match c {
+                C::Other(o) => o.0.to_string(),
+                C::BadEncoding => "it is not a well-formed certificate".into(),
+                C::Expired | C::ExpiredContext { .. } => "it has expired".into(),
+                C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet".into(),
+                C::Revoked => "it is revoked".into(),
+                C::UnknownIssuer => "certificate signed by unknown authority".into(),
+                C::BadSignature => "its signature does not verify".into(),
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    "it does not name the host".into()
+                }
+                C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                    "it is not for TLS server authentication".into()
+                }
+                // The variant's name in words ("UnhandledCriticalExtension"
+                // → "unhandled critical extension"), never its fields.
+                other => {
+                    let name = format!("{other:?}");
+                    let mut words = String::new();
+                    for ch in name.chars().take_while(|c| c.is_alphanumeric()) {
+                        if ch.is_uppercase() && !words.is_empty() {
+                            words.push(' ');
+                        }
+                        words.extend(ch.to_lowercase());
+                    }
+                    words
+                }
+            };
+            format!("invalid peer certificate: {what}")
+        }
+        rustls::Error::AlertReceived(a) => {
+            format!("the peer ended the handshake with the TLS alert {a:?}")
+        }
+        other => other.to_string(),
+    }
+}
+
 fn other(text: String) -> rustls::Error {
     #[derive(Debug)]
     struct Text(String);
@@ -298,4 +342,32 @@ fn handshake_signature(
         }
     })?;
     Ok(HandshakeSignatureValid::assertion())
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[test]
+    fn tls_failures_are_words_not_rust_values() {
+        let said = describe(&other("certificate signed by unknown authority".into()));
+        assert_eq!(
+            said,
+            "invalid peer certificate: certificate signed by unknown authority"
+        );
+        for e in [
+            rustls::Error::InvalidCertificate(CertificateError::BadEncoding),
+            rustls::Error::InvalidCertificate(CertificateError::UnhandledCriticalExtension),
+            rustls::Error::InvalidCertificate(CertificateError::UnknownRevocationStatus),
+        ] {
+            let s = describe(&e);
+            assert!(!s.contains('(') && !s.contains("Error"), "{s}");
+        }
+        assert_eq!(
+            describe(&rustls::Error::InvalidCertificate(
+                CertificateError::UnhandledCriticalExtension
+            )),
+            "invalid peer certificate: unhandled critical extension"
+        );
+    }
 }

@@ -176,7 +176,11 @@ pub(crate) fn chain_text(e: &reqwest::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut next = e.source();
     while let Some(err) = next {
-        let text = err.to_string();
+        // A TLS failure in words, never rustls's debug shapes.
+        let text = match rustls_in(err) {
+            Some(tls) => crate::net::tls::describe(tls),
+            None => err.to_string(),
+        };
         // hyper's "client error (Connect)" says nothing the cause doesn't.
         if !text.starts_with("client error (") && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
@@ -189,6 +193,18 @@ pub(crate) fn chain_text(e: &reqwest::Error) -> String {
         e.to_string()
     } else {
         parts.join(": ")
+    }
+}
+
+/// The rustls error `err` is, or wraps (tokio-rustls puts it in an
+/// io::Error).
+fn rustls_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut inner = err;
+    loop {
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        inner = inner.downcast_ref::<std::io::Error>()?.get_ref()?;
     }
 }
 
