@@ -185,7 +185,7 @@ fn normalize(text: &str, dir: &Path) -> String {
             "$1 <seconds>",
         ),
         (
-            r#""(latency_ms|round_trip_ms|waited_ms)": ?\d+"#,
+            r#""(latency_ms|round_trip_ms|waited_ms)": ?[\d.]+"#,
             "\"$1\": <ms>",
         ),
         (r"temp dir \S+", "temp dir <tmp>"),

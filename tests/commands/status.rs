@@ -39,6 +39,8 @@ fn every_generation_is_named_and_its_round_trip_shown() {
         assert_eq!(e["api"], api, "{generation:?}: {r:#}");
         assert_eq!(e["version"], generation.release(), "{r:#}");
         assert_eq!(e["round_trip"], "ok", "{r:#}");
+        // To the microsecond: a loopback round trip is never "0".
+        assert!(e["round_trip_ms"].as_f64().unwrap() > 0.0, "{r:#}");
         assert_eq!(r["env_file"]["matches"], true, "{r:#}");
         assert_eq!(r["keys"][0]["present"], true, "{r:#}");
         assert_eq!(r["identity"], IDENTITY);

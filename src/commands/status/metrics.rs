@@ -49,7 +49,7 @@ pub fn render(r: &Report, now: i64) -> String {
         samples: r
             .kes
             .iter()
-            .filter_map(|e| e.round_trip_ms.map(|ms| (ep(e), ms as f64 / 1000.0)))
+            .filter_map(|e| e.round_trip_ms.map(|ms| (ep(e), ms / 1000.0)))
             .collect(),
     });
     families.push(Family {
@@ -144,11 +144,29 @@ pub fn render(r: &Report, now: i64) -> String {
     out
 }
 
-/// A label value as the text format wants it: `\`, `"` and newlines escaped.
+/// A label value as the text format wants it: `\`, `"` and newlines escaped;
+/// other control characters (an ESC in a certificate subject) shown as
+/// their escape, as every other output of kesgate shows them.
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    let mut out = String::new();
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {
+                for e in c.escape_default() {
+                    if e == '\\' {
+                        out.push_str("\\\\");
+                    } else {
+                        out.push(e);
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -158,5 +176,7 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+        // An ESC never reaches a label raw.
+        assert_eq!(escape("CN=\u{1b}[31mkes"), "CN=\\\\u{1b}[31mkes");
     }
 }

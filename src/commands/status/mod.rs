@@ -93,8 +93,9 @@ pub struct EndpointStatus {
     /// "ready (/v1/ready)" or what is wrong.
     pub state: String,
     pub latency_ms: u64,
-    /// How long MinIO's start-up round trip took (when ready).
-    pub round_trip_ms: Option<u64>,
+    /// How long MinIO's start-up round trip took (when ready), in
+    /// milliseconds to the microsecond.
+    pub round_trip_ms: Option<f64>,
     pub version: Option<String>,
     /// "2024+", "2023-05", "2023-02", or "2023-05+" when only /v1/ready told.
     pub api: Option<String>,

@@ -614,7 +614,7 @@ mod tests {
             condition: "ready".into(),
             state: "ready (/v1/ready)".into(),
             latency_ms: 1,
-            round_trip_ms: Some(1),
+            round_trip_ms: Some(1.0),
             version: None,
             api: None,
             round_trip: Some("ok".into()),
