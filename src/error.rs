@@ -72,16 +72,6 @@ pub enum WatchError {
     Task(std::io::Error),
 }
 
-impl WatchError {
-    pub fn source(&self) -> &std::io::Error {
-        match self {
-            WatchError::Memory { source, .. }
-            | WatchError::Lock { source, .. }
-            | WatchError::Withdraw { source, .. } => source,
-            WatchError::Task(source) => source,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -202,7 +192,9 @@ impl Error {
             Error::Init(InitError::Usage(_)) => (EX_USAGE, FAILED, "init"),
             Error::Init(_) => (EX_CONFIG, FAILED, "init"),
             Error::Assets(_) => (EX_CANTCREAT, FAILED, "assets"),
-            Error::Watch(w) if refused(w.source()) => (EX_NOPERM, FAILED, "watch"),
+            // Its memory, lock or metrics file cannot be had, whatever the
+            // cause (full, read-only, another user's directory): 73, as
+            // README and `kesgate watch --help` say.
             Error::Watch(_) => (EX_CANTCREAT, FAILED, "watch"),
             Error::View(v) if v.is_permission() => (EX_NOPERM, FAILED, "minio_view"),
             Error::View(_) => (EX_CONFIG, FAILED, "minio_view"),

@@ -319,3 +319,20 @@ fn a_round_killed_before_it_remembered_tells_again() {
     assert!(told.contains("key store"), "told again: {told}");
     assert_eq!(round(&cfg), "");
 }
+
+/// A state directory that is another user's: the watch cannot keep its
+/// memory there — 73 (cannot create), as README says, with the fix; no
+/// metrics claim a round that was not remembered.
+#[test]
+fn a_state_directory_of_another_user_is_73_with_the_fix() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, _file) = watched(&f, &kes, true);
+    let (_, state) = dirs_for(&cfg);
+    std::fs::create_dir_all(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let out = run_bounded(&cfg, &["watch"], &[]);
+    assert_exit(&out, 73);
+    let t = text(&out);
+    assert!(t.contains("fix:"), "{t}");
+}
