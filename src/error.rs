@@ -72,7 +72,6 @@ pub enum WatchError {
     Task(std::io::Error),
 }
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]

@@ -336,3 +336,27 @@ fn a_state_directory_of_another_user_is_73_with_the_fix() {
     let t = text(&out);
     assert!(t.contains("fix:"), "{t}");
 }
+
+/// Temp files a killed round left (`.NAME.kesgate-tmp…`, in the state and
+/// the textfile directories) are removed by the next round.
+#[test]
+fn a_killed_rounds_temp_files_are_removed_by_the_next() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, file) = watched(&f, &kes, true);
+    round(&cfg);
+    let (_, state) = dirs_for(&cfg);
+    let stale = [
+        file.parent()
+            .unwrap()
+            .join(".kesgate.prom.kesgate-tmpAbC123"),
+        state.join(".watch.json.kesgate-tmpXyZ789"),
+    ];
+    for p in &stale {
+        std::fs::write(p, "left by a kill").unwrap();
+    }
+    round(&cfg);
+    for p in &stale {
+        assert!(!p.exists(), "{} is still there", p.display());
+    }
+}

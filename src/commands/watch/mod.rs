@@ -151,6 +151,7 @@ fn remember(memory: &Memory) -> Result<(), WatchError> {
     let write = || {
         atomic::own_dir(&atomic::state_dir())?;
         let place = safe_path::place(&path).map_err(std::io::Error::other)?;
+        atomic::remove_stale(&place);
         let text = serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?;
         atomic::write_at(
             &place,
@@ -211,6 +212,9 @@ fn publish(path: &Path, content: &[u8]) -> Result<(), Published> {
         SafePathError::Missing { path } => Published::NoDirectory(path),
         e => Published::Failed(e.to_string()),
     })?;
+    // A round killed while writing left its temp file; the round's lock
+    // says no other kesgate writer is at work.
+    atomic::remove_stale(&place);
     atomic::write_at(
         &place,
         content,
