@@ -360,3 +360,73 @@ fn a_killed_rounds_temp_files_are_removed_by_the_next() {
         assert!(!p.exists(), "{} is still there", p.display());
     }
 }
+
+/// The shipped alert rules, run by promtool over the series a round wrote.
+fn alert_fires(metrics: &str, alert: &str) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("packaging/prometheus/kesgate-alerts.yml");
+    let mut series = String::new();
+    for line in metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        let name = match name.split_once('{') {
+            Some((n, labels)) => format!("{n}{{instance=\"n1\",{labels}"),
+            None => format!("{name}{{instance=\"n1\"}}"),
+        };
+        series.push_str(&format!(
+            "      - series: '{name}'\n        values: '{value}x30'\n"
+        ));
+    }
+    let test = format!(
+        "rule_files:\n  - {}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n      - eval_time: 20m\n        alertname: {alert}\n        exp_alerts:\n          - exp_labels:\n              severity: warning\n              instance: n1\n            exp_annotations:\n              summary: \"kesgate checks nothing on n1\"\n              description: \"Its configuration does not load: `kesgate status` there says why. MinIO starts are not gated until it does.\"\n",
+        rules.display()
+    );
+    std::fs::write(dir.path().join("t.yml"), test).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["test", "rules", "t.yml"])
+        .current_dir(dir.path())
+        .output()
+        .expect("promtool (Debian's prometheus; tests/setup.sh installs it)");
+    out.status.success()
+}
+
+/// Every state in which nothing is checked alerts: a configuration that
+/// does not load, and one that is gone after the host was configured,
+/// write kesgate_checked 0 (and no "0 missing" claim), the shipped
+/// KesgateNotChecking fires on those very metrics, and the journal says it
+/// once. A healthy round does not fire it.
+#[test]
+fn a_host_not_being_checked_makes_the_shipped_alert_fire() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, file) = watched(&f, &kes, true);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    round(&cfg);
+    let healthy = std::fs::read_to_string(&file).unwrap();
+    assert!(healthy.contains("kesgate_checked 1"), "{healthy}");
+    assert!(!alert_fires(&healthy, "KesgateNotChecking"));
+
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, good.replace("[wait]", "[wait]\nbogus = 1")).unwrap();
+    assert_eq!(round(&cfg).lines().count(), 1);
+    let broken = std::fs::read_to_string(&file).unwrap();
+    assert!(broken.contains("kesgate_checked 0"), "{broken}");
+    assert!(!broken.contains("kesgate_keys_missing"), "{broken}");
+    assert!(alert_fires(&broken, "KesgateNotChecking"), "{broken}");
+
+    // Gone (after it loaded again): told once, the file says so (not
+    // removed, not stale).
+    std::fs::write(&cfg, &good).unwrap();
+    assert!(round(&cfg).contains("loads again"));
+    std::fs::remove_file(&cfg).unwrap();
+    let told = round(&cfg);
+    assert_eq!(told.lines().count(), 1, "{told}");
+    assert!(told.contains("does not exist"), "{told}");
+    assert_eq!(round(&cfg), "");
+    let gone = std::fs::read_to_string(&file).unwrap();
+    assert!(gone.contains("kesgate_checked 0"), "{gone}");
+    assert!(alert_fires(&gone, "KesgateNotChecking"), "{gone}");
+}

@@ -76,6 +76,7 @@ pub async fn look(config: &Path, loaded: &Result<Settings, ConfigError>) -> Repo
     let minio = settings.map_or_else(|| DEFAULT_MINIO_UNIT.to_owned(), |s| s.minio.unit.clone());
     units(&mut r, kes_unit.as_deref(), &minio).await;
     if let Some(settings) = settings {
+        r.checked = true;
         r.warn_before_days = settings.watch.warn_before.as_secs() / 86_400;
         r.identity = Some(settings.kes.identity().to_string());
         // minio.service, read once for every link below.

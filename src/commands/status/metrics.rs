@@ -28,6 +28,11 @@ pub fn render(r: &Report, now: i64) -> String {
             samples: vec![(vec![], now as f64)],
         },
     ];
+    families.push(Family {
+        name: "kesgate_checked",
+        help: "1 when kesgate's checks ran (its configuration loaded), 0 when nothing could be checked on this host: every other series is then absent, not healthy.",
+        samples: vec![(vec![], f64::from(u8::from(r.checked)))],
+    });
     let ep = |e: &super::EndpointStatus| vec![("endpoint", e.endpoint.clone())];
     families.push(Family {
         name: "kesgate_kes_ready",
@@ -107,14 +112,18 @@ pub fn render(r: &Report, now: i64) -> String {
             samples: vec![(vec![("fingerprint", f.clone())], 1.0)],
         });
     }
-    families.push(Family {
-        name: "kesgate_keys_missing",
-        help: "How many configured keys KES does not have (unknown ones not counted).",
-        samples: vec![(
-            vec![],
-            r.keys.iter().filter(|k| k.present == Some(false)).count() as f64,
-        )],
-    });
+    // Not claimed when nothing was checked ("0 missing" would be a check
+    // that did not run).
+    if r.checked {
+        families.push(Family {
+            name: "kesgate_keys_missing",
+            help: "How many configured keys KES does not have (unknown ones not counted).",
+            samples: vec![(
+                vec![],
+                r.keys.iter().filter(|k| k.present == Some(false)).count() as f64,
+            )],
+        });
+    }
     families.push(Family {
         name: "kesgate_problems",
         help: "How many broken links `kesgate status` reports (0 when healthy; it exits 1 when not 0).",

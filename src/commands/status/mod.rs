@@ -49,6 +49,10 @@ pub async fn run(config: &Path, format: StatusFormat) -> Outcome {
 pub struct Report {
     pub config: String,
     pub ok: bool,
+    /// Whether kesgate's checks ran at all: false when the configuration
+    /// did not load (broken, unreadable, gone), so nothing below was
+    /// looked at — a state of its own, never taken for "nothing wrong".
+    pub checked: bool,
     /// Broken links, worst first; empty when healthy.
     pub problems: Vec<String>,
     /// What is not broken yet but will be (a certificate expiring within
@@ -172,6 +176,7 @@ impl Report {
         Report {
             config: config.to_owned(),
             ok: false,
+            checked: false,
             problems: Vec::new(),
             warnings: Vec::new(),
             not_seen: Vec::new(),

@@ -35,9 +35,9 @@ pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error>
     let configured = loaded.as_ref().ok().map(|s| s.watch.textfile.clone());
     let unconfigured =
         matches!(&loaded, Err(ConfigError::Read { problem, .. }) if problem.is_missing());
-    // Not configured (or being removed): silent, and no metrics of an
-    // earlier configuration left behind to be served as current.
-    if remove_textfile || unconfigured {
+    // Being removed (the package): no metrics left behind to be served as
+    // current.
+    if remove_textfile {
         blocking(
             move || match configured.unwrap_or_else(|| recall().last_textfile()) {
                 Some(path) => withdraw(&path),
@@ -45,6 +45,13 @@ pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error>
             },
         )
         .await??;
+        return Ok(Outcome::Done);
+    }
+    // Never configured (no metrics file written before): silent. A host
+    // whose configuration is gone is not being checked: that round goes on
+    // — told once, and its metrics say kesgate_checked 0, so an alert
+    // fires rather than the series silently ending.
+    if unconfigured && blocking(|| recall().last_textfile().is_none()).await? {
         return Ok(Outcome::Done);
     }
     // Another round still running (a slow KES, a hand-run watch): this one
