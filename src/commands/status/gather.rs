@@ -524,7 +524,12 @@ async fn server_info(
     }
     let (version, content_type) = answer.unwrap_or_default();
     let generation = match api {
-        Api::Unknown => None,
+        // The probe learned nothing (a 504, a sealed store), but a
+        // release name says which API the server speaks.
+        Api::Unknown => version
+            .as_deref()
+            .and_then(generation::by_release)
+            .map(|g| g.label().to_owned()),
         api => generation::detect(
             api == Api::Ready,
             version.as_deref(),

@@ -5,6 +5,8 @@
 
 /// The first release of the 2024+ API (the rewrite).
 const FIRST_2024_RELEASE: &str = "2023-10-24T20-26-51Z";
+/// The first release with /v1/ready (the 2023-05 API).
+const FIRST_2023_05_RELEASE: &str = "2023-05-02T22-48-10Z";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Generation {
@@ -48,6 +50,21 @@ pub fn detect(
     }
 }
 
+/// The generation a release name alone says (release names sort as their
+/// dates): for a server whose probe learned nothing (it answered 5xx)
+/// but whose `/version` did.
+pub fn by_release(version: &str) -> Option<Generation> {
+    is_release_name(version).then(|| {
+        if version >= FIRST_2024_RELEASE {
+            Generation::V2024
+        } else if version >= FIRST_2023_05_RELEASE {
+            Generation::V2023_05
+        } else {
+            Generation::V2023_02
+        }
+    })
+}
+
 /// `YYYY-MM-DDTHH-MM-SSZ`, as KES names its releases.
 fn is_release_name(v: &str) -> bool {
     let b = v.as_bytes();
@@ -63,6 +80,24 @@ fn is_release_name(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_release_name_alone_says_its_generation() {
+        assert_eq!(
+            by_release("2023-02-15T14-54-37Z"),
+            Some(Generation::V2023_02)
+        );
+        assert_eq!(
+            by_release("2023-05-02T22-48-10Z"),
+            Some(Generation::V2023_05)
+        );
+        assert_eq!(
+            by_release("2023-10-03T00-48-37Z"),
+            Some(Generation::V2023_05)
+        );
+        assert_eq!(by_release("2025-03-12T09-35-18Z"), Some(Generation::V2024));
+        assert_eq!(by_release("v0.22.3"), None);
+    }
 
     #[test]
     fn generations_as_real_servers_answer() {
