@@ -15,6 +15,22 @@ use common::*;
 
 const NOBODY: u32 = 65534;
 
+/// The binary where `nobody` may run it: a checkout under a private
+/// directory (/root) would not let it (copied once per test process).
+fn binary() -> &'static Path {
+    static BIN: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    &BIN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.path().join("kesgate");
+        std::fs::copy(env!("CARGO_BIN_EXE_kesgate"), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, bin)
+    })
+    .1
+}
+
 /// `kesgate preflight --as-minio` with exactly `env` (as systemd would hand
 /// MinIO's environment), as `uid` (root when `None`), from `cwd`.
 fn as_minio(env: &[(&str, String)], uid: Option<u32>, cwd: &Path) -> std::process::Output {
@@ -24,7 +40,7 @@ fn as_minio(env: &[(&str, String)], uid: Option<u32>, cwd: &Path) -> std::proces
     if !config.exists() {
         std::fs::write(&config, "").unwrap();
     }
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kesgate"));
+    let mut c = Command::new(binary());
     c.args(["--log", "terminal", "preflight", "--as-minio", "--config"])
         .arg(&config)
         .env_clear()
@@ -194,7 +210,7 @@ fn a_client_key_minio_cannot_read_stops_it_and_its_bytes_never_show() {
 fn without_kesgates_configuration_nothing_is_checked_or_asked() {
     let f = open_fixture(0o600);
     let kes = f.server(Generation::V2024);
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kesgate"));
+    let mut c = Command::new(binary());
     c.args(["--log", "terminal", "preflight", "--as-minio", "--config"])
         .arg(f.path("no-such.toml"))
         .env_clear()
