@@ -82,7 +82,11 @@ async fn check_as_minio(notifier: &Notifier) -> Result<Outcome, Error> {
         .ok()
         .flatten()
         .map_or_else(|| format!("uid {me}"), |u| format!("{} (uid {me})", u.name));
-    let process: minio_view::Env = std::env::vars().collect();
+    // vars_os, never vars (which panics on a value that is not UTF-8):
+    // such a variable is no MINIO_KMS_* value kesgate could check.
+    let process: minio_view::Env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
     let env = minio_view::minio_environment(process, &user)?;
     let Some(view) = minio_view::read(&env, &user)? else {
         // STATUS= stays the first line's (it said why, e.g. not kesgate's

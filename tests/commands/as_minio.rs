@@ -262,3 +262,22 @@ fn a_proxy_is_not_taken_for_loopback_as_go_does() {
     env.push(("HTTPS_PROXY", "http://127.0.0.1:9".to_owned()));
     assert_exit(&as_minio(&env, Some(NOBODY), f.dir.path()), 0);
 }
+
+/// A variable in MinIO's environment that is not UTF-8 is no reason to
+/// fail (the release build never panics on input).
+#[test]
+fn a_variable_that_is_not_utf8_is_no_panic() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let f = open_fixture(0o644);
+    let kes = f.server(Generation::V2024);
+    std::fs::write(f.path("kesgate.toml"), "").unwrap();
+    let mut c = Command::new(binary());
+    c.args(["--log", "terminal", "preflight", "--as-minio", "--config"])
+        .arg(f.path("kesgate.toml"))
+        .env_clear()
+        .env("MINIO_BROWSER", std::ffi::OsStr::from_bytes(b"\xff\xfe"));
+    for (k, v) in minio_env(&f, &kes.endpoint()) {
+        c.env(k, v);
+    }
+    assert_exit(&run_guarded(&mut c), 0);
+}
