@@ -430,3 +430,16 @@ fn a_host_not_being_checked_makes_the_shipped_alert_fire() {
     assert!(gone.contains("kesgate_checked 0"), "{gone}");
     assert!(alert_fires(&gone, "KesgateNotChecking"), "{gone}");
 }
+
+/// A host never configured (a fresh install, the timer running) hears
+/// nothing and gets no metrics file.
+#[test]
+fn a_host_never_configured_hears_nothing_and_gets_no_file() {
+    let f = Fixture::new();
+    let cfg = f.path("kesgate.toml");
+    for _ in 0..2 {
+        assert_eq!(round(&cfg), "");
+    }
+    let (_, state) = dirs_for(&cfg);
+    assert!(!state.join("watch.json").exists());
+}

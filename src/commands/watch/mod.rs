@@ -47,11 +47,11 @@ pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error>
         .await??;
         return Ok(Outcome::Done);
     }
-    // Never configured (no metrics file written before): silent. A host
-    // whose configuration is gone is not being checked: that round goes on
-    // — told once, and its metrics say kesgate_checked 0, so an alert
-    // fires rather than the series silently ending.
-    if unconfigured && blocking(|| recall().last_textfile().is_none()).await? {
+    // Never configured (no round remembered yet): silent. A host whose
+    // configuration is gone is not being checked: that round goes on —
+    // told once, and its metrics say kesgate_checked 0, so an alert fires
+    // rather than the series silently ending.
+    if unconfigured && !blocking(|| memory_path().exists()).await? {
         return Ok(Outcome::Done);
     }
     // Another round still running (a slow KES, a hand-run watch): this one
