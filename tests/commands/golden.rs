@@ -26,17 +26,24 @@ struct Scene {
     config: PathBuf,
 }
 
-fn healthy() -> Scene {
-    let f = Fixture::new();
-    let kes = f.server(Generation::V2024);
+/// A scene around a KES test server; `started`: kesgate's `start` ran.
+fn with_kes(f: Fixture, kes: Server, started: bool) -> Scene {
     let config = f.start_config(&kes.endpoint());
-    assert_exit(&run(&config, &["start"]), 0);
+    if started {
+        assert_exit(&run(&config, &["start"]), 0);
+    }
     Scene {
         f,
         _kes: Some(kes),
         _peer: None,
         config,
     }
+}
+
+fn healthy() -> Scene {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    with_kes(f, kes, true)
 }
 
 fn sealed() -> Scene {
@@ -52,13 +59,7 @@ fn forbidden() -> Scene {
         "127.0.0.1:0",
         vec![minio_policy(&"0".repeat(64))],
     );
-    let config = f.start_config(&kes.endpoint());
-    Scene {
-        f,
-        _kes: Some(kes),
-        _peer: None,
-        config,
-    }
+    with_kes(f, kes, false)
 }
 
 fn untrusted() -> Scene {
@@ -68,13 +69,7 @@ fn untrusted() -> Scene {
         cert: other.server_cert(&["localhost", "127.0.0.1"]),
         ..f.kes_config(Generation::V2024)
     });
-    let config = f.start_config(&kes.endpoint());
-    Scene {
-        f,
-        _kes: Some(kes),
-        _peer: None,
-        config,
-    }
+    with_kes(f, kes, false)
 }
 
 fn not_kes() -> Scene {
@@ -100,14 +95,7 @@ fn expiring() -> Scene {
         cert,
         ..f.kes_config(Generation::V2024)
     });
-    let config = f.start_config(&kes.endpoint());
-    assert_exit(&run(&config, &["start"]), 0);
-    Scene {
-        f,
-        _kes: Some(kes),
-        _peer: None,
-        config,
-    }
+    with_kes(f, kes, true)
 }
 
 fn broken_config() -> Scene {
