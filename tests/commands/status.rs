@@ -293,3 +293,29 @@ fn a_rendered_value_naming_this_host_is_a_warning_on_a_cluster_node() {
         }
     }
 }
+
+/// The default key's presence comes from MinIO's round trip (a 404 on
+/// generate: missing), with no describe of its own; other keys are each
+/// described.
+#[test]
+fn a_missing_default_key_is_told_from_the_round_trip_alone() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let cfg = f.start_config(&kes.endpoint());
+    let before = kes.requests().len();
+    let (code, r) = status_json(&cfg);
+    assert_eq!(code, Some(1), "{r:#}");
+    assert_eq!(r["keys"][0]["present"], false, "{r:#}");
+    assert!(
+        r["problems"]
+            .to_string()
+            .contains("key minio-default is missing"),
+        "{r:#}"
+    );
+    let describes = kes
+        .requests_since(before)
+        .iter()
+        .filter(|(_, p)| p == "/v1/key/describe/minio-default")
+        .count();
+    assert_eq!(describes, 0, "the round trip already told");
+}

@@ -251,6 +251,7 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
                     ),
                     latency_ms: bound.as_millis() as u64,
                     round_trip_ms: None,
+                    default_key_present: None,
                     version: None,
                     api: None,
                     round_trip: None,
@@ -306,10 +307,19 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
     if ready_endpoint.is_none() || required_all {
         r.problems.extend(not_ready);
     }
+    // The default key's presence is what the round trip on the ready
+    // endpoint proved: one describe less per round.
+    let proven = ready_endpoint.as_ref().and_then(|ep| {
+        r.kes
+            .iter()
+            .find(|e| e.endpoint == ep.to_string())
+            .and_then(|e| e.default_key_present)
+    });
     for key in &settings.keys {
-        let present = match &ready_endpoint {
-            Some(ep) => key_present(client, ep, key).await,
-            None => None,
+        let present = match (&ready_endpoint, proven) {
+            (Some(_), Some(p)) if *key == settings.kes.default_key => Some(p),
+            (Some(ep), _) => key_present(client, ep, key).await,
+            (None, _) => None,
         };
         match present {
             Some(false) => r.problems.push(format!("key {key} is missing on KES")),
@@ -467,6 +477,7 @@ async fn endpoint_status(
     let latency_ms = started.elapsed().as_millis() as u64;
     let (version, generation) = server_info(client, endpoint, seen.api).await;
     let mut round_trip_ms = None;
+    let mut default_key_present = None;
     let round_trip = if seen.ready {
         let session = keys::Session {
             client,
@@ -475,7 +486,9 @@ async fn endpoint_status(
             vault: settings.vault.as_ref(),
         };
         let started = Instant::now();
-        let said = keys::inspect(&session, &settings.kes.default_key).await;
+        let seen = keys::inspect(&session, &settings.kes.default_key).await;
+        default_key_present = seen.present;
+        let said = seen.said;
         // Microseconds count: a loopback round trip is well under 1 ms.
         round_trip_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
         Some(said)
@@ -490,6 +503,7 @@ async fn endpoint_status(
         state,
         latency_ms,
         round_trip_ms,
+        default_key_present,
         version,
         api: generation,
         round_trip,

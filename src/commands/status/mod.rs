@@ -105,6 +105,10 @@ pub struct EndpointStatus {
     pub api: Option<String>,
     /// MinIO's start-up round trip with the default key: "ok" or the error.
     pub round_trip: Option<String>,
+    /// Whether the default key exists, as that round trip proved it (the
+    /// keys check asks no second time).
+    #[serde(skip)]
+    pub default_key_present: Option<bool>,
     /// Ready, but the key store was not proven to answer now (a narrow
     /// policy): why, and the policy line that would prove it.
     pub unproven: Option<String>,

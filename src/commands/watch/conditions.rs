@@ -615,6 +615,7 @@ mod tests {
             state: "ready (/v1/ready)".into(),
             latency_ms: 1,
             round_trip_ms: Some(1.0),
+            default_key_present: Some(true),
             version: None,
             api: None,
             round_trip: Some("ok".into()),

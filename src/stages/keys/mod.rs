@@ -286,18 +286,35 @@ pub async fn as_minio_starts(session: &Session<'_>, key: &KeyName) -> Result<Rou
     }
 }
 
+/// What `kesgate status` learns from MinIO's start-up round trip.
+pub struct Inspected {
+    /// "ok", or the sentence and fix the gate would print.
+    pub said: String,
+    /// Whether the key exists, as the round trip proved it (generate
+    /// served, or KES said 404); `None` when it could not tell.
+    pub present: Option<bool>,
+}
+
 /// `kesgate status`'s view of MinIO's start-up with the default key,
-/// read-only (the key is never created): "ok", or the sentence and fix
-/// the gate would print.
-pub async fn inspect(session: &Session<'_>, key: &KeyName) -> String {
+/// read-only (the key is never created).
+pub async fn inspect(session: &Session<'_>, key: &KeyName) -> Inspected {
     match round_trip(session, key).await {
         Ok(RoundTrip {
             describe_denied: Some(route),
-        }) => format!(
-            "generate/decrypt ok, but KES denies {route} (MinIO's keep-alive every 10 s logs errors); fix: add `- /v1/key/describe/*` to MinIO's policy"
-        ),
-        Ok(_) => "ok".to_owned(),
-        Err(e) => crate::text::headline_and_fix(&e),
+        }) => Inspected {
+            said: format!(
+                "generate/decrypt ok, but KES denies {route} (MinIO's keep-alive every 10 s logs errors); fix: add `- /v1/key/describe/*` to MinIO's policy"
+            ),
+            present: Some(true),
+        },
+        Ok(_) => Inspected {
+            said: "ok".to_owned(),
+            present: Some(true),
+        },
+        Err(e) => Inspected {
+            present: matches!(e, KeyError::NotFound { .. }).then_some(false),
+            said: crate::text::headline_and_fix(&e),
+        },
     }
 }
 
