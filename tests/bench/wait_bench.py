@@ -202,7 +202,7 @@ def main():
     print(f"| `kesgate start` (ready + generate/decrypt round trip + render check), median (p90) | {ms(statistics.median(s_times))} ({ms(pct(s_times, 90))}) | <= 3 x curl = {ms(3 * statistics.median(c_times))} |")
     per_round = statistics.mode(tuple(p) for p in w_paths)
     print(f"| one `kesgate watch` round, median (p90) of {RUNS_WALL} | {ms(statistics.median(w_times))} ({ms(pct(w_times, 90))}) | once a minute |")
-    print(f"| requests one watch round sends to KES (1 endpoint, 1 key) | {len(per_round)}: {', '.join(per_round)} | 6 + 1 per key, per endpoint |")
+    print(f"| requests one watch round sends to KES (1 endpoint, 1 key) | {len(per_round)}: {', '.join(per_round)} | 6 + 1 per other key, per endpoint |")
     print(f"| detection delay p50 / p99 of {RUNS_DETECT} (max_interval 1 s) | {ms(pct(delays, 50))} / {ms(pct(delays, 99))} | p99 <= 1050 ms |")
     print(f"| requests to KES during a {OUTAGE_S} s sealed outage | {sent} = {sent / OUTAGE_S:.2f} req/s | <= 1.5 req/s |")
     print(f"| peak RSS | {hwm_kib / 1024:.1f} MiB | <= 6 MiB |")
