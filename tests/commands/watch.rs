@@ -103,9 +103,9 @@ fn a_quiet_round_writes_metrics_and_tells_nothing() {
 }
 
 /// The load on KES: a round asks each endpoint a bounded, stated number
-/// of requests (README, "Between boots": 6, plus one describe per
-/// configured key, the default key included; one more, `/version`, when
-/// `/v1/status` is refused).
+/// of requests (README, "Between boots": 6 for the default key alone, whose
+/// presence MinIO's round trip proves, plus one describe per other
+/// configured key; one more, `/version`, when `/v1/status` is refused).
 #[test]
 fn a_round_costs_a_bounded_number_of_requests() {
     let f = Fixture::new();
