@@ -153,6 +153,45 @@ impl ClientIdentity {
         }
     }
 
+    /// The identity an API key makes: its self-signed certificate and key.
+    pub fn of_api_key(key: &ApiKey) -> Result<ClientIdentity, String> {
+        let (cert, private) = key
+            .client_certificate()
+            .map_err(|e| format!("cannot derive the API key's certificate: {e}"))?;
+        Ok(ClientIdentity::new(
+            vec![cert],
+            private,
+            key.identity().clone(),
+        ))
+    }
+
+    /// A PEM certificate file's chain and the identity of its leaf; the
+    /// error says what is wrong with it.
+    pub fn chain_of(
+        pem: &[u8],
+    ) -> Result<(Vec<rustls_pki_types::CertificateDer<'static>>, Identity), String> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
+        let chain = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("not a PEM certificate: {e}"))?;
+        let leaf = chain.first().ok_or("no certificate in it")?;
+        let identity =
+            Identity::of_certificate(leaf).map_err(|e| format!("not a usable certificate: {e}"))?;
+        Ok((chain, identity))
+    }
+
+    /// A PEM private key; only the kind of failure is told, never the
+    /// key's bytes.
+    pub fn key_of(
+        pem: &crate::secret::Secret<Vec<u8>>,
+    ) -> Result<rustls_pki_types::PrivateKeyDer<'static>, String> {
+        use rustls_pki_types::PrivateKeyDer;
+        use rustls_pki_types::pem::PemObject as _;
+        PrivateKeyDer::from_pem_slice(pem.expose())
+            .map_err(|e| format!("not a PEM private key: {e}"))
+    }
+
     /// The chain and key for a TLS client configuration.
     pub fn pair(
         &self,

@@ -3,12 +3,10 @@
 use std::path::Path;
 
 use super::raw::RawKes;
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::{API_KEY_CREDENTIAL, Auth, ClientIdentity, ConfigError, Source};
 use crate::files::regular;
-use crate::kes::apikey::{ApiKey, Identity};
+use crate::kes::apikey::ApiKey;
 use crate::secret::{PrivateError, Secret};
 
 /// Picks the one authentication method: a systemd credential named
@@ -109,20 +107,8 @@ pub(super) fn client(
     auth: &Auth,
 ) -> Result<ClientIdentity, ConfigError> {
     match auth {
-        Auth::ApiKey { key, .. } => {
-            let (cert, private) = key.client_certificate().map_err(|e| {
-                ctx.invalid(
-                    0..0,
-                    &format!("cannot derive the API key's certificate: {e}"),
-                    "create a new key with `kesgate identity new`",
-                )
-            })?;
-            Ok(ClientIdentity::new(
-                vec![cert],
-                private,
-                key.identity().clone(),
-            ))
-        }
+        Auth::ApiKey { key, .. } => ClientIdentity::of_api_key(key)
+            .map_err(|e| ctx.invalid(0..0, &e, "create a new key with `kesgate identity new`")),
         Auth::CertFile { cert, key } => {
             let cert_span = raw.cert_file.as_ref().map(|s| s.span()).unwrap_or(0..0);
             let key_span = raw.key_file.as_ref().map(|s| s.span()).unwrap_or(0..0);
@@ -133,28 +119,8 @@ pub(super) fn client(
                     problem,
                     fix: "create it, or fix cert_file in kesgate.toml",
                 })?;
-            let chain = CertificateDer::pem_slice_iter(&text)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    ctx.invalid(
-                        cert_span.clone(),
-                        &format!("{}: not a PEM certificate: {e}", cert.display()),
-                        pem_fix,
-                    )
-                })?;
-            let Some(leaf) = chain.first() else {
-                return Err(ctx.invalid(
-                    cert_span,
-                    &format!("{}: no certificate in it", cert.display()),
-                    pem_fix,
-                ));
-            };
-            let identity = Identity::of_certificate(leaf).map_err(|e| {
-                ctx.invalid(
-                    cert_span.clone(),
-                    &format!("{}: not a usable certificate: {e}", cert.display()),
-                    pem_fix,
-                )
+            let (chain, identity) = ClientIdentity::chain_of(&text).map_err(|e| {
+                ctx.invalid(cert_span, &format!("{}: {e}", cert.display()), pem_fix)
             })?;
             let secret = crate::secret::read_client_key(key).map_err(|e| match e {
                 PrivateError::Read(problem) => ConfigError::Read {
@@ -164,14 +130,8 @@ pub(super) fn client(
                 },
                 PrivateError::Exposed(e) => ConfigError::Exposed(e),
             })?;
-            // Only the kind of failure is reported: the key's bytes never are.
-            let private = PrivateKeyDer::from_pem_slice(secret.expose()).map_err(|e| {
-                ctx.invalid(
-                    key_span,
-                    &format!("{}: not a PEM private key: {e}", key.display()),
-                    pem_fix,
-                )
-            })?;
+            let private = ClientIdentity::key_of(&secret)
+                .map_err(|e| ctx.invalid(key_span, &format!("{}: {e}", key.display()), pem_fix))?;
             Ok(ClientIdentity::new(chain, private, identity))
         }
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::config::{Auth, ClientIdentity, Endpoint, KesSettings};
 use crate::files::envfile::{self, Dialect};
 use crate::files::regular;
-use crate::kes::apikey::{ApiKey, Identity};
+use crate::kes::apikey::ApiKey;
 use crate::kes::keyname::KeyName;
 use crate::net::tls::CaSource;
 
@@ -183,21 +183,16 @@ fn identity(env: &Env, user: &str) -> Result<(Auth, ClientIdentity), ViewError> 
             problem: format!("MINIO_KMS_KES_API_KEY is not a KES API key: {reason}"),
             fix: "set the key `kesgate identity new` printed (kes:v1:…)".to_owned(),
         })?;
-        let (cert, private) = key
-            .client_certificate()
-            .map_err(|e| ViewError::Unsupported {
-                why: format!("cannot derive the API key's certificate: {e}"),
-                fix: "create a new key with `kesgate identity new`",
-            })?;
-        let client = ClientIdentity::new(vec![cert], private, key.identity().clone());
+        let client = ClientIdentity::of_api_key(&key).map_err(|why| ViewError::Unsupported {
+            why,
+            fix: "create a new key with `kesgate identity new`",
+        })?;
         let auth = Auth::ApiKey {
             key,
             source: "MINIO_KMS_KES_API_KEY".into(),
         };
         return Ok((auth, client));
     }
-    use rustls_pki_types::pem::PemObject as _;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let path = |name: &str| PathBuf::from(env.get(name).map(String::as_str).unwrap_or_default());
     let (cert_path, key_path) = (
         path("MINIO_KMS_KES_CERT_FILE"),
@@ -213,32 +208,21 @@ fn identity(env: &Env, user: &str) -> Result<(Auth, ClientIdentity), ViewError> 
     };
     let pem_fix = "MINIO_KMS_KES_CERT_FILE and MINIO_KMS_KES_KEY_FILE must be PEM files (-----BEGIN CERTIFICATE----- and an unencrypted private key)";
     let text = open("the client certificate", &cert_path, regular::MAX_CONFIG)?;
-    let chain = CertificateDer::pem_slice_iter(&text)
-        .collect::<Result<Vec<_>, _>>()
-        .ok()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ViewError::ClientPem {
+    let (chain, identity) =
+        ClientIdentity::chain_of(&text).map_err(|problem| ViewError::ClientPem {
             what: "the client certificate",
             path: cert_path.clone(),
-            problem: "no PEM certificate in it".into(),
+            problem,
             fix: pem_fix,
         })?;
-    let identity = Identity::of_certificate(&chain[0]).map_err(|e| ViewError::ClientPem {
-        what: "the client certificate",
-        path: cert_path.clone(),
-        problem: format!("not a usable certificate: {e}"),
-        fix: pem_fix,
-    })?;
     let secret =
         crate::secret::Secret::new(open("the client key", &key_path, regular::MAX_SECRET)?);
-    // Only the kind of failure is told: the key's bytes never are.
-    let private =
-        PrivateKeyDer::from_pem_slice(secret.expose()).map_err(|e| ViewError::ClientPem {
-            what: "the client key",
-            path: key_path.clone(),
-            problem: format!("not a PEM private key: {e}"),
-            fix: pem_fix,
-        })?;
+    let private = ClientIdentity::key_of(&secret).map_err(|problem| ViewError::ClientPem {
+        what: "the client key",
+        path: key_path.clone(),
+        problem,
+        fix: pem_fix,
+    })?;
     Ok((
         Auth::CertFile {
             cert: cert_path,
