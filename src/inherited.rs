@@ -209,23 +209,15 @@ fn kesgate_service_credential(name: &str, dirs: &[PathBuf]) -> Option<Loaded> {
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        let mut in_service = false;
-        for line in text.lines().map(str::trim) {
-            if line.starts_with('[') {
-                in_service = line == "[Service]";
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=').filter(|_| in_service) else {
-                continue;
-            };
-            let (id, source) = value.trim().split_once(':').unwrap_or((value.trim(), ""));
-            match key.trim() {
+        for (key, value) in crate::unit_file::service_assignments(&text) {
+            let (id, source) = value.split_once(':').unwrap_or((value.as_str(), ""));
+            match key.as_str() {
                 // An empty assignment resets the list.
                 "LoadCredential"
                 | "LoadCredentialEncrypted"
                 | "SetCredential"
                 | "SetCredentialEncrypted"
-                    if value.trim().is_empty() =>
+                    if value.is_empty() =>
                 {
                     found = None;
                 }

@@ -46,6 +46,8 @@ mod secret;
 mod stages;
 /// Text from elsewhere, cut and escaped; the shapes of kesgate's messages.
 mod text;
+/// A systemd unit file's [Service] assignments, as text.
+mod unit_file;
 
 use std::process::ExitCode;
 

@@ -143,16 +143,9 @@ fn service_settings<'a>(
         let text =
             crate::files::regular::read_text(Path::new(file), crate::files::regular::MAX_CONFIG)
                 .unwrap_or_default();
-        let mut in_service = false;
-        let mut found = Vec::new();
-        for line in text.lines().map(str::trim) {
-            if line.starts_with('[') {
-                in_service = line == "[Service]";
-            } else if in_service && let Some((k, v)) = line.split_once('=') {
-                found.push((file, k.trim().to_owned(), v.trim().to_owned()));
-            }
-        }
-        found
+        crate::unit_file::service_assignments(&text)
+            .into_iter()
+            .map(move |(k, v)| (file, k, v))
     })
 }
 
