@@ -425,8 +425,8 @@ fn write_all(writes: &[(PathBuf, Vec<u8>)], force: bool, args: &str) -> Result<V
     let config_state = states.pop().unwrap_or(State::Missing);
     let needs_change = states.iter().any(|s| !matches!(s, State::Same));
     let config_state = match config_state {
-        State::Differs(old) if needs_change => {
-            set_aside(&config.0, &old)?;
+        State::Differs(_) if needs_change => {
+            set_aside(&config.0)?;
             #[cfg(feature = "failpoints")]
             fail::fail_point!("init-after-set-aside", |a| { injected(a, &config.0, &[]) });
             State::Missing
@@ -469,16 +469,21 @@ fn injected(action: Option<String>, config: &Path, done: &[String]) -> Result<Ve
 
 /// The old configuration moved aside (renamed: it exists whole at one of
 /// the two names at every instant).
-fn set_aside(path: &Path, _old: &[u8]) -> Result<(), Error> {
-    let mut prev = path.as_os_str().to_owned();
-    prev.push(".kesgate-prev");
-    std::fs::rename(path, &prev).map_err(|source| {
+fn set_aside(path: &Path) -> Result<(), Error> {
+    std::fs::rename(path, prev_of(path)).map_err(|source| {
         InitError::Write {
             path: path.display().to_string(),
             source,
         }
         .into()
     })
+}
+
+/// Where a replaced file's old content is kept: `PATH.kesgate-prev`.
+fn prev_of(path: &Path) -> PathBuf {
+    let mut prev = path.as_os_str().to_owned();
+    prev.push(".kesgate-prev");
+    PathBuf::from(prev)
 }
 
 /// A write that failed after others succeeded: says which were written,
@@ -553,9 +558,7 @@ fn put(path: &Path, content: &[u8], state: State) -> Result<bool, Error> {
         gid: None,
     };
     if let State::Differs(old) = state {
-        let mut prev = path.as_os_str().to_owned();
-        prev.push(".kesgate-prev");
-        let prev_place = crate::files::safe_path::place(Path::new(&prev))
+        let prev_place = crate::files::safe_path::place(&prev_of(path))
             .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
         write_at(&prev_place, &old, mode, &Attributes::default()).map_err(write_error)?;
     }
