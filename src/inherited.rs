@@ -129,6 +129,10 @@ pub fn state_dir() -> PathBuf {
 /// The fix for a credential the preflight cannot have.
 pub const FIX_OPAQUE_CREDENTIAL: &str = "load it with LoadCredential=NAME:/etc/kesgate/NAME from a root-only file (the preflight reads that file), or name the file in kesgate.toml instead (api_key_file, [minio] access_key_file/secret_key_file)";
 
+/// The one credential rule, for KES and MinIO alike: a systemd credential
+/// is the unit's deliberate choice and wins over the configuration; a
+/// dangling link is a credential that is wrong, not one that is absent.
+///
 /// Where kesgate's systemd credential `name` is, when it has one:
 /// `$CREDENTIALS_DIRECTORY/NAME` in kesgate's own unit (or a shell). In
 /// another unit it is kesgate.service's: its credentials directory when

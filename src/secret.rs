@@ -135,11 +135,3 @@ pub fn read_private(path: &std::path::Path) -> Result<Secret<Vec<u8>>, PrivateEr
     check_private(path, &meta).map_err(PrivateError::Exposed)?;
     Ok(bytes)
 }
-
-/// The one credential rule, for KES and MinIO alike: a systemd credential
-/// `name` (`LoadCredential=` of kesgate's unit: crate::inherited) is the unit's
-/// deliberate choice and wins over the configuration. A dangling link is a
-/// credential that is wrong, not one that is absent.
-pub fn credential(name: &str) -> Result<Option<std::path::PathBuf>, String> {
-    crate::inherited::credential(name)
-}

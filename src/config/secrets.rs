@@ -13,7 +13,7 @@ use crate::secret::{PrivateError, Secret};
 /// `kes-api-key` (the unit's deliberate choice) wins over the file's API
 /// key; an API key and a client certificate are mutually exclusive, as in MinIO.
 pub(super) fn auth(ctx: &Source, raw: &RawKes) -> Result<Auth, ConfigError> {
-    let credential = crate::secret::credential(API_KEY_CREDENTIAL)
+    let credential = crate::inherited::credential(API_KEY_CREDENTIAL)
         .map_err(|reason| ctx.invalid(0..0, &reason, crate::inherited::FIX_OPAQUE_CREDENTIAL))?;
     let has_cert = raw.cert_file.is_some() || raw.key_file.is_some();
     let api_key_spans = [

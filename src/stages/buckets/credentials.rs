@@ -56,7 +56,7 @@ pub fn resolve(
     working_directory: &Path,
 ) -> Result<(String, Secret<String>), CredentialsError> {
     let credential = |name| {
-        crate::secret::credential(name).map_err(|reason| CredentialsError::EnvFile {
+        crate::inherited::credential(name).map_err(|reason| CredentialsError::EnvFile {
             path: PathBuf::from(crate::inherited::CREDENTIALS_DIR),
             reason: format!(
                 "{reason}\n  fix: {}",
