@@ -265,27 +265,27 @@ pub fn describe(e: &rustls::Error) -> String {
                 C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
                     "it is not for TLS server authentication".into()
                 }
-                // The variant's name in words ("UnhandledCriticalExtension"
-                // → "unhandled critical extension"), never its fields.
-                other => {
-                    let name = format!("{other:?}");
-                    let mut words = String::new();
-                    for ch in name.chars().take_while(|c| c.is_alphanumeric()) {
-                        if ch.is_uppercase() && !words.is_empty() {
-                            words.push(' ');
-                        }
-                        words.extend(ch.to_lowercase());
-                    }
-                    words
-                }
+                other => variant_in_words(other),
             };
             format!("invalid peer certificate: {what}")
         }
-        rustls::Error::AlertReceived(a) => {
-            format!("the peer ended the handshake with the TLS alert {a:?}")
-        }
         other => other.to_string(),
     }
+}
+
+/// A rustls enum's variant name in words ("UnhandledCriticalExtension" →
+/// "unhandled critical extension"), never its fields: the Debug text is
+/// only read here, and never shown.
+fn variant_in_words(v: &dyn std::fmt::Debug) -> String {
+    let name = format!("{v:?}");
+    let mut words = String::new();
+    for ch in name.chars().take_while(|c| c.is_alphanumeric()) {
+        if ch.is_uppercase() && !words.is_empty() {
+            words.push(' ');
+        }
+        words.extend(ch.to_lowercase());
+    }
+    words
 }
 
 fn other(text: String) -> rustls::Error {
