@@ -31,7 +31,7 @@ pub const DEFAULT_KES_UNIT: &str = "kes.service";
 const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(1);
 /// `[kes] key_retry_window`: KES refuses key operations after an unseal
 /// until its next key-store health check (`status: ping`, 10 s by default;
-/// kes-api.md §11). 30 s covers an interval of 20 s and a margin.
+/// docs/peers.md). 30 s covers an interval of 20 s and a margin.
 pub const DEFAULT_KEY_RETRY_WINDOW: Duration = Duration::from_secs(30);
 
 /// The longest `[wait] timeout` (beyond it, "0" = forever says it better;
@@ -67,7 +67,7 @@ pub struct WatchSettings {
 }
 
 /// `[watch] textfile` when not set: Debian's node_exporter textfile
-/// directory (monitoring.md §1).
+/// directory (docs/peers.md).
 pub const DEFAULT_TEXTFILE: &str = "/var/lib/prometheus/node-exporter/kesgate.prom";
 
 /// `[watch] warn_before` when not set.
@@ -449,7 +449,7 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
     let mut endpoints_as_written = Vec::new();
     for entry in raw.endpoints.get_ref() {
         // Rendered byte for byte: MinIO hashes its MINIO_* values across a
-        // cluster's nodes (minio.md §8), so an adopted string keeps its spacing.
+        // cluster's nodes (docs/minio-view.md), so an adopted string keeps its spacing.
         endpoints_as_written.push(entry.get_ref().clone());
         // MinIO splits on commas and trims; accept the same inside one entry.
         let more = expand_endpoints(entry.get_ref(), endpoints.len())
