@@ -40,19 +40,25 @@ fn as_minio(env: &[(&str, String)], uid: Option<u32>, cwd: &Path) -> std::proces
     if !config.exists() {
         std::fs::write(&config, "").unwrap();
     }
-    let mut c = Command::new(binary());
-    c.args(["--log", "terminal", "preflight", "--as-minio", "--config"])
-        .arg(&config)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .current_dir(cwd);
-    for (k, v) in env {
-        c.env(k, v);
-    }
+    let mut c = command(&config, env);
+    c.current_dir(cwd);
     if let Some(uid) = uid {
         c.uid(uid).gid(uid).env("HOME", "/nonexistent");
     }
     run_guarded(&mut c)
+}
+
+/// `kesgate preflight --as-minio --config CONFIG` with exactly `env`.
+fn command(config: &Path, env: &[(&str, String)]) -> Command {
+    let mut c = Command::new(binary());
+    c.args(["--log", "terminal", "preflight", "--as-minio", "--config"])
+        .arg(config)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
 }
 
 /// A fixture directory anyone may enter, with the CA readable by `mode`.
@@ -210,15 +216,8 @@ fn a_client_key_minio_cannot_read_stops_it_and_its_bytes_never_show() {
 fn without_kesgates_configuration_nothing_is_checked_or_asked() {
     let f = open_fixture(0o600);
     let kes = f.server(Generation::V2024);
-    let mut c = Command::new(binary());
-    c.args(["--log", "terminal", "preflight", "--as-minio", "--config"])
-        .arg(f.path("no-such.toml"))
-        .env_clear()
-        .uid(NOBODY)
-        .gid(NOBODY);
-    for (k, v) in minio_env(&f, &kes.endpoint()) {
-        c.env(k, v);
-    }
+    let mut c = command(&f.path("no-such.toml"), &minio_env(&f, &kes.endpoint()));
+    c.uid(NOBODY).gid(NOBODY);
     let out = run_guarded(&mut c);
     assert_exit(&out, 0);
     assert!(kes.requests().is_empty(), "{:?}", kes.requests());
@@ -271,13 +270,7 @@ fn a_variable_that_is_not_utf8_is_no_panic() {
     let f = open_fixture(0o644);
     let kes = f.server(Generation::V2024);
     std::fs::write(f.path("kesgate.toml"), "").unwrap();
-    let mut c = Command::new(binary());
-    c.args(["--log", "terminal", "preflight", "--as-minio", "--config"])
-        .arg(f.path("kesgate.toml"))
-        .env_clear()
-        .env("MINIO_BROWSER", std::ffi::OsStr::from_bytes(b"\xff\xfe"));
-    for (k, v) in minio_env(&f, &kes.endpoint()) {
-        c.env(k, v);
-    }
+    let mut c = command(&f.path("kesgate.toml"), &minio_env(&f, &kes.endpoint()));
+    c.env("MINIO_BROWSER", std::ffi::OsStr::from_bytes(b"\xff\xfe"));
     assert_exit(&run_guarded(&mut c), 0);
 }
