@@ -94,7 +94,6 @@ async fn check_as_minio(notifier: &Notifier) -> Result<Outcome, Error> {
         tracing::info!("MinIO's environment sets no MINIO_KMS_KES_*: MinIO starts without KES");
         return Ok(Outcome::Done);
     };
-    let trust = minio_view::describe(&view);
     for note in &view.notes {
         tracing::warn!("{note}");
     }
@@ -104,100 +103,29 @@ async fn check_as_minio(notifier: &Notifier) -> Result<Outcome, Error> {
         crate::net::tls::access::Reader(None),
     )
     .await?;
-    let client = crate::peers::kes::client::KesClient::via(&view.kes, pool, proxy(&view))?;
+    let client =
+        crate::peers::kes::client::KesClient::via(&view.kes, pool, minio_view::proxy(&view))?;
     notifier.status(&format!("checking KES as MinIO will reach it ({user})"));
-    // MinIO's client tries the endpoints in turn: one that serves is enough.
-    let mut last = None;
-    for endpoint in &view.kes.endpoints {
-        let session = keys::Session {
-            client: &client,
-            kes: &view.kes,
-            endpoint,
-            vault: None,
-        };
-        match keys::minio_start_up(&session, &view.kes.default_key).await {
-            Ok(found) => {
-                let summary = match found {
-                    keys::StartUp::Served => format!(
-                        "MinIO's own view: KES {endpoint} serves key {} to MinIO's identity, checked as {user} inside MinIO's unit",
-                        view.kes.default_key
-                    ),
-                    keys::StartUp::Denied => format!(
-                        "MinIO's own view: KES {endpoint} is reached, and refuses MinIO's identity (MinIO starts, and cannot encrypt), checked as {user} inside MinIO's unit"
-                    ),
-                };
-                tracing::info!("{summary}");
-                notifier.status(&summary);
-                return Ok(Outcome::Done);
+    let (endpoint, found) = match minio_view::start_up(&view, &client).await {
+        Some(result) => result.map_err(Error::Key)?,
+        None => {
+            return Err(minio_view::ViewError::Invalid {
+                problem: "MINIO_KMS_KES_ENDPOINT names no endpoint".into(),
+                fix: "set at least one https://host:port".into(),
             }
-            Err(e) => last = Some(e),
+            .into());
         }
-    }
-    match last {
-        Some(e) => Err(with_trust(e, &trust).into()),
-        None => Err(minio_view::ViewError::Invalid {
-            problem: "MINIO_KMS_KES_ENDPOINT names no endpoint".into(),
-            fix: "set at least one https://host:port".into(),
-        }
-        .into()),
-    }
-}
-
-/// A transport failure says what MinIO trusts and cannot see there.
-fn with_trust(e: crate::stages::keys::KeyError, trust: &str) -> crate::stages::keys::KeyError {
-    use crate::stages::keys::KeyError;
-    match e {
-        KeyError::Transport {
-            endpoint,
-            route,
-            detail,
-        } => KeyError::Transport {
-            endpoint,
-            route,
-            detail: format!("{detail}{trust}"),
-        },
-        KeyError::Unavailable {
-            endpoint,
-            route,
-            attempts,
-            window,
-            last,
-            fix,
-        } => KeyError::Unavailable {
-            endpoint,
-            route,
-            attempts,
-            window,
-            last: format!("{last}{trust}"),
-            fix,
-        },
-        other => other,
-    }
-}
-
-/// The proxy MinIO's Go client takes, per endpoint (host and port).
-fn proxy(view: &crate::stages::minio_view::View) -> Option<reqwest::Proxy> {
-    if view.proxies.is_empty() {
-        return None;
-    }
-    let by_host: std::collections::BTreeMap<String, String> = view
-        .kes
-        .endpoints
-        .iter()
-        .filter_map(|e| {
-            let p = view.proxies.get(&e.to_string())?;
-            Some((host_port(e.url()), p.clone()))
-        })
-        .collect();
-    Some(reqwest::Proxy::custom(move |url| {
-        by_host.get(&host_port(url)).cloned()
-    }))
-}
-
-fn host_port(url: &reqwest::Url) -> String {
-    format!(
-        "{}:{}",
-        url.host_str().unwrap_or_default(),
-        url.port_or_known_default().unwrap_or(443)
-    )
+    };
+    let summary = match found {
+        keys::StartUp::Served => format!(
+            "MinIO's own view: KES {endpoint} serves key {} to MinIO's identity, checked as {user} inside MinIO's unit",
+            view.kes.default_key
+        ),
+        keys::StartUp::Denied => format!(
+            "MinIO's own view: KES {endpoint} is reached, and refuses MinIO's identity (MinIO starts, and cannot encrypt), checked as {user} inside MinIO's unit"
+        ),
+    };
+    tracing::info!("{summary}");
+    notifier.status(&summary);
+    Ok(Outcome::Done)
 }

@@ -24,6 +24,8 @@ use crate::files::regular;
 use crate::kes::apikey::ApiKey;
 use crate::kes::keyname::KeyName;
 use crate::net::tls::CaSource;
+use crate::peers::kes::client::KesClient;
+use crate::stages::keys;
 
 /// MinIO's environment: name → value.
 pub type Env = BTreeMap<String, String>;
@@ -36,7 +38,8 @@ pub struct View {
     pub source: CaSource,
     /// What MinIO cannot see of what it is told to use (each a sentence).
     pub notes: Vec<String>,
-    /// The proxy MinIO's Go client takes for each endpoint that has one.
+    /// The proxy MinIO's Go client takes, by the `host:port` of each
+    /// endpoint that has one.
     pub proxies: BTreeMap<String, String>,
     /// Who this process (and so MinIO) runs as, for messages.
     pub user: String,
@@ -152,7 +155,7 @@ pub fn read(env: &Env, user: &str) -> Result<Option<View>, ViewError> {
     let source = ca_source(env, &mut notes);
     let proxies = endpoints
         .iter()
-        .filter_map(|e| proxy_for(env, e).map(|p| (e.to_string(), p)))
+        .filter_map(|e| proxy_for(env, e).map(|p| (host_port(e.url()), p)))
         .collect();
     Ok(Some(View {
         kes: KesSettings {
@@ -387,13 +390,92 @@ pub fn describe(view: &View) -> String {
     for n in &view.notes {
         s.push_str(&format!("\n  note: {n}"));
     }
-    for (endpoint, proxy) in &view.proxies {
+    for endpoint in &view.kes.endpoints {
+        let Some(proxy) = view.proxies.get(&host_port(endpoint.url())) else {
+            continue;
+        };
         s.push_str(&format!(
             "\n  via: {endpoint} through the proxy {} (HTTPS_PROXY in MinIO's environment)",
             crate::text::cut(&redact_userinfo(proxy))
         ));
     }
     s
+}
+
+/// The client's proxy: MinIO's, for the endpoints that have one.
+pub fn proxy(view: &View) -> Option<reqwest::Proxy> {
+    if view.proxies.is_empty() {
+        return None;
+    }
+    let by_host = view.proxies.clone();
+    Some(reqwest::Proxy::custom(move |url| {
+        by_host.get(&host_port(url)).cloned()
+    }))
+}
+
+fn host_port(url: &reqwest::Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or(443)
+    )
+}
+
+/// MinIO's start-up call, as MinIO's client makes it: the endpoints in
+/// turn, one that serves enough. A failure says what MinIO trusts and
+/// cannot see ([`describe`]). `None` only for a view without endpoints,
+/// which [`read`] never makes.
+pub async fn start_up<'v>(
+    view: &'v View,
+    client: &KesClient,
+) -> Option<Result<(&'v Endpoint, keys::StartUp), Box<keys::KeyError>>> {
+    let mut last = None;
+    for endpoint in &view.kes.endpoints {
+        let session = keys::Session {
+            client,
+            kes: &view.kes,
+            endpoint,
+            vault: None,
+        };
+        match keys::minio_start_up(&session, &view.kes.default_key).await {
+            Ok(found) => return Some(Ok((endpoint, found))),
+            Err(e) => last = Some(e),
+        }
+    }
+    let trust = describe(view);
+    last.map(|e| Err(Box::new(with_trust(e, &trust))))
+}
+
+/// A transport failure with what is trusted, and what MinIO cannot see.
+fn with_trust(e: keys::KeyError, trust: &str) -> keys::KeyError {
+    use keys::KeyError;
+    match e {
+        KeyError::Transport {
+            endpoint,
+            route,
+            detail,
+        } => KeyError::Transport {
+            endpoint,
+            route,
+            detail: format!("{detail}{trust}"),
+        },
+        KeyError::Unavailable {
+            endpoint,
+            route,
+            attempts,
+            window,
+            last,
+            fix,
+        } => KeyError::Unavailable {
+            endpoint,
+            route,
+            attempts,
+            window,
+            last: format!("{last}{trust}"),
+            fix,
+        },
+        other => other,
+    }
 }
 
 /// A proxy URL without its user and password.
