@@ -210,6 +210,20 @@ set_wait_timeout() { sed -i "s/^timeout = .*/timeout = \"$1\"/" "$CT_ROOT/etc/ke
 # cursor: the journal's current position, for counting what comes after.
 cursor() { ct journalctl -n 0 --show-cursor -q | sed -n 's/^-- cursor: //p'; }
 
+# wait_for_kesgate_line CURSOR TEXT: polls (bounded) until kesgate logged a
+# line containing TEXT since CURSOR. Matched by the identifier, not the unit:
+# journald attributes a datagram to a unit by reading the sender's cgroup
+# when it reads the datagram, so the entries of a process that exits within
+# milliseconds (a preflight that has nothing to do) may carry no unit.
+wait_for_kesgate_line() {
+    local i
+    for i in $(seq 1 400); do
+        ct journalctl --cursor "$1" SYSLOG_IDENTIFIER=kesgate --no-pager -q | grep -qF -- "$2" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 # count_entries CURSOR UNIT MESSAGE_ID: kesgate's entries with that ID that
 # UNIT's processes logged since CURSOR. (--cursor, not --after-cursor: with
 # matches, journalctl 252 skips the first *matching* entry after the cursor;

@@ -74,11 +74,7 @@ cycle() {
     unseal_openbao
     if [ "$expect" = held ]; then
         # The sandbox hides what MinIO needs: kesgate must never let it start.
-        for _ in $(seq 1 400); do
-            ct journalctl --cursor "$c" -u "$unit" --no-pager -q | grep -q 'cannot be opened by MinIO here' && break
-            sleep 0.05
-        done
-        ct journalctl --cursor "$c" -u "$unit" --no-pager -q | grep -q 'cannot be opened by MinIO here' \
+        wait_for_kesgate_line "$c" 'cannot be opened by MinIO here' \
             || die "$name: the check as MinIO never said what MinIO cannot open: $(ct journalctl --cursor "$c" -u "$unit" -n 20 --no-pager)"
         [ "$(unit_prop "$unit" ActiveState)" != active ] || die "$name: MinIO started although its sandbox hides the CA"
         echo "   held: $(unit_prop "$unit" StatusText | cut -c1-110)…"
@@ -186,8 +182,9 @@ ct systemctl daemon-reload
     || die "template: the package's drop-in is not in effect for minio@a.service"
 cycle template-instance ok MINIO_KMS_KES_KEY_FILE=/etc/minio/kes/client.key minio@a.service
 b_before=$(md5sum <"$CT_ROOT/etc/default/minio-b")
+c=$(cursor)
 ct systemctl start minio@b.service || die "template: minio@b.service (not kesgate's) did not start as before: $(ct journalctl -u minio@b.service -n 30 --no-pager)"
-ct journalctl -u minio@b.service --no-pager -q | grep -q 'minio@b.service is not the MinIO kesgate is configured for' \
+wait_for_kesgate_line "$c" 'minio@b.service is not the MinIO kesgate is configured for' \
     || die "template: minio@b.service's preflight did not say it is not kesgate's"
 [ "$(md5sum <"$CT_ROOT/etc/default/minio-b")" = "$b_before" ] || die "template: kesgate wrote minio@b's env file"
 echo "   minio@b.service: started as before kesgate, its env file untouched"
