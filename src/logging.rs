@@ -60,10 +60,13 @@ pub mod ids {
     pub const WATCH_CONFIG: &str = "06ffa953d9594679b1a0eb19eda0e00d";
     /// `kesgate watch`: the metrics file cannot be written (or can again).
     pub const WATCH_TEXTFILE: &str = "c8276c298ac64dda97d08eaf05b2f144";
+    /// `kesgate watch`: a round was skipped, another still holds the lock
+    /// (or rounds run again).
+    pub const WATCH_SKIPPED: &str = "5b0e3c7f41a94d2e9c6b8f1d20a7e4c3";
 
     /// Every MESSAGE_ID, for the catalog check.
     #[cfg(test)]
-    pub const ALL: [&str; 23] = [
+    pub const ALL: [&str; 24] = [
         KES_READY,
         KES_NOT_READY,
         WAIT_GAVE_UP,
@@ -87,6 +90,7 @@ pub mod ids {
         WATCH_FINGERPRINT,
         WATCH_CONFIG,
         WATCH_TEXTFILE,
+        WATCH_SKIPPED,
     ];
 }
 

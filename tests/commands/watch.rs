@@ -442,3 +442,45 @@ fn a_host_never_configured_hears_nothing_and_gets_no_file() {
     let (_, state) = dirs_for(&cfg);
     assert!(!state.join("watch.json").exists());
 }
+
+/// A round that finds another still holding the lock (a slow KES, a watch
+/// run by hand) is skipped and says so; it never rewrites the metrics file,
+/// so while the other stays stuck the file ages and the shipped
+/// KesgateWatchStale alert (promtool-tested on the file's age) fires. The
+/// next round that gets the lock writes again.
+#[test]
+fn a_round_skipped_for_the_lock_says_so_and_leaves_the_file_to_age() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, file) = watched(&f, &kes, true);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    round(&cfg);
+    let before = std::fs::read(&file).unwrap();
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+
+    let (run_dir, _) = dirs_for(&cfg);
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(run_dir.join("watch"))
+        .unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    kes.set_sealed(true);
+    let told = round(&cfg);
+    assert!(told.contains("this watch round is skipped"), "{told}");
+    assert!(told.contains("holds "), "{told}");
+    assert!(told.contains("fix: "), "{told}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "a skipped round wrote"
+    );
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+
+    drop(held);
+    let told = round(&cfg);
+    assert!(told.contains("sealed"), "the next round checks: {told}");
+    assert_ne!(std::fs::read(&file).unwrap(), before);
+}

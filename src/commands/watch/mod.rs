@@ -18,12 +18,17 @@ use crate::config::{ConfigError, Settings};
 use crate::error::{Error, WatchError};
 use crate::files::atomic;
 use crate::files::safe_path::{self, SafePathError};
+use crate::host::systemd::episode::Episode;
 use crate::text::headline;
 
 use conditions::{Entry, Memory, compare, observe};
 
 /// The memory's file name in kesgate's state directory.
 const MEMORY: &str = "watch.json";
+/// The round's lock (in the runtime directory).
+const LOCK: &str = "watch";
+/// The episode of skipped rounds (in the runtime directory).
+const SKIPPED: &str = "watch-skipped";
 /// The largest memory file read (a few hundred conditions).
 const MEMORY_CAP: u64 = 1 << 20;
 
@@ -56,15 +61,17 @@ pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error>
     }
     // Another round still running (a slow KES, a hand-run watch): this one
     // is skipped rather than told twice.
-    let lock = blocking(|| atomic::try_lock("watch"))
+    let lock = blocking(|| atomic::try_lock(LOCK))
         .await?
         .map_err(|source| WatchError::Lock {
             path: atomic::runtime_dir(),
             source,
         })?;
     let Some(lock) = lock else {
+        blocking(tell_skipped).await?;
         return Ok(Outcome::Done);
     };
+    blocking(tell_rounds_run_again).await?;
     // The checks' own log lines stay out of the journal: what changed is
     // told once below, never once per round.
     let report = status::look(config, &loaded)
@@ -103,6 +110,38 @@ pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error>
     blocking(move || remember(&memory)).await??;
     drop(lock);
     Ok(Outcome::Done)
+}
+
+/// A skipped round, told once per run of them (under systemd). If the other
+/// round stays stuck, no round refreshes the metrics file and the shipped
+/// KesgateWatchStale alert fires.
+fn tell_skipped() {
+    if Episode::open(SKIPPED).changed("round", "skipped") {
+        tracing::warn!(
+            message_id = crate::logging::ids::WATCH_SKIPPED,
+            kesgate_watch = "round",
+            kesgate_state = "skipped",
+            "this watch round is skipped: another `kesgate watch` still holds {}, so this \
+             host's metrics are not refreshed until it ends\n  fix: if it stays, see what it \
+             waits for with `systemctl status kesgate-watch.service` (or, for a watch run by \
+             hand, `pgrep -a kesgate`) and stop it",
+            atomic::runtime_dir().join(LOCK).display()
+        );
+    }
+}
+
+/// A round that holds the lock ends a run of skipped ones, and says so.
+fn tell_rounds_run_again() {
+    let skipped = Episode::open(SKIPPED);
+    if skipped.ongoing() {
+        tracing::info!(
+            message_id = crate::logging::ids::WATCH_SKIPPED,
+            kesgate_watch = "round",
+            kesgate_state = "runs",
+            "watch rounds run again: the round that held the lock has ended"
+        );
+        skipped.end();
+    }
 }
 
 /// One journal entry per change: a problem as a warning, a recovery or a
