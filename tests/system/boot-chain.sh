@@ -23,6 +23,11 @@ log "install the .deb: nothing changes for the running MinIO"
 cp "$DEB" "$CT_ROOT/root/kesgate.deb"
 ct dpkg -i /root/kesgate.deb >"$work/dpkg-install.log" 2>&1 || die "dpkg -i: $(cat "$work/dpkg-install.log")"
 [ "$(unit_prop minio.service MainPID)" = "$minio_pid" ] || die "installing kesgate restarted MinIO"
+if [ -n "$ARCH" ]; then
+    [ "$(ct dpkg --print-architecture)" = "$ARCH" ] || die "the container is not $ARCH"
+    [ "$(ct dpkg-query -W -f '${Architecture}' kesgate)" = "$ARCH" ] || die "the installed kesgate is not the $ARCH package"
+    echo "   an $ARCH rootfs and package, run through qemu-user: SystemCallFilter= is not enforced there (qemu refuses seccomp), so $ARCH's system-call filter is untested"
+fi
 [[ $(unit_prop minio.service DropInPaths) == */usr/lib/systemd/system/minio.service.d/kesgate.conf* ]] \
     || die "the drop-in is not in effect for minio.service"
 for u in kesgate.service kesgate-keys.service kesgate-buckets.service; do
@@ -118,7 +123,7 @@ PY
 # Under an older systemd (boot-chain-bullseye.sh) the boot chain is what is
 # proven; the outage loops, upgrade and removal are bookworm's.
 if [ -n "${BOOT_CHAIN_ONLY:-}" ]; then
-    echo "boot-chain ($SUITE, $(ct systemctl --version | head -n1)): all checks passed"
+    echo "boot-chain ($SUITE${ARCH:+ $ARCH}, $(ct systemctl --version | head -n1)): all checks passed"
     exit 0
 fi
 

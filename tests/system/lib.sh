@@ -12,6 +12,14 @@ case $SUITE in
     bullseye) ROOTFS_PACKAGES=systemd,dbus,systemd-sysv,ca-certificates ROOTFS_CACHE=$CACHE/rootfs-bullseye ;;
     *) echo "KESGATE_SUITE: bookworm or bullseye, not $SUITE" >&2; exit 64 ;;
 esac
+# KESGATE_ARCH: a foreign architecture's rootfs (arm64: booted through
+# qemu-user, binfmt_misc registered with the F flag; boot-chain-arm64.sh).
+ARCH=${KESGATE_ARCH:-}
+DEBOOTSTRAP_ARCH=()
+if [ -n "$ARCH" ]; then
+    ROOTFS_PACKAGES=systemd,dbus,systemd-sysv,ca-certificates ROOTFS_CACHE=$CACHE/rootfs-$SUITE-$ARCH
+    DEBOOTSTRAP_ARCH=(--arch="$ARCH")
+fi
 CT_PID=
 CT_ROOT=
 NSPAWN_PID=
@@ -52,12 +60,12 @@ die() {
 
 ensure_rootfs() {
     [ -d "$ROOTFS_CACHE" ] && return
-    log "building the $SUITE rootfs once (debootstrap, ~1 min; cached in $ROOTFS_CACHE)"
+    log "building the $SUITE ${ARCH:-} rootfs once (debootstrap, 1-3 min; cached in $ROOTFS_CACHE)"
     mkdir -p "$CACHE"
     rm -rf "$ROOTFS_CACHE.tmp"
-    debootstrap --variant=minbase --include="$ROOTFS_PACKAGES" \
-        "$SUITE" "$ROOTFS_CACHE.tmp" >"$CACHE/debootstrap-$SUITE.log" 2>&1 \
-        || die "debootstrap failed, see $CACHE/debootstrap-$SUITE.log"
+    debootstrap "${DEBOOTSTRAP_ARCH[@]}" --variant=minbase --include="$ROOTFS_PACKAGES" \
+        "$SUITE" "$ROOTFS_CACHE.tmp" >"$CACHE/debootstrap-$SUITE${ARCH:+-$ARCH}.log" 2>&1 \
+        || die "debootstrap failed, see $CACHE/debootstrap-$SUITE${ARCH:+-$ARCH}.log"
     mv "$ROOTFS_CACHE.tmp" "$ROOTFS_CACHE"
 }
 
