@@ -7,6 +7,10 @@ fi
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
 fi
+# Where the operator puts kesgate.toml, the API key (0600) and the CA
+# MinIO's user must read: the directory itself is 0755. An existing one is
+# the operator's and left as it is.
+[ -e /etc/kesgate ] || install -d -m 0755 -o root -g root /etc/kesgate
 
 # Backups an older kesgate left readable by others (it kept the live API key
 # in /etc/default/minio.kesgate-prev, mode 0644): owner-only now, and said

@@ -23,6 +23,8 @@ log "install the .deb: nothing changes for the running MinIO"
 cp "$DEB" "$CT_ROOT/root/kesgate.deb"
 ct dpkg -i /root/kesgate.deb >"$work/dpkg-install.log" 2>&1 || die "dpkg -i: $(cat "$work/dpkg-install.log")"
 [ "$(unit_prop minio.service MainPID)" = "$minio_pid" ] || die "installing kesgate restarted MinIO"
+# The Install recipe's first step writes into /etc/kesgate: the package makes it.
+[ "$(stat -c '%a %u:%g' "$CT_ROOT/etc/kesgate")" = "755 0:0" ] || die "dpkg -i did not create /etc/kesgate 0755 root:root"
 if [ -n "$ARCH" ]; then
     [ "$(ct dpkg --print-architecture)" = "$ARCH" ] || die "the container is not $ARCH"
     [ "$(ct dpkg-query -W -f '${Architecture}' kesgate)" = "$ARCH" ] || die "the installed kesgate is not the $ARCH package"

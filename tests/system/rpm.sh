@@ -39,6 +39,7 @@ for u in kesgate.service kesgate-keys.service kesgate-buckets.service kesgate-wa
     [ "$(unit_prop "$u" LoadState)" = loaded ] || die "$u is not loaded after rpm -i (daemon-reload?)"
     [ "$(unit_prop "$u" ActiveState)" = inactive ] || die "$u was started by rpm"
 done
+[ "$(stat -c '%a %u:%g' "$CT_ROOT/etc/kesgate")" = "755 0:0" ] || die "rpm -i did not create /etc/kesgate 0755 root:root"
 ct /usr/bin/kesgate --version >"$work/version" || die "the packaged kesgate does not run"
 echo "   $(cat "$work/version"); $(wc -l <"$work/files") files"
 
