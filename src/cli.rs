@@ -17,25 +17,27 @@ kesgate's identity and its key store is unsealed, checks the default key the way
 use it, and renders the MINIO_KMS_KES_* variables into /etc/default/minio. minio.service runs \
 `kesgate preflight` before every (re)start through a drop-in. kesgate-keys.service and \
 kesgate-buckets.service seed keys and bucket-default SSE-KMS.",
-    after_long_help = "Files:\n  /etc/kesgate/kesgate.toml  configuration (see /usr/share/doc/kesgate/kesgate.toml.example)\n  \
-/etc/default/minio  MinIO's environment file, rendered\n  \
-/usr/lib/systemd/system/minio.service.d/kesgate.conf  the drop-in\n\n\
-Exit status:\n  0 success; 1 a check answered no (render --check, buckets); 64 usage; 69 KES or MinIO \
-not ready in time, or out of file descriptors (retried by the units); 73 cannot read or write a \
-file (I/O, read-only, full, lock held); 76 the peer is not KES (TLS, HTTP, redirect, method, data \
-key); 77 permission (KES policy, secret file mode or owner); 78 configuration (also a file that is \
-not a regular file, a value beyond its maximum).\n\n\
-See also: systemctl status kesgate minio; journalctl -xu kesgate"
+    after_long_help = after_long_help()
 )]
 pub struct Cli {
-    /// Configuration file [default: $KESGATE_CONFIG outside MinIO's unit, else /etc/kesgate/kesgate.toml].
-    #[arg(long, global = true)]
+    /// Configuration [default: $KESGATE_CONFIG or /etc/kesgate/kesgate.toml]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
-    /// Where log lines go.
-    #[arg(long, global = true, value_enum, default_value_t = LogTarget::Auto)]
+    /// Log to: auto (the journal if stderr is it, else the terminal),
+    /// journal, terminal
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHERE",
+        default_value_t = LogTarget::Auto,
+        hide_possible_values = true,
+        hide_default_value = true,
+        help_heading = GLOBAL
+    )]
     pub log: LogTarget,
     /// Log debug details too.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -44,30 +46,55 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Wait until KES is reachable, authorises our identity and its key store answers.
+    #[command(
+        after_help = "Examples:\n  kesgate wait                 # as kesgate.service would, on a terminal\n  kesgate wait --log journal   # the same, its entries in the journal"
+    )]
     Wait,
     /// Write the MINIO_KMS_KES_* variables (and [env_file.set]) into MinIO's env file.
+    #[command(
+        after_help = "Examples:\n  kesgate render --dry-run --diff   # what would change, secrets masked\n  kesgate render --check            # exit 1 when the file differs"
+    )]
     Render(RenderArgs),
     /// What kesgate.service runs: wait, make sure the default key exists, render.
+    #[command(
+        after_help = "Examples:\n  systemctl start kesgate      # how it runs: kesgate.service\n  kesgate start                # by hand, on a terminal"
+    )]
     Start,
     /// What minio.service runs before every (re)start: `start` without READY=1.
     /// Waits at most [wait] timeout (3 s at least); no configuration file: exit 0.
+    #[command(
+        after_help = "Examples:\n  systemctl restart minio      # runs it through the drop-in\n  systemctl cat minio          # shows the drop-in's two lines"
+    )]
     Preflight(PreflightArgs),
     /// Make sure the default key and every [[keys]] entry exist on KES.
+    #[command(
+        after_help = "Examples:\n  kesgate keys\n  systemctl start kesgate-keys # the oneshot that runs it"
+    )]
     Keys,
     /// Set bucket-default SSE-KMS on every [[buckets]] entry once MinIO is healthy.
+    #[command(
+        after_help = "Examples:\n  kesgate buckets\n  systemctl start kesgate-buckets # the oneshot that runs it"
+    )]
     Buckets,
     /// Is encryption at rest healthy on this host? Units, KES, env file, keys,
     /// buckets, certificate lifetimes; exit 0 healthy, 1 broken, 2 a warning
     /// (a certificate expiring soon), 3 some parts could not be seen.
+    #[command(
+        after_help = "Examples:\n  kesgate status\n  kesgate status --nagios      # one monitoring-plugins line"
+    )]
     Status(StatusArgs),
     /// One round of `status`'s checks, remembered (kesgate-watch.timer runs
     /// it every minute): metrics for node_exporter in [watch] textfile, and
     /// a journal entry only when something changed. Creates, renders and
     /// starts nothing.
+    #[command(
+        after_help = "Examples:\n  systemctl list-timers kesgate-watch.timer\n  journalctl -u kesgate-watch  # what changed, once per change"
+    )]
     Watch(WatchArgs),
-    /// Write kesgate's configuration: `--adopt` takes what MinIO uses today
-    /// from its environment file(s), changing nothing MinIO sees; without
-    /// it, a new installation from --endpoint, --ca and --key-name.
+    /// Write kesgate's configuration: adopt MinIO's KES settings, or new.
+    #[command(
+        after_help = "Examples:\n  kesgate init --adopt --dry-run   # on a host set up by hand\n  kesgate init --endpoint https://kes1:7373 --ca /etc/kes/ca.pem"
+    )]
     Init(InitArgs),
     /// Print or create KES identities and API keys.
     #[command(subcommand)]
@@ -75,6 +102,36 @@ pub enum Command {
     /// Write the man page and shell completions into DIR (for packaging).
     #[command(hide = true)]
     Assets(AssetsArgs),
+}
+
+/// The heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
+/// Files, exit status (from the one table in crate::error) and where to
+/// look next, under every `--help`.
+fn after_long_help() -> String {
+    format!(
+        "Files:\n  \
+/etc/kesgate/kesgate.toml  configuration (example: /usr/share/doc/kesgate/examples/kesgate.toml)\n  \
+/etc/default/minio  MinIO's environment file, rendered\n  \
+/usr/lib/systemd/system/minio.service.d/kesgate.conf  the drop-in\n\n\
+{}\n\n\
+See also: systemctl status kesgate minio; journalctl -xu kesgate",
+        crate::error::exit_status_help()
+    )
+}
+
+/// The command line, parsed. Help is wrapped to the terminal (clap's
+/// `wrap_help`), or to `COLUMNS`; at 80 columns when it goes elsewhere (a
+/// pipe, a file), where clap would use 100.
+pub fn try_parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    use std::io::IsTerminal;
+    let mut cmd = Cli::command();
+    if std::env::var_os("COLUMNS").is_none() && !std::io::stdout().is_terminal() {
+        cmd = cmd.term_width(80);
+    }
+    Cli::from_arg_matches(&cmd.try_get_matches()?)
 }
 
 impl Cli {
@@ -113,8 +170,8 @@ impl Command {
 pub struct PreflightArgs {
     /// The drop-in's second line (no `+`): as MinIO's user, inside MinIO's
     /// sandbox, with the environment systemd gives MinIO, check what MinIO
-    /// will open and reach — its MINIO_KMS_KES_* values, CA, client
-    /// certificate, proxy — with MinIO's start-up call. Reads no kesgate
+    /// will open and reach (its MINIO_KMS_KES_* values, CA, client
+    /// certificate, proxy) with MinIO's start-up call. Reads no kesgate
     /// configuration; MinIO without KES variables: exit 0.
     #[arg(long)]
     pub as_minio: bool,
@@ -191,20 +248,16 @@ pub struct IdentityOf {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Adopt MinIO's current KES settings (MINIO_KMS_KES_* in its env
-    /// file(s), as MinIO reads them).
+    /// Adopt the KES settings MinIO uses today.
     #[arg(long)]
     pub adopt: bool,
-    /// MinIO's EnvironmentFile [default: /etc/default/minio].
+    /// MinIO's env file [default: /etc/default/minio]
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
-    /// The API key file: written from MinIO's key (--adopt), used when it
-    /// exists, else generated there (one host only) [default:
-    /// /etc/kesgate/kes-api-key]. The key itself is never an argument.
+    /// The API key file [default: /etc/kesgate/kes-api-key]
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
-    /// A KES endpoint, https://host:port (repeatable; MinIO's {1...3}
-    /// ellipses allowed). New installations only.
+    /// KES endpoint https://HOST:PORT (repeatable)
     #[arg(
         long = "endpoint",
         value_name = "URL",
@@ -212,11 +265,10 @@ pub struct InitArgs {
         required_unless_present = "adopt"
     )]
     pub endpoints: Vec<String>,
-    /// The CA that signed KES's certificate (file or directory). New
-    /// installations only.
+    /// The CA of KES's certificate (file or directory).
     #[arg(long, value_name = "FILE|DIR", conflicts_with = "adopt")]
     pub ca: Option<PathBuf>,
-    /// MinIO's default key. New installations only.
+    /// MinIO's default key.
     #[arg(
         long,
         value_name = "NAME",
@@ -224,16 +276,13 @@ pub struct InitArgs {
         conflicts_with = "adopt"
     )]
     pub key_name: String,
-    /// With --adopt: adopt although kesgate's first render would rewrite
-    /// part of MinIO's environment (shown as a masked diff).
+    /// Adopt although the first render changes MinIO's env
     #[arg(long)]
     pub accept_changes: bool,
-    /// Replace a configuration or key file that differs (the old one is
-    /// kept as FILE.kesgate-prev), or adopt although kesgate would hold
-    /// MinIO back where it starts today.
+    /// Replace differing files (old: FILE.kesgate-prev), adopt anyway
     #[arg(long)]
     pub force: bool,
-    /// Print what would be written and checked; write nothing.
+    /// Print what would be written; write nothing.
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -249,4 +298,50 @@ pub struct RenderArgs {
     /// Exit 0 if MinIO would accept the file and it matches the configuration, else 1; write nothing.
     #[arg(long, conflicts_with_all = ["dry_run", "diff"])]
     pub check: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// The help a user sees for `args`, as the binary prints it at 80
+    /// columns.
+    fn help(args: &[&str]) -> String {
+        let argv = std::iter::once("kesgate").chain(args.iter().copied());
+        let err = Cli::command()
+            .term_width(80)
+            .try_get_matches_from(argv)
+            .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        err.render().to_string()
+    }
+
+    /// Help fits a terminal: at 80 columns no line is wider, and each
+    /// command's `--help` is at most 30 lines.
+    #[test]
+    fn help_fits_80_columns_and_30_lines_a_command() {
+        let cmd = Cli::command();
+        let mut pages = vec![("kesgate".to_owned(), help(&["--help"]))];
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = sub.get_name();
+            let nested: Vec<&str> = sub.get_subcommands().map(|s| s.get_name()).collect();
+            if nested.is_empty() {
+                pages.push((name.to_owned(), help(&[name, "--help"])));
+            }
+            for n in nested {
+                pages.push((format!("{name} {n}"), help(&[name, n, "--help"])));
+            }
+        }
+        assert!(pages.len() > 10);
+        for (name, page) in &pages {
+            for line in page.lines() {
+                assert!(line.chars().count() <= 80, "{name}: {line:?}");
+            }
+            if name != "kesgate" {
+                let n = page.lines().count();
+                assert!(n <= 30, "{name}: {n} lines\n{page}");
+            }
+        }
+    }
 }

@@ -20,6 +20,121 @@ pub const EX_PROTOCOL: u8 = 76;
 pub const EX_NOPERM: u8 = 77;
 pub const EX_CONFIG: u8 = 78;
 
+/// What a unit does with an exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnExit {
+    /// Success, or an answer that is not a failure (`render --check`,
+    /// `status`): nothing to retry.
+    Answer,
+    /// Waiting can fix it: the units retry.
+    Retry,
+    /// Waiting cannot fix it: the units name it in `RestartPreventExitStatus=`.
+    Stop,
+}
+
+/// One exit code: the number, its sysexits name, what it means.
+pub struct ExitCode {
+    pub code: u8,
+    pub name: &'static str,
+    pub meaning: &'static str,
+    pub on_exit: OnExit,
+}
+
+/// Every exit code kesgate uses: the one table `--help` and the man page
+/// print, and that README's table and the units' `RestartPreventExitStatus=`
+/// are tested against. `status` reads 1 broken, 2 a warning (the order of
+/// severity scripts test with `-ge`); `status --nagios` uses the
+/// monitoring-plugins order instead (1 WARNING, 2 CRITICAL), because
+/// Nagios-compatible systems read exactly that.
+pub const EXIT_CODES: [ExitCode; 11] = [
+    ExitCode {
+        code: 0,
+        name: "",
+        meaning: "success (status: healthy; --nagios: OK)",
+        on_exit: OnExit::Answer,
+    },
+    ExitCode {
+        code: 1,
+        name: "",
+        meaning: "a check answered no: render --check (differs or MinIO would refuse it), buckets (a bucket is not as configured), status (something is broken; --nagios: WARNING)",
+        on_exit: OnExit::Answer,
+    },
+    ExitCode {
+        code: 2,
+        name: "",
+        meaning: "status: a warning, nothing broken (a certificate expiring within [watch] warn_before); --nagios: CRITICAL",
+        on_exit: OnExit::Answer,
+    },
+    ExitCode {
+        code: 3,
+        name: "",
+        meaning: "status: nothing broken in what it could see, but some parts could not be seen (not root, no system bus); --nagios: UNKNOWN",
+        on_exit: OnExit::Answer,
+    },
+    ExitCode {
+        code: EX_USAGE,
+        name: "EX_USAGE",
+        meaning: "usage: an unknown command, option or value",
+        on_exit: OnExit::Stop,
+    },
+    ExitCode {
+        code: EX_UNAVAILABLE,
+        name: "EX_UNAVAILABLE",
+        meaning: "KES or MinIO not ready within [wait] timeout, a key operation failing for [kes] key_retry_window, or out of file descriptors",
+        on_exit: OnExit::Retry,
+    },
+    ExitCode {
+        code: EX_SOFTWARE,
+        name: "EX_SOFTWARE",
+        meaning: "internal error: a rendered file would break MinIO's rules (nothing written)",
+        on_exit: OnExit::Stop,
+    },
+    ExitCode {
+        code: EX_CANTCREAT,
+        name: "EX_CANTCREAT",
+        meaning: "a file cannot be read or written (I/O, read-only, full, the write lock held for 10 s); the message says which configuration MinIO sees",
+        on_exit: OnExit::Retry,
+    },
+    ExitCode {
+        code: EX_PROTOCOL,
+        name: "EX_PROTOCOL",
+        meaning: "the peer is not KES as MinIO needs it: TLS trust or handshake, not HTTP, a redirect, a 405, a bad data key",
+        on_exit: OnExit::Stop,
+    },
+    ExitCode {
+        code: EX_NOPERM,
+        name: "EX_NOPERM",
+        meaning: "permission: the KES policy refuses the identity, a secret file readable by others or owned by another user, a file kesgate may not write",
+        on_exit: OnExit::Stop,
+    },
+    ExitCode {
+        code: EX_CONFIG,
+        name: "EX_CONFIG",
+        meaning: "configuration: kesgate.toml, TLS material, or a file MinIO cannot use (the message names the file, line and fix)",
+        on_exit: OnExit::Stop,
+    },
+];
+
+/// The EXIT STATUS text of `--help` and the man page, from [`EXIT_CODES`].
+pub fn exit_status_help() -> String {
+    let mut s = String::from("Exit status:\n");
+    for e in &EXIT_CODES {
+        let units = match e.on_exit {
+            OnExit::Answer => "",
+            OnExit::Retry => ", retried by the units",
+            OnExit::Stop => ", not retried",
+        };
+        let name = if e.name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({}{units})", e.name)
+        };
+        s.push_str(&format!("  {}{name}: {}\n", e.code, e.meaning));
+    }
+    s.push_str("  Killed by SIGTERM or SIGINT: stopped by that signal, in any state.");
+    s
+}
+
 /// `kesgate identity`: input that is not a key or a certificate.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -250,4 +365,123 @@ fn render_class(e: &RenderError) -> (u8, &'static str, &'static str) {
         RenderError::Invariant { .. } => EX_SOFTWARE,
     };
     (code, ids::FAILED, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EXIT_CODES, OnExit};
+    use std::collections::BTreeSet;
+
+    fn table() -> BTreeSet<u8> {
+        EXIT_CODES.iter().map(|e| e.code).collect()
+    }
+
+    /// Every sysexits code this file defines, and every code a command's
+    /// outcome ends with, is in the one table.
+    #[test]
+    fn every_code_kesgate_exits_with_is_in_the_table() {
+        let defined: BTreeSet<u8> = include_str!("error.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub const EX_"))
+            .filter_map(|l| l.split_once(": u8 = "))
+            .map(|(_, v)| v.trim_end_matches(';').parse().unwrap())
+            .collect();
+        assert_eq!(defined.len(), 7);
+        use crate::commands::Outcome;
+        let outcomes = [
+            Outcome::Done,
+            Outcome::No,
+            Outcome::Broken,
+            Outcome::Warning,
+            Outcome::Unseen,
+            Outcome::Plugin(0),
+            Outcome::Plugin(1),
+            Outcome::Plugin(2),
+            Outcome::Plugin(3),
+        ]
+        .map(Outcome::exit_code);
+        for code in defined.iter().chain(&outcomes) {
+            assert!(
+                table().contains(code),
+                "exit code {code} is not in EXIT_CODES"
+            );
+        }
+        assert_eq!(table().len(), EXIT_CODES.len(), "a code listed twice");
+    }
+
+    /// README's table lists exactly the codes of the table.
+    #[test]
+    fn readmes_exit_code_table_is_the_table() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("### Exit codes")
+            .nth(1)
+            .expect("README has an exit codes section");
+        let listed: BTreeSet<u8> = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.trim_start_matches('|').split_whitespace().next())
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        assert_eq!(
+            listed,
+            table(),
+            "README's exit codes differ from EXIT_CODES"
+        );
+    }
+
+    /// A unit that retries stops retrying exactly on the codes waiting
+    /// cannot fix (and buckets also on its answer "no", 1).
+    #[test]
+    fn the_units_stop_retrying_on_the_codes_marked_so() {
+        let stop: BTreeSet<u8> = EXIT_CODES
+            .iter()
+            .filter(|e| e.on_exit == OnExit::Stop)
+            .map(|e| e.code)
+            .collect();
+        let units = [
+            (
+                "kesgate.service",
+                include_str!("../units/kesgate.service"),
+                &[][..],
+            ),
+            (
+                "kesgate-keys.service",
+                include_str!("../units/kesgate-keys.service"),
+                &[],
+            ),
+            (
+                "kesgate-buckets.service",
+                include_str!("../units/kesgate-buckets.service"),
+                &[1],
+            ),
+        ];
+        for (name, text, answers) in units {
+            let listed: BTreeSet<u8> = crate::unit_file::service_assignments(text)
+                .into_iter()
+                .filter(|(k, _)| k == "RestartPreventExitStatus")
+                .flat_map(|(_, v)| {
+                    v.split_whitespace()
+                        .map(|c| c.parse::<u8>().unwrap())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let want: BTreeSet<u8> = stop.iter().chain(answers).copied().collect();
+            assert_eq!(listed, want, "{name}: RestartPreventExitStatus=");
+        }
+    }
+
+    /// `--help` (and so the man page) prints every code with its meaning.
+    #[test]
+    fn help_prints_every_code() {
+        let help = super::exit_status_help();
+        for e in &EXIT_CODES {
+            assert!(
+                help.contains(&format!("\n  {}", e.code)) && help.contains(e.meaning),
+                "--help lacks exit code {}",
+                e.code
+            );
+        }
+    }
 }

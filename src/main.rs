@@ -51,8 +51,6 @@ mod unit_file;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 use cli::{Cli, Command};
 use commands::Outcome;
 use error::Error;
@@ -64,7 +62,7 @@ fn main() -> ExitCode {
     // Test builds only: FAILPOINTS=name=action from the environment.
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
-    let cli = match Cli::try_parse() {
+    let cli = match cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version are answers; anything else is a usage
