@@ -25,6 +25,6 @@ command -v qemu-aarch64-static >/dev/null || skip "qemu-user-static is not insta
 [ -x /usr/bin/rustc ] || skip "Debian's rustc-web is not installed (tests/setup.sh)"
 start=$(date +%s)
 RUSTC=/usr/bin/rustc CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64-static KESGATE_CRASH_RUNS=100 \
-    cargo-zigbuild test --locked --workspace --features failpoints --target aarch64-unknown-linux-gnu.2.28 -- \
+    cargo-zigbuild test --locked --no-fail-fast --workspace --features failpoints --target aarch64-unknown-linux-gnu.2.28 -- \
     --skip a_fault_between_any_two_steps_leaves_minio_the_old_or_the_new_configuration
 echo "arm64 test suite: passed in $(($(date +%s) - start)) s (build included)"

@@ -90,9 +90,22 @@ check_packages() {
     grep -q 'watch --remove-textfile' "$work/rpm-scripts" || fail "rpm %preun does not remove the metrics file"
     grep -qx 'enable kesgate-watch.timer' packaging/80-kesgate.preset || fail "the preset does not enable the watch timer"
     ! grep -Eq 'systemctl (--no-reload )?(start|restart)' "$work/rpm-scripts" || fail "rpm scripts start units"
-    zcat "$(ls target/assets/kesgate.8.gz)" | grep -q 'kesgate\\-preflight' || fail "man page lacks preflight"
-    zcat "$(ls target/assets/kesgate.8.gz)" | grep -q 'kesgate\\-init' || fail "man page lacks init"
-    grep -qx /usr/share/man/man8/kesgate-init.8.gz "$work/deb-files" || fail ".deb lacks kesgate-init(8)"
+    zcat target/assets/kesgate.8.gz | grep -q '^\.SS "kesgate preflight"' || fail "man page lacks preflight"
+    zcat target/assets/kesgate.8.gz | grep -q '^\.SS "kesgate init"' || fail "man page lacks init"
+    for page in man8/kesgate.8 man8/kesgate.service.8 man5/kesgate.toml.5; do
+        grep -qx "/usr/share/man/$page.gz" "$work/deb-files" || fail ".deb lacks $page"
+        grep -qx "/usr/share/man/$page.gz" "$work/rpm-files" || fail ".rpm lacks $page"
+        mandoc -T lint -W warning "target/assets/$(basename "$page")" >"$work/mandoc.txt" 2>&1 \
+            || fail "mandoc -T lint $page: $(cat "$work/mandoc.txt")"
+    done
+    # Every page the units' Documentation= and the pages' SEE ALSO name is
+    # shipped, or is systemd's.
+    for ref in $(grep -ho 'man:[a-z.-]*([0-9])' units/*.service units/*.timer | sort -u) \
+        $(zcat target/assets/*.[58].gz | grep -o '^\.BR [a-z.-]* ([0-9])' | sed 's/^\.BR \([a-z.-]*\) (\([0-9]\))/man:\1(\2)/' | sort -u); do
+        name=${ref#man:}; page=${name%(*}; sec=${name#*(}; sec=${sec%)}
+        case $page in systemctl | journalctl | systemd.* ) continue ;; esac
+        grep -qx "/usr/share/man/man$sec/$page.$sec.gz" "$work/deb-files" || fail "$ref is named but not shipped"
+    done
     grep -q 'adopt' target/assets/kesgate.bash || fail "bash completion lacks init --adopt"
     # The alert rules shipped as an example: valid, and they fire as their tests say.
     grep -qx /usr/share/doc/kesgate/examples/kesgate-alerts.yml "$work/deb-files" || fail ".deb lacks the alert rules"

