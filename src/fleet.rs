@@ -1,5 +1,5 @@
 //! A distributed MinIO compares a hash of every `MINIO_*` variable across
-//! its nodes, minus a skip list (minio.md §8), and refuses peers whose set
+//! its nodes, minus a skip list (docs/facts.md, "MinIO's KES client"), and refuses peers whose set
 //! differs. The fleet fingerprint is a keyed MAC of exactly that set, so
 //! that a monitoring system finds the odd node out — and learns nothing
 //! about any value without the key every node shares (the cluster's API
@@ -73,7 +73,7 @@ pub fn compared(name: &str) -> bool {
 /// The compared variables among `set` (what kesgate renders) whose value
 /// names this host (`hostname`, or its first label, as a whole word): the
 /// same configuration gives each node another value, and the cluster
-/// refuses the odd set (minio.md §8).
+/// refuses the odd set (docs/facts.md, "MinIO's KES client").
 pub fn naming_this_host<'a>(set: &'a [(String, String)], hostname: &str) -> Vec<&'a str> {
     let full = hostname.trim().to_ascii_lowercase();
     let short = full.split('.').next().unwrap_or_default().to_owned();

@@ -2,7 +2,7 @@
 //! unauthenticated `GET /v1/sys/seal-status` and `GET /v1/sys/health`
 //! (Vault and OpenBao answer alike). kesgate never authenticates to it and
 //! holds no token. KES can only say "key store not reachable", and a KES
-//! whose Vault was sealed at its start exits (kes-api.md §11); the Vault
+//! whose Vault was sealed at its start exits (docs/facts.md, "KES releases"); the Vault
 //! itself says why.
 
 use std::sync::Arc;

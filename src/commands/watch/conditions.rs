@@ -80,7 +80,7 @@ pub struct Memory {
     /// Condition name → the state last told (or silently taken).
     pub told: BTreeMap<String, String>,
     /// When the Vault was first seen unsealed and active again (Unix
-    /// seconds): KES needs a health check to notice (kes-api.md §11).
+    /// seconds): KES needs a health check to notice (docs/facts.md, "KES releases").
     pub vault_back_at: Option<i64>,
     /// The metrics file's problem already told ("" for none).
     #[serde(default)]

@@ -1,5 +1,5 @@
 //! `MINIO_CONFIG_ENV_FILE` read exactly as MinIO reads it (cmd/common-main.go
-//! `minioEnvironFromFile`, `parsEnvEntry`; minio.md §9): bytes, not text (a
+//! `minioEnvironFromFile`, `parsEnvEntry`; docs/facts.md, "MinIO's KES client"): bytes, not text (a
 //! Latin-1 byte reaches MinIO as is); line by line as Go's `bufio.Scanner`
 //! splits them — at `\n`, one trailing `\r` dropped (also on a last line
 //! without `\n`), and no line of 64 KiB or more (MinIO exits); each line

@@ -120,7 +120,7 @@ pub fn load(
 
 /// The file MinIO reads itself, when systemd's values name one: MinIO opens
 /// `MINIO_CONFIG_ENV_FILE` with a plain open(2), so a relative path is
-/// taken from its working directory (minio.md §9; upstream's unit:
+/// taken from its working directory (docs/facts.md, "MinIO's KES client"; upstream's unit:
 /// `WorkingDirectory=/usr/local`).
 pub fn config_env_file(
     systemd_values: &BTreeMap<String, String>,

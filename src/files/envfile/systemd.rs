@@ -302,7 +302,7 @@ mod tests {
         v[0].1.clone()
     }
 
-    /// The table in shared/notes/systemd.md §1, checked against systemd 252.
+    /// The rules in docs/facts.md, "systemd", checked against systemd 252.
     #[test]
     fn tricky_values_as_systemd_reads_them() {
         for (raw, unquoted, dq, sq) in [

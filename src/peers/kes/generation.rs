@@ -1,5 +1,5 @@
 //! Which KES API generation a server speaks, from what it answers (facts in
-//! kes-api.md §11): a 2023-02 server has no `/v1/ready` (501); the others
+//! docs/facts.md, "KES releases"): a 2023-02 server has no `/v1/ready` (501); the others
 //! send their release name as `version`; failing that, 2024+ sends
 //! `Content-Type: application/json` and 2023 adds `; charset=utf-8`.
 

@@ -584,7 +584,7 @@ pub fn permanent_error(
 
 /// What a TLS alert about our client certificate means. An API key's
 /// certificate is self-signed: KES 2023 releases verify client certificates
-/// by default and answer it with `unknown_ca` (kes-api.md §11).
+/// by default and answer it with `unknown_ca` (docs/facts.md, "KES releases").
 fn client_cert_advice(kes: &KesSettings, detail: &str) -> (&'static str, &'static str) {
     let api_key = matches!(kes.auth, crate::config::Auth::ApiKey { .. });
     if detail.contains("UnknownCA") || detail.contains("UnknownCa") {

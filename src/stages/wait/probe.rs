@@ -10,7 +10,7 @@
 //!    polling it keeps it there) nor without authorising us (`/v1/ready` may
 //!    be `skip_auth`): 404 proves "KES, the store answered, for us, now",
 //!    502/504 is the store not serving (sealed, or KES not yet past its
-//!    health check after an unseal). kes-api.md §11.
+//!    health check after an unseal). docs/facts.md, "KES releases".
 //!
 //! A policy may allow describe of the exact default key only: then a 403 on
 //! the probe proves nothing, and readiness falls back to describe of the

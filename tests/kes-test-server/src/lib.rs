@@ -1,5 +1,5 @@
 //! A KES stand-in for kesgate's tests (never shipped). Faithful to the facts
-//! in shared/notes/kes-api.md, §11 ("Observed on real servers") first: mTLS
+//! in docs/facts.md ("KES releases": what the real releases answered): mTLS
 //! (2023 releases verify client certificates unless run with `--auth=off`,
 //! 2024+ take any), identity = SHA-256 of the certificate's SPKI, policies
 //! with glob (2023) or prefix (2024+) matching, and the routes, methods,
@@ -38,7 +38,7 @@ pub use tls::ClientAuth;
 /// How often KES checks its key store's health (`status: ping: 10s`, the
 /// default of every release). After the store was seen down (a seal, a
 /// stopped Vault), key operations KES cannot serve from its cache stay 502
-/// until the next check finds it back (kes-api.md §11: 0–10 s).
+/// until the next check finds it back (docs/facts.md, "KES releases": 0–10 s).
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(10);
 /// KES's key cache (`cache: expiry: any`): an entry expires this long after
 /// it was loaded, used or not.

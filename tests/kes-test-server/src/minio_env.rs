@@ -1,5 +1,5 @@
 //! MINIO_CONFIG_ENV_FILE as MinIO reads it (cmd/common-main.go
-//! `minioEnvironFromFile`, `parsEnvEntry`; minio.md §9), for the MinIO
+//! `minioEnvironFromFile`, `parsEnvEntry`; docs/facts.md, "MinIO's KES client"), for the MinIO
 //! stand-in: opened with a plain open (a relative path from the working
 //! directory), any error but "does not exist" fatal; split as Go's
 //! bufio.Scanner splits (at `\n`, one trailing `\r` dropped, a line of 64 KiB

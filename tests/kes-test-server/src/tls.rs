@@ -1,4 +1,4 @@
-//! The server side of KES's TLS, as the releases behave (kes-api.md §11): a
+//! The server side of KES's TLS, as the releases behave (docs/facts.md, "KES releases"): a
 //! client certificate is always required (none: TLS 1.3 alert
 //! `certificate_required`); 2023 releases verify its chain unless started
 //! with `--auth=off` (a self-signed API-key certificate then gets alert

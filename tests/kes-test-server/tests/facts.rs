@@ -1,6 +1,6 @@
-//! One test per fact of kes-api.md §11 ("Observed on real servers"): the
+//! One test per fact of docs/facts.md, "KES releases": the
 //! test server must answer as the release builds did, byte for byte where
-//! the notes give bytes. When a fact and the server disagree, the server is
+//! the measurements gave bytes. When a fact and the server disagree, the server is
 //! wrong.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! One test per fact of minio.md §9 (how MinIO reads MINIO_CONFIG_ENV_FILE):
+//! One test per fact of docs/facts.md, "MinIO's KES client" (how MinIO reads MINIO_CONFIG_ENV_FILE):
 //! the MinIO stand-in's reader (kes_test_server::minio_env) against MinIO's
 //! own code, run in Go (tests/minio-env-oracle). When they disagree, the
 //! stand-in is wrong.

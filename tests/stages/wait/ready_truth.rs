@@ -1,4 +1,4 @@
-//! Ready must be true (kes-api.md §11): KES's key cache, `skip_auth` on
+//! Ready must be true (docs/facts.md, "KES releases"): KES's key cache, `skip_auth` on
 //! `/v1/ready`, a server answering 200 to everything, a policy that allows
 //! describe of the exact default key only, and KES's key-store health
 //! check after an unseal. Each test shows the answer the old readiness
