@@ -179,7 +179,7 @@ pub struct PreflightArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print the report as JSON (fields: README, "kesgate status").
+    /// Print the report as JSON (fields: docs/commands.md).
     #[arg(long, group = "format")]
     pub json: bool,
     /// One monitoring-plugins line with perfdata; exit 0 OK, 1 WARNING,
@@ -276,6 +276,13 @@ pub struct InitArgs {
         conflicts_with = "adopt"
     )]
     pub key_name: String,
+    /// The Vault behind KES, https://HOST:8200 (repeatable): names a sealed
+    /// Vault as the cause
+    #[arg(long, value_name = "URL")]
+    pub vault: Vec<String>,
+    /// The CA of the Vault's certificate, on top of the system roots
+    #[arg(long, value_name = "FILE")]
+    pub vault_ca: Option<PathBuf>,
     /// Adopt although the first render changes MinIO's env
     #[arg(long)]
     pub accept_changes: bool,

@@ -41,7 +41,7 @@ pub struct ExitCode {
 }
 
 /// Every exit code kesgate uses: the one table `--help` and the man page
-/// print, and that README's table and the units' `RestartPreventExitStatus=`
+/// print, and that docs/commands.md's table and the units' `RestartPreventExitStatus=`
 /// are tested against. `status` reads 1 broken, 2 a warning (the order of
 /// severity scripts test with `-ge`); `status --nagios` uses the
 /// monitoring-plugins order instead (1 WARNING, 2 CRITICAL), because
@@ -308,7 +308,7 @@ impl Error {
             Error::Assets(_) => (EX_CANTCREAT, FAILED, "assets"),
             // Its memory, lock or metrics file cannot be had, whatever the
             // cause (full, read-only, another user's directory): 73, as
-            // README and `kesgate watch --help` say.
+            // docs/commands.md and `kesgate --help` say.
             Error::Watch(_) => (EX_CANTCREAT, FAILED, "watch"),
             Error::View(v) if v.is_permission() => (EX_NOPERM, FAILED, "minio_view"),
             Error::View(_) => (EX_CONFIG, FAILED, "minio_view"),
@@ -409,14 +409,14 @@ mod tests {
         assert_eq!(table().len(), EXIT_CODES.len(), "a code listed twice");
     }
 
-    /// README's table lists exactly the codes of the table.
+    /// docs/commands.md's table lists exactly the codes of the table.
     #[test]
-    fn readmes_exit_code_table_is_the_table() {
-        let readme = include_str!("../README.md");
-        let section = readme
-            .split("### Exit codes")
+    fn the_documented_exit_code_table_is_the_table() {
+        let doc = include_str!("../docs/commands.md");
+        let section = doc
+            .split("## Exit codes")
             .nth(1)
-            .expect("README has an exit codes section");
+            .expect("docs/commands.md has an exit codes section");
         let listed: BTreeSet<u8> = section
             .lines()
             .skip_while(|l| !l.starts_with('|'))
@@ -427,7 +427,7 @@ mod tests {
         assert_eq!(
             listed,
             table(),
-            "README's exit codes differ from EXIT_CODES"
+            "docs/commands.md's exit codes differ from EXIT_CODES"
         );
     }
 

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version are answers; anything else is a usage
-            // error: EX_USAGE (64), as README's table says, not clap's 2.
+            // error: EX_USAGE (64), as the exit code table says, not clap's 2.
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => error::EX_USAGE,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::Outcome;
 use crate::cli::InitArgs;
-use crate::config::init::{Draft, DraftAuth, InitError, Seen};
+use crate::config::init::{Draft, DraftAuth, DraftVault, InitError, Seen};
 use crate::config::{ConfigError, DEFAULT_MINIO_UNIT, EnvFileSettings, Settings};
 use crate::error::Error;
 use crate::files::atomic::{Attributes, Mode, write_at};
@@ -60,16 +60,28 @@ pub async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
         set: Vec::new(),
     };
     let unit = minio_unit::read(DEFAULT_MINIO_UNIT, None, &env_file).await;
-    let (draft, key) = if args.adopt {
+    let (mut draft, key) = if args.adopt {
         adopt(&env, &unit, &key_file)?
     } else {
         new_installation(args, &env, &unit, &key_file)?
     };
+    // The Vault behind KES: not in MinIO's environment, so only the
+    // operator can say it; checked below as the loader will read it.
+    if !args.vault.is_empty() {
+        draft.vault = Some(DraftVault {
+            address: args.vault.clone(),
+            ca: args.vault_ca.as_deref().map(absolute),
+        });
+    } else if args.vault_ca.is_some() {
+        return Err(InitError::Usage("--vault-ca goes with --vault ADDRESS".into()).into());
+    }
     let text = draft.text()?;
     // Validated as the loader will read it, before anything is written.
     let settings = load_as_written(&draft, &key, &key_file, config)?;
+    let mut changes_pending = false;
     if args.adopt {
-        unchanged_by_render(&settings, &env, &unit, config, args.accept_changes).await?;
+        changes_pending =
+            unchanged_by_render(&settings, &env, &unit, config, args.accept_changes).await?;
         let blocks = would_block(&settings, &unit).await;
         if !blocks.is_empty() && !args.force {
             return Err(InitError::WouldBlock { what: blocks }.into());
@@ -111,6 +123,12 @@ pub async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
     }
     if wrote.last() == Some(&true) {
         outln!("wrote {} ({})", config.display(), draft.origin);
+    }
+    if args.adopt && changes_pending {
+        outln!(
+            "next: `kesgate render --dry-run --diff` shows the change above; `kesgate render` makes it, then `systemctl restart {DEFAULT_MINIO_UNIT}` (on every node together in a cluster)"
+        );
+        return Ok(Outcome::Done);
     }
     if args.adopt {
         outln!(
@@ -190,6 +208,7 @@ fn new_installation(
         ca: args.ca.as_deref().map(absolute),
         default_key: args.key_name.clone(),
         env_file: env.path.clone(),
+        vault: None,
     };
     Ok((draft, key))
 }
@@ -256,14 +275,15 @@ fn load_as_written(
 }
 
 /// `--adopt`: kesgate's first render must change no byte MinIO reads;
-/// else the masked diff, and a refusal unless `--accept-changes`.
+/// else the masked diff, and a refusal unless `--accept-changes`. True
+/// when the first render will change what MinIO reads (accepted).
 async fn unchanged_by_render(
     settings: &Settings,
     env: &EnvFileSettings,
     unit: &MinioUnit,
     config: &Path,
     accept: bool,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let options = render::Options {
         action: render::Action::DryRun,
         diff: true,
@@ -289,7 +309,7 @@ async fn unchanged_by_render(
     }
     let content: Vec<&&render::Report> = changes.iter().filter(|f| f.content_differs).collect();
     if content.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let mut diff = String::new();
     for f in &content {
@@ -300,9 +320,17 @@ async fn unchanged_by_render(
     if accept {
         outln!("adopting with --accept-changes; kesgate's first render will apply:");
         out!("{diff}");
-        return Ok(());
+        return Ok(true);
     }
-    Err(InitError::WouldChange { diff }.into())
+    // The diff alone on standard output, so it can be saved as a patch;
+    // the refusal and its fix on standard error.
+    out!("{diff}");
+    let files = content
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" and ");
+    Err(InitError::WouldChange { files }.into())
 }
 
 /// `--adopt`: what kesgate would refuse at MinIO's next start although

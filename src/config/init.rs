@@ -40,9 +40,9 @@ pub enum InitError {
         fix: &'static str,
     },
     #[error(
-        "adopting would change what MinIO reads — kesgate's first render would rewrite:\n{diff}nothing was written\n  fix: review the change above; run `kesgate init --adopt --accept-changes` to adopt it anyway (the next render applies it), or edit the file first"
+        "adopting would change what MinIO reads: kesgate's first render would rewrite {files} (the masked diff is on standard output); nothing was written\n  fix: review that change; run `kesgate init --adopt --accept-changes` to adopt it anyway (the next render applies it), or edit the file first"
     )]
-    WouldChange { diff: String },
+    WouldChange { files: String },
     #[error(
         "with kesgate in charge, MinIO's next start would be held back for what does not stop it today:\n{}\nnothing was written\n  fix: fix the above first (recommended), or run `kesgate init --adopt --force` to adopt anyway",
         what.iter().map(|w| format!("  - {w}")).collect::<Vec<_>>().join("\n")
@@ -94,13 +94,23 @@ pub struct Draft {
     pub ca: Option<PathBuf>,
     pub default_key: String,
     pub env_file: PathBuf,
+    /// `[vault]`: the Vault behind KES (`init --vault`), so that a sealed
+    /// Vault is named as the cause.
+    pub vault: Option<DraftVault>,
+}
+
+/// `[vault]` of a drafted configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftVault {
+    pub address: Vec<String>,
+    pub ca: Option<PathBuf>,
 }
 
 impl Draft {
     /// The TOML text: the same draft gives the same bytes everywhere.
     pub fn text(&self) -> Result<String, InitError> {
         let mut t = format!(
-            "# kesgate configuration, written by `kesgate init` ({}).\n# Reference: /usr/share/doc/kesgate/examples/kesgate.toml\n\n[kes]\n",
+            "# kesgate configuration, written by `kesgate init` ({}).\n# Reference: kesgate.toml(5)\n\n[kes]\n",
             self.origin
         );
         let endpoints: Vec<String> = self.endpoints.iter().map(|e| toml_string(e)).collect();
@@ -138,6 +148,13 @@ impl Draft {
                 "\n[env_file]\npath = {}\n",
                 toml_path(&self.env_file, "the env file")?
             ));
+        }
+        if let Some(v) = &self.vault {
+            let address: Vec<String> = v.address.iter().map(|a| toml_string(a)).collect();
+            t.push_str(&format!("\n[vault]\naddress = [{}]\n", address.join(", ")));
+            if let Some(ca) = &v.ca {
+                t.push_str(&format!("ca = {}\n", toml_path(ca, "--vault-ca")?));
+            }
         }
         Ok(t)
     }
@@ -269,6 +286,7 @@ pub fn adopt(seen: &Seen, other_kms: &[String], api_key_file: &Path) -> Result<A
             ca: get("MINIO_KMS_KES_CAPATH").map(from_minio),
             default_key,
             env_file: seen.env_file.to_owned(),
+            vault: None,
         },
         api_key,
     })
@@ -286,6 +304,7 @@ mod tests {
             ca: Some("/etc/kes/tls/ca \"quoted\".pem".into()),
             default_key: "minio-default".into(),
             env_file: "/etc/default/minio".into(),
+            vault: None,
         }
     }
 

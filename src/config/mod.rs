@@ -285,7 +285,7 @@ impl Settings {
             .map_err(|problem| ConfigError::Read {
                 path: path.to_owned(),
                 problem,
-                fix: "create it (see README, \"Configuration\") or pass --config FILE",
+                fix: "create it (`kesgate init --adopt` writes one from MinIO's settings; `man kesgate.toml`) or pass --config FILE",
             })?;
         let ctx = Source { path, text: &text };
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
@@ -405,9 +405,9 @@ fn validate_vault(ctx: &Source, raw: RawVault) -> Result<VaultSettings, ConfigEr
 
 fn fix_for_syntax(message: &str) -> &'static str {
     if message.contains("unknown field") {
-        "remove the key or correct its spelling (README, \"Configuration\", lists every key)"
+        "remove the key or correct its spelling (`man kesgate.toml` lists every key)"
     } else if message.contains("missing field") {
-        "add the missing key (README, \"Configuration\")"
+        "add the missing key (`man kesgate.toml`)"
     } else if message.contains("unknown variant") {
         "use one of the values listed"
     } else {

@@ -284,6 +284,15 @@ fn duplicates_are_adopted_with_accept_changes_and_the_next_render_applies_them()
     );
     let out = h.init(&["--adopt", "--accept-changes"]);
     assert_exit(&out, 0);
+    // Its next step is the one that applies the change it accepted, not
+    // the `render --check` that would now answer "differs".
+    let said = text(&out);
+    assert!(
+        said.contains("next: `kesgate render --dry-run --diff`"),
+        "{said}"
+    );
+    assert!(!said.contains("nothing to change"), "{said}");
+    assert_exit(&run_bounded(&h.config(), &["render", "--check"], &[]), 1);
     assert_exit(&run_bounded(&h.config(), &["render"], &[]), 0);
     assert_exit(&run_bounded(&h.config(), &["render", "--check"], &[]), 0);
     let env = std::fs::read_to_string(h.env()).unwrap();
@@ -604,4 +613,47 @@ fn init_killed_between_its_writes_never_leaves_the_gate_on_with_a_stale_key() {
         );
         assert_eq!(std::fs::read_to_string(h.key()).unwrap().trim(), OTHER_KEY);
     }
+}
+
+/// `init --vault` writes `[vault]`, so that a wait caused by a sealed Vault
+/// names it; the address is checked as the loader checks it, and
+/// `--vault-ca` alone is a usage error.
+#[test]
+fn init_names_the_vault_behind_kes() {
+    let h = Host::new();
+    h.write_env("minio", "MINIO_VOLUMES=/var/lib/minio\n");
+    let out = h.init(&[
+        "--endpoint",
+        UNREACHABLE,
+        "--vault",
+        "https://vault.example.net:8200",
+        "--dry-run",
+    ]);
+    assert_exit(&out, 0);
+    let said = text(&out);
+    assert!(
+        said.contains("[vault]\naddress = [\"https://vault.example.net:8200\"]\n"),
+        "{said}"
+    );
+    let out = h.init(&[
+        "--endpoint",
+        UNREACHABLE,
+        "--vault",
+        "ftp://vault",
+        "--dry-run",
+    ]);
+    assert_exit(&out, 78);
+    let out = h.init(&[
+        "--endpoint",
+        UNREACHABLE,
+        "--vault-ca",
+        "ca.pem",
+        "--dry-run",
+    ]);
+    assert_exit(&out, 64);
+    assert!(
+        text(&out).contains("--vault-ca goes with --vault"),
+        "{}",
+        text(&out)
+    );
 }

@@ -103,7 +103,7 @@ fn a_quiet_round_writes_metrics_and_tells_nothing() {
 }
 
 /// The load on KES: a round asks each endpoint a bounded, stated number
-/// of requests (README, "Between boots": 6 for the default key alone, whose
+/// of requests (docs/monitoring.md: 6 for the default key alone, whose
 /// presence MinIO's round trip proves, plus one describe per other
 /// configured key; one more, `/version`, when `/v1/status` is refused).
 #[test]
@@ -320,7 +320,7 @@ fn a_round_killed_before_it_remembered_tells_again() {
 }
 
 /// A state directory that is another user's: the watch cannot keep its
-/// memory there — 73 (cannot create), as README says, with the fix; no
+/// memory there — 73 (cannot create), as docs/commands.md says, with the fix; no
 /// metrics claim a round that was not remembered.
 #[test]
 fn a_state_directory_of_another_user_is_73_with_the_fix() {

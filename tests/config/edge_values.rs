@@ -22,7 +22,7 @@ const COMMANDS: &[&[&str]] = &[
     &["status", "--json"],
 ];
 
-/// The exit codes README documents.
+/// The exit codes docs/commands.md documents.
 const DOCUMENTED: &[i32] = &[0, 1, 64, 69, 73, 76, 77, 78];
 
 fn values() -> Vec<(&'static str, String)> {

@@ -44,7 +44,7 @@ for u in kesgate.service kesgate-keys.service kesgate-buckets.service kesgate-wa
     [ ! -s "$work/verify.err" ] || die "systemd-analyze verify $u warns: $(cat "$work/verify.err")"
 done
 # `systemd-analyze security --offline` came with systemd 250: scored under
-# bookworm only (README "Supported systems" says what older ones lose).
+# bookworm only (docs/operations.md says what older ones lose).
 if [ "$SUITE" = bookworm ]; then
     for u in kesgate.service kesgate-keys.service kesgate-buckets.service kesgate-watch.service; do
         ct systemd-analyze security --offline=true --threshold=20 "/usr/lib/systemd/system/$u" \

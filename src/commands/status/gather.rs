@@ -168,8 +168,11 @@ fn unit_problem(u: &UnitState, kes_unit: Option<&str>, minio: &str) -> Option<St
     let seeding = name.starts_with("kesgate-");
     match u.active_state.as_str() {
         "active" => {}
-        // A seeding unit that never ran (condition false, not yet wanted) is not broken.
+        // A seeding unit that never ran (condition false, not yet wanted) is not broken;
+        // nor is one still at work (a status right after MinIO's start): its failure
+        // would be.
         "inactive" if seeding && u.result.as_deref() == Some("success") => {}
+        "activating" if seeding => {}
         _ => return Some(format!("{name} is {}", why())),
     }
     if name == minio && !u.drop_ins.iter().any(|d| is_ours(d, minio)) {

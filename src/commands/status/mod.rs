@@ -44,7 +44,7 @@ pub async fn run(config: &Path, format: StatusFormat) -> Outcome {
     report.outcome()
 }
 
-/// The `--json` document (README "kesgate status --json" lists the fields).
+/// The `--json` document (docs/commands.md lists the fields).
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub config: String,

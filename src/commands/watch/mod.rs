@@ -225,7 +225,7 @@ fn publish_metrics(path: Option<&Path>, metrics: &str, memory: &mut Memory) -> O
                 dir.display()
             ),
             Err(Published::Failed(why)) => format!(
-                "cannot write the metrics file {}: {why}; fix: see README, \"Between boots\"",
+                "cannot write the metrics file {}: {why}; fix: see `man kesgate.toml`, [watch] textfile",
                 path.display()
             ),
         },

@@ -7,7 +7,7 @@
 //! — safely (crate::files::safe_path), as MinIO and systemd read them — and works
 //! out the new contents and the order of the writes; [`commit`] performs
 //! them under the host's write lock, with a record of the unfinished change
-//! in kesgate's state directory. How kesgate writes (README "How kesgate
+//! in kesgate's state directory. How kesgate writes (docs/design.md "How kesgate
 //! writes"): MinIO's view is the complete old or the complete new
 //! configuration at every instant and across the two moments that make it
 //! up (systemd reads its file when it starts MinIO, MinIO reads
