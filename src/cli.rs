@@ -254,7 +254,7 @@ pub struct InitArgs {
     /// MinIO's env file [default: /etc/default/minio]
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
-    /// The API key file [default: /etc/kesgate/kes-api-key]
+    /// API key file [default: /etc/kesgate/kes-api-key]
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
     /// KES endpoint https://HOST:PORT (repeatable)
@@ -268,7 +268,7 @@ pub struct InitArgs {
     /// The CA of KES's certificate (file or directory).
     #[arg(long, value_name = "FILE|DIR", conflicts_with = "adopt")]
     pub ca: Option<PathBuf>,
-    /// MinIO's default key.
+    /// MinIO's default key
     #[arg(
         long,
         value_name = "NAME",
@@ -276,17 +276,16 @@ pub struct InitArgs {
         conflicts_with = "adopt"
     )]
     pub key_name: String,
-    /// The Vault behind KES, https://HOST:8200 (repeatable): names a sealed
-    /// Vault as the cause
+    /// The Vault behind KES (repeatable)
     #[arg(long, value_name = "URL")]
     pub vault: Vec<String>,
-    /// The CA of the Vault's certificate, on top of the system roots
+    /// The CA of the Vault's certificate
     #[arg(long, value_name = "FILE")]
     pub vault_ca: Option<PathBuf>,
     /// Adopt although the first render changes MinIO's env
     #[arg(long)]
     pub accept_changes: bool,
-    /// Replace differing files (old: FILE.kesgate-prev), adopt anyway
+    /// Replace differing files (kept as *.kesgate-prev); adopt anyway
     #[arg(long)]
     pub force: bool,
     /// Print what would be written; write nothing.

@@ -315,6 +315,17 @@ impl Error {
         }
     }
 
+    /// The unit's STATUS= line once the command has failed: the cause
+    /// first, and for a timed-out wait what the Vault said with it.
+    pub fn status_line(&self) -> String {
+        match self {
+            Error::Wait(w) => w
+                .status_line()
+                .unwrap_or_else(|| crate::text::headline(self)),
+            _ => crate::text::headline(self),
+        }
+    }
+
     /// The KES endpoint concerned, if any (KESGATE_ENDPOINT).
     fn endpoint(&self) -> Option<String> {
         match self {

@@ -161,7 +161,7 @@ fn fail(e: &Error, notifier: &Notifier, episode: &Episode) -> u8 {
     } else {
         tracing::debug!("failed as before ({}): {}", class.kind, headline(e));
     }
-    notifier.status(&headline(e));
+    notifier.status(&e.status_line());
     class.code
 }
 

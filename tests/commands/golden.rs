@@ -219,7 +219,14 @@ fn status_outputs_are_pinned_over_the_scenarios() {
     for (name, make) in SCENES {
         let scene = make();
         for (format, args) in FORMATS {
-            let out = run(&scene.config, args);
+            // Unwrapped: where a line wraps depends on the lengths of what
+            // the normalizer replaces (ports, durations). The wrapping has
+            // its own test (status.rs).
+            let out = kesgate_for(&scene.config)
+                .args(args)
+                .env("COLUMNS", "1000")
+                .output()
+                .unwrap();
             let stdout = String::from_utf8_lossy(&out.stdout);
             let got = format!(
                 "exit {}\n{}",

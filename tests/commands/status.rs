@@ -319,3 +319,71 @@ fn a_missing_default_key_is_told_from_the_round_trip_alone() {
         .count();
     assert_eq!(describes, 0, "the round trip already told");
 }
+
+/// A four-endpoint cluster with KES down fits a screen: at most 24 lines
+/// of at most 100 characters, the endpoints' shared state said once (not
+/// once per endpoint, and not again in the verdict), every problem with
+/// its fix on a line of its own.
+#[test]
+fn kes_down_on_four_endpoints_fits_a_screen_with_every_fix() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let cfg = f.start_config(&kes.endpoint());
+    assert_eq!(run(&cfg, &["start"]).status.code(), Some(0));
+    // Four endpoints on ports nothing listens on (bound, then released).
+    let ports: Vec<u16> = (0..4)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let endpoints: Vec<String> = ports
+        .iter()
+        .map(|p| format!("\"https://127.0.0.1:{p}\""))
+        .collect();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let old = text
+        .lines()
+        .find(|l| l.starts_with("endpoints = "))
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        &cfg,
+        text.replace(&old, &format!("endpoints = [{}]", endpoints.join(", "))),
+    )
+    .unwrap();
+    // MinIO's env file names them: only KES is down.
+    assert_eq!(run(&cfg, &["render"]).status.code(), Some(0));
+    let out = kesgate_for(&cfg)
+        .arg("status")
+        .env_remove("COLUMNS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(lines.len() <= 24, "{} lines:\n{shown}", lines.len());
+    for l in &lines {
+        assert!(l.chars().count() <= 100, "wider than 100: {l:?}\n{shown}");
+    }
+    assert_eq!(shown.matches("Connection refused").count(), 1, "{shown}");
+    assert!(shown.contains("all 4 endpoints"), "{shown}");
+    let problems: Vec<&str> = shown
+        .split("\nproblems:\n")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .split("\n  - ")
+        .collect();
+    for p in &problems {
+        assert!(
+            p.contains("\n    fix: "),
+            "a problem without its fix: {p}\n{shown}"
+        );
+    }
+}

@@ -52,7 +52,12 @@ fn no_rust_shapes(what: &str, t: &str) {
 
 /// Status, text and JSON: the endpoint's state holds `needles`.
 fn status_says(cfg: &std::path::Path, needles: &[&str]) {
-    let out = run(cfg, &["status"]);
+    // Unwrapped, so that a sentence is one line to compare.
+    let out = kesgate_for(cfg)
+        .arg("status")
+        .env("COLUMNS", "1000")
+        .output()
+        .unwrap();
     let t = format!("{}{}", String::from_utf8_lossy(&out.stdout), text(&out));
     no_rust_shapes("status", &t);
     let json = run(cfg, &["status", "--json"]);

@@ -21,13 +21,15 @@ set_wait_timeout 30s
 ct systemctl enable --now minio.service >/dev/null 2>&1 || die "minio did not start"
 wait_for_prop kesgate-buckets.service ActiveState '^active$' >/dev/null
 
-# status_is EXIT PATTERN: `kesgate status` exits EXIT and its verdict line
-# matches PATTERN; the JSON goes to $work/status.json.
+# status_is EXIT VERDICT [PATTERN]: `kesgate status` exits EXIT, its verdict
+# line starts with VERDICT and (unwrapped: COLUMNS) a line matches PATTERN;
+# the JSON goes to $work/status.json.
 status_is() {
     local rc=0
-    ct kesgate status >"$work/status.txt" 2>&1 || rc=$?
+    ct env COLUMNS=1000 kesgate status >"$work/status.txt" 2>&1 || rc=$?
     [ "$rc" = "$1" ] || die "kesgate status exited $rc, expected $1: $(cat "$work/status.txt")"
     grep -Eq "^kesgate status: $2" "$work/status.txt" || die "verdict not /$2/: $(cat "$work/status.txt")"
+    [ -z "${3:-}" ] || grep -Eq -- "$3" "$work/status.txt" || die "no line /$3/: $(cat "$work/status.txt")"
     rc=0
     ct kesgate status --json >"$work/status.json" 2>"$work/status.err" || rc=$?
     [ "$rc" = "$1" ] || die "kesgate status --json exited $rc, expected $1"
@@ -61,7 +63,7 @@ grep -q 'run as root' "$work/status-nobody.txt" || die "non-root status does not
 log "the env file drifted"
 cp "$CT_ROOT/etc/default/minio" "$work/minio.good"
 sed -i 's/^MINIO_KMS_KES_KEY_NAME=.*/MINIO_KMS_KES_KEY_NAME=other-key/' "$CT_ROOT/etc/default/minio"
-status_is 1 "NOT OK: .*/etc/default/minio differs from the configuration: MINIO_KMS_KES_KEY_NAME"
+status_is 1 "NOT OK: 1 problem" "/etc/default/minio no longer matches kesgate's configuration: MINIO_KMS_KES_KEY_NAME; fix: "
 [ "$(jq_py 'r["env_file"]["matches"]')" = False ] || die "json env_file.matches"
 cp -p "$work/minio.good" "$CT_ROOT/etc/default/minio"
 status_is 0 "OK"
@@ -72,14 +74,14 @@ import sys, boto3
 boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}", region_name="us-east-1",
              aws_access_key_id="minio-admin", aws_secret_access_key=sys.argv[2]).delete_bucket_encryption(Bucket="encrypted")
 PY
-status_is 1 "NOT OK: bucket encrypted: none"
+status_is 1 "NOT OK: 1 problem" "^  - bucket encrypted: none"
 [ "$(jq_py 'r["buckets"][0]["encryption"]')" = none ] || die "json bucket encryption"
 ct kesgate buckets >/dev/null 2>&1
 status_is 0 "OK"
 
 log "the key store is sealed"
 seal_openbao
-status_is 1 "NOT OK: KES https://localhost:$KES_PORT: key store unreachable"
+status_is 1 "NOT OK: 1 problem" "^  https://localhost:$KES_PORT  key store unreachable"
 [ "$(jq_py 'r["kes"][0]["ready"]')" = False ] || die "json kes ready"
 [ "$(jq_py 'r["vault"]["sealed"], r["vault"]["threshold"], r["vault"]["progress"]')" = "True 1 0" ] || die "json vault: $(jq_py 'r["vault"]')"
 grep -q "^vault: Vault $BAO_ADDR is sealed: 0 of 1 unseal keys entered" "$work/status.txt" || die "no vault line: $(cat "$work/status.txt")"

@@ -11,6 +11,7 @@ use crate::net::tls::{Expiry, SeenCert};
 use crate::peers::kes::client::KesClient;
 use crate::peers::kes::generation;
 use crate::peers::s3::S3Client;
+use crate::peers::vault::VaultState;
 use crate::stages::buckets::{credentials, current, strip_arn};
 use crate::stages::keys;
 use crate::stages::render;
@@ -83,6 +84,7 @@ pub async fn look(config: &Path, loaded: &Result<Settings, ConfigError>) -> Repo
         let unit = crate::host::minio_unit::unit(settings).await;
         kes(&mut r, settings, &unit).await;
         vault(&mut r, settings).await;
+        not_ready(&mut r, settings);
         env_file(&mut r, settings, &unit);
         fingerprint(&mut r, settings, &unit);
         buckets(&mut r, settings, &unit).await;
@@ -181,6 +183,75 @@ fn unit_problem(u: &UnitState, kes_unit: Option<&str>, minio: &str) -> Option<St
         ));
     }
     None
+}
+
+/// The endpoints that are not ready, when that keeps MinIO from starting
+/// (none ready, or `[wait] require = "all"`): one problem per state they
+/// share, with its fix — with `[vault]`, the cause KES and its Vault give
+/// together, as `wait` gives it, in place of both.
+fn not_ready(r: &mut Report, settings: &Settings) {
+    let down: Vec<&EndpointStatus> = r.kes.iter().filter(|e| !e.ready).collect();
+    let required_all = settings.wait.require == crate::config::Require::All;
+    if down.is_empty() || (down.len() < r.kes.len() && !required_all) {
+        return;
+    }
+    let kinds: Vec<wait::probe::Kind> = down.iter().filter_map(|e| kind_of(e)).collect();
+    if let Some(v) = r.vault.as_ref().filter(|v| v.state() != VaultState::Ok)
+        && kinds.len() == down.len()
+        && down.len() == r.kes.len()
+    {
+        let unit = settings.wait.kes_unit.as_deref().unwrap_or_default();
+        let d = wait::combine(&kinds, v, unit, None);
+        let alone = v.describe();
+        r.problems.retain(|p| *p != alone);
+        r.problems.push(format!("{}; fix: {}", d.text, d.fix));
+        return;
+    }
+    // Grouped by what they say (the endpoint's own name taken out).
+    let mut groups: Vec<(String, Vec<&EndpointStatus>)> = Vec::new();
+    for e in down {
+        let said = e.state.replace(&e.endpoint, "KES");
+        match groups.iter_mut().find(|(s, _)| *s == said) {
+            Some((_, members)) => members.push(e),
+            None => groups.push((said, vec![e])),
+        }
+    }
+    let all = r.kes.len();
+    let mut problems = Vec::new();
+    for (_, members) in groups {
+        let first = members[0];
+        let mut text = if members.len() == 1 {
+            first.sentence()
+        } else if members.len() == all {
+            format!(
+                "KES, all {all} endpoints: {}",
+                first.state.replace(&first.endpoint, "KES")
+            )
+        } else {
+            let names: Vec<&str> = members.iter().map(|e| e.endpoint.as_str()).collect();
+            format!(
+                "KES {}: {}",
+                names.join(", "),
+                first.state.replace(&first.endpoint, "KES")
+            )
+        };
+        if !text.contains("fix: ")
+            && let Some(kind) = kind_of(first)
+        {
+            text = format!("{text}; fix: {}", kind.fix());
+        }
+        problems.push(text);
+    }
+    r.problems.extend(problems);
+}
+
+/// The not-ready kind of an endpoint's state; no complete answer in time
+/// is KES not reachable, as far as a fix goes.
+fn kind_of(e: &EndpointStatus) -> Option<wait::probe::Kind> {
+    match e.condition.as_str() {
+        "no_answer" => Some(wait::probe::Kind::Unreachable),
+        c => wait::probe::Kind::from_name(c),
+    }
 }
 
 /// `[vault]`: every node's seal status and health; the report shows the
@@ -293,16 +364,7 @@ async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit
         }
         r.kes.push(status);
     }
-    let not_ready: Vec<String> = r
-        .kes
-        .iter()
-        .filter(|e| !e.ready)
-        .map(EndpointStatus::sentence)
-        .collect();
-    let required_all = settings.wait.require == crate::config::Require::All;
-    if ready_endpoint.is_none() || required_all {
-        r.problems.extend(not_ready);
-    }
+
     // The default key's presence is what the round trip on the ready
     // endpoint proved: one describe less per round.
     let proven = ready_endpoint.as_ref().and_then(|ep| {
@@ -609,25 +671,7 @@ fn env_file(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit:
         format!("{}:{group}", name(m.uid()))
     });
     let mode = meta.as_ref().map(|m| format!("{:04o}", m.mode() & 0o7777));
-    if !check.exists {
-        r.problems
-            .push(format!("{} does not exist", path.display()));
-    }
-    if !check.minio_problems.is_empty() {
-        r.problems.push(format!(
-            "MinIO would refuse {}: {}",
-            path.display(),
-            check.minio_problems.join("; ")
-        ));
-    }
-    if check.exists && !check.drift.is_empty() {
-        r.problems.push(format!(
-            "{} differs from the configuration: {} (run `kesgate render --diff`)",
-            path.display(),
-            check.drift.join(", ")
-        ));
-    }
-    r.env_file = Some(EnvStatus {
+    let status = EnvStatus {
         path: path.display().to_string(),
         read_by,
         exists: check.exists,
@@ -636,7 +680,12 @@ fn env_file(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit:
         matches: check.exists && check.drift.is_empty(),
         drift: check.drift,
         minio_problems: check.minio_problems,
-    });
+    };
+    let (state, sentence) = status.verdict();
+    if state != "matches" {
+        r.problems.push(sentence);
+    }
+    r.env_file = Some(status);
 }
 
 async fn buckets(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit::MinioUnit) {
@@ -691,7 +740,7 @@ async fn buckets(r: &mut Report, settings: &Settings, unit: &crate::host::minio_
         };
         if !ok {
             r.problems.push(format!(
-                "bucket {}: {encryption}, not SSE-KMS with key {want} (run `kesgate buckets`)",
+                "bucket {}: {encryption}, not SSE-KMS with key {want}; fix: `kesgate buckets` sets it (or `systemctl restart kesgate-buckets`)",
                 bucket.name
             ));
         }

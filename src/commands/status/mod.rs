@@ -151,6 +151,46 @@ pub struct BucketStatus {
     pub encryption: String,
 }
 
+impl EnvStatus {
+    /// The env file's state (`missing`, `refused`, `differs`, `matches`)
+    /// and its sentence with the fix: `status`'s problem and the watch's
+    /// condition say the same.
+    pub fn verdict(&self) -> (&'static str, String) {
+        if !self.exists {
+            (
+                "missing",
+                format!(
+                    "{} does not exist; fix: `kesgate render` writes it",
+                    self.path
+                ),
+            )
+        } else if !self.minio_problems.is_empty() {
+            (
+                "refused",
+                format!(
+                    "MinIO would refuse {}: {}; fix: `kesgate render` writes it as MinIO reads it",
+                    self.path,
+                    self.minio_problems.join("; ")
+                ),
+            )
+        } else if !self.matches {
+            (
+                "differs",
+                format!(
+                    "{} no longer matches kesgate's configuration: {}; fix: `kesgate render --diff` shows it, `kesgate render` writes it",
+                    self.path,
+                    self.drift.join(", ")
+                ),
+            )
+        } else {
+            (
+                "matches",
+                format!("{} matches kesgate's configuration", self.path),
+            )
+        }
+    }
+}
+
 impl EndpointStatus {
     /// Its state as a sentence that names the endpoint (a permanent
     /// failure's sentence names it already).

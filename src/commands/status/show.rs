@@ -8,29 +8,18 @@ use crate::host::systemd::bus::UnitState;
 
 pub fn human(r: &Report) -> String {
     let mut s = String::new();
-    let verdict = match (r.problems.first(), r.not_seen.is_empty()) {
-        (Some(first), _) => {
-            let more = match r.problems.len() {
-                1 => String::new(),
-                n => format!(" (+{} more below)", n - 1),
-            };
-            // The verdict is one line; the block a fix announces follows
-            // under "problems".
-            let first = first.lines().next().unwrap_or_default();
-            format!("NOT OK: {first}{more}")
-        }
-        (None, _) if !r.warnings.is_empty() => {
-            let more = match r.warnings.len() {
-                1 => String::new(),
-                n => format!(" (+{} more below)", n - 1),
-            };
-            format!("WARNING: {}{more}", r.warnings[0])
-        }
-        (None, true) => "OK: encryption at rest is healthy on this host".to_owned(),
-        (None, false) => "UNKNOWN: nothing broken in what kesgate could see (see below)".to_owned(),
+    let verdict = match (r.problems.len(), r.not_seen.is_empty()) {
+        // Each problem is told once, below, with its fix.
+        (1, _) => "NOT OK: 1 problem, below with its fix".to_owned(),
+        (n @ 2.., _) => format!("NOT OK: {n} problems, below with their fixes"),
+        (0, _) if !r.warnings.is_empty() => match r.warnings.len() {
+            1 => "WARNING: 1 warning, below".to_owned(),
+            n => format!("WARNING: {n} warnings, below"),
+        },
+        (0, true) => "OK: encryption at rest is healthy on this host".to_owned(),
+        (0, false) => "UNKNOWN: nothing broken in what kesgate could see (see below)".to_owned(),
     };
-    let _ = writeln!(s, "kesgate status: {verdict}");
-    let _ = writeln!(s, "configuration: {}", r.config);
+    let _ = writeln!(s, "kesgate status: {verdict}\nconfiguration: {}", r.config);
     if let Some(units) = &r.units {
         let _ = writeln!(s, "\nunits:");
         for u in units {
@@ -44,10 +33,9 @@ pub fn human(r: &Report) -> String {
             let _ = writeln!(s, "  trusting {trust}, as MinIO does");
         }
         for e in &r.kes {
-            // One line per endpoint: a block its fix announces is under
-            // "problems".
-            let state = e.state.lines().next().unwrap_or_default();
-            let mut line = format!("  {}  {state} in {} ms", e.endpoint, e.latency_ms);
+            // One line per endpoint, its state in a few words: the whole
+            // sentence and its fix are under "problems", once.
+            let mut line = format!("  {}  {} in {} ms", e.endpoint, short(e), e.latency_ms);
             if let Some(v) = &e.version {
                 let _ = write!(line, ", version {v}");
             }
@@ -59,9 +47,13 @@ pub fn human(r: &Report) -> String {
             }
             if let (Some(at), Some(days)) = (e.earliest_expiry, e.days_left) {
                 let date = crate::text::unix_time(at);
-                let _ = write!(line, ", certificates valid until {date} ({days} days)");
+                let days = match days {
+                    1 => "1 day".to_owned(),
+                    n => format!("{n} days"),
+                };
+                let _ = write!(line, ", certificates valid until {date} ({days})");
             }
-            let _ = writeln!(s, "{line}");
+            let _ = writeln!(s, "{}", wrap(&line, "      "));
         }
     }
     if let Some(v) = &r.vault {
@@ -72,15 +64,18 @@ pub fn human(r: &Report) -> String {
             .unwrap_or_default();
         let _ = writeln!(s, "\nvault: {}{version}", v.describe());
     }
+    let mut separated = false;
     match (&r.fingerprint, &r.fingerprint_note) {
         (Some(f), _) => {
-            let _ = writeln!(
-                s,
-                "\nfleet fingerprint: {f} (MinIO's compared MINIO_* set; the same on every node of a cluster)"
+            let line = format!(
+                "fleet fingerprint: {f} (of the MINIO_* set MinIO compares: equal on all nodes)"
             );
+            let _ = writeln!(s, "\n{}", wrap(&line, "  "));
+            separated = true;
         }
         (None, Some(note)) => {
-            let _ = writeln!(s, "\nfleet fingerprint: {note}");
+            let _ = writeln!(s, "\n{}", wrap(&format!("fleet fingerprint: {note}"), "  "));
+            separated = true;
         }
         (None, None) => {}
     }
@@ -96,7 +91,9 @@ pub fn human(r: &Report) -> String {
         } else {
             "needs attention (below)".to_owned()
         };
-        let _ = writeln!(s, "\nenv file {}{owner}: {state}", env.path);
+        // Under the fingerprint: both are about what MinIO reads.
+        let gap = if separated { "" } else { "\n" };
+        let _ = writeln!(s, "{gap}env file {}{owner}: {state}", env.path);
     }
     if !r.keys.is_empty() {
         let keys: Vec<String> = r
@@ -131,11 +128,94 @@ pub fn human(r: &Report) -> String {
         if !items.is_empty() {
             let _ = writeln!(s, "\n{title}:");
             for p in items {
-                let _ = writeln!(s, "  - {}", p.replace('\n', "\n    "));
+                let _ = writeln!(s, "{}", item(p));
             }
         }
     }
     s
+}
+
+/// The width text lines are wrapped to, unless `COLUMNS` says another
+/// (40 at least).
+const WIDTH: usize = 100;
+
+fn width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|w| *w >= 40)
+        .unwrap_or(WIDTH)
+}
+
+/// An endpoint's state in a few words.
+fn short(e: &super::EndpointStatus) -> String {
+    if e.ready {
+        return e.state.lines().next().unwrap_or_default().to_owned();
+    }
+    match e.condition.as_str() {
+        "forbidden" => "refused kesgate's identity (403)".to_owned(),
+        "untrusted" => "certificate not trusted".to_owned(),
+        "client_certificate_rejected" => "client certificate rejected".to_owned(),
+        "not_kes" => "does not answer like KES".to_owned(),
+        "no_answer" => "no complete answer in time".to_owned(),
+        c => crate::stages::wait::probe::Kind::from_name(c)
+            .map_or_else(|| c.replace('_', " "), |k| k.describe().to_owned()),
+    }
+}
+
+/// A problem, warning or note as a list item: its fix on a line of its
+/// own, a block it announces indented under it, each line wrapped.
+fn item(p: &str) -> String {
+    item_at(p, width())
+}
+
+fn item_at(p: &str, width: usize) -> String {
+    let (what, fix) = match p.split_once("; fix: ") {
+        Some((what, fix)) => (what, Some(fix)),
+        None => (p, None),
+    };
+    let mut lines = Vec::new();
+    let mut rest = what.lines();
+    if let Some(first) = rest.next() {
+        lines.push(wrap_at(&format!("  - {first}"), "    ", width));
+    }
+    let mut fix_lines = fix.map(str::lines);
+    if let Some(fix) = fix_lines.as_mut().and_then(Iterator::next) {
+        lines.push(wrap_at(&format!("    fix: {fix}"), "      ", width));
+    }
+    // The block (a policy) follows its line, as it is: YAML keeps its indentation.
+    for l in rest.chain(fix_lines.into_iter().flatten()) {
+        lines.push(format!("    {l}"));
+    }
+    lines.join("\n")
+}
+
+/// `line` wrapped at [`width`] on spaces, later lines starting with
+/// `indent`; a word longer than the width stays whole.
+fn wrap(line: &str, indent: &str) -> String {
+    wrap_at(line, indent, width())
+}
+
+fn wrap_at(line: &str, indent: &str, width: usize) -> String {
+    let body = line.trim_start_matches(' ');
+    let mut out = String::new();
+    let mut current = line[..line.len() - body.len()].to_owned();
+    let mut fresh = true;
+    for word in body.split(' ') {
+        if !fresh && current.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&current);
+            out.push('\n');
+            current = indent.to_owned();
+            fresh = true;
+        }
+        if !fresh {
+            current.push(' ');
+        }
+        current.push_str(word);
+        fresh = false;
+    }
+    out.push_str(&current);
+    out
 }
 
 fn unit_line(u: &UnitState) -> String {
@@ -210,4 +290,50 @@ pub fn nagios(r: &Report) -> (String, u8) {
         let _ = write!(perf, " cert_days_left={days};{};0", r.warn_before_days);
     }
     (format!("KESGATE {state} - {why} | {perf}"), code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{item_at, wrap_at};
+
+    fn item(p: &str) -> String {
+        item_at(p, 100)
+    }
+
+    #[test]
+    fn a_problem_is_wrapped_with_its_fix_on_a_line_of_its_own() {
+        let long = format!("{} end; fix: do {}", "word ".repeat(30), "this ".repeat(30));
+        let shown = item(&long);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(lines.iter().all(|l| l.chars().count() <= 100), "{shown}");
+        assert!(lines[0].starts_with("  - word"), "{shown}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("    fix: do this")),
+            "{shown}"
+        );
+        // Every word kept, in order.
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            words(&shown.replace("  - ", "").replace("fix: ", "")),
+            words(&long.replace("; fix: ", " "))
+        );
+    }
+
+    #[test]
+    fn a_block_a_fix_announces_keeps_its_indentation() {
+        let shown = item("refused; fix: add this policy:\npolicy:\n  minio:\n  - /v1/ready");
+        assert_eq!(
+            shown,
+            "  - refused\n    fix: add this policy:\n    policy:\n      minio:\n      - /v1/ready"
+        );
+    }
+
+    #[test]
+    fn a_word_longer_than_the_width_stays_whole() {
+        let word = "x".repeat(150);
+        assert_eq!(
+            wrap_at(&format!("  {word} y"), "    ", 100),
+            format!("  {word}\n    y")
+        );
+    }
 }

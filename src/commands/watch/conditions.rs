@@ -225,36 +225,7 @@ pub fn observe(
     }
     certificates(report, warn, now, &mut out);
     if let Some(env) = &report.env_file {
-        let refused = !env.minio_problems.is_empty();
-        let (state, sentence) = if !env.exists {
-            (
-                "missing",
-                format!("{} does not exist; fix: `kesgate render`", env.path),
-            )
-        } else if refused {
-            (
-                "refused",
-                format!(
-                    "MinIO would refuse {}: {}",
-                    env.path,
-                    env.minio_problems.join("; ")
-                ),
-            )
-        } else if !env.matches {
-            (
-                "differs",
-                format!(
-                    "{} no longer matches kesgate's configuration: {}; fix: `kesgate render --diff` shows it, `kesgate render` writes it",
-                    env.path,
-                    env.drift.join(", ")
-                ),
-            )
-        } else {
-            (
-                "matches",
-                format!("{} matches kesgate's configuration", env.path),
-            )
-        };
+        let (state, sentence) = env.verdict();
         out.push(Observed {
             family: Family::Env,
             subject: env.path.clone(),

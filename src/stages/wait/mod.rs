@@ -3,6 +3,7 @@
 //! retried with backoff; permanent ones fail at once with the fix.
 
 mod diagnosis;
+pub use diagnosis::{Diagnosis, combine};
 mod inspect;
 mod kes_unit;
 pub mod probe;
@@ -21,7 +22,6 @@ use crate::logging::ids;
 use crate::peers::kes::client::KesClient;
 use crate::peers::vault::VaultWatch;
 use crate::retry::Retry;
-use diagnosis::Diagnosis;
 pub use inspect::inspect;
 use probe::{Api, Outcome, Permanent, probe};
 pub use probe::{Kind, NotReady};
@@ -316,15 +316,18 @@ impl Pauses<'_, '_> {
             }
             delay = delay.saturating_sub(asked.elapsed());
         }
-        let line = status_line(endpoints, attempt, delay);
-        let line = match &self.vault_note {
-            Some(v) => format!("{line}; {v}"),
-            None => line,
-        };
-        self.notifier.status(&match &self.watch.note {
-            Some(note) => format!("{note}; {line}"),
-            None => line,
-        });
+        // The cause and what to do first (the Vault's account, the KES
+        // unit's state), the endpoints' states and counters last.
+        let line = [
+            self.watch.note.clone(),
+            self.vault_note.as_ref().map(ToString::to_string),
+            Some(status_line(endpoints, attempt, delay)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ");
+        self.notifier.status(&line);
         self.notifier.extend_timeout(delay + EXTEND_MARGIN);
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
@@ -612,6 +615,29 @@ fn client_cert_advice(kes: &KesSettings, detail: &str) -> (&'static str, &'stati
 }
 
 impl WaitError {
+    /// The unit's last STATUS= line: the cause and its fix first, then that
+    /// the wait gave up (a timeout keeps what the Vault said, which the
+    /// first line of the message alone would drop).
+    pub fn status_line(&self) -> Option<String> {
+        let WaitError::TimedOut {
+            waited,
+            last,
+            vault,
+        } = self
+        else {
+            return None;
+        };
+        let cause = match vault {
+            Some(d) => d.text.clone(),
+            None => summary(last),
+        };
+        Some(format!(
+            "{cause}; fix: {}; gave up after {}",
+            timed_out_fix(last, vault.as_ref()),
+            humantime::format_duration(*waited)
+        ))
+    }
+
     /// The endpoint the failure is about, for the journal's KESGATE_ENDPOINT.
     pub fn endpoint(&self) -> Option<&Endpoint> {
         match self {

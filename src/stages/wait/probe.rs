@@ -62,6 +62,36 @@ impl Kind {
         }
     }
 
+    /// The kind a stable name names (`status --json`'s `condition`).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        [
+            Kind::Unreachable,
+            Kind::KeyStoreUnreachable,
+            Kind::KeyStoreUnavailable,
+            Kind::ServerError,
+            Kind::CertificateTime,
+            Kind::LocalLimit,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+
+    /// What fixes it, where nothing is known of KES's Vault (with
+    /// `[vault]`, crate::stages::wait::diagnosis says more).
+    pub fn fix(self) -> &'static str {
+        match self {
+            Kind::Unreachable => {
+                "start KES (`journalctl -u kes` says why it stopped); one whose Vault was sealed at its start has exited: unseal the Vault, then restart KES"
+            }
+            Kind::KeyStoreUnreachable | Kind::KeyStoreUnavailable => {
+                "unseal KES's key store (e.g. `bao operator unseal`) or bring it back; KES notices within 10 s"
+            }
+            Kind::ServerError => "see KES's log (e.g. `journalctl -u kes`)",
+            Kind::CertificateTime => "check the clock (`timedatectl`), or renew KES's certificate",
+            Kind::LocalLimit => crate::files::FIX_DESCRIPTORS,
+        }
+    }
+
     /// Short words for STATUS= and the journal.
     pub fn describe(self) -> &'static str {
         match self {

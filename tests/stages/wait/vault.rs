@@ -88,6 +88,33 @@ fn every_vault_state_is_said_with_what_kes_says() {
         69,
         "KES is down because its Vault is sealed (KES exits when it cannot log in at start-up)",
     );
+    // STATUS= leads with the cause and what to do, the endpoint and the
+    // counters after it; the last one, after the timeout, keeps the cause
+    // and its fix.
+    let (_, _, status) = wait(&cfg);
+    let waiting: Vec<&String> = status.iter().filter(|m| m.contains("attempt")).collect();
+    assert!(!waiting.is_empty(), "{status:?}");
+    for m in &waiting {
+        assert!(
+            m.starts_with("STATUS=KES is down because its Vault is sealed"),
+            "the cause first: {m}"
+        );
+        assert!(
+            m.find("unseal it") < m.find("attempt"),
+            "counters last: {m}"
+        );
+    }
+    let last = status
+        .iter()
+        .rev()
+        .find(|m| m.starts_with("STATUS="))
+        .unwrap();
+    assert!(
+        last.starts_with("STATUS=KES is down because its Vault is sealed")
+            && last.contains("fix: unseal Vault")
+            && last.contains("gave up after"),
+        "the last STATUS= keeps the cause: {last}"
+    );
     let v = vault_json(&cfg);
     assert_eq!(
         [&v["sealed"], &v["progress"], &v["threshold"], &v["shares"]],
