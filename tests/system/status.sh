@@ -63,7 +63,7 @@ grep -q 'run as root' "$work/status-nobody.txt" || die "non-root status does not
 log "the env file drifted"
 cp "$CT_ROOT/etc/default/minio" "$work/minio.good"
 sed -i 's/^MINIO_KMS_KES_KEY_NAME=.*/MINIO_KMS_KES_KEY_NAME=other-key/' "$CT_ROOT/etc/default/minio"
-status_is 1 "NOT OK: 1 problem" "/etc/default/minio no longer matches kesgate's configuration: MINIO_KMS_KES_KEY_NAME; fix: "
+status_is 1 "NOT OK: 1 problem" "/etc/default/minio no longer matches kesgate's configuration: MINIO_KMS_KES_KEY_NAME$"
 [ "$(jq_py 'r["env_file"]["matches"]')" = False ] || die "json env_file.matches"
 cp -p "$work/minio.good" "$CT_ROOT/etc/default/minio"
 status_is 0 "OK"
@@ -102,7 +102,8 @@ printf '[Service]\nExecStartPre=/bin/false\n' >"$CT_ROOT/etc/systemd/system/mini
 ct systemctl daemon-reload
 ct systemctl restart --no-block minio.service
 wait_for_prop minio.service ActiveState '^failed$' >/dev/null
-status_is 1 "NOT OK: minio.service is failed/failed, result exit-code"
+status_is 1 "NOT OK: [0-9]+ problems?" "^  - minio.service is failed/failed, result exit-code"
+grep -q "^    fix: .*journalctl -u minio.service" "$work/status.txt" || die "no fix for the failed unit: $(cat "$work/status.txt")"
 rm "$CT_ROOT/etc/systemd/system/minio.service.d/zz-broken.conf"
 ct systemctl daemon-reload
 ct systemctl reset-failed minio.service
@@ -110,7 +111,7 @@ ct systemctl start minio.service
 
 log "KES is down"
 ct systemctl stop kes.service
-status_is 1 "NOT OK: kes.service is inactive/dead"
+status_is 1 "NOT OK: [0-9]+ problems" "^  - kes.service is inactive/dead"
 grep -q "KES https://localhost:$KES_PORT: not reachable" "$work/status.txt" || die "status does not say KES is unreachable"
 ct systemctl start kes.service
 wait_for_kes_listening

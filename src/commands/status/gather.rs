@@ -175,7 +175,18 @@ fn unit_problem(u: &UnitState, kes_unit: Option<&str>, minio: &str) -> Option<St
         // would be.
         "inactive" if seeding && u.result.as_deref() == Some("success") => {}
         "activating" if seeding => {}
-        _ => return Some(format!("{name} is {}", why())),
+        "failed" => {
+            return Some(format!(
+                "{name} is {}; fix: `journalctl -u {name}` says why; then `systemctl reset-failed {name}` and `systemctl start {name}`",
+                why()
+            ));
+        }
+        _ => {
+            return Some(format!(
+                "{name} is {}; fix: `systemctl start {name}` (`systemctl status {name}` says what it waits for)",
+                why()
+            ));
+        }
     }
     if name == minio && !u.drop_ins.iter().any(|d| is_ours(d, minio)) {
         return Some(format!(

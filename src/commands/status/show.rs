@@ -23,7 +23,9 @@ pub fn human(r: &Report) -> String {
     if let Some(units) = &r.units {
         let _ = writeln!(s, "\nunits:");
         for u in units {
-            let _ = writeln!(s, "  {}", unit_line(u));
+            for line in format!("  {}", unit_line(u)).lines() {
+                let _ = writeln!(s, "{}", wrap(line, &" ".repeat(28)));
+            }
         }
     }
     if !r.kes.is_empty() {
