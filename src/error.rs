@@ -115,21 +115,28 @@ pub const EXIT_CODES: [ExitCode; 11] = [
     },
 ];
 
-/// The EXIT STATUS text of `--help` and the man page, from [`EXIT_CODES`].
-pub fn exit_status_help() -> String {
-    let mut s = String::from("Exit status:\n");
-    for e in &EXIT_CODES {
-        let units = match e.on_exit {
+impl ExitCode {
+    /// "64 (EX_USAGE, not retried)": the code, its name and what the units
+    /// do with it, as `--help` and the man page print it.
+    pub fn label(&self) -> String {
+        let units = match self.on_exit {
             OnExit::Answer => "",
             OnExit::Retry => ", retried by the units",
             OnExit::Stop => ", not retried",
         };
-        let name = if e.name.is_empty() {
-            String::new()
+        if self.name.is_empty() {
+            self.code.to_string()
         } else {
-            format!(" ({}{units})", e.name)
-        };
-        s.push_str(&format!("  {}{name}: {}\n", e.code, e.meaning));
+            format!("{} ({}{units})", self.code, self.name)
+        }
+    }
+}
+
+/// The EXIT STATUS text of `--help` and the man page, from [`EXIT_CODES`].
+pub fn exit_status_help() -> String {
+    let mut s = String::from("Exit status:\n");
+    for e in &EXIT_CODES {
+        s.push_str(&format!("  {}: {}\n", e.label(), e.meaning));
     }
     s.push_str("  Killed by SIGTERM or SIGINT: stopped by that signal, in any state.");
     s

@@ -16,7 +16,7 @@ use clap_complete::Shell;
 
 use super::Outcome;
 use crate::cli::Cli;
-use crate::error::{EXIT_CODES, OnExit};
+use crate::error::EXIT_CODES;
 
 /// The pages written by hand, shipped as they are.
 const HAND_WRITTEN: [(&str, &str); 2] = [
@@ -195,17 +195,7 @@ fn main_page(cmd: &Command) -> String {
     }
     p.push_str(".SH \"EXIT STATUS\"\n");
     for e in &EXIT_CODES {
-        let units = match e.on_exit {
-            OnExit::Answer => "",
-            OnExit::Retry => " The units retry it.",
-            OnExit::Stop => " The units do not retry it.",
-        };
-        let name = if e.name.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", e.name)
-        };
-        let _ = writeln!(p, ".TP\n.B {}{name}\n{}.{units}", e.code, text(e.meaning));
+        let _ = writeln!(p, ".TP\n.B {}\n{}.", e.label(), text(e.meaning));
     }
     p.push_str(
         ".TP\n.B SIGTERM, SIGINT\nKilled by that signal: stopped, in any state, within milliseconds.\n",
@@ -307,7 +297,11 @@ mod tests {
             }
         }
         for e in &EXIT_CODES {
-            assert!(page.contains(&format!(".TP\n.B {}", e.code)), "{}", e.code);
+            assert!(
+                page.contains(&format!(".TP\n.B {}", e.label())),
+                "{}",
+                e.code
+            );
         }
         for section in [
             "SYNOPSIS",

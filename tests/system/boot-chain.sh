@@ -14,9 +14,7 @@ chain_setup
 build_deb
 
 log "a host that already runs MinIO with KES set up by hand (the runbook)"
-chain_host
-ct systemctl enable --now minio.service >/dev/null 2>&1 || die "MinIO did not start: $(ct journalctl -u minio -n 20 --no-pager)"
-wait_for_prop minio.service ActiveState '^active$' >/dev/null
+hand_made_host
 minio_pid=$(unit_prop minio.service MainPID)
 
 log "install the .deb: nothing changes for the running MinIO"

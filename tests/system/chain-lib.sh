@@ -38,6 +38,14 @@ chain_host() {
     wait_for_kes_listening
 }
 
+# hand_made_host: the host the manual runbook leaves (chain_host), with
+# MinIO started and active.
+hand_made_host() {
+    chain_host
+    ct systemctl enable --now minio.service >/dev/null 2>&1 || die "MinIO did not start: $(ct journalctl -u minio -n 20 --no-pager)"
+    wait_for_prop minio.service ActiveState '^active$' >/dev/null
+}
+
 # build_deb: the release .deb (packaging/build deb), or $KESGATE_DEB.
 build_deb() {
     if [ -n "${KESGATE_DEB:-}" ]; then DEB=$KESGATE_DEB; return; fi

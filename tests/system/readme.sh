@@ -26,9 +26,7 @@ PY
 chain_setup
 build_deb
 log "a host that runs MinIO with KES set up by hand (the runbook), MinIO active"
-chain_host
-ct systemctl enable --now minio.service >/dev/null 2>&1 || die "MinIO did not start: $(ct journalctl -u minio -n 20 --no-pager)"
-wait_for_prop minio.service ActiveState '^active$' >/dev/null
+hand_made_host
 
 log "README, Install: $(cat "$work/install.sh")"
 cp "$DEB" "$CT_ROOT/root/"
