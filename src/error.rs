@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
-use crate::config::init::InitError;
+use crate::config::draft::InitError;
 use crate::logging::ids;
 use crate::net::tls::TlsSetupError;
 use crate::stages::buckets::BucketsError;
@@ -155,7 +155,7 @@ pub enum IdentityError {
     )]
     ApiKey {
         what: String,
-        reason: crate::kes::apikey::ApiKeyError,
+        reason: crate::kes_types::apikey::ApiKeyError,
     },
     #[error("{what}: not a usable certificate: {reason}")]
     Certificate { what: String, reason: String },

@@ -31,7 +31,7 @@ mod host;
 /// What kesgate takes from the environment it inherits (own unit or MinIO's).
 mod inherited;
 /// KES's terms as checked values: API keys, identities, key names, policies.
-mod kes;
+mod kes_types;
 /// Journal or terminal logging, MESSAGE_IDs.
 mod logging;
 /// The network part every client shares: TLS as MinIO does it.

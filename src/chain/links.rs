@@ -4,7 +4,6 @@
 
 use crate::config::Settings;
 use crate::error::Error;
-use crate::host::minio_unit;
 use crate::logging;
 use crate::peers::kes::client::KesClient;
 use crate::peers::vault::VaultWatch;
@@ -94,12 +93,12 @@ pub async fn recover(host: &Host<'_>) {
 
 pub async fn wait(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     let s = host.settings;
-    let minio_unit::KesConnection {
+    let crate::peers::kes::connection::KesConnection {
         client,
         pool,
         source,
         trust,
-    } = minio_unit::kes_connection(s, &host.unit).await?;
+    } = crate::stages::kes_connection(s, &host.unit).await?;
     run.pool = Some(pool);
     let mut vault = match &s.vault {
         Some(v) => Some(VaultWatch::connect(v).await?),

@@ -9,9 +9,9 @@ use rustls_pki_types::pem::PemObject;
 use super::Outcome;
 use crate::cli::{IdentityCommand, IdentityOf};
 use crate::error::IdentityError;
-use crate::kes::apikey::{ApiKey, Identity};
-use crate::kes::keyname::KeyName;
-use crate::kes::policy::policy_yaml;
+use crate::kes_types::apikey::{ApiKey, Identity};
+use crate::kes_types::keyname::KeyName;
+use crate::kes_types::policy::policy_yaml;
 
 pub fn run(cmd: &IdentityCommand) -> Result<Outcome, IdentityError> {
     match cmd {

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use super::Outcome;
 use crate::cli::InitArgs;
-use crate::config::init::{Draft, DraftAuth, DraftVault, InitError, Seen};
+use crate::config::draft::{Draft, DraftAuth, DraftVault, InitError, Seen};
 use crate::config::{ConfigError, DEFAULT_MINIO_UNIT, EnvFileSettings, Settings};
 use crate::error::Error;
 use crate::files::atomic::{Attributes, Mode, write_at};
 use crate::host::minio_unit::{self, MinioUnit};
-use crate::kes::apikey::ApiKey;
-use crate::kes::policy::policy_yaml;
+use crate::kes_types::apikey::ApiKey;
+use crate::kes_types::policy::policy_yaml;
 use crate::secret::Secret;
 use crate::stages::{keys, render, wait};
 
@@ -162,7 +162,7 @@ fn adopt(env: &EnvFileSettings, unit: &MinioUnit, key_file: &Path) -> Result<(Dr
         working_directory: &unit.working_directory,
         env_file: &env.path,
     };
-    let adopted = crate::config::init::adopt(&seen, &other, key_file)?;
+    let adopted = crate::config::draft::adopt(&seen, &other, key_file)?;
     let key = match adopted.api_key {
         Some(k) => {
             ApiKey::parse(k.expose()).map_err(|reason| InitError::Invalid {
@@ -337,7 +337,7 @@ async fn unchanged_by_render(
 /// MinIO starts today — read-only, bounded. KES not reachable now is no
 /// such thing (MinIO would not start either): said, and passed.
 async fn would_block(settings: &Settings, unit: &MinioUnit) -> Vec<String> {
-    let (client, trust) = match minio_unit::kes_connection(settings, unit).await {
+    let (client, trust) = match crate::stages::kes_connection(settings, unit).await {
         Ok(c) => (c.client, c.trust),
         Err(e) => return vec![crate::text::headline_and_fix(&e)],
     };
@@ -405,8 +405,8 @@ async fn would_block(settings: &Settings, unit: &MinioUnit) -> Vec<String> {
 /// A new installation's one bounded readiness check: Ok when an endpoint
 /// is ready, else the error `wait` would end with (its exit code).
 async fn readiness(settings: &Settings, unit: &MinioUnit) -> Result<(), Error> {
-    let minio_unit::KesConnection { client, trust, .. } =
-        minio_unit::kes_connection(settings, unit).await?;
+    let crate::peers::kes::connection::KesConnection { client, trust, .. } =
+        crate::stages::kes_connection(settings, unit).await?;
     let inputs = wait::Inputs {
         kes: &settings.kes,
         wait: &settings.wait,

@@ -1,9 +1,9 @@
 //! Configuration: read `/etc/kesgate/kesgate.toml` once, validate everything,
 //! and hand the stages typed settings they never need to re-check.
 
+pub mod draft;
 mod ellipses;
 mod env_file;
-pub mod init;
 mod raw;
 mod secrets;
 mod seeding;
@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::kes::apikey::{ApiKey, Identity};
-use crate::kes::keyname::KeyName;
+use crate::kes_types::apikey::{ApiKey, Identity};
+use crate::kes_types::keyname::KeyName;
 pub use env_file::{DEFAULT_PATH as DEFAULT_ENV_FILE, EnvFileSettings};
 pub use raw::Require;
 use raw::{OneOrMany, RawConfig, RawKes, RawVault, RawWait};
@@ -262,7 +262,7 @@ pub enum ConfigError {
     )]
     ApiKey {
         source_name: String,
-        reason: crate::kes::apikey::ApiKeyError,
+        reason: crate::kes_types::apikey::ApiKeyError,
     },
 }
 

@@ -6,7 +6,7 @@ use super::raw::RawKes;
 
 use super::{API_KEY_CREDENTIAL, Auth, ClientIdentity, ConfigError, Source};
 use crate::files::regular;
-use crate::kes::apikey::ApiKey;
+use crate::kes_types::apikey::ApiKey;
 use crate::secret::{PrivateError, Secret};
 
 /// Picks the one authentication method: a systemd credential named

@@ -6,7 +6,7 @@ use reqwest::Url;
 
 use super::raw::{RawBucket, RawKey, RawMinio};
 use super::{ConfigError, Source};
-use crate::kes::keyname::KeyName;
+use crate::kes_types::keyname::KeyName;
 
 pub const DEFAULT_MINIO_ENDPOINT: &str = "http://127.0.0.1:9000";
 pub const DEFAULT_MINIO_UNIT: &str = "minio.service";

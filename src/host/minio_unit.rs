@@ -331,7 +331,7 @@ pub fn kes_ca_source(settings: &Settings, runs_as: Option<&RunsAs>) -> CaSource 
 /// The trust pool MinIO builds for KES, read as MinIO's user (off the
 /// runtime thread: these are files kesgate does not own).
 /// `runs_as`: [`runs_as`]'s answer, asked once by the caller.
-async fn kes_trust(
+pub async fn kes_trust(
     settings: &Settings,
     runs_as: Option<&RunsAs>,
 ) -> Result<(Arc<TrustPool>, CaSource), TlsSetupError> {
@@ -351,46 +351,6 @@ async fn kes_trust(
     }
     let pool = crate::net::tls::pool::build(Section::Kes, source.clone(), reader).await?;
     Ok((pool, source))
-}
-
-/// A KES client as MinIO connects: its identity, the trust it builds (read
-/// as MinIO's user), and how that trust is described.
-pub struct KesConnection {
-    pub client: crate::peers::kes::client::KesClient,
-    /// The pool, with the chains it verified (certificate lifetimes).
-    pub pool: Arc<TrustPool>,
-    pub source: CaSource,
-    /// "trusted: …" for an untrusted server's message ([`describe_trust`]).
-    pub trust: String,
-}
-
-/// The one way kesgate connects to KES as MinIO would.
-pub async fn kes_connection(
-    settings: &Settings,
-    unit: &MinioUnit,
-) -> Result<KesConnection, TlsSetupError> {
-    let (pool, source) = kes_trust(settings, unit.runs_as.as_ref()).await?;
-    let trust = describe_trust(&source, &pool.skipped);
-    let client = crate::peers::kes::client::KesClient::new(&settings.kes, pool.clone())?;
-    Ok(KesConnection {
-        client,
-        pool,
-        source,
-        trust,
-    })
-}
-
-/// What is trusted for KES, as an untrusted server's message names it:
-/// the pool's source, and the files MinIO's user cannot read.
-pub fn describe_trust(source: &CaSource, skipped: &[PathBuf]) -> String {
-    let mut trust = format!("\n  trusted: {source}, as MinIO does");
-    for p in skipped {
-        trust.push_str(&format!(
-            "\n  skipped: {} (MinIO's user cannot read it)",
-            p.display()
-        ));
-    }
-    trust
 }
 
 /// `--certs-dir DIR`, `--certs-dir=DIR`, `-S DIR` or `-S=DIR` in MINIO_OPTS

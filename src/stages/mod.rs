@@ -12,3 +12,18 @@ pub mod minio_view;
 pub mod render;
 /// Until KES is ready: reachable, trusted, authorised, its key store answering.
 pub mod wait;
+
+use crate::config::Settings;
+use crate::host::minio_unit::{self, MinioUnit};
+use crate::net::tls::TlsSetupError;
+use crate::peers::kes::connection::KesConnection;
+
+/// The one way kesgate connects to KES as MinIO would: MinIO's trust, as
+/// MinIO's user reads it, under kesgate's identity (which is MinIO's).
+pub async fn kes_connection(
+    settings: &Settings,
+    unit: &MinioUnit,
+) -> Result<KesConnection, TlsSetupError> {
+    let (pool, source) = minio_unit::kes_trust(settings, unit.runs_as.as_ref()).await?;
+    KesConnection::new(&settings.kes, pool, source)
+}

@@ -299,7 +299,7 @@ async fn vault(r: &mut Report, settings: &Settings) {
 }
 
 async fn kes(r: &mut Report, settings: &Settings, unit: &crate::host::minio_unit::MinioUnit) {
-    let connection = match crate::host::minio_unit::kes_connection(settings, unit).await {
+    let connection = match crate::stages::kes_connection(settings, unit).await {
         Ok(c) => c,
         Err(e) => {
             let text = format!("KES client: {}", headline(&e));
@@ -627,7 +627,7 @@ async fn server_info(
 async fn key_present(
     client: &KesClient,
     endpoint: &Endpoint,
-    key: &crate::kes::keyname::KeyName,
+    key: &crate::kes_types::keyname::KeyName,
 ) -> Option<bool> {
     match client
         .get(endpoint, &format!("/v1/key/describe/{key}"))

@@ -2,5 +2,6 @@
 //! what tells its API generations apart.
 
 pub mod client;
+pub mod connection;
 pub mod generation;
 pub mod tls;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use reqwest::Method;
 
 use crate::config::{Endpoint, KesSettings, VaultSettings};
-use crate::kes::keyname::KeyName;
-use crate::kes::policy::policy_yaml;
+use crate::kes_types::keyname::KeyName;
+use crate::kes_types::policy::policy_yaml;
 use crate::logging::ids;
 use crate::peers::kes::client::{KesClient, Response, TransportError};
 use crate::retry::Retry;

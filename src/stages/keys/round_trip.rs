@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::{KeyError, Session};
 use crate::config::Endpoint;
-use crate::kes::keyname::KeyName;
+use crate::kes_types::keyname::KeyName;
 use crate::peers::kes::client::KesClient;
 use crate::secret::Secret;
 

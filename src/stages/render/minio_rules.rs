@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-pub use crate::kes::MINIO_KES_VARS as KES_VARS;
+pub use crate::kes_types::MINIO_KES_VARS as KES_VARS;
 /// MinIO KMS (MinKMS): another key server; switching loses access to data.
 pub const MINKMS_VARS: [&str; 4] = [
     "MINIO_KMS_SERVER",

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::config::{Endpoint, KesSettings, Require, WaitSettings};
 use crate::host::systemd::episode::Episode;
 use crate::host::systemd::notify::Notifier;
-use crate::kes::policy::policy_yaml;
+use crate::kes_types::policy::policy_yaml;
 use crate::logging::ids;
 use crate::peers::kes::client::KesClient;
 use crate::peers::vault::VaultWatch;

@@ -19,7 +19,7 @@
 //! the policy line that would prove it.
 
 use crate::config::Endpoint;
-use crate::kes::keyname::KeyName;
+use crate::kes_types::keyname::KeyName;
 use crate::peers::kes::client::{KesClient, Response, TransportError};
 
 /// What kesgate learned about an endpoint's API, kept between probes.

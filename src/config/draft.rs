@@ -209,7 +209,7 @@ pub fn adopt(seen: &Seen, other_kms: &[String], api_key_file: &Path) -> Result<A
         });
     }
     // The same name set differently by two files (or two readers of one).
-    for name in crate::kes::MINIO_KES_VARS {
+    for name in crate::kes_types::MINIO_KES_VARS {
         let mut seen_in: Vec<(&str, &String)> = Vec::new();
         for ((_, readers), shown) in seen.files.iter().zip(&names) {
             for values in readers {
