@@ -1,0 +1,207 @@
+//! MinIO's side: the env file it reads, the fleet fingerprint of its
+//! MINIO_* set, its buckets' encryption.
+
+use super::units::credential_directive;
+use super::*;
+
+/// The fleet fingerprint of MinIO's environment as MinIO will read it,
+/// keyed with the secret every node shares: the cluster's API key, or
+/// `[watch] fingerprint_key_file` with certificate auth.
+pub(super) fn fingerprint(
+    r: &mut Report,
+    settings: &Settings,
+    unit: &crate::host::minio_unit::MinioUnit,
+) {
+    let view = match render::minio_view(&settings.env_file, unit) {
+        Ok(view) => view,
+        Err(e) => {
+            r.fingerprint_note = Some(format!("no fingerprint: {}", headline(&e)));
+            return;
+        }
+    };
+    let volumes = view.effective.get("MINIO_VOLUMES").map(String::as_str);
+    if crate::fleet::distributed(volumes).is_some() {
+        host_local(r, settings);
+    }
+    let secret: Vec<u8> = match (&settings.kes.auth, &settings.watch.fingerprint_key) {
+        (_, Some(k)) => k.expose().clone(),
+        (crate::config::Auth::ApiKey { key, .. }, None) => {
+            key.to_text().expose().as_bytes().to_vec()
+        }
+        (crate::config::Auth::CertFile { .. }, None) => {
+            r.fingerprint_note = Some(
+                "no fingerprint: with certificate auth the nodes share no secret; set [watch] fingerprint_key_file to the same key file on every node".into(),
+            );
+            return;
+        }
+    };
+    r.fingerprint = Some(crate::fleet::fingerprint(&view.effective, &secret));
+}
+
+/// What in this host's kesgate configuration alone would make its MINIO_*
+/// set differ from its peers' (a node of a distributed MinIO, or one that
+/// cannot be told apart from one): a rendered value naming this host, or
+/// an API key from a host-local systemd credential.
+fn host_local(r: &mut Report, settings: &Settings) {
+    let desired = render::desired(&settings.kes, &settings.env_file, &settings.path);
+    let hostname = crate::files::regular::read_text(
+        Path::new("/proc/sys/kernel/hostname"),
+        crate::files::regular::MAX_CONFIG,
+    )
+    .unwrap_or_default();
+    for name in crate::fleet::naming_this_host(&desired.set, &hostname) {
+        r.warnings.push(format!(
+            "{name}, as kesgate renders it, names this host ({}): every node of the cluster gets another value, and MinIO refuses a node whose MINIO_* set differs from its peers'; fix: give it the same value on every node (a path or name without the host's), in {}",
+            hostname.trim(),
+            settings.path.display()
+        ));
+    }
+    let kesgate = r
+        .units
+        .iter()
+        .flatten()
+        .find(|u| u.name == "kesgate.service");
+    if let Some(u) = kesgate
+        && let Some((file, directive)) = credential_directive(u)
+    {
+        r.warnings.push(format!(
+            "kesgate.service takes the API key from the host-local systemd credential {} ({directive} in {file}), which wins over the key {} names: a distributed MinIO needs the one API key of the cluster on every node; fix: put the same key in that credential on every node (the fleet fingerprints then agree), or remove {directive} and keep the key in api_key_file",
+            crate::config::API_KEY_CREDENTIAL,
+            settings.path.display()
+        ));
+    }
+}
+
+pub(super) fn env_file(
+    r: &mut Report,
+    settings: &Settings,
+    unit: &crate::host::minio_unit::MinioUnit,
+) {
+    let check = match render::check(&settings.kes, &settings.env_file, unit, &settings.path) {
+        Ok(c) => c,
+        Err(render::RenderError::Read { source, path })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            r.not_seen
+                .push(format!("{} ({source}; run as root)", path.display()));
+            return;
+        }
+        Err(e) => {
+            r.problems.push(format!(
+                "{}: {}",
+                settings.env_file.path.display(),
+                headline(&e)
+            ));
+            return;
+        }
+    };
+    let path = &check.path;
+    let read_by = match &check.layout {
+        render::Layout::One => "systemd".to_owned(),
+        render::Layout::Shared => "systemd and MinIO (MINIO_CONFIG_ENV_FILE names it)".to_owned(),
+        render::Layout::Split(_) => format!(
+            "MinIO (MINIO_CONFIG_ENV_FILE of {}, whose values it overrides)",
+            settings.env_file.path.display()
+        ),
+    };
+    let meta = std::fs::metadata(path).ok();
+    let owner = meta.as_ref().map(|m| {
+        let name = |uid: u32| {
+            nix::unistd::User::from_uid(uid.into())
+                .ok()
+                .flatten()
+                .map_or_else(|| uid.to_string(), |u| u.name)
+        };
+        let group = nix::unistd::Group::from_gid(m.gid().into())
+            .ok()
+            .flatten()
+            .map_or_else(|| m.gid().to_string(), |g| g.name);
+        format!("{}:{group}", name(m.uid()))
+    });
+    let mode = meta.as_ref().map(|m| format!("{:04o}", m.mode() & 0o7777));
+    let status = EnvStatus {
+        path: path.display().to_string(),
+        read_by,
+        exists: check.exists,
+        owner,
+        mode,
+        matches: check.exists && check.drift.is_empty(),
+        drift: check.drift,
+        minio_problems: check.minio_problems,
+    };
+    let (state, sentence) = status.verdict();
+    if state != "matches" {
+        r.problems.push(sentence);
+    }
+    r.env_file = Some(status);
+}
+
+pub(super) async fn buckets(
+    r: &mut Report,
+    settings: &Settings,
+    unit: &crate::host::minio_unit::MinioUnit,
+) {
+    if settings.buckets.is_empty() {
+        return;
+    }
+    let client = match credentials::resolve(
+        &settings.minio,
+        &settings.env_file.path,
+        &unit.working_directory,
+    ) {
+        Ok((access, secret)) => S3Client::new(&settings.minio, access, secret)
+            .await
+            .map_err(|e| headline(&e)),
+        Err(e) => Err(headline(&e)),
+    };
+    let s3 = match client {
+        Ok(s3) => s3,
+        Err(e) => {
+            r.not_seen.push(format!("bucket encryption ({e})"));
+            return;
+        }
+    };
+    match s3.get_unsigned("/minio/health/cluster").await {
+        Ok(200) => {}
+        other => {
+            let why = match other {
+                Ok(status) => format!("HTTP {status}"),
+                Err(e) => e,
+            };
+            r.not_seen.push(format!(
+                "bucket encryption (MinIO {} is not healthy: {why})",
+                s3.endpoint()
+            ));
+            return;
+        }
+    }
+    let mut out = Vec::new();
+    for bucket in &settings.buckets {
+        let want = bucket.key.to_string();
+        let (ok, encryption) = match current(&s3, &bucket.name).await {
+            Ok(Some((alg, key))) => (
+                alg == "aws:kms" && strip_arn(&key) == want,
+                if key.is_empty() {
+                    alg
+                } else {
+                    format!("{alg} with key {key}")
+                },
+            ),
+            Ok(None) => (false, "none".to_owned()),
+            Err(e) => (false, e),
+        };
+        if !ok {
+            r.problems.push(format!(
+                "bucket {}: {encryption}, not SSE-KMS with key {want}; fix: `kesgate buckets` sets it (or `systemctl restart kesgate-buckets`)",
+                bucket.name
+            ));
+        }
+        out.push(BucketStatus {
+            name: bucket.name.clone(),
+            key: want,
+            ok,
+            encryption,
+        });
+    }
+    r.buckets = Some(out);
+}
