@@ -7,6 +7,7 @@
 //! unconfigured one, hear nothing.
 
 mod conditions;
+mod observe;
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,8 @@ use crate::files::safe_path::{self, SafePathError};
 use crate::host::systemd::episode::Episode;
 use crate::text::headline;
 
-use conditions::{Entry, Memory, compare, observe};
+use conditions::{Entry, Memory, compare};
+use observe::observe;
 
 /// The memory's file name in kesgate's state directory.
 const MEMORY: &str = "watch.json";
