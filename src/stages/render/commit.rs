@@ -27,6 +27,7 @@ use std::os::fd::AsFd as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use super::pending::{begin_journal, record_backup, remove_journal};
 use super::{Change, Env, File, Planned, RenderError, desired, edit, prev_name, same_file};
 use crate::config::{EnvFileSettings, KesSettings};
 use crate::files::atomic::{self, Attributes, Mode, step, write_at};
@@ -371,91 +372,4 @@ fn tighten_backup(file: &File) {
             path.display()
         );
     }
-}
-
-const JOURNAL: &str = "render.pending";
-const BACKUPS: &str = "backups";
-
-/// The record of a change under way, in the state directory; kesgate runs
-/// without one where the sandbox keeps it from writing there.
-fn begin_journal(paths: &[String]) {
-    let text = format!(
-        "# kesgate: a render of these files began and has not finished\n{}\n",
-        paths.join("\n")
-    );
-    if let Err(e) = write_state(JOURNAL, text.as_bytes()) {
-        tracing::debug!(
-            "no record of the change in {}: {e}",
-            atomic::state_dir().display()
-        );
-    }
-    #[cfg(feature = "failpoints")]
-    fail::fail_point!("commit-after-journal", |a| {
-        let _ = atomic::injected(a);
-    });
-}
-
-fn remove_journal() {
-    let _ = std::fs::remove_file(atomic::state_dir().join(JOURNAL));
-}
-
-fn write_state(name: &str, content: &[u8]) -> io::Result<()> {
-    let dir = atomic::state_dir();
-    atomic::own_dir(&dir)?;
-    let place = crate::files::safe_path::place(&dir.join(name)).map_err(io::Error::other)?;
-    let mode = Mode {
-        mode: 0o600,
-        uid: None,
-        gid: None,
-    };
-    write_at(&place, content, mode, &Attributes::default())
-}
-
-/// Every backup kesgate made, for the packages' purge and erase.
-fn record_backup(path: &Path) {
-    let dir = atomic::state_dir();
-    let list = std::fs::read_to_string(dir.join(BACKUPS)).unwrap_or_default();
-    let line = path.display().to_string();
-    if line.contains('\n') || list.lines().any(|l| l == line) {
-        return;
-    }
-    let text = format!("{list}{line}\n");
-    if let Err(e) = write_state(BACKUPS, text.as_bytes()) {
-        tracing::debug!("cannot record the backup {line}: {e}");
-    }
-}
-
-/// The files of a render that began and did not finish, if any.
-pub fn unfinished() -> Option<Vec<String>> {
-    let path = atomic::state_dir().join(JOURNAL);
-    let text = crate::files::regular::read_text(&path, crate::files::regular::MAX_CONFIG).ok()?;
-    Some(
-        text.lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .map(crate::text::cut)
-            .collect(),
-    )
-}
-
-/// Completes an unfinished render first, before anything else.
-pub async fn finish_unfinished(
-    kes: &KesSettings,
-    env: &EnvFileSettings,
-    unit: &crate::host::minio_unit::MinioUnit,
-    config: &Path,
-) -> Result<(), RenderError> {
-    let Some(files) = unfinished() else {
-        return Ok(());
-    };
-    tracing::warn!(
-        message_id = crate::logging::ids::ENV_CHANGED,
-        "a render of {} began and did not finish (killed, or the machine stopped): completing it now",
-        files.join(" and ")
-    );
-    let options = super::Options {
-        action: super::Action::Write,
-        diff: false,
-        config,
-    };
-    super::render(kes, env, unit, options).await.map(|_| ())
 }

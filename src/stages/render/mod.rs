@@ -20,6 +20,7 @@ pub mod edit;
 mod error;
 mod files;
 pub mod minio_rules;
+mod pending;
 mod plan;
 mod tell;
 mod view;
@@ -31,7 +32,8 @@ use crate::config::{EnvFileSettings, KesSettings};
 use crate::files::atomic::LockError;
 use crate::host::minio_unit::MinioUnit;
 
-pub use commit::{commit, finish_unfinished};
+pub use commit::commit;
+pub use pending::finish_unfinished;
 
 const API_KEY: &str = "MINIO_KMS_KES_API_KEY";
 
