@@ -6,8 +6,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::Report;
 use crate::host::systemd::bus::UnitState;
 
+/// The report as text: the verdict, then each link's block in chain order,
+/// then the problems (each once, with its fix), warnings and what could
+/// not be seen.
 pub fn human(r: &Report) -> String {
-    let mut s = String::new();
+    let blocks: [fn(&Report) -> String; 6] = [verdict, units, kes, vault, minio_side, lists];
+    blocks.iter().map(|block| block(r)).collect()
+}
+
+fn verdict(r: &Report) -> String {
     let verdict = match (r.problems.len(), r.not_seen.is_empty()) {
         // Each problem is told once, below, with its fix.
         (1, _) => "NOT OK: 1 problem, below with its fix".to_owned(),
@@ -19,82 +26,103 @@ pub fn human(r: &Report) -> String {
         (0, true) => "OK: encryption at rest is healthy on this host".to_owned(),
         (0, false) => "UNKNOWN: nothing broken in what kesgate could see (see below)".to_owned(),
     };
-    let _ = writeln!(s, "kesgate status: {verdict}\nconfiguration: {}", r.config);
-    if let Some(units) = &r.units {
-        let _ = writeln!(s, "\nunits:");
-        for u in units {
-            for line in format!("  {}", unit_line(u)).lines() {
-                let _ = writeln!(s, "{}", wrap(line, &" ".repeat(28)));
-            }
+    format!("kesgate status: {verdict}\nconfiguration: {}\n", r.config)
+}
+
+fn units(r: &Report) -> String {
+    let Some(units) = &r.units else {
+        return String::new();
+    };
+    let mut s = String::from("\nunits:\n");
+    for u in units {
+        for line in format!("  {}", unit_line(u)).lines() {
+            let _ = writeln!(s, "{}", wrap(line, &" ".repeat(28)));
         }
     }
-    if !r.kes.is_empty() {
-        let id = r.identity.as_deref().unwrap_or("from cert_file");
-        let _ = writeln!(s, "\nKES (identity {id}):");
-        if let Some(trust) = &r.trust {
-            let _ = writeln!(s, "  trusting {trust}, as MinIO does");
-        }
-        for e in &r.kes {
-            // One line per endpoint, its state in a few words: the whole
-            // sentence and its fix are under "problems", once.
-            let mut line = format!("  {}  {} in {} ms", e.endpoint, short(e), e.latency_ms);
-            if let Some(v) = &e.version {
-                let _ = write!(line, ", version {v}");
-            }
-            if let Some(api) = &e.api {
-                let _ = write!(line, ", API {api}");
-            }
-            if let Some(rt) = &e.round_trip {
-                let _ = write!(line, ", round trip {rt}");
-            }
-            if let (Some(at), Some(days)) = (e.earliest_expiry, e.days_left) {
-                let date = crate::text::unix_time(at);
-                let days = match days {
-                    1 => "1 day".to_owned(),
-                    n => format!("{n} days"),
-                };
-                let _ = write!(line, ", certificates valid until {date} ({days})");
-            }
-            let _ = writeln!(s, "{}", wrap(&line, "      "));
-        }
+    s
+}
+
+fn kes(r: &Report) -> String {
+    if r.kes.is_empty() {
+        return String::new();
     }
-    if let Some(v) = &r.vault {
-        let version = v
-            .version
-            .as_deref()
-            .map(|x| format!(" (version {x})"))
-            .unwrap_or_default();
-        let _ = writeln!(s, "\nvault: {}{version}", v.describe());
+    let id = r.identity.as_deref().unwrap_or("from cert_file");
+    let mut s = format!("\nKES (identity {id}):\n");
+    if let Some(trust) = &r.trust {
+        let _ = writeln!(s, "  trusting {trust}, as MinIO does");
     }
-    let mut separated = false;
-    match (&r.fingerprint, &r.fingerprint_note) {
-        (Some(f), _) => {
-            let line = format!(
-                "fleet fingerprint: {f} (of the MINIO_* set MinIO compares: equal on all nodes)"
-            );
-            let _ = writeln!(s, "\n{}", wrap(&line, "  "));
-            separated = true;
-        }
-        (None, Some(note)) => {
-            let _ = writeln!(s, "\n{}", wrap(&format!("fleet fingerprint: {note}"), "  "));
-            separated = true;
-        }
-        (None, None) => {}
+    for e in &r.kes {
+        let _ = writeln!(s, "{}", wrap(&endpoint_line(e), "      "));
     }
+    s
+}
+
+/// One line per endpoint, its state in a few words: the whole sentence and
+/// its fix are under "problems", once.
+fn endpoint_line(e: &super::EndpointStatus) -> String {
+    let mut line = format!("  {}  {} in {} ms", e.endpoint, short(e), e.latency_ms);
+    if let Some(v) = &e.version {
+        let _ = write!(line, ", version {v}");
+    }
+    if let Some(api) = &e.api {
+        let _ = write!(line, ", API {api}");
+    }
+    if let Some(rt) = &e.round_trip {
+        let _ = write!(line, ", round trip {rt}");
+    }
+    if let (Some(at), Some(days)) = (e.earliest_expiry, e.days_left) {
+        let date = crate::text::unix_time(at);
+        let days = match days {
+            1 => "1 day".to_owned(),
+            n => format!("{n} days"),
+        };
+        let _ = write!(line, ", certificates valid until {date} ({days})");
+    }
+    line
+}
+
+fn vault(r: &Report) -> String {
+    let Some(v) = &r.vault else {
+        return String::new();
+    };
+    let version = v
+        .version
+        .as_deref()
+        .map(|x| format!(" (version {x})"))
+        .unwrap_or_default();
+    format!("\nvault: {}{version}\n", v.describe())
+}
+
+/// What MinIO reads: the fleet fingerprint of its MINIO_* set, the env
+/// file, the keys and the buckets.
+fn minio_side(r: &Report) -> String {
+    let mut s = match (&r.fingerprint, &r.fingerprint_note) {
+        (Some(f), _) => format!(
+            "\n{}\n",
+            wrap(
+                &format!(
+                    "fleet fingerprint: {f} (of the MINIO_* set MinIO compares: equal on all nodes)"
+                ),
+                "  "
+            )
+        ),
+        (None, Some(note)) => format!("\n{}\n", wrap(&format!("fleet fingerprint: {note}"), "  ")),
+        (None, None) => String::new(),
+    };
     if let Some(env) = &r.env_file {
         let owner = match (&env.owner, &env.mode) {
             (Some(o), Some(m)) => format!(" ({o} {m})"),
             _ => String::new(),
         };
         let state = if !env.exists {
-            "missing".to_owned()
+            "missing"
         } else if env.matches && env.minio_problems.is_empty() {
-            "matches the configuration; MinIO would accept it".to_owned()
+            "matches the configuration; MinIO would accept it"
         } else {
-            "needs attention (below)".to_owned()
+            "needs attention (below)"
         };
         // Under the fingerprint: both are about what MinIO reads.
-        let gap = if separated { "" } else { "\n" };
+        let gap = if s.is_empty() { "\n" } else { "" };
         let _ = writeln!(s, "{gap}env file {}{owner}: {state}", env.path);
     }
     if !r.keys.is_empty() {
@@ -122,6 +150,11 @@ pub fn human(r: &Report) -> String {
             .collect();
         let _ = writeln!(s, "buckets: {}", list.join(", "));
     }
+    s
+}
+
+fn lists(r: &Report) -> String {
+    let mut s = String::new();
     for (title, items) in [
         ("problems", &r.problems),
         ("warnings", &r.warnings),
