@@ -14,9 +14,20 @@ struct Family<'a> {
     samples: Vec<(Vec<(&'a str, String)>, f64)>,
 }
 
-/// The metrics of one status report, at `now` (Unix seconds).
+/// The metrics of one status report, at `now` (Unix seconds): each link's
+/// families in chain order, then the counts.
 pub fn render(r: &Report, now: i64) -> String {
-    let mut families = vec![
+    let mut families = own(r, now);
+    families.extend(kes(r));
+    families.extend(vault(r));
+    families.extend(minio_side(r));
+    families.extend(counts(r));
+    text(&families)
+}
+
+/// kesgate itself: its version, when it looked, whether it could.
+fn own(r: &Report, now: i64) -> Vec<Family<'static>> {
+    vec![
         Family {
             name: "kesgate_build_info",
             help: "kesgate's version (value 1).",
@@ -27,12 +38,18 @@ pub fn render(r: &Report, now: i64) -> String {
             help: "When these values were measured (Unix time).",
             samples: vec![(vec![], now as f64)],
         },
-    ];
-    families.push(Family {
-        name: "kesgate_checked",
-        help: "1 when kesgate's checks ran (its configuration loaded), 0 when nothing could be checked on this host: every other series is then absent, not healthy.",
-        samples: vec![(vec![], f64::from(u8::from(r.checked)))],
-    });
+        Family {
+            name: "kesgate_checked",
+            help: "1 when kesgate's checks ran (its configuration loaded), 0 when nothing could be checked on this host: every other series is then absent, not healthy.",
+            samples: vec![(vec![], f64::from(u8::from(r.checked)))],
+        },
+    ]
+}
+
+/// Each KES endpoint: ready, its key store, MinIO's round trip, the
+/// certificates on MinIO's way to it (and to the Vault).
+fn kes(r: &Report) -> Vec<Family<'_>> {
+    let mut families = Vec::new();
     let ep = |e: &super::EndpointStatus| vec![("endpoint", e.endpoint.clone())];
     families.push(Family {
         name: "kesgate_kes_ready",
@@ -79,6 +96,11 @@ pub fn render(r: &Report, now: i64) -> String {
             })
             .collect(),
     });
+    families
+}
+
+fn vault(r: &Report) -> Vec<Family<'_>> {
+    let mut families = Vec::new();
     if let Some(v) = &r.vault {
         families.push(Family {
             name: "kesgate_vault_sealed",
@@ -95,6 +117,12 @@ pub fn render(r: &Report, now: i64) -> String {
                 .collect(),
         });
     }
+    families
+}
+
+/// What MinIO reads: the env file, the fleet fingerprint, the keys.
+fn minio_side(r: &Report) -> Vec<Family<'_>> {
+    let mut families = Vec::new();
     if let Some(env) = &r.env_file {
         families.push(Family {
             name: "kesgate_env_matches",
@@ -124,16 +152,26 @@ pub fn render(r: &Report, now: i64) -> String {
             )],
         });
     }
-    families.push(Family {
-        name: "kesgate_problems",
-        help: "How many broken links `kesgate status` reports (0 when healthy; it exits 1 when not 0).",
-        samples: vec![(vec![], r.problems.len() as f64)],
-    });
-    families.push(Family {
-        name: "kesgate_warnings",
-        help: "How many warnings `kesgate status` reports (a certificate expiring within [watch] warn_before, a host-local MINIO_* value).",
-        samples: vec![(vec![], r.warnings.len() as f64)],
-    });
+    families
+}
+
+fn counts(r: &Report) -> Vec<Family<'static>> {
+    vec![
+        Family {
+            name: "kesgate_problems",
+            help: "How many broken links `kesgate status` reports (0 when healthy; it exits 1 when not 0).",
+            samples: vec![(vec![], r.problems.len() as f64)],
+        },
+        Family {
+            name: "kesgate_warnings",
+            help: "How many warnings `kesgate status` reports (a certificate expiring within [watch] warn_before, a host-local MINIO_* value).",
+            samples: vec![(vec![], r.warnings.len() as f64)],
+        },
+    ]
+}
+
+/// The families in the text format (a family without samples is left out).
+fn text(families: &[Family<'_>]) -> String {
     let mut out = String::new();
     for f in families.iter().filter(|f| !f.samples.is_empty()) {
         let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
