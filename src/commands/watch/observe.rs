@@ -14,17 +14,30 @@ use crate::net::tls::{Expiry, SeenCert};
 /// The subject of the KES client's own condition (not an endpoint).
 const CLIENT: &str = "(client)";
 
-/// The conditions of `report`. `config`: `Err(sentence)` when the
-/// configuration did not load (then nothing else is observed).
+/// The conditions of `report`, link by link in chain order. `config`:
+/// `Err(sentence)` when the configuration did not load (then nothing else
+/// is observed).
 pub fn observe(
     report: &Report,
     config: Result<(), String>,
     warn: Duration,
     now: i64,
 ) -> Vec<Observed> {
-    let mut out = Vec::new();
     let config_ok = config.is_ok();
-    out.push(match config {
+    let mut out = vec![configuration(report, config)];
+    if !config_ok {
+        return out;
+    }
+    vault(report, &mut out);
+    kes(report, &mut out);
+    keys(report, &mut out);
+    certificates(report, warn, now, &mut out);
+    minio_side(report, &mut out);
+    out
+}
+
+fn configuration(report: &Report, config: Result<(), String>) -> Observed {
+    match config {
         Ok(()) => Observed {
             family: Family::Config,
             subject: report.config.clone(),
@@ -39,10 +52,10 @@ pub fn observe(
             bad: true,
             sentence,
         },
-    });
-    if !config_ok {
-        return out;
     }
+}
+
+fn vault(report: &Report, out: &mut Vec<Observed>) {
     if let Some(v) = &report.vault {
         let state = v.state();
         out.push(Observed {
@@ -53,6 +66,10 @@ pub fn observe(
             sentence: v.describe(),
         });
     }
+}
+
+/// kesgate's own KES client, then each endpoint.
+fn kes(report: &Report, out: &mut Vec<Observed>) {
     // kesgate's own KES client (trust, client certificate): when it cannot
     // be set up, no endpoint is asked at all.
     out.push(match &report.kes_client_error {
@@ -89,6 +106,9 @@ pub fn observe(
             sentence,
         });
     }
+}
+
+fn keys(report: &Report, out: &mut Vec<Observed>) {
     for k in &report.keys {
         let Some(present) = k.present else { continue };
         out.push(Observed {
@@ -106,7 +126,10 @@ pub fn observe(
             },
         });
     }
-    certificates(report, warn, now, &mut out);
+}
+
+/// What MinIO reads: its env file, the fleet fingerprint of its MINIO_* set.
+fn minio_side(report: &Report, out: &mut Vec<Observed>) {
     if let Some(env) = &report.env_file {
         let (state, sentence) = env.verdict();
         out.push(Observed {
@@ -128,7 +151,6 @@ pub fn observe(
             ),
         });
     }
-    out
 }
 
 /// One condition per certificate (role and subject; the same CA seen
