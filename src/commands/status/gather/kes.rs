@@ -18,46 +18,14 @@ pub(super) async fn kes(
         }
     };
     r.trust = Some(connection.source.to_string());
-    let (client, trust) = (&connection.client, connection.trust.as_str());
-    let mut ready_endpoint = None;
-    // All endpoints at once (a few at a time), each bounded by one
-    // request's timeout: `status` answers in seconds however many are down.
-    use futures_util::StreamExt as _;
-    let statuses: Vec<EndpointStatus> =
-        futures_util::stream::iter(settings.kes.endpoints.iter().map(|endpoint| async move {
-            let bound = crate::peers::kes::client::REQUEST_TIMEOUT;
-            tokio::time::timeout(bound, endpoint_status(client, settings, trust, endpoint))
-                .await
-                .unwrap_or_else(|_| EndpointStatus {
-                    endpoint: endpoint.to_string(),
-                    ready: false,
-                    condition: "no_answer".to_owned(),
-                    state: format!(
-                        "no complete answer within {}",
-                        humantime::format_duration(bound)
-                    ),
-                    latency_ms: bound.as_millis() as u64,
-                    round_trip_ms: None,
-                    default_key_present: None,
-                    version: None,
-                    api: None,
-                    round_trip: None,
-                    unproven: None,
-                    certificates: Vec::new(),
-                    earliest_expiry: None,
-                    days_left: None,
-                })
-        }))
-        .buffered(STATUS_CONCURRENCY)
-        .collect()
-        .await;
+    let statuses = endpoints(&connection, settings).await;
     let client_cert = client_certificate(settings);
     let mut told = std::collections::BTreeSet::new();
+    let mut ready_endpoint = None;
     for (endpoint, mut status) in settings.kes.endpoints.iter().zip(statuses) {
-        let host = endpoint.server_name();
         status.certificates = connection
             .pool
-            .seen(&host)
+            .seen(&endpoint.server_name())
             .into_iter()
             .chain(client_cert.clone())
             .collect();
@@ -84,24 +52,65 @@ pub(super) async fn kes(
         }
         r.kes.push(status);
     }
+    keys(r, settings, &connection.client, ready_endpoint.as_ref()).await;
+}
 
-    // The default key's presence is what the round trip on the ready
-    // endpoint proved: one describe less per round.
-    let proven = ready_endpoint.as_ref().and_then(|ep| {
+/// Every endpoint at once (a few at a time), each bounded by one request's
+/// timeout: `status` answers in seconds however many are down.
+async fn endpoints(
+    connection: &crate::peers::kes::connection::KesConnection,
+    settings: &Settings,
+) -> Vec<EndpointStatus> {
+    use futures_util::StreamExt as _;
+    let (client, trust) = (&connection.client, connection.trust.as_str());
+    futures_util::stream::iter(settings.kes.endpoints.iter().map(|endpoint| async move {
+        let bound = crate::peers::kes::client::REQUEST_TIMEOUT;
+        tokio::time::timeout(bound, endpoint_status(client, settings, trust, endpoint))
+            .await
+            .unwrap_or_else(|_| EndpointStatus {
+                endpoint: endpoint.to_string(),
+                ready: false,
+                condition: "no_answer".to_owned(),
+                state: format!(
+                    "no complete answer within {}",
+                    humantime::format_duration(bound)
+                ),
+                latency_ms: bound.as_millis() as u64,
+                round_trip_ms: None,
+                default_key_present: None,
+                version: None,
+                api: None,
+                round_trip: None,
+                unproven: None,
+                certificates: Vec::new(),
+                earliest_expiry: None,
+                days_left: None,
+            })
+    }))
+    .buffered(STATUS_CONCURRENCY)
+    .collect()
+    .await
+}
+
+/// Each configured key, asked on the first ready endpoint. The default
+/// key's presence is what the round trip there proved: one describe less
+/// per round.
+async fn keys(r: &mut Report, settings: &Settings, client: &KesClient, ready: Option<&Endpoint>) {
+    let proven = ready.and_then(|ep| {
         r.kes
             .iter()
             .find(|e| e.endpoint == ep.to_string())
             .and_then(|e| e.default_key_present)
     });
     for key in &settings.keys {
-        let present = match (&ready_endpoint, proven) {
+        let present = match (ready, proven) {
             (Some(_), Some(p)) if *key == settings.kes.default_key => Some(p),
             (Some(ep), _) => key_present(client, ep, key).await,
             (None, _) => None,
         };
         match present {
             Some(false) => r.problems.push(format!("key {key} is missing on KES")),
-            None if ready_endpoint.is_some() => {
+            None if ready.is_some() => {
                 r.not_seen.push(format!("whether key {key} exists"));
             }
             _ => {}
