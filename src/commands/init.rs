@@ -41,40 +41,9 @@ pub async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
     if args.accept_changes && !args.adopt {
         return Err(InitError::Usage("--accept-changes goes with --adopt: a new installation changes MinIO's environment by design".into()).into());
     }
-    let env_file = args
-        .env_file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_ENV_FILE));
-    let env_file = absolute(&env_file);
-    let key_file = absolute(
-        &args
-            .api_key_file
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_API_KEY_FILE)),
-    );
-    let env = EnvFileSettings {
-        path: env_file.clone(),
-        mode: 0o600,
-        uid: None,
-        gid: None,
-        set: Vec::new(),
-    };
-    let unit = minio_unit::read(DEFAULT_MINIO_UNIT, None, &env_file).await;
-    let (mut draft, key) = if args.adopt {
-        adopt(&env, &unit, &key_file)?
-    } else {
-        new_installation(args, &env, &unit, &key_file)?
-    };
-    // The Vault behind KES: not in MinIO's environment, so only the
-    // operator can say it; checked below as the loader will read it.
-    if !args.vault.is_empty() {
-        draft.vault = Some(DraftVault {
-            address: args.vault.clone(),
-            ca: args.vault_ca.as_deref().map(absolute),
-        });
-    } else if args.vault_ca.is_some() {
-        return Err(InitError::Usage("--vault-ca goes with --vault ADDRESS".into()).into());
-    }
+    let (env, key_file) = inputs(args);
+    let unit = minio_unit::read(DEFAULT_MINIO_UNIT, None, &env.path).await;
+    let (draft, key) = drafted(args, &env, &unit, &key_file)?;
     let text = draft.text()?;
     // Validated as the loader will read it, before anything is written.
     let settings = load_as_written(&draft, &key, &key_file, config)?;
@@ -103,11 +72,82 @@ pub async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
         }
         return Ok(Outcome::Done);
     }
-    // What the configuration needs first, the configuration last: it is
-    // what turns the gate on (crate::commands::init::write_all).
+    write(config, args, &draft.origin, text, &key, &key_file)?;
+    if args.adopt {
+        next_after_adopting(changes_pending);
+        return Ok(Outcome::Done);
+    }
+    outln!("# add to KES's server configuration (policy for MinIO's identity), then restart KES:");
+    out!("{}", policy_yaml("minio", settings.kes.identity().as_str()));
+    readiness(&settings, &unit).await?;
+    outln!(
+        "KES is ready for this identity. next: `kesgate render --dry-run --diff`, then `systemctl restart {DEFAULT_MINIO_UNIT}`"
+    );
+    Ok(Outcome::Done)
+}
+
+/// MinIO's env file and the API key file the command line names (absolute).
+fn inputs(args: &InitArgs) -> (EnvFileSettings, PathBuf) {
+    let env_file = args
+        .env_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_ENV_FILE));
+    let key_file = absolute(
+        &args
+            .api_key_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_API_KEY_FILE)),
+    );
+    let env = EnvFileSettings {
+        path: absolute(&env_file),
+        mode: 0o600,
+        uid: None,
+        gid: None,
+        set: Vec::new(),
+    };
+    (env, key_file)
+}
+
+/// The configuration to write: adopted or new, with the Vault the
+/// operator names (not in MinIO's environment, so only they can say it).
+fn drafted(
+    args: &InitArgs,
+    env: &EnvFileSettings,
+    unit: &MinioUnit,
+    key_file: &Path,
+) -> Result<(Draft, Key), Error> {
+    let (mut draft, key) = if args.adopt {
+        adopt(env, unit, key_file)?
+    } else {
+        new_installation(args, env, unit, key_file)?
+    };
+    if !args.vault.is_empty() {
+        draft.vault = Some(DraftVault {
+            address: args.vault.clone(),
+            ca: args.vault_ca.as_deref().map(absolute),
+        });
+    } else if args.vault_ca.is_some() {
+        return Err(InitError::Usage("--vault-ca goes with --vault ADDRESS".into()).into());
+    }
+    Ok((draft, key))
+}
+
+/// What the configuration needs first, the configuration last: it is
+/// what turns the gate on ([`write_all`]); then what was written.
+fn write(
+    config: &Path,
+    args: &InitArgs,
+    origin: &str,
+    text: String,
+    key: &Key,
+    key_file: &Path,
+) -> Result<(), Error> {
     let mut writes = Vec::new();
-    if let Key::Write(k) = &key {
-        writes.push((key_file.clone(), format!("{}\n", k.expose()).into_bytes()));
+    if let Key::Write(k) = key {
+        writes.push((
+            key_file.to_owned(),
+            format!("{}\n", k.expose()).into_bytes(),
+        ));
     }
     writes.push((config.to_owned(), text.into_bytes()));
     let adopt_args = if args.adopt { " --adopt" } else { "" };
@@ -122,27 +162,23 @@ pub async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
         outln!("wrote {} (the API key, mode 0600)", key_file.display());
     }
     if wrote.last() == Some(&true) {
-        outln!("wrote {} ({})", config.display(), draft.origin);
+        outln!("wrote {} ({origin})", config.display());
     }
-    if args.adopt && changes_pending {
+    Ok(())
+}
+
+/// The next step after adopting: the render that applies an accepted
+/// change, or the check that finds nothing to change.
+fn next_after_adopting(changes_pending: bool) {
+    if changes_pending {
         outln!(
             "next: `kesgate render --dry-run --diff` shows the change above; `kesgate render` makes it, then `systemctl restart {DEFAULT_MINIO_UNIT}` (on every node together in a cluster)"
         );
-        return Ok(Outcome::Done);
-    }
-    if args.adopt {
+    } else {
         outln!(
             "next: `kesgate render --check` (nothing to change), then `systemctl restart {DEFAULT_MINIO_UNIT}` when convenient: from then on every MinIO start waits for KES"
         );
-        return Ok(Outcome::Done);
     }
-    outln!("# add to KES's server configuration (policy for MinIO's identity), then restart KES:");
-    out!("{}", policy_yaml("minio", settings.kes.identity().as_str()));
-    readiness(&settings, &unit).await?;
-    outln!(
-        "KES is ready for this identity. next: `kesgate render --dry-run --diff`, then `systemctl restart {DEFAULT_MINIO_UNIT}`"
-    );
-    Ok(Outcome::Done)
 }
 
 fn absolute(p: &Path) -> PathBuf {
