@@ -183,23 +183,7 @@ pub async fn wait(
             unproven: None,
         })
         .collect();
-    let mut pauses = Pauses {
-        unit: settings.kes_unit.as_deref().unwrap_or_default(),
-        watch: UnitWatch {
-            events: match settings.kes_unit.as_deref() {
-                Some(u) => kes_unit::watch(u).await,
-                None => None,
-            },
-            note: None,
-            last: None,
-            burst_until: None,
-            active_at: None,
-        },
-        vault,
-        vault_note: None,
-        notifier,
-        episode,
-    };
+    let mut pauses = Pauses::new(settings, vault, notifier, episode).await;
     loop {
         let attempt = retry.attempt();
         let round = round(
@@ -216,35 +200,10 @@ pub async fn wait(
         };
         match outcome {
             Some(Ok(Some((endpoint, via)))) => {
-                let unproven = endpoints
-                    .iter()
-                    .find(|e| e.url == endpoint)
-                    .and_then(|e| e.unproven.clone());
-                // Freshness not proven (the absent-key probe is not
-                // allowed), so a key may have come from KES's cache: the
-                // Vault's own answer is the fresh signal. Sealed or not
-                // initialised, it cannot serve keys: not ready.
-                let vault_cannot_serve = match (&unproven, pauses.vault.as_deref_mut()) {
-                    (Some(_), Some(v)) => vault_cannot_serve(v).await,
-                    _ => None,
-                };
-                if let Some(why) = vault_cannot_serve {
-                    if let Some(t) = endpoints.iter_mut().find(|e| e.url == endpoint) {
-                        t.ready = false;
-                        t.last = Some(NotReady {
-                            kind: Kind::KeyStoreUnreachable,
-                            detail: format!(
-                                "answers from its cache (freshness unproven), and {why}"
-                            ),
-                        });
-                    }
-                } else {
-                    let ready = Ready {
-                        unproven,
-                        endpoint,
-                        via,
-                        waited: retry.waited(),
-                    };
+                let waited = retry.waited();
+                if let Some(ready) =
+                    confirm(&mut endpoints, endpoint, via, &mut pauses, waited).await
+                {
                     tell_ready(&ready, attempt, pauses.watch.active_at);
                     notifier.status(&ready.summary());
                     return Ok(ready);
@@ -260,6 +219,45 @@ pub async fn wait(
             return Err(timed_out(retry.waited(), &endpoints, pauses.vault_note));
         }
     }
+}
+
+/// The ready endpoint, unless its key came from KES's cache (freshness
+/// unproven) while the Vault behind KES says it cannot serve keys: then the
+/// endpoint is not ready after all.
+async fn confirm(
+    endpoints: &mut [Tracked],
+    endpoint: Endpoint,
+    via: &'static str,
+    pauses: &mut Pauses<'_, '_>,
+    waited: Duration,
+) -> Option<Ready> {
+    let unproven = endpoints
+        .iter()
+        .find(|e| e.url == endpoint)
+        .and_then(|e| e.unproven.clone());
+    // Freshness not proven (the absent-key probe is not allowed), so a key
+    // may have come from KES's cache: the Vault's own answer is the fresh
+    // signal. Sealed or not initialised, it cannot serve keys: not ready.
+    let vault_cannot_serve = match (&unproven, pauses.vault.as_deref_mut()) {
+        (Some(_), Some(v)) => vault_cannot_serve(v).await,
+        _ => None,
+    };
+    let Some(why) = vault_cannot_serve else {
+        return Some(Ready {
+            unproven,
+            endpoint,
+            via,
+            waited,
+        });
+    };
+    if let Some(t) = endpoints.iter_mut().find(|e| e.url == endpoint) {
+        t.ready = false;
+        t.last = Some(NotReady {
+            kind: Kind::KeyStoreUnreachable,
+            detail: format!("answers from its cache (freshness unproven), and {why}"),
+        });
+    }
+    None
 }
 
 /// The Vault behind KES, asked once (bounded): why it cannot serve keys
@@ -287,6 +285,34 @@ struct Pauses<'a, 'v> {
     vault_note: Option<Diagnosis>,
     notifier: &'a Notifier,
     episode: &'a Episode,
+}
+
+impl<'a, 'v> Pauses<'a, 'v> {
+    /// No pause yet; the local KES unit watched when there is one.
+    async fn new(
+        settings: &'a WaitSettings,
+        vault: Option<&'v mut VaultWatch>,
+        notifier: &'a Notifier,
+        episode: &'a Episode,
+    ) -> Pauses<'a, 'v> {
+        Pauses {
+            unit: settings.kes_unit.as_deref().unwrap_or_default(),
+            watch: UnitWatch {
+                events: match settings.kes_unit.as_deref() {
+                    Some(u) => kes_unit::watch(u).await,
+                    None => None,
+                },
+                note: None,
+                last: None,
+                burst_until: None,
+                active_at: None,
+            },
+            vault,
+            vault_note: None,
+            notifier,
+            episode,
+        }
+    }
 }
 
 impl Pauses<'_, '_> {
