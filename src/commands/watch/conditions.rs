@@ -137,20 +137,7 @@ pub fn compare(
     now: i64,
 ) -> Vec<Entry> {
     let vault = observed.iter().find(|o| o.family == Family::Vault);
-    if let Some(v) = vault {
-        let before = memory.told.get(&v.name());
-        if v.bad {
-            memory.vault_back_at = None;
-        } else if before.is_some_and(|b| b != &v.state) {
-            memory.vault_back_at = Some(now);
-        }
-    } else {
-        memory.vault_back_at = None;
-    }
-    let settling = vault.is_some_and(|v| v.bad)
-        || memory
-            .vault_back_at
-            .is_some_and(|t| now.saturating_sub(t) < vault_window.as_secs() as i64);
+    let settling = settling(memory, vault, vault_window, now);
     let mut explained = Vec::new();
     let mut groups: BTreeMap<(Family, String), Entry> = BTreeMap::new();
     for o in observed {
@@ -198,19 +185,7 @@ pub fn compare(
         }
         entry.text.push_str(&o.sentence);
     }
-    let kes_names: Vec<&str> = observed
-        .iter()
-        .filter(|o| o.family == Family::Kes)
-        .map(|o| o.subject.as_str())
-        .collect();
-    // Endpoints no longer configured are forgotten (when the configuration
-    // loaded: otherwise none was looked at).
-    if !kes_names.is_empty() {
-        memory.told.retain(|name, _| {
-            name.strip_prefix("kes ")
-                .is_none_or(|endpoint| kes_names.contains(&endpoint))
-        });
-    }
+    forget_gone_endpoints(memory, observed);
     if !explained.is_empty()
         && let Some(v) = vault
         && let Some(entry) = groups.get_mut(&(Family::Vault, v.state.clone()))
@@ -228,6 +203,41 @@ pub fn compare(
         });
     }
     groups.into_values().collect()
+}
+
+/// Whether KES endpoints' key-store troubles are the Vault's doing, to be
+/// told with it: the Vault is down, or came back less than `window` ago
+/// (KES needs its next health check). Keeps when it came back.
+fn settling(memory: &mut Memory, vault: Option<&Observed>, window: Duration, now: i64) -> bool {
+    match vault {
+        Some(v) if v.bad => memory.vault_back_at = None,
+        Some(v) => {
+            if memory.told.get(&v.name()).is_some_and(|b| b != &v.state) {
+                memory.vault_back_at = Some(now);
+            }
+        }
+        None => memory.vault_back_at = None,
+    }
+    vault.is_some_and(|v| v.bad)
+        || memory
+            .vault_back_at
+            .is_some_and(|t| now.saturating_sub(t) < window.as_secs() as i64)
+}
+
+/// Endpoints no longer configured are forgotten (when the configuration
+/// loaded: otherwise none was looked at).
+fn forget_gone_endpoints(memory: &mut Memory, observed: &[Observed]) {
+    let kes_names: Vec<&str> = observed
+        .iter()
+        .filter(|o| o.family == Family::Kes)
+        .map(|o| o.subject.as_str())
+        .collect();
+    if !kes_names.is_empty() {
+        memory.told.retain(|name, _| {
+            name.strip_prefix("kes ")
+                .is_none_or(|endpoint| kes_names.contains(&endpoint))
+        });
+    }
 }
 
 #[cfg(test)]
