@@ -7,6 +7,7 @@
 //! unconfigured one, hear nothing.
 
 mod conditions;
+mod memory;
 mod observe;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,8 @@ use crate::files::safe_path::{self, SafePathError};
 use crate::host::systemd::episode::Episode;
 use crate::text::headline;
 
-use conditions::{Entry, Memory, compare};
+use conditions::{Entry, compare};
+use memory::Memory;
 use observe::observe;
 
 /// The memory's file name in kesgate's state directory.
