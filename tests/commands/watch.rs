@@ -484,3 +484,36 @@ fn a_round_skipped_for_the_lock_says_so_and_leaves_the_file_to_age() {
     assert!(told.contains("sealed"), "the next round checks: {told}");
     assert_ne!(std::fs::read(&file).unwrap(), before);
 }
+
+/// `status` says since when a condition holds where the watch's memory
+/// knows it: the round that saw the key store go says when, and status
+/// shows it on the endpoint's line. Without a watch, no "since".
+#[test]
+fn status_says_since_when_from_the_watchs_memory() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, _) = watched(&f, &kes, true);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    kes.set_sealed(true);
+    let status = || {
+        let out = kesgate_for(&cfg)
+            .arg("status")
+            .env("COLUMNS", "1000")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let line = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("key store unreachable (sealed?) in"))
+            .unwrap_or_else(|| panic!("no endpoint line:\n{s}"))
+            .to_owned()
+    };
+    assert!(!line(&status()).contains("(since "), "no watch yet");
+    round(&cfg);
+    let shown = line(&status());
+    assert!(
+        shown.contains("(since ") && shown.contains(" ago)"),
+        "{shown}"
+    );
+}

@@ -8,6 +8,7 @@
 mod gather;
 pub mod metrics;
 mod show;
+pub mod since;
 
 use std::path::Path;
 
@@ -85,6 +86,10 @@ pub struct Report {
     pub keys: Vec<KeyStatus>,
     /// `None` when MinIO could not be asked.
     pub buckets: Option<Vec<BucketStatus>>,
+    /// Since when each condition holds, as the watch's memory knows it
+    /// (condition name → Unix seconds): empty without a watch.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub since: std::collections::BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -237,6 +242,7 @@ impl Report {
             fingerprint_note: None,
             keys: Vec::new(),
             buckets: None,
+            since: std::collections::BTreeMap::new(),
         }
     }
 

@@ -52,7 +52,11 @@ fn kes(r: &Report) -> String {
         let _ = writeln!(s, "  trusting {trust}, as MinIO does");
     }
     for e in &r.kes {
-        let _ = writeln!(s, "{}", wrap(&endpoint_line(e), "      "));
+        let mut line = endpoint_line(e);
+        if !e.ready {
+            line.push_str(&since(r, &format!("kes {}", e.endpoint)));
+        }
+        let _ = writeln!(s, "{}", wrap(&line, "      "));
     }
     s
 }
@@ -90,7 +94,14 @@ fn vault(r: &Report) -> String {
         .as_deref()
         .map(|x| format!(" (version {x})"))
         .unwrap_or_default();
-    format!("\nvault: {}{version}\n", v.describe())
+    let since = match v.state() {
+        crate::peers::vault::VaultState::Ok => String::new(),
+        _ => since(r, &format!("vault {}", v.address)),
+    };
+    format!(
+        "\n{}\n",
+        wrap(&format!("vault: {}{version}{since}", v.describe()), "  ")
+    )
 }
 
 /// What MinIO reads: the fleet fingerprint of its MINIO_* set, the env
@@ -115,11 +126,14 @@ fn minio_side(r: &Report) -> String {
             _ => String::new(),
         };
         let state = if !env.exists {
-            "missing"
+            format!("missing{}", since(r, &format!("env {}", env.path)))
         } else if env.matches && env.minio_problems.is_empty() {
-            "matches the configuration; MinIO would accept it"
+            "matches the configuration; MinIO would accept it".to_owned()
         } else {
-            "needs attention (below)"
+            format!(
+                "needs attention (below){}",
+                since(r, &format!("env {}", env.path))
+            )
         };
         // Under the fingerprint: both are about what MinIO reads.
         let gap = if s.is_empty() { "\n" } else { "" };
@@ -168,6 +182,11 @@ fn lists(r: &Report) -> String {
         }
     }
     s
+}
+
+/// Since when condition `name` holds, where the watch's memory knows.
+fn since(r: &Report, name: &str) -> String {
+    super::since::phrase(&r.since, name, crate::text::unix_now())
 }
 
 /// The width text lines are wrapped to, unless `COLUMNS` says another

@@ -123,6 +123,9 @@ pub fn compare(
             None => !o.bad,
             Some(_) => false,
         };
+        if before.as_deref() != Some(state.as_str()) {
+            memory.since.insert(name.clone(), now);
+        }
         memory.told.insert(name, state.clone());
         if silent {
             continue;
@@ -194,10 +197,12 @@ fn forget_gone_endpoints(memory: &mut Memory, observed: &[Observed]) {
         .map(|o| o.subject.as_str())
         .collect();
     if !kes_names.is_empty() {
-        memory.told.retain(|name, _| {
+        let kept = |name: &String| {
             name.strip_prefix("kes ")
                 .is_none_or(|endpoint| kes_names.contains(&endpoint))
-        });
+        };
+        memory.told.retain(|name, _| kept(name));
+        memory.since.retain(|name, _| kept(name));
     }
 }
 

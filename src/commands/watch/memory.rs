@@ -13,6 +13,10 @@ pub struct Memory {
     /// When the Vault was first seen unsealed and active again (Unix
     /// seconds): KES needs a health check to notice (docs/facts.md, "KES releases").
     pub vault_back_at: Option<i64>,
+    /// Condition name → when it last changed state (Unix seconds): what
+    /// `kesgate status` says "since" with.
+    #[serde(default)]
+    pub since: BTreeMap<String, i64>,
     /// The metrics file's problem already told ("" for none).
     #[serde(default)]
     pub textfile: String,
@@ -37,6 +41,7 @@ impl Default for Memory {
         Memory {
             told: BTreeMap::new(),
             vault_back_at: None,
+            since: BTreeMap::new(),
             textfile: String::new(),
             textfile_path: default_textfile(),
         }

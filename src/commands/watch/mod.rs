@@ -28,13 +28,13 @@ use memory::Memory;
 use observe::observe;
 
 /// The memory's file name in kesgate's state directory.
-const MEMORY: &str = "watch.json";
+const MEMORY: &str = status::since::MEMORY_FILE;
 /// The round's lock (in the runtime directory).
 const LOCK: &str = "watch";
 /// The episode of skipped rounds (in the runtime directory).
 const SKIPPED: &str = "watch-skipped";
 /// The largest memory file read (a few hundred conditions).
-const MEMORY_CAP: u64 = 1 << 20;
+const MEMORY_CAP: u64 = status::since::MEMORY_CAP;
 
 /// `kesgate watch [--remove-textfile]`.
 pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error> {

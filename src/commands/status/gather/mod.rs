@@ -23,7 +23,12 @@ mod minio;
 mod units;
 
 pub async fn gather(config: &Path) -> Report {
-    look(config, &Settings::load(config)).await
+    let mut r = look(config, &Settings::load(config)).await;
+    // Since when: what the watch remembers (its own rounds need it not).
+    r.since = tokio::task::spawn_blocking(super::since::read)
+        .await
+        .unwrap_or_default();
+    r
 }
 
 /// The report for a configuration already loaded (`watch` keeps the

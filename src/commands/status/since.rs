@@ -1,0 +1,47 @@
+//! Since when a condition holds, as the watch's memory knows it: the time
+//! each condition (`kes <endpoint>`, `vault <address>`, `env <path>`, …)
+//! last changed state. Read-only; no memory (no watch yet, not root) is
+//! no "since", never an error.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::files::{atomic, safe_path};
+
+/// The watch's memory file, in kesgate's state directory.
+pub const MEMORY_FILE: &str = "watch.json";
+/// The largest memory file read (a few hundred conditions).
+pub const MEMORY_CAP: u64 = 1 << 20;
+
+#[derive(Default, Deserialize)]
+struct Changed {
+    #[serde(default)]
+    since: BTreeMap<String, i64>,
+}
+
+/// Condition name → when it last changed (Unix seconds).
+pub fn read() -> BTreeMap<String, i64> {
+    let Ok(place) = safe_path::place(&atomic::state_dir().join(MEMORY_FILE)) else {
+        return BTreeMap::new();
+    };
+    match atomic::read_at(&place, MEMORY_CAP) {
+        Ok(Some((bytes, _))) => serde_json::from_slice::<Changed>(&bytes)
+            .map(|c| c.since)
+            .unwrap_or_default(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// " (since 2026-12-06 10:04:05 UTC, 5m ago)" for `name`, or nothing.
+pub fn phrase(since: &BTreeMap<String, i64>, name: &str, now: i64) -> String {
+    let Some(&at) = since.get(name) else {
+        return String::new();
+    };
+    let ago = std::time::Duration::from_secs(now.saturating_sub(at).max(0) as u64);
+    format!(
+        " (since {}, {} ago)",
+        crate::text::unix_time(at),
+        humantime::format_duration(ago)
+    )
+}
