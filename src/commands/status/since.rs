@@ -4,15 +4,34 @@
 //! no "since", never an error.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::files::{atomic, safe_path};
 
 /// The watch's memory file, in kesgate's state directory.
 pub const MEMORY_FILE: &str = "watch.json";
 /// The largest memory file read (a few hundred conditions).
-pub const MEMORY_CAP: u64 = 1 << 20;
+const MEMORY_CAP: u64 = 1 << 20;
+
+/// The watch's memory file's path.
+pub fn memory_path() -> PathBuf {
+    atomic::state_dir().join(MEMORY_FILE)
+}
+
+/// The watch's memory, or as much of it as `T` takes; a missing,
+/// unreadable or unparsable one is `T::default()` (a fresh start).
+pub fn read_memory<T: DeserializeOwned + Default>() -> T {
+    let Ok(place) = safe_path::place(&memory_path()) else {
+        return T::default();
+    };
+    match atomic::read_at(&place, MEMORY_CAP) {
+        Ok(Some((bytes, _))) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        _ => T::default(),
+    }
+}
 
 #[derive(Default, Deserialize)]
 struct Changed {
@@ -22,15 +41,7 @@ struct Changed {
 
 /// Condition name → when it last changed (Unix seconds).
 pub fn read() -> BTreeMap<String, i64> {
-    let Ok(place) = safe_path::place(&atomic::state_dir().join(MEMORY_FILE)) else {
-        return BTreeMap::new();
-    };
-    match atomic::read_at(&place, MEMORY_CAP) {
-        Ok(Some((bytes, _))) => serde_json::from_slice::<Changed>(&bytes)
-            .map(|c| c.since)
-            .unwrap_or_default(),
-        _ => BTreeMap::new(),
-    }
+    read_memory::<Changed>().since
 }
 
 /// " (since 2026-12-06 10:04:05 UTC, 5m ago)" for `name`, or nothing.

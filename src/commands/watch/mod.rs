@@ -27,14 +27,10 @@ use conditions::{Entry, compare};
 use memory::Memory;
 use observe::observe;
 
-/// The memory's file name in kesgate's state directory.
-const MEMORY: &str = status::since::MEMORY_FILE;
 /// The round's lock (in the runtime directory).
 const LOCK: &str = "watch";
 /// The episode of skipped rounds (in the runtime directory).
 const SKIPPED: &str = "watch-skipped";
-/// The largest memory file read (a few hundred conditions).
-const MEMORY_CAP: u64 = status::since::MEMORY_CAP;
 
 /// `kesgate watch [--remove-textfile]`.
 pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error> {
@@ -60,7 +56,7 @@ pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error>
     // configuration is gone is not being checked: that round goes on —
     // told once, and its metrics say kesgate_checked 0, so an alert fires
     // rather than the series silently ending.
-    if unconfigured && !blocking(|| memory_path().exists()).await? {
+    if unconfigured && !blocking(|| status::since::memory_path().exists()).await? {
         return Ok(Outcome::Done);
     }
     // Another round still running (a slow KES, a hand-run watch): this one
@@ -180,24 +176,14 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| WatchError::Task(std::io::Error::other(e.to_string())))
 }
 
-fn memory_path() -> PathBuf {
-    atomic::state_dir().join(MEMORY)
-}
-
 /// The memory of earlier rounds; a missing or unreadable one is a fresh
 /// start (a baseline: only what is wrong is told).
 fn recall() -> Memory {
-    let Ok(place) = safe_path::place(&memory_path()) else {
-        return Memory::default();
-    };
-    match atomic::read_at(&place, MEMORY_CAP) {
-        Ok(Some((bytes, _))) => serde_json::from_slice(&bytes).unwrap_or_default(),
-        _ => Memory::default(),
-    }
+    status::since::read_memory()
 }
 
 fn remember(memory: &Memory) -> Result<(), WatchError> {
-    let path = memory_path();
+    let path = status::since::memory_path();
     let write = || {
         atomic::own_dir(&atomic::state_dir())?;
         let place = safe_path::place(&path).map_err(std::io::Error::other)?;

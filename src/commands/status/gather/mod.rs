@@ -107,22 +107,15 @@ fn not_ready(r: &mut Report, settings: &Settings) {
     }
     let all = r.kes.len();
     let mut problems = Vec::new();
-    for (_, members) in groups {
+    for (said, members) in groups {
         let first = members[0];
         let mut text = if members.len() == 1 {
             first.sentence()
         } else if members.len() == all {
-            format!(
-                "KES, all {all} endpoints: {}",
-                first.state.replace(&first.endpoint, "KES")
-            )
+            format!("KES, all {all} endpoints: {said}")
         } else {
             let names: Vec<&str> = members.iter().map(|e| e.endpoint.as_str()).collect();
-            format!(
-                "KES {}: {}",
-                names.join(", "),
-                first.state.replace(&first.endpoint, "KES")
-            )
+            format!("KES {}: {said}", names.join(", "))
         };
         if !text.contains("fix: ")
             && let Some(kind) = kind_of(first)
