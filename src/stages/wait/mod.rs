@@ -101,11 +101,11 @@ pub enum WaitError {
 }
 
 fn timed_out_fix(last: &[(Endpoint, NotReady)], vault: Option<&Diagnosis>) -> &'static str {
-    if last.iter().any(|(_, n)| n.kind == Kind::CertificateTime) {
-        return "check the clock (`timedatectl`), or renew KES's certificate";
-    }
-    if last.iter().any(|(_, n)| n.kind == Kind::LocalLimit) {
-        return crate::files::FIX_DESCRIPTORS;
+    // A wrong clock or too few descriptors is fixed whatever the Vault says.
+    for kind in [Kind::CertificateTime, Kind::LocalLimit] {
+        if last.iter().any(|(_, n)| n.kind == kind) {
+            return kind.fix();
+        }
     }
     match vault {
         Some(d) => d.fix,
