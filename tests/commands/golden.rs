@@ -239,6 +239,55 @@ fn status_outputs_are_pinned_over_the_scenarios() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// A `watch` round over each scenario, twice: what each told (the lines a
+/// terminal shows of the journal entries, MESSAGE_IDs and fields aside) and
+/// the metrics file the first wrote. The second round must be quiet where
+/// nothing changed.
+#[test]
+fn watch_rounds_are_pinned_over_the_scenarios() {
+    let mut failures = Vec::new();
+    for (name, make) in SCENES {
+        let scene = make();
+        let file = scene.f.path("kesgate.prom");
+        let text = std::fs::read_to_string(&scene.config).unwrap();
+        std::fs::write(
+            &scene.config,
+            format!("{text}\n[watch]\ntextfile = \"{}\"\n", file.display()),
+        )
+        .unwrap();
+        // The metrics file a configuration that does not load falls back
+        // to is the one the last round wrote: this test's, never the
+        // host's default.
+        let (_, state) = dirs_for(&scene.config);
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(
+            state.join("watch.json"),
+            format!(
+                "{{\"told\": {{}}, \"vault_back_at\": null, \"textfile_path\": \"{}\"}}",
+                file.display()
+            ),
+        )
+        .unwrap();
+        let mut got = String::new();
+        for n in 1..=2 {
+            let out = run_bounded(&scene.config, &["watch"], &[]);
+            got.push_str(&format!(
+                "round {n}: exit {}\n{}",
+                out.status.code().map_or("signal".into(), |c| c.to_string()),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let metrics = std::fs::read_to_string(&file).unwrap_or_else(|e| format!("({e})\n"));
+        got.push_str(&format!("metrics file:\n{metrics}"));
+        check(
+            &format!("{name}.watch"),
+            &normalize(&got, scene.f.dir.path()),
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 #[test]
 fn the_normalizer_keeps_what_matters() {
     let dir = Path::new("/tmp/x");
