@@ -63,10 +63,13 @@ pub mod ids {
     /// `kesgate watch`: a round was skipped, another still holds the lock
     /// (or rounds run again).
     pub const WATCH_SKIPPED: &str = "5b0e3c7f41a94d2e9c6b8f1d20a7e4c3";
+    /// `kesgate watch`: a link of the chain cannot be looked at (or can
+    /// again).
+    pub const WATCH_LINK: &str = "4276cd01c0f34b6a8eec2760b4e7f839";
 
     /// Every MESSAGE_ID, for the catalog check.
     #[cfg(test)]
-    pub const ALL: [&str; 24] = [
+    pub const ALL: [&str; 25] = [
         KES_READY,
         KES_NOT_READY,
         WAIT_GAVE_UP,
@@ -91,6 +94,7 @@ pub mod ids {
         WATCH_CONFIG,
         WATCH_TEXTFILE,
         WATCH_SKIPPED,
+        WATCH_LINK,
     ];
 }
 

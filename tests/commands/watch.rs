@@ -360,8 +360,10 @@ fn a_killed_rounds_temp_files_are_removed_by_the_next() {
     }
 }
 
-/// The shipped alert rules, run by promtool over the series a round wrote.
-fn alert_fires(metrics: &str, alert: &str) -> bool {
+/// Whether the shipped alert `alert` fires on instance n1, with `labels`
+/// and the annotations `kesgate status` there would agree with, when the
+/// series a round wrote stay as they are (promtool over the shipped rules).
+fn alert_fires(metrics: &str, alert: &Alert) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("packaging/prometheus/kesgate-alerts.yml");
@@ -369,6 +371,9 @@ fn alert_fires(metrics: &str, alert: &str) -> bool {
     for line in metrics
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
+        // This test host has no system bus: its units are never seen here,
+        // on a real host they are.
+        .filter(|l| !l.starts_with("kesgate_link_checked{link=\"units\"}"))
     {
         let (name, value) = line.rsplit_once(' ').unwrap();
         let name = match name.split_once('{') {
@@ -379,9 +384,17 @@ fn alert_fires(metrics: &str, alert: &str) -> bool {
             "      - series: '{name}'\n        values: '{value}x30'\n"
         ));
     }
+    let labels: String = alert
+        .labels
+        .iter()
+        .map(|(k, v)| format!("              {k}: {v}\n"))
+        .collect();
     let test = format!(
-        "rule_files:\n  - {}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n      - eval_time: 20m\n        alertname: {alert}\n        exp_alerts:\n          - exp_labels:\n              severity: warning\n              instance: n1\n            exp_annotations:\n              summary: \"kesgate checks nothing on n1\"\n              description: \"Its configuration does not load: `kesgate status` there says why. MinIO starts are not gated until it does.\"\n",
-        rules.display()
+        "rule_files:\n  - {}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n      - eval_time: 20m\n        alertname: {}\n        exp_alerts:\n          - exp_labels:\n              severity: warning\n              instance: n1\n{labels}            exp_annotations:\n              summary: \"{}\"\n              description: \"{}\"\n",
+        rules.display(),
+        alert.name,
+        alert.summary,
+        alert.description
     );
     std::fs::write(dir.path().join("t.yml"), test).unwrap();
     let out = std::process::Command::new("promtool")
@@ -391,6 +404,21 @@ fn alert_fires(metrics: &str, alert: &str) -> bool {
         .expect("promtool (Debian's prometheus; tests/setup.sh installs it)");
     out.status.success()
 }
+
+/// A shipped alert as it fires on instance n1.
+struct Alert {
+    name: &'static str,
+    labels: &'static [(&'static str, &'static str)],
+    summary: &'static str,
+    description: &'static str,
+}
+
+const NOT_CHECKING: Alert = Alert {
+    name: "KesgateNotChecking",
+    labels: &[],
+    summary: "kesgate checks nothing on n1",
+    description: "Its configuration does not load: `kesgate status` there says why. MinIO starts are not gated until it does.",
+};
 
 /// Every state in which nothing is checked alerts: a configuration that
 /// does not load, and one that is gone after the host was configured,
@@ -406,7 +434,7 @@ fn a_host_not_being_checked_makes_the_shipped_alert_fire() {
     round(&cfg);
     let healthy = std::fs::read_to_string(&file).unwrap();
     assert!(healthy.contains("kesgate_checked 1"), "{healthy}");
-    assert!(!alert_fires(&healthy, "KesgateNotChecking"));
+    assert!(!alert_fires(&healthy, &NOT_CHECKING));
 
     let good = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, good.replace("[wait]", "[wait]\nbogus = 1")).unwrap();
@@ -414,7 +442,7 @@ fn a_host_not_being_checked_makes_the_shipped_alert_fire() {
     let broken = std::fs::read_to_string(&file).unwrap();
     assert!(broken.contains("kesgate_checked 0"), "{broken}");
     assert!(!broken.contains("kesgate_keys_missing"), "{broken}");
-    assert!(alert_fires(&broken, "KesgateNotChecking"), "{broken}");
+    assert!(alert_fires(&broken, &NOT_CHECKING), "{broken}");
 
     // Gone (after it loaded again): told once, the file says so (not
     // removed, not stale).
@@ -427,7 +455,51 @@ fn a_host_not_being_checked_makes_the_shipped_alert_fire() {
     assert_eq!(round(&cfg), "");
     let gone = std::fs::read_to_string(&file).unwrap();
     assert!(gone.contains("kesgate_checked 0"), "{gone}");
-    assert!(alert_fires(&gone, "KesgateNotChecking"), "{gone}");
+    assert!(alert_fires(&gone, &NOT_CHECKING), "{gone}");
+}
+
+/// A link kesgate cannot look at on a host it otherwise checks — MinIO's
+/// env file no longer parses (an editor saved it as Latin-1) — is not a silent gap: the journal says it
+/// once, the metrics say kesgate_link_checked{link="env"} 0 (and claim no
+/// kesgate_env_matches), the shipped KesgateLinkNotChecked fires on them;
+/// the file fixed, it is told once that checks resume.
+#[test]
+fn a_link_kesgate_cannot_look_at_makes_the_shipped_alert_fire() {
+    let f = Fixture::new();
+    let kes = f.server(Generation::V2024);
+    let (cfg, file) = watched(&f, &kes, true);
+    assert_exit(&run(&cfg, &["start"]), 0);
+    assert_eq!(round(&cfg), "");
+    let env = f.path("minio");
+    let good = std::fs::read(&env).unwrap();
+    let mut broken = good.clone();
+    broken.extend_from_slice(b"MINIO_BROWSER_LOGIN_ANIMATION=\xe9t\xe9\n");
+    std::fs::write(&env, &broken).unwrap();
+    let told = round(&cfg);
+    assert_eq!(told.lines().count(), 1, "{told}");
+    assert!(told.contains("cannot check the env link"), "{told}");
+    assert_eq!(round(&cfg), "", "told once");
+    let metrics = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        metrics.contains("kesgate_link_checked{link=\"env\"} 0"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("kesgate_env_matches"), "{metrics}");
+    let alert = Alert {
+        name: "KesgateLinkNotChecked",
+        labels: &[("link", "env")],
+        summary: "kesgate cannot check env on n1",
+        description: "Its env series are absent, not healthy: `kesgate status` there says why and what fixes it.",
+    };
+    assert!(alert_fires(&metrics, &alert), "{metrics}");
+    std::fs::write(&env, &good).unwrap();
+    let back = round(&cfg);
+    assert!(
+        back.contains("checks the env link of this host again"),
+        "{back}"
+    );
+    let healthy = std::fs::read_to_string(&file).unwrap();
+    assert!(!alert_fires(&healthy, &alert), "{healthy}");
 }
 
 /// A host never configured (a fresh install, the timer running) hears

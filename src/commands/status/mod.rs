@@ -6,6 +6,7 @@
 //! root) is said, not guessed.
 
 mod gather;
+pub mod links;
 pub mod metrics;
 mod show;
 pub mod since;
@@ -61,6 +62,11 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// What kesgate could not look at, and why.
     pub not_seen: Vec<String>,
+    /// The links kesgate could not look at (crate::commands::status::links
+    /// names), each with why: their series are absent, and
+    /// `kesgate_link_checked` says so.
+    #[serde(skip)]
+    pub unchecked: std::collections::BTreeMap<&'static str, String>,
     /// `[watch] warn_before`, in days (the warning threshold).
     pub warn_before_days: u64,
     /// `None` without a system bus.
@@ -229,6 +235,7 @@ impl Report {
             problems: Vec::new(),
             warnings: Vec::new(),
             not_seen: Vec::new(),
+            unchecked: std::collections::BTreeMap::new(),
             warn_before_days: crate::config::DEFAULT_WARN_BEFORE.as_secs() / 86_400,
             units: None,
             identity: None,

@@ -1,17 +1,19 @@
 //! The human view: the verdict first, then one line per link, on one screen.
 
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Report;
-use crate::host::systemd::bus::UnitState;
 
 /// The report as text: the verdict, then each link's block in chain order,
 /// then the problems (each once, with its fix), warnings and what could
 /// not be seen.
 pub fn human(r: &Report) -> String {
-    let blocks: [fn(&Report) -> String; 6] = [verdict, units, kes, vault, minio_side, lists];
-    blocks.iter().map(|block| block(r)).collect()
+    let mut s = verdict(r);
+    for link in super::links::LINKS {
+        s.push_str(&link.text(r));
+    }
+    s.push_str(&lists(r));
+    s
 }
 
 fn verdict(r: &Report) -> String {
@@ -27,144 +29,6 @@ fn verdict(r: &Report) -> String {
         (0, false) => "UNKNOWN: nothing broken in what kesgate could see (see below)".to_owned(),
     };
     format!("kesgate status: {verdict}\nconfiguration: {}\n", r.config)
-}
-
-fn units(r: &Report) -> String {
-    let Some(units) = &r.units else {
-        return String::new();
-    };
-    let mut s = String::from("\nunits:\n");
-    for u in units {
-        for line in format!("  {}", unit_line(u)).lines() {
-            let _ = writeln!(s, "{}", wrap(line, &" ".repeat(28)));
-        }
-    }
-    s
-}
-
-fn kes(r: &Report) -> String {
-    if r.kes.is_empty() {
-        return String::new();
-    }
-    let id = r.identity.as_deref().unwrap_or("from cert_file");
-    let mut s = format!("\nKES (identity {id}):\n");
-    if let Some(trust) = &r.trust {
-        let _ = writeln!(s, "  trusting {trust}, as MinIO does");
-    }
-    for e in &r.kes {
-        let mut line = endpoint_line(e);
-        if !e.ready {
-            line.push_str(&since(r, &format!("kes {}", e.endpoint)));
-        }
-        let _ = writeln!(s, "{}", wrap(&line, "      "));
-    }
-    s
-}
-
-/// One line per endpoint, its state in a few words: the whole sentence and
-/// its fix are under "problems", once.
-fn endpoint_line(e: &super::EndpointStatus) -> String {
-    let mut line = format!("  {}  {} in {} ms", e.endpoint, short(e), e.latency_ms);
-    if let Some(v) = &e.version {
-        let _ = write!(line, ", version {v}");
-    }
-    if let Some(api) = &e.api {
-        let _ = write!(line, ", API {api}");
-    }
-    if let Some(rt) = &e.round_trip {
-        let _ = write!(line, ", round trip {rt}");
-    }
-    if let (Some(at), Some(days)) = (e.earliest_expiry, e.days_left) {
-        let date = crate::text::unix_time(at);
-        let days = match days {
-            1 => "1 day".to_owned(),
-            n => format!("{n} days"),
-        };
-        let _ = write!(line, ", certificates valid until {date} ({days})");
-    }
-    line
-}
-
-fn vault(r: &Report) -> String {
-    let Some(v) = &r.vault else {
-        return String::new();
-    };
-    let version = v
-        .version
-        .as_deref()
-        .map(|x| format!(" (version {x})"))
-        .unwrap_or_default();
-    let since = match v.state() {
-        crate::peers::vault::VaultState::Ok => String::new(),
-        _ => since(r, &format!("vault {}", v.address)),
-    };
-    format!(
-        "\n{}\n",
-        wrap(&format!("vault: {}{version}{since}", v.describe()), "  ")
-    )
-}
-
-/// What MinIO reads: the fleet fingerprint of its MINIO_* set, the env
-/// file, the keys and the buckets.
-fn minio_side(r: &Report) -> String {
-    let mut s = match (&r.fingerprint, &r.fingerprint_note) {
-        (Some(f), _) => format!(
-            "\n{}\n",
-            wrap(
-                &format!(
-                    "fleet fingerprint: {f} (of the MINIO_* set MinIO compares: equal on all nodes)"
-                ),
-                "  "
-            )
-        ),
-        (None, Some(note)) => format!("\n{}\n", wrap(&format!("fleet fingerprint: {note}"), "  ")),
-        (None, None) => String::new(),
-    };
-    if let Some(env) = &r.env_file {
-        let owner = match (&env.owner, &env.mode) {
-            (Some(o), Some(m)) => format!(" ({o} {m})"),
-            _ => String::new(),
-        };
-        let state = if !env.exists {
-            format!("missing{}", since(r, &format!("env {}", env.path)))
-        } else if env.matches && env.minio_problems.is_empty() {
-            "matches the configuration; MinIO would accept it".to_owned()
-        } else {
-            format!(
-                "needs attention (below){}",
-                since(r, &format!("env {}", env.path))
-            )
-        };
-        // Under the fingerprint: both are about what MinIO reads.
-        let gap = if s.is_empty() { "\n" } else { "" };
-        let _ = writeln!(s, "{gap}env file {}{owner}: {state}", env.path);
-    }
-    if !r.keys.is_empty() {
-        let keys: Vec<String> = r
-            .keys
-            .iter()
-            .map(|k| {
-                let state = match k.present {
-                    Some(true) => "present",
-                    Some(false) => "MISSING",
-                    None => "unknown",
-                };
-                format!("{} {state}", k.name)
-            })
-            .collect();
-        let _ = writeln!(s, "keys: {}", keys.join(", "));
-    }
-    if let Some(buckets) = &r.buckets {
-        let list: Vec<String> = buckets
-            .iter()
-            .map(|b| {
-                let mark = if b.ok { "ok" } else { "WRONG" };
-                format!("{} {} ({mark})", b.name, b.encryption)
-            })
-            .collect();
-        let _ = writeln!(s, "buckets: {}", list.join(", "));
-    }
-    s
 }
 
 fn lists(r: &Report) -> String {
@@ -185,7 +49,7 @@ fn lists(r: &Report) -> String {
 }
 
 /// Since when condition `name` holds, where the watch's memory knows.
-fn since(r: &Report, name: &str) -> String {
+pub(super) fn since(r: &Report, name: &str) -> String {
     super::since::phrase(&r.since, name, crate::text::unix_now())
 }
 
@@ -199,22 +63,6 @@ fn width() -> usize {
         .and_then(|c| c.parse().ok())
         .filter(|w| *w >= 40)
         .unwrap_or(WIDTH)
-}
-
-/// An endpoint's state in a few words.
-fn short(e: &super::EndpointStatus) -> String {
-    if e.ready {
-        return e.state.lines().next().unwrap_or_default().to_owned();
-    }
-    match e.condition.as_str() {
-        "forbidden" => "refused kesgate's identity (403)".to_owned(),
-        "untrusted" => "certificate not trusted".to_owned(),
-        "client_certificate_rejected" => "client certificate rejected".to_owned(),
-        "not_kes" => "does not answer like KES".to_owned(),
-        "no_answer" => "no complete answer in time".to_owned(),
-        c => crate::stages::wait::probe::Kind::from_name(c)
-            .map_or_else(|| c.replace('_', " "), |k| k.describe().to_owned()),
-    }
 }
 
 /// A problem, warning or note as a list item: its fix on a line of its
@@ -246,7 +94,7 @@ fn item_at(p: &str, width: usize) -> String {
 
 /// `line` wrapped at [`width`] on spaces, later lines starting with
 /// `indent`; a word longer than the width stays whole.
-fn wrap(line: &str, indent: &str) -> String {
+pub(super) fn wrap(line: &str, indent: &str) -> String {
     wrap_at(line, indent, width())
 }
 
@@ -270,49 +118,6 @@ fn wrap_at(line: &str, indent: &str, width: usize) -> String {
     }
     out.push_str(&current);
     out
-}
-
-fn unit_line(u: &UnitState) -> String {
-    if !u.exists() {
-        return format!("{:24} not installed", u.name);
-    }
-    let mut line = format!(
-        "{:24} {:22}",
-        u.name,
-        format!("{} ({})", u.active_state, u.sub_state)
-    );
-    if u.since_usec > 0 {
-        let at = UNIX_EPOCH + Duration::from_micros(u.since_usec);
-        let ago = SystemTime::now().duration_since(at).unwrap_or_default();
-        let ago = Duration::from_secs(ago.as_secs());
-        let _ = write!(
-            line,
-            " since {} ({} ago)",
-            humantime::format_rfc3339_seconds(at),
-            humantime::format_duration(ago)
-        );
-    }
-    if let Some(result) = u.result.as_deref().filter(|r| *r != "success") {
-        let _ = write!(line, ", result {result}");
-    }
-    if u.restarts.is_some_and(|n| n > 0) {
-        let _ = write!(line, ", {} restarts", u.restarts.unwrap_or(0));
-    }
-    if u.name == "minio.service" {
-        let drop_in = u
-            .drop_ins
-            .iter()
-            .any(|d| d.ends_with("minio.service.d/kesgate.conf"));
-        line.push_str(if drop_in {
-            ", kesgate drop-in in effect"
-        } else {
-            ", NO kesgate drop-in"
-        });
-    }
-    if let Some(text) = &u.status_text {
-        let _ = write!(line, "\n  {:24} \"{text}\"", "");
-    }
-    line
 }
 
 /// `--nagios`: one monitoring-plugins line with perfdata, and its state

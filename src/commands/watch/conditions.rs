@@ -11,65 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::memory::Memory;
-use crate::logging::ids;
-
-/// What a condition is about; each has its MESSAGE_ID.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Family {
-    Config,
-    Vault,
-    Kes,
-    Key,
-    Certificate,
-    Env,
-    Fingerprint,
-}
-
-impl Family {
-    pub fn message_id(self) -> &'static str {
-        match self {
-            Family::Config => ids::WATCH_CONFIG,
-            Family::Vault => ids::WATCH_VAULT,
-            Family::Kes => ids::WATCH_KES,
-            Family::Key => ids::WATCH_KEY,
-            Family::Certificate => ids::WATCH_CERT,
-            Family::Env => ids::WATCH_ENV,
-            Family::Fingerprint => ids::WATCH_FINGERPRINT,
-        }
-    }
-
-    /// KESGATE_WATCH, and the first word of a condition's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::Config => "config",
-            Family::Vault => "vault",
-            Family::Kes => "kes",
-            Family::Key => "key",
-            Family::Certificate => "certificate",
-            Family::Env => "env",
-            Family::Fingerprint => "fingerprint",
-        }
-    }
-}
-
-/// One condition as a round observed it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Observed {
-    pub family: Family,
-    /// The endpoint, key, certificate, address or file it is about.
-    pub subject: String,
-    /// The state's stable name ("ready", "sealed", "missing", "soon", …).
-    pub state: String,
-    pub bad: bool,
-    /// What the journal says when it changes to this state.
-    pub sentence: String,
-}
-
-impl Observed {
-    fn name(&self) -> String {
-        format!("{} {}", self.family.as_str(), self.subject)
-    }
-}
+use crate::commands::status::links::{Family, Observed};
 
 /// One journal entry: a family's conditions that changed to one state.
 #[derive(Debug, PartialEq, Eq)]

@@ -94,12 +94,7 @@ pub async fn run(
         tracing::info!("{}", report.summary());
         return Ok(report);
     }
-    let (access, secret) = credentials::resolve(
-        &settings.minio,
-        &settings.env_file.path,
-        &unit.working_directory,
-    )?;
-    let s3 = S3Client::new(&settings.minio, access, secret).await?;
+    let s3 = connect(settings, unit).await?;
     wait_healthy(&s3, settings, notifier).await?;
     let mut outcomes = Vec::new();
     for bucket in &settings.buckets {
@@ -117,8 +112,30 @@ pub async fn run(
     Ok(report)
 }
 
-/// `/minio/health/cluster` = 200: object layer, bucket metadata and IAM are
-/// up with write quorum (`/ready` answers 200 too early for bucket calls).
+/// The S3 client with MinIO's own credentials (as MinIO's unit gives
+/// them), over MinIO's TLS: what this stage and `status` both ask with.
+pub async fn connect(settings: &Settings, unit: &MinioUnit) -> Result<S3Client, BucketsError> {
+    let (access, secret) = credentials::resolve(
+        &settings.minio,
+        &settings.env_file.path,
+        &unit.working_directory,
+    )?;
+    Ok(S3Client::new(&settings.minio, access, secret).await?)
+}
+
+/// Whether MinIO's cluster can serve bucket calls:
+/// `/minio/health/cluster` = 200 (object layer, bucket metadata and IAM
+/// up with write quorum; `/ready` answers 200 too early). `Err`: what it
+/// answered instead.
+pub async fn healthy(s3: &S3Client) -> Result<(), String> {
+    match s3.get_unsigned("/minio/health/cluster").await {
+        Ok(200) => Ok(()),
+        Ok(status) => Err(format!("HTTP {status}")),
+        Err(e) => Err(format!("not reachable: {e}")),
+    }
+}
+
+/// Waits until [`healthy`], within `[wait] timeout`.
 async fn wait_healthy(
     s3: &S3Client,
     settings: &Settings,
@@ -127,10 +144,8 @@ async fn wait_healthy(
     let mut retry: Retry<String> = Retry::new(settings.wait.timeout, settings.wait.max_interval);
     loop {
         let attempt = retry.attempt();
-        let state = match s3.get_unsigned("/minio/health/cluster").await {
-            Ok(200) => return Ok(()),
-            Ok(status) => format!("HTTP {status}"),
-            Err(e) => format!("not reachable: {e}"),
+        let Err(state) = healthy(s3).await else {
+            return Ok(());
         };
         if retry.last() != Some(&state) {
             tracing::warn!(
@@ -155,21 +170,54 @@ async fn wait_healthy(
     }
 }
 
-pub fn strip_arn(id: &str) -> &str {
-    id.strip_prefix("arn:aws:kms:").unwrap_or(id)
+/// A bucket's default encryption, as MinIO stored it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encryption {
+    None,
+    Set { alg: String, key: String },
 }
 
-/// The bucket's default encryption: `None` when there is none.
-pub async fn current(s3: &S3Client, bucket: &str) -> Result<Option<(String, String)>, String> {
+impl Encryption {
+    /// Whether it is SSE-KMS with `want` (MinIO may prefix the key's name
+    /// with `arn:aws:kms:`).
+    pub fn is_kms_with(&self, want: &str) -> bool {
+        match self {
+            Encryption::Set { alg, key } => {
+                alg == "aws:kms" && key.strip_prefix("arn:aws:kms:").unwrap_or(key) == want
+            }
+            Encryption::None => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Encryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Encryption::None => f.write_str("none"),
+            Encryption::Set { alg, key } if key.is_empty() => f.write_str(&crate::text::cut(alg)),
+            Encryption::Set { alg, key } => write!(
+                f,
+                "{} with key {}",
+                crate::text::cut(alg),
+                crate::text::cut(key)
+            ),
+        }
+    }
+}
+
+/// The bucket's default encryption.
+pub async fn current(s3: &S3Client, bucket: &str) -> Result<Encryption, String> {
     let r = s3
         .send("GET", &format!("/{bucket}?encryption"), Vec::new())
         .await?;
     match r.status {
-        200 => Ok(Some((
-            xml_text(&r.body, "SSEAlgorithm").unwrap_or_default(),
-            xml_text(&r.body, "KMSMasterKeyID").unwrap_or_default(),
-        ))),
-        404 if r.error_code() == "ServerSideEncryptionConfigurationNotFoundError" => Ok(None),
+        200 => Ok(Encryption::Set {
+            alg: xml_text(&r.body, "SSEAlgorithm").unwrap_or_default(),
+            key: xml_text(&r.body, "KMSMasterKeyID").unwrap_or_default(),
+        }),
+        404 if r.error_code() == "ServerSideEncryptionConfigurationNotFoundError" => {
+            Ok(Encryption::None)
+        }
         _ => Err(format!(
             "reading its encryption: HTTP {} {}: {}",
             r.status,
@@ -216,16 +264,11 @@ async fn ensure_inner(
     }
     let want = bucket.key.to_string();
     match current(s3, name).await? {
-        Some((alg, key)) if alg == "aws:kms" && strip_arn(&key) == want => {
-            return Ok(Outcome::AlreadyEncrypted);
-        }
-        Some((alg, key)) if !bucket.replace => {
-            let current = if key.is_empty() {
-                alg
-            } else {
-                format!("{alg} with key {key}")
-            };
-            return Ok(Outcome::OtherEncryption { current });
+        now if now.is_kms_with(&want) => return Ok(Outcome::AlreadyEncrypted),
+        now @ Encryption::Set { .. } if !bucket.replace => {
+            return Ok(Outcome::OtherEncryption {
+                current: now.to_string(),
+            });
         }
         _ => {}
     }
@@ -247,17 +290,8 @@ async fn ensure_inner(
     }
     // Read back: what MinIO stored is what counts.
     match current(s3, name).await? {
-        Some((alg, key)) if alg == "aws:kms" && strip_arn(&key) == want => {
-            Ok(Outcome::Encrypted { created })
-        }
-        Some((alg, key)) => Err(format!(
-            "read back {} with key {} after setting SSE-KMS with {want}",
-            crate::text::cut(&alg),
-            crate::text::cut(&key)
-        )),
-        None => Err(format!(
-            "read back no encryption configuration after setting SSE-KMS with {want}"
-        )),
+        now if now.is_kms_with(&want) => Ok(Outcome::Encrypted { created }),
+        now => Err(format!("read back {now} after setting SSE-KMS with {want}")),
     }
 }
 

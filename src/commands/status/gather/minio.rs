@@ -82,16 +82,15 @@ pub(super) fn env_file(
         Err(render::RenderError::Read { source, path })
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
-            r.not_seen
-                .push(format!("{} ({source}; run as root)", path.display()));
+            let why = format!("{} ({source}; run as root)", path.display());
+            r.unchecked.insert("env", why.clone());
+            r.not_seen.push(why);
             return;
         }
         Err(e) => {
-            r.problems.push(format!(
-                "{}: {}",
-                settings.env_file.path.display(),
-                headline(&e)
-            ));
+            let why = format!("{}: {}", settings.env_file.path.display(), headline(&e));
+            r.unchecked.insert("env", why.clone());
+            r.problems.push(why);
             return;
         }
     };
@@ -144,50 +143,29 @@ pub(super) async fn buckets(
     if settings.buckets.is_empty() {
         return;
     }
-    let client = match credentials::resolve(
-        &settings.minio,
-        &settings.env_file.path,
-        &unit.working_directory,
-    ) {
-        Ok((access, secret)) => S3Client::new(&settings.minio, access, secret)
-            .await
-            .map_err(|e| headline(&e)),
-        Err(e) => Err(headline(&e)),
-    };
-    let s3 = match client {
+    let s3 = match buckets::connect(settings, unit).await {
         Ok(s3) => s3,
         Err(e) => {
-            r.not_seen.push(format!("bucket encryption ({e})"));
+            let why = format!("bucket encryption ({})", headline(&e));
+            r.unchecked.insert("buckets", why.clone());
+            r.not_seen.push(why);
             return;
         }
     };
-    match s3.get_unsigned("/minio/health/cluster").await {
-        Ok(200) => {}
-        other => {
-            let why = match other {
-                Ok(status) => format!("HTTP {status}"),
-                Err(e) => e,
-            };
-            r.not_seen.push(format!(
-                "bucket encryption (MinIO {} is not healthy: {why})",
-                s3.endpoint()
-            ));
-            return;
-        }
+    if let Err(why) = buckets::healthy(&s3).await {
+        let why = format!(
+            "bucket encryption (MinIO {} is not healthy: {why})",
+            s3.endpoint()
+        );
+        r.unchecked.insert("buckets", why.clone());
+        r.not_seen.push(why);
+        return;
     }
     let mut out = Vec::new();
     for bucket in &settings.buckets {
         let want = bucket.key.to_string();
-        let (ok, encryption) = match current(&s3, &bucket.name).await {
-            Ok(Some((alg, key))) => (
-                alg == "aws:kms" && strip_arn(&key) == want,
-                if key.is_empty() {
-                    alg
-                } else {
-                    format!("{alg} with key {key}")
-                },
-            ),
-            Ok(None) => (false, "none".to_owned()),
+        let (ok, encryption) = match buckets::current(&s3, &bucket.name).await {
+            Ok(now) => (now.is_kms_with(&want), now.to_string()),
             Err(e) => (false, e),
         };
         if !ok {

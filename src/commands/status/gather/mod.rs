@@ -10,9 +10,8 @@ use crate::host::systemd::bus::{self, UnitState};
 use crate::net::tls::{Expiry, SeenCert};
 use crate::peers::kes::client::KesClient;
 use crate::peers::kes::generation;
-use crate::peers::s3::S3Client;
 use crate::peers::vault::VaultState;
-use crate::stages::buckets::{credentials, current, strip_arn};
+use crate::stages::buckets;
 use crate::stages::keys;
 use crate::stages::render;
 use crate::stages::wait::{self, probe::Api};
@@ -145,7 +144,9 @@ async fn vault(r: &mut Report, settings: &Settings) {
     let mut watch = match crate::peers::vault::VaultWatch::connect(v).await {
         Ok(w) => w,
         Err(e) => {
-            r.problems.push(format!("Vault client: {}", headline(&e)));
+            let why = format!("Vault client: {}", headline(&e));
+            r.unchecked.insert("vault", why.clone());
+            r.problems.push(why);
             return;
         }
     };

@@ -35,7 +35,9 @@ pub(super) async fn units(r: &mut Report, kes_unit: Option<&str>, minio: &str) {
     let conn = match bus::system_bus().await {
         Ok(c) => c,
         Err(e) => {
-            r.not_seen.push(format!("unit states ({e})"));
+            let why = format!("unit states ({e})");
+            r.unchecked.insert("units", why.clone());
+            r.not_seen.push(why);
             return;
         }
     };
