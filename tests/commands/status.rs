@@ -387,3 +387,49 @@ fn kes_down_on_four_endpoints_fits_a_screen_with_every_fix() {
         );
     }
 }
+
+/// The fingerprint covers the file MinIO reads itself
+/// (MINIO_CONFIG_ENV_FILE): a value there that differs gives another
+/// fingerprint, the same values the same — status reads MinIO's files once
+/// and takes both the env file's verdict and the fingerprint from that read.
+#[test]
+fn the_fleet_fingerprint_covers_the_file_minio_reads_itself() {
+    let f = Fixture::new();
+    let cfg = f.config_plus(
+        &["https://localhost:1".to_owned()],
+        "timeout = \"1s\"\nkes_unit = \"\"",
+        "[env_file]\npath = \"minio\"\n",
+    );
+    let own = f.path("minio.env");
+    std::fs::write(
+        f.path("minio"),
+        format!("MINIO_CONFIG_ENV_FILE={}\n", own.display()),
+    )
+    .unwrap();
+    let fingerprint = |class: &str| {
+        std::fs::write(
+            &own,
+            format!("MINIO_VOLUMES=\"https://minio{{1...4}}:9000/data\"\nMINIO_STORAGE_CLASS_STANDARD={class}\n"),
+        )
+        .unwrap();
+        let (_, r) = status_json(&cfg);
+        assert!(
+            r["env_file"]["read_by"]
+                .as_str()
+                .unwrap()
+                .starts_with("MinIO"),
+            "{r:#}"
+        );
+        r["fingerprint"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("a fingerprint: {r:#}"))
+    };
+    let one = fingerprint("EC:2");
+    assert_eq!(fingerprint("EC:2"), one);
+    assert_ne!(
+        fingerprint("EC:3"),
+        one,
+        "a value in MinIO's own file counts"
+    );
+}

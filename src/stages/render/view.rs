@@ -67,6 +67,9 @@ pub struct Check {
     /// Variables that differ from the configuration (in MinIO's view, or
     /// left over in the systemd file), with the file they are in.
     pub drift: Vec<String>,
+    /// The environment MinIO starts with, from the files as they are now
+    /// (read once: `status` takes the fleet fingerprint from it).
+    pub effective: Env,
 }
 
 /// Judges MinIO's effective environment as MinIO will compute it: the
@@ -118,5 +121,6 @@ pub fn check(
         exists: main.existing.is_some(),
         minio_problems,
         drift,
+        effective: seen,
     })
 }

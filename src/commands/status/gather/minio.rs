@@ -4,22 +4,12 @@
 use super::units::credential_directive;
 use super::*;
 
-/// The fleet fingerprint of MinIO's environment as MinIO will read it,
+/// The fleet fingerprint of MinIO's environment as MinIO will read it
+/// (`effective`, from the env file check: the files are read once),
 /// keyed with the secret every node shares: the cluster's API key, or
 /// `[watch] fingerprint_key_file` with certificate auth.
-pub(super) fn fingerprint(
-    r: &mut Report,
-    settings: &Settings,
-    unit: &crate::host::minio_unit::MinioUnit,
-) {
-    let view = match render::minio_view(&settings.env_file, unit) {
-        Ok(view) => view,
-        Err(e) => {
-            r.fingerprint_note = Some(format!("no fingerprint: {}", headline(&e)));
-            return;
-        }
-    };
-    let volumes = view.effective.get("MINIO_VOLUMES").map(String::as_str);
+fn fingerprint(r: &mut Report, settings: &Settings, effective: &render::Env) {
+    let volumes = effective.get("MINIO_VOLUMES").map(String::as_str);
     if crate::fleet::distributed(volumes).is_some() {
         host_local(r, settings);
     }
@@ -35,7 +25,7 @@ pub(super) fn fingerprint(
             return;
         }
     };
-    r.fingerprint = Some(crate::fleet::fingerprint(&view.effective, &secret));
+    r.fingerprint = Some(crate::fleet::fingerprint(effective, &secret));
 }
 
 /// What in this host's kesgate configuration alone would make its MINIO_*
@@ -72,7 +62,10 @@ fn host_local(r: &mut Report, settings: &Settings) {
     }
 }
 
-pub(super) fn env_file(
+/// MinIO's environment, its files read once: the env file that holds the
+/// KES variables (matches the configuration, MinIO would accept it), then
+/// the fleet fingerprint of the MINIO_* set it gives.
+pub(super) fn environment(
     r: &mut Report,
     settings: &Settings,
     unit: &crate::host::minio_unit::MinioUnit,
@@ -89,6 +82,7 @@ pub(super) fn env_file(
         }
         Err(e) => {
             let why = format!("{}: {}", settings.env_file.path.display(), headline(&e));
+            r.fingerprint_note = Some(format!("no fingerprint: {}", headline(&e)));
             r.unchecked.insert("env", why.clone());
             r.problems.push(why);
             return;
@@ -133,6 +127,15 @@ pub(super) fn env_file(
         r.problems.push(sentence);
     }
     r.env_file = Some(status);
+    if check.exists {
+        fingerprint(r, settings, &check.effective);
+    } else {
+        let missing = render::RenderError::Read {
+            path: settings.env_file.path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "does not exist"),
+        };
+        r.fingerprint_note = Some(format!("no fingerprint: {}", headline(&missing)));
+    }
 }
 
 pub(super) async fn buckets(

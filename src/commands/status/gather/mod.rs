@@ -65,8 +65,7 @@ pub async fn look(config: &Path, loaded: &Result<Settings, ConfigError>) -> Repo
         kes::kes(&mut r, settings, &unit).await;
         vault(&mut r, settings).await;
         not_ready(&mut r, settings);
-        minio::env_file(&mut r, settings, &unit);
-        minio::fingerprint(&mut r, settings, &unit);
+        minio::environment(&mut r, settings, &unit);
         minio::buckets(&mut r, settings, &unit).await;
     }
     r.ok = r.problems.is_empty() && r.not_seen.is_empty();
