@@ -208,10 +208,41 @@ pub fn adopt(seen: &Seen, other_kms: &[String], api_key_file: &Path) -> Result<A
             found: other_kms.join(", "),
         });
     }
-    // The same name set differently by two files (or two readers of one).
+    refuse_conflicts(seen, &names)?;
+    let get = |name: &str| seen.effective.get(name).filter(|v| !v.is_empty());
+    let Some(endpoint) = get("MINIO_KMS_KES_ENDPOINT") else {
+        return Err(InitError::NoKes { files });
+    };
+    if get("MINIO_KMS_KES_KEY_PASSWORD").is_some() {
+        return Err(InitError::EncryptedKey { path: files });
+    }
+    let default_key = get("MINIO_KMS_KES_KEY_NAME").cloned().ok_or_else(|| InitError::Invalid {
+        what: files.clone(),
+        why: "MINIO_KMS_KES_ENDPOINT is set but MINIO_KMS_KES_KEY_NAME is not (MinIO refuses to start so)".into(),
+        fix: "set MINIO_KMS_KES_KEY_NAME to MinIO's default key, then run `kesgate init --adopt` again",
+    })?;
+    let from_minio = |v: &String| seen.working_directory.join(v);
+    let (auth, api_key) = credentials(seen, &files, api_key_file)?;
+    Ok(Adopted {
+        draft: Draft {
+            origin: format!("adopted from {}", seen.env_file.display()),
+            endpoints: vec![endpoint.clone()],
+            auth,
+            ca: get("MINIO_KMS_KES_CAPATH").map(from_minio),
+            default_key,
+            env_file: seen.env_file.to_owned(),
+            vault: None,
+        },
+        api_key,
+    })
+}
+
+/// The same KES variable set differently by two files (or by the two
+/// readers of one file) is refused, naming both.
+fn refuse_conflicts(seen: &Seen, names: &[String]) -> Result<(), InitError> {
     for name in crate::kes_types::MINIO_KES_VARS {
         let mut seen_in: Vec<(&str, &String)> = Vec::new();
-        for ((_, readers), shown) in seen.files.iter().zip(&names) {
+        for ((_, readers), shown) in seen.files.iter().zip(names) {
             for values in readers {
                 if let Some(v) = values.get(name) {
                     seen_in.push((shown, v));
@@ -234,62 +265,46 @@ pub fn adopt(seen: &Seen, other_kms: &[String], api_key_file: &Path) -> Result<A
             });
         }
     }
+    Ok(())
+}
+
+/// MinIO's KES credentials, as MinIO accepts them: an API key (kept for
+/// `api_key_file`) or a client certificate with its key (MinIO's paths,
+/// from its working directory).
+fn credentials(
+    seen: &Seen,
+    files: &str,
+    api_key_file: &Path,
+) -> Result<(DraftAuth, Option<Secret<String>>), InitError> {
     let get = |name: &str| seen.effective.get(name).filter(|v| !v.is_empty());
-    let Some(endpoint) = get("MINIO_KMS_KES_ENDPOINT") else {
-        return Err(InitError::NoKes { files });
-    };
-    if get("MINIO_KMS_KES_KEY_PASSWORD").is_some() {
-        return Err(InitError::EncryptedKey { path: files });
-    }
-    let default_key = get("MINIO_KMS_KES_KEY_NAME").cloned().ok_or_else(|| InitError::Invalid {
-        what: files.clone(),
-        why: "MINIO_KMS_KES_ENDPOINT is set but MINIO_KMS_KES_KEY_NAME is not (MinIO refuses to start so)".into(),
-        fix: "set MINIO_KMS_KES_KEY_NAME to MinIO's default key, then run `kesgate init --adopt` again",
-    })?;
     let from_minio = |v: &String| seen.working_directory.join(v);
-    let (auth, api_key) = match (
+    match (
         get("MINIO_KMS_KES_API_KEY"),
         get("MINIO_KMS_KES_CERT_FILE"),
         get("MINIO_KMS_KES_KEY_FILE"),
     ) {
-        (Some(key), None, None) => (
+        (Some(key), None, None) => Ok((
             DraftAuth::ApiKeyFile(api_key_file.to_owned()),
             Some(Secret::new(key.clone())),
-        ),
-        (None, Some(cert), Some(key)) => (
+        )),
+        (None, Some(cert), Some(key)) => Ok((
             DraftAuth::CertFile {
                 cert: from_minio(cert),
                 key: from_minio(key),
             },
             None,
-        ),
-        (None, None, None) => {
-            return Err(InitError::Invalid {
-                what: files,
-                why: "MINIO_KMS_KES_ENDPOINT is set but neither MINIO_KMS_KES_API_KEY nor MINIO_KMS_KES_CERT_FILE/KEY_FILE (MinIO refuses to start so)".into(),
-                fix: "set MinIO's KES credentials, then run `kesgate init --adopt` again",
-            });
-        }
-        _ => {
-            return Err(InitError::Invalid {
-                what: files,
-                why: "the KES credentials are incomplete or mixed (an API key with a client certificate, or a certificate without its key): MinIO refuses to start so".into(),
-                fix: "keep either MINIO_KMS_KES_API_KEY or both MINIO_KMS_KES_CERT_FILE and MINIO_KMS_KES_KEY_FILE",
-            });
-        }
-    };
-    Ok(Adopted {
-        draft: Draft {
-            origin: format!("adopted from {}", seen.env_file.display()),
-            endpoints: vec![endpoint.clone()],
-            auth,
-            ca: get("MINIO_KMS_KES_CAPATH").map(from_minio),
-            default_key,
-            env_file: seen.env_file.to_owned(),
-            vault: None,
-        },
-        api_key,
-    })
+        )),
+        (None, None, None) => Err(InitError::Invalid {
+            what: files.to_owned(),
+            why: "MINIO_KMS_KES_ENDPOINT is set but neither MINIO_KMS_KES_API_KEY nor MINIO_KMS_KES_CERT_FILE/KEY_FILE (MinIO refuses to start so)".into(),
+            fix: "set MinIO's KES credentials, then run `kesgate init --adopt` again",
+        }),
+        _ => Err(InitError::Invalid {
+            what: files.to_owned(),
+            why: "the KES credentials are incomplete or mixed (an API key with a client certificate, or a certificate without its key): MinIO refuses to start so".into(),
+            fix: "keep either MINIO_KMS_KES_API_KEY or both MINIO_KMS_KES_CERT_FILE and MINIO_KMS_KES_KEY_FILE",
+        }),
+    }
 }
 
 #[cfg(test)]

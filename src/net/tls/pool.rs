@@ -258,75 +258,19 @@ fn load(section: Section, source: &CaSource, reader: &Reader) -> Result<TrustPoo
         CaSource::CertsDir { path, .. } => (path, false),
         CaSource::None => return Ok(pool),
     };
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        // MinIO: a missing path adds nothing. A configured one is a mistake
-        // MinIO would never report, so kesgate does.
-        Err(e) if !configured && e.kind() == std::io::ErrorKind::NotFound => return Ok(pool),
-        Err(source) => {
-            return Err(TlsSetupError::CaRead {
-                section,
-                path: path.clone(),
-                source,
-            });
-        }
+    let read_error = |source| TlsSetupError::CaRead {
+        section,
+        path: path.clone(),
+        source,
     };
-    // A FIFO or device would block (or worse) on open: never opened.
-    if !meta.is_dir() && !meta.is_file() {
-        if !configured {
-            return Ok(pool);
-        }
-        return Err(TlsSetupError::CaRead {
-            section,
-            path: path.clone(),
-            source: crate::files::regular::ReadError::NotRegular(
-                crate::files::regular::FileKind::of(&meta),
-            )
-            .into_io(),
-        });
-    }
-    // MinIO's user may read what this process may not (a sandboxed unit
-    // without CAP_DAC_READ_SEARCH): say so rather than "not trusted".
-    if let Err(e) = std::fs::File::options()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(path)
-        && e.kind() == std::io::ErrorKind::PermissionDenied
-    {
-        return Err(TlsSetupError::CaRead {
-            section,
-            path: path.clone(),
-            source: std::io::Error::new(
-                e.kind(),
-                "permission denied to kesgate itself (in a hardened unit: add CapabilityBoundingSet=CAP_DAC_READ_SEARCH in a drop-in, or let root read it)",
-            ),
-        });
-    }
-    if configured {
-        reader
-            .check(
-                path,
-                if meta.is_dir() {
-                    Access::Directory
-                } else {
-                    Access::File
-                },
-            )
-            .map_err(|problem| TlsSetupError::CaNotReadable {
-                section,
-                path: path.clone(),
-                problem,
-            })?;
-    } else if reader.check(path, Access::Directory).is_err() {
-        // MinIO cannot list it: it adds nothing.
+    let Some(meta) = stat(path, configured).map_err(read_error)? else {
+        return Ok(pool);
+    };
+    if !readable(section, path, configured, &meta, reader)? {
         return Ok(pool);
     }
     if !meta.is_dir() {
-        let text = read_capped(path).map_err(|source| TlsSetupError::CaRead {
-            section,
-            path: path.clone(),
-            source,
-        })?;
+        let text = read_capped(path).map_err(read_error)?;
         if !pool.own.append_pem(&text) {
             return Err(TlsSetupError::CaEmpty {
                 section,
@@ -336,11 +280,7 @@ fn load(section: Section, source: &CaSource, reader: &Reader) -> Result<TrustPoo
         return Ok(pool);
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|source| TlsSetupError::CaRead {
-            section,
-            path: path.clone(),
-            source,
-        })?
+        .map_err(read_error)?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .collect();
@@ -363,6 +303,74 @@ fn load(section: Section, source: &CaSource, reader: &Reader) -> Result<TrustPoo
         }
     }
     Ok(pool)
+}
+
+/// The CA path's metadata: `None` when MinIO would add nothing from it (a
+/// CA directory it finds missing, or not a file or directory). A
+/// configured path that is missing is a mistake MinIO would never report,
+/// so kesgate does; a FIFO or device would block (or worse) on open: never
+/// opened.
+fn stat(path: &Path, configured: bool) -> std::io::Result<Option<std::fs::Metadata>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if !configured && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if meta.is_dir() || meta.is_file() {
+        return Ok(Some(meta));
+    }
+    if !configured {
+        return Ok(None);
+    }
+    Err(
+        crate::files::regular::ReadError::NotRegular(crate::files::regular::FileKind::of(&meta))
+            .into_io(),
+    )
+}
+
+/// Whether MinIO's user reads the CA path (`false`: MinIO adds nothing
+/// from a CA directory it cannot list). A configured path it cannot read
+/// is an error, and so is one kesgate itself may not read.
+fn readable(
+    section: Section,
+    path: &Path,
+    configured: bool,
+    meta: &std::fs::Metadata,
+    reader: &Reader,
+) -> Result<bool, TlsSetupError> {
+    // MinIO's user may read what this process may not (a sandboxed unit
+    // without CAP_DAC_READ_SEARCH): say so rather than "not trusted".
+    if let Err(e) = std::fs::File::options()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        && e.kind() == std::io::ErrorKind::PermissionDenied
+    {
+        return Err(TlsSetupError::CaRead {
+            section,
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                e.kind(),
+                "permission denied to kesgate itself (in a hardened unit: add CapabilityBoundingSet=CAP_DAC_READ_SEARCH in a drop-in, or let root read it)",
+            ),
+        });
+    }
+    if !configured {
+        return Ok(reader.check(path, Access::Directory).is_ok());
+    }
+    let access = if meta.is_dir() {
+        Access::Directory
+    } else {
+        Access::File
+    };
+    reader
+        .check(path, access)
+        .map_err(|problem| TlsSetupError::CaNotReadable {
+            section,
+            path: path.to_owned(),
+            problem,
+        })?;
+    Ok(true)
 }
 
 /// A regular file without blocking on FIFOs, up to [`MAX_CA_FILE`].

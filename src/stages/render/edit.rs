@@ -72,25 +72,8 @@ pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, Env
             changed.push(name.clone());
         }
     }
-    // A file both read: MinIO's reader sees lines systemd's does not (an
-    // `export` line, a key with a space before `=`…), and MinIO's value
-    // wins. Such a line for a managed name goes, or it would override.
     if dialect == Dialect::Both {
-        let systemd_spans: Vec<_> = assignments.iter().map(|a| a.span.clone()).collect();
-        let managed = |k: &str| {
-            desired.set.iter().any(|(n, _)| n == k) || desired.remove.iter().any(|(n, _)| n == k)
-        };
-        for a in Dialect::Minio.parse(old)? {
-            let overlaps = systemd_spans
-                .iter()
-                .any(|s| s.start < a.span.end && a.span.start < s.end);
-            if managed(a.key.trim()) && !overlaps {
-                edits.push((a.span.start, a.span.end, String::new()));
-                if !changed.contains(&a.key) && desired.set.iter().any(|(n, _)| *n == a.key) {
-                    changed.push(a.key.clone());
-                }
-            }
-        }
+        drop_minio_only_lines(old, &assignments, desired, &mut edits, &mut changed)?;
     }
     let mut removed = Vec::new();
     for (name, why) in &desired.remove {
@@ -103,8 +86,56 @@ pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, Env
             removed.push((name.clone(), *why));
         }
     }
+    let mut content = apply(old, edits, append.len());
+    // A marker left with nothing under it (its variables moved or were
+    // removed) goes too: the file reads as if kesgate never wrote there.
+    if append.is_empty() {
+        strip_orphan_marker(&mut content);
+    } else {
+        if let Some(why) = parsed.open_end {
+            return Err(EnvFileError::OpenEnd(why));
+        }
+        append_under_marker(&mut content, &append, &desired.marker);
+    }
+    Ok(Plan {
+        content,
+        changed,
+        removed,
+    })
+}
+
+/// A file both read: MinIO's reader sees lines systemd's does not (an
+/// `export` line, a key with a space before `=`…), and MinIO's value wins.
+/// Such a line for a managed name goes, or it would override.
+fn drop_minio_only_lines(
+    old: &[u8],
+    assignments: &[crate::files::envfile::Assignment],
+    desired: &Desired,
+    edits: &mut Vec<(usize, usize, String)>,
+    changed: &mut Vec<String>,
+) -> Result<(), EnvFileError> {
+    let systemd_spans: Vec<_> = assignments.iter().map(|a| a.span.clone()).collect();
+    let managed = |k: &str| {
+        desired.set.iter().any(|(n, _)| n == k) || desired.remove.iter().any(|(n, _)| n == k)
+    };
+    for a in Dialect::Minio.parse(old)? {
+        let overlaps = systemd_spans
+            .iter()
+            .any(|s| s.start < a.span.end && a.span.start < s.end);
+        if managed(a.key.trim()) && !overlaps {
+            edits.push((a.span.start, a.span.end, String::new()));
+            if !changed.contains(&a.key) && desired.set.iter().any(|(n, _)| *n == a.key) {
+                changed.push(a.key.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `old` with `edits` (span start, span end, replacement) made, in order.
+fn apply(old: &[u8], mut edits: Vec<(usize, usize, String)>, extra: usize) -> Vec<u8> {
     edits.sort_by_key(|e| e.0);
-    let mut content = Vec::with_capacity(old.len() + append.len() + MARKER.len() + 256);
+    let mut content = Vec::with_capacity(old.len() + extra + MARKER.len() + 256);
     let mut at = 0;
     for (start, end, text) in edits {
         // The same line named twice (by both readers): edited once.
@@ -116,38 +147,24 @@ pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, Env
         at = end;
     }
     content.extend_from_slice(&old[at..]);
-    // A marker left with nothing under it (its variables moved or were
-    // removed) goes too: the file reads as if kesgate never wrote there.
-    if append.is_empty() {
-        strip_orphan_marker(&mut content);
+    content
+}
+
+/// Appends kesgate's lines, under its marker (written once).
+fn append_under_marker(content: &mut Vec<u8>, append: &str, marker: &str) {
+    // Only `\n` ends a line for MinIO's reader: after a bare `\r` the
+    // marker would join the operator's last value.
+    if !content.is_empty() && content.last() != Some(&b'\n') {
+        content.push(b'\n');
     }
-    if !append.is_empty() {
-        if let Some(why) = parsed.open_end {
-            return Err(EnvFileError::OpenEnd(why));
-        }
-        // Only `\n` ends a line for MinIO's reader: after a bare `\r`
-        // the marker would join the operator's last value.
-        if !content.is_empty() && content.last() != Some(&b'\n') {
-            content.push(b'\n');
-        }
-        let has_marker = content
-            .split(|b| *b == b'\n')
-            .any(|line| line.starts_with(MARKER_START.as_bytes()));
-        if !has_marker {
-            let marker = if desired.marker.is_empty() {
-                MARKER
-            } else {
-                &desired.marker
-            };
-            content.extend_from_slice(marker.as_bytes());
-        }
-        content.extend_from_slice(append.as_bytes());
+    let has_marker = content
+        .split(|b| *b == b'\n')
+        .any(|line| line.starts_with(MARKER_START.as_bytes()));
+    if !has_marker {
+        let marker = if marker.is_empty() { MARKER } else { marker };
+        content.extend_from_slice(marker.as_bytes());
     }
-    Ok(Plan {
-        content,
-        changed,
-        removed,
-    })
+    content.extend_from_slice(append.as_bytes());
 }
 
 /// Removes a last line that is kesgate's marker.

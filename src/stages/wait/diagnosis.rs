@@ -42,40 +42,7 @@ pub fn combine(
     let said = vault.describe();
     let (text, fix) = match state {
         VaultState::Sealed | VaultState::NotInitialized | VaultState::Unreachable if kes_down => {
-            let (why, todo, fix) = match state {
-                VaultState::Sealed => (
-                    "sealed",
-                    "unseal it",
-                    "unseal Vault, then restart KES (e.g. `systemctl restart kes`); or raise [wait] timeout",
-                ),
-                VaultState::NotInitialized => (
-                    "not initialised",
-                    "initialise and unseal it",
-                    "initialise and unseal Vault, then restart KES (e.g. `systemctl restart kes`)",
-                ),
-                _ => (
-                    "unreachable",
-                    "bring it back",
-                    "bring Vault back (check its address and network), then restart KES (e.g. `systemctl restart kes`)",
-                ),
-            };
-            let restart = match (unit.is_empty(), event) {
-                (false, Some(UnitEvent::Failed(_) | UnitEvent::Stopped)) => {
-                    format!(
-                        "; {unit} has stopped and needs `systemctl restart {unit}` once Vault is unsealed"
-                    )
-                }
-                (false, Some(UnitEvent::Starting)) => {
-                    format!("; {unit}'s Restart= will start it again")
-                }
-                _ => String::new(),
-            };
-            (
-                format!(
-                    "KES is down because its Vault is {why} (KES exits when it cannot log in at start-up): {todo} ({said}), then KES must be restarted{restart}"
-                ),
-                fix,
-            )
+            kes_exited(state, &said, unit, event)
         }
         VaultState::Ok if kes_no_store => (
             format!("{said}; KES has not noticed yet (next key-store check within 10 s)"),
@@ -85,32 +52,70 @@ pub fn combine(
             format!("{said}; KES itself is not reachable"),
             "start KES (e.g. `systemctl start kes`) and check its address and port: its Vault is fine",
         ),
-        VaultState::Ok => (
-            said,
-            "its Vault is fine: see what KES says above, or raise [wait] timeout",
-        ),
-        VaultState::Sealed => (
-            said,
-            "unseal Vault (e.g. `bao operator unseal`), or raise [wait] timeout",
-        ),
-        VaultState::NotInitialized => (
-            said,
-            "initialise and unseal Vault (`bao operator init`, then `bao operator unseal`)",
-        ),
-        VaultState::Standby => (
-            said,
-            "make a Vault node active, or point KES at the active node",
-        ),
-        VaultState::Unreachable => (
-            said,
-            "bring Vault back (check its address and network), or raise [wait] timeout",
-        ),
-        VaultState::NotVault => (
-            said,
-            "point [vault] address at the Vault/OpenBao that KES uses (its `api_addr`)",
-        ),
+        _ => (said, vault_fix(state)),
     };
     Diagnosis { text, fix }
+}
+
+/// KES down because its Vault was sealed, not initialised or unreachable
+/// when it started (KES exits when it cannot log in): what to do with the
+/// Vault, then KES, and what its unit will do.
+fn kes_exited(
+    state: VaultState,
+    said: &str,
+    unit: &str,
+    event: Option<&UnitEvent>,
+) -> (String, &'static str) {
+    let (why, todo, fix) = match state {
+        VaultState::Sealed => (
+            "sealed",
+            "unseal it",
+            "unseal Vault, then restart KES (e.g. `systemctl restart kes`); or raise [wait] timeout",
+        ),
+        VaultState::NotInitialized => (
+            "not initialised",
+            "initialise and unseal it",
+            "initialise and unseal Vault, then restart KES (e.g. `systemctl restart kes`)",
+        ),
+        _ => (
+            "unreachable",
+            "bring it back",
+            "bring Vault back (check its address and network), then restart KES (e.g. `systemctl restart kes`)",
+        ),
+    };
+    let restart = match (unit.is_empty(), event) {
+        (false, Some(UnitEvent::Failed(_) | UnitEvent::Stopped)) => {
+            format!(
+                "; {unit} has stopped and needs `systemctl restart {unit}` once Vault is unsealed"
+            )
+        }
+        (false, Some(UnitEvent::Starting)) => format!("; {unit}'s Restart= will start it again"),
+        _ => String::new(),
+    };
+    (
+        format!(
+            "KES is down because its Vault is {why} (KES exits when it cannot log in at start-up): {todo} ({said}), then KES must be restarted{restart}"
+        ),
+        fix,
+    )
+}
+
+/// The fix for the Vault's own state, when KES's does not add to it.
+fn vault_fix(state: VaultState) -> &'static str {
+    match state {
+        VaultState::Ok => "its Vault is fine: see what KES says above, or raise [wait] timeout",
+        VaultState::Sealed => "unseal Vault (e.g. `bao operator unseal`), or raise [wait] timeout",
+        VaultState::NotInitialized => {
+            "initialise and unseal Vault (`bao operator init`, then `bao operator unseal`)"
+        }
+        VaultState::Standby => "make a Vault node active, or point KES at the active node",
+        VaultState::Unreachable => {
+            "bring Vault back (check its address and network), or raise [wait] timeout"
+        }
+        VaultState::NotVault => {
+            "point [vault] address at the Vault/OpenBao that KES uses (its `api_addr`)"
+        }
+    }
 }
 
 /// Once per change of the Vault's state (also across attempts of a
