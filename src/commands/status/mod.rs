@@ -6,6 +6,7 @@
 //! root) is said, not guessed.
 
 mod gather;
+mod layout;
 pub mod links;
 pub mod metrics;
 mod show;

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::Report;
+use super::layout::{width, wrap_at};
 
 /// The report as text: the verdict, then each link's block in chain order,
 /// then the problems (each once, with its fix), warnings and what could
@@ -48,23 +49,6 @@ fn lists(r: &Report) -> String {
     s
 }
 
-/// Since when condition `name` holds, where the watch's memory knows.
-pub(super) fn since(r: &Report, name: &str) -> String {
-    super::since::phrase(&r.since, name, crate::text::unix_now())
-}
-
-/// The width text lines are wrapped to, unless `COLUMNS` says another
-/// (40 at least).
-const WIDTH: usize = 100;
-
-fn width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .filter(|w| *w >= 40)
-        .unwrap_or(WIDTH)
-}
-
 /// A problem, warning or note as a list item: its fix on a line of its
 /// own, a block it announces indented under it, each line wrapped.
 fn item(p: &str) -> String {
@@ -90,34 +74,6 @@ fn item_at(p: &str, width: usize) -> String {
         lines.push(format!("    {l}"));
     }
     lines.join("\n")
-}
-
-/// `line` wrapped at [`width`] on spaces, later lines starting with
-/// `indent`; a word longer than the width stays whole.
-pub(super) fn wrap(line: &str, indent: &str) -> String {
-    wrap_at(line, indent, width())
-}
-
-fn wrap_at(line: &str, indent: &str, width: usize) -> String {
-    let body = line.trim_start_matches(' ');
-    let mut out = String::new();
-    let mut current = line[..line.len() - body.len()].to_owned();
-    let mut fresh = true;
-    for word in body.split(' ') {
-        if !fresh && current.chars().count() + 1 + word.chars().count() > width {
-            out.push_str(&current);
-            out.push('\n');
-            current = indent.to_owned();
-            fresh = true;
-        }
-        if !fresh {
-            current.push(' ');
-        }
-        current.push_str(word);
-        fresh = false;
-    }
-    out.push_str(&current);
-    out
 }
 
 /// `--nagios`: one monitoring-plugins line with perfdata, and its state
@@ -153,7 +109,8 @@ pub fn nagios(r: &Report) -> (String, u8) {
 
 #[cfg(test)]
 mod tests {
-    use super::{item_at, wrap_at};
+    use super::item_at;
+    use crate::commands::status::layout::wrap_at;
 
     fn item(p: &str) -> String {
         item_at(p, 100)

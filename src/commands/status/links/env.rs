@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Family, Link, Metric, Moment, Observed, Report};
-use crate::commands::status::show::{since, wrap};
+use crate::commands::status::layout::{since, wrap};
 
 pub struct Env;
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{Family, Link, Metric, Moment, Observed, Report};
 use crate::commands::status::EndpointStatus;
-use crate::commands::status::show::{since, wrap};
+use crate::commands::status::layout::{since, wrap};
 
 /// The subject of the KES client's own condition (not an endpoint).
 const CLIENT: &str = "(client)";

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Link, Report};
-use crate::commands::status::show::wrap;
+use crate::commands::status::layout::wrap;
 use crate::host::systemd::bus::UnitState;
 
 pub struct Units;

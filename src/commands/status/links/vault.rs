@@ -1,7 +1,7 @@
 //! The Vault behind KES (`[vault]`): sealed or not, its active node.
 
 use super::{Family, Link, Metric, Moment, Observed, Report};
-use crate::commands::status::show::{since, wrap};
+use crate::commands::status::layout::{since, wrap};
 use crate::peers::vault::VaultState;
 
 pub struct Vault;
