@@ -19,7 +19,7 @@ use it, and renders the MINIO_KMS_KES_* variables into /etc/default/minio. minio
 kesgate-buckets.service seed keys and bucket-default SSE-KMS.",
     after_long_help = after_long_help()
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Configuration [default: $KESGATE_CONFIG or /etc/kesgate/kesgate.toml]
     #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
@@ -44,7 +44,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Wait until KES is reachable, authorises our identity and its key store answers.
     #[command(
         after_help = "Examples:\n  kesgate wait                 # as kesgate.service would, on a terminal\n  kesgate wait --log journal   # the same, its entries in the journal"
@@ -124,7 +124,7 @@ See also: systemctl status kesgate minio; journalctl -xu kesgate",
 /// The command line, parsed. Help is wrapped to the terminal (clap's
 /// `wrap_help`), or to `COLUMNS`; at 80 columns when it goes elsewhere (a
 /// pipe, a file), where clap would use 100.
-pub fn try_parse() -> Result<Cli, clap::Error> {
+pub(crate) fn try_parse() -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     use std::io::IsTerminal;
     let mut cmd = Cli::command();
@@ -138,7 +138,7 @@ impl Cli {
     /// The configuration file: `--config`, else `KESGATE_CONFIG` where the
     /// environment is kesgate's (never MinIO's `Environment=` choosing it),
     /// else the default.
-    pub fn config(&self) -> PathBuf {
+    pub(crate) fn config(&self) -> PathBuf {
         self.config
             .clone()
             .or_else(crate::inherited::config_path)
@@ -148,7 +148,7 @@ impl Cli {
 
 impl Command {
     /// The command's name: the episode it keeps in /run/kesgate.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Command::Wait => "wait",
             Command::Render(_) => "render",
@@ -167,7 +167,7 @@ impl Command {
 }
 
 #[derive(Debug, Args)]
-pub struct PreflightArgs {
+pub(crate) struct PreflightArgs {
     /// The drop-in's second line (no `+`): as MinIO's user, inside MinIO's
     /// sandbox, with the environment systemd gives MinIO, check what MinIO
     /// will open and reach (its MINIO_KMS_KES_* values, CA, client
@@ -178,7 +178,7 @@ pub struct PreflightArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Print the report as JSON (fields: docs/commands.md).
     #[arg(long, group = "format")]
     pub json: bool,
@@ -192,7 +192,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct WatchArgs {
+pub(crate) struct WatchArgs {
     /// Only remove the metrics file (package removal: node_exporter must
     /// not go on serving stale values).
     #[arg(long)]
@@ -201,7 +201,7 @@ pub struct WatchArgs {
 
 /// How `status` prints its report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatusFormat {
+pub(crate) enum StatusFormat {
     Text,
     Json,
     Nagios,
@@ -209,7 +209,7 @@ pub enum StatusFormat {
 }
 
 impl StatusArgs {
-    pub fn format(&self) -> StatusFormat {
+    pub(crate) fn format(&self) -> StatusFormat {
         match (self.json, self.nagios, self.prometheus) {
             (true, _, _) => StatusFormat::Json,
             (_, true, _) => StatusFormat::Nagios,
@@ -220,12 +220,12 @@ impl StatusArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct AssetsArgs {
+pub(crate) struct AssetsArgs {
     pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum IdentityCommand {
+pub(crate) enum IdentityCommand {
     /// Print the identity KES derives from an API key or certificate (last line: the hex identity).
     Of(IdentityOf),
     /// Print a fresh API key and its identity.
@@ -237,7 +237,7 @@ pub enum IdentityCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct IdentityOf {
+pub(crate) struct IdentityOf {
     /// An API key, `-` for standard input, or a PEM certificate file. Prefer
     /// `-` or --file: an API key in argv is visible to other local users.
     pub input: Option<String>,
@@ -247,7 +247,7 @@ pub struct IdentityOf {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Adopt the KES settings MinIO uses today.
     #[arg(long)]
     pub adopt: bool,
@@ -294,7 +294,7 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RenderArgs {
+pub(crate) struct RenderArgs {
     /// Say what would change; write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -12,17 +12,17 @@ use crate::stages::keys::KeyError;
 use crate::stages::render::RenderError;
 use crate::stages::wait::WaitError;
 
-pub const EX_USAGE: u8 = 64;
-pub const EX_UNAVAILABLE: u8 = 69;
-pub const EX_SOFTWARE: u8 = 70;
-pub const EX_CANTCREAT: u8 = 73;
-pub const EX_PROTOCOL: u8 = 76;
-pub const EX_NOPERM: u8 = 77;
-pub const EX_CONFIG: u8 = 78;
+pub(crate) const EX_USAGE: u8 = 64;
+pub(crate) const EX_UNAVAILABLE: u8 = 69;
+pub(crate) const EX_SOFTWARE: u8 = 70;
+pub(crate) const EX_CANTCREAT: u8 = 73;
+pub(crate) const EX_PROTOCOL: u8 = 76;
+pub(crate) const EX_NOPERM: u8 = 77;
+pub(crate) const EX_CONFIG: u8 = 78;
 
 /// What a unit does with an exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnExit {
+pub(crate) enum OnExit {
     /// Success, or an answer that is not a failure (`render --check`,
     /// `status`): nothing to retry.
     Answer,
@@ -33,7 +33,7 @@ pub enum OnExit {
 }
 
 /// One exit code: the number, its sysexits name, what it means.
-pub struct ExitCode {
+pub(crate) struct ExitCode {
     pub code: u8,
     pub name: &'static str,
     pub meaning: &'static str,
@@ -46,7 +46,7 @@ pub struct ExitCode {
 /// severity scripts test with `-ge`); `status --nagios` uses the
 /// monitoring-plugins order instead (1 WARNING, 2 CRITICAL), because
 /// Nagios-compatible systems read exactly that.
-pub const EXIT_CODES: [ExitCode; 11] = [
+pub(crate) const EXIT_CODES: [ExitCode; 11] = [
     ExitCode {
         code: 0,
         name: "",
@@ -118,7 +118,7 @@ pub const EXIT_CODES: [ExitCode; 11] = [
 impl ExitCode {
     /// "64 (EX_USAGE, not retried)": the code, its name and what the units
     /// do with it, as `--help` and the man page print it.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let units = match self.on_exit {
             OnExit::Answer => "",
             OnExit::Retry => ", retried by the units",
@@ -133,7 +133,7 @@ impl ExitCode {
 }
 
 /// The EXIT STATUS text of `--help` and the man page, from [`EXIT_CODES`].
-pub fn exit_status_help() -> String {
+pub(crate) fn exit_status_help() -> String {
     let mut s = String::from("Exit status:\n");
     for e in &EXIT_CODES {
         s.push_str(&format!("  {}: {}\n", e.label(), e.meaning));
@@ -144,7 +144,7 @@ pub fn exit_status_help() -> String {
 
 /// `kesgate identity`: input that is not a key or a certificate.
 #[derive(Debug, thiserror::Error)]
-pub enum IdentityError {
+pub(crate) enum IdentityError {
     #[error("cannot read {what}: {source}")]
     Read {
         what: String,
@@ -165,7 +165,7 @@ pub enum IdentityError {
 
 /// `kesgate watch`: a file it needs could not be had; nothing was told.
 #[derive(Debug, thiserror::Error)]
-pub enum WatchError {
+pub(crate) enum WatchError {
     #[error(
         "kesgate watch cannot keep its memory in {}: {source}\n  fix: make that directory root's and writable (kesgate-watch.service has StateDirectory=kesgate; a read-only or full file system must be fixed)",
         path.display()
@@ -195,7 +195,7 @@ pub enum WatchError {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -245,7 +245,7 @@ fn refused(e: &std::io::Error) -> bool {
 /// ones), the journal's MESSAGE_ID and KESGATE_ERROR_KIND, and the KES
 /// endpoint concerned (KESGATE_ENDPOINT).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Class {
+pub(crate) struct Class {
     pub code: u8,
     pub message_id: &'static str,
     pub kind: &'static str,
@@ -254,7 +254,7 @@ pub struct Class {
 
 impl Error {
     /// The one classification: every caller asks it, none decides itself.
-    pub fn class(&self) -> Class {
+    pub(crate) fn class(&self) -> Class {
         let (code, message_id, kind) = self.code_id_kind();
         Class {
             code,
@@ -324,7 +324,7 @@ impl Error {
 
     /// The unit's STATUS= line once the command has failed: the cause
     /// first, and for a timed-out wait what the Vault said with it.
-    pub fn status_line(&self) -> String {
+    pub(crate) fn status_line(&self) -> String {
         match self {
             Error::Wait(w) => w
                 .status_line()
@@ -400,7 +400,7 @@ mod tests {
     fn every_code_kesgate_exits_with_is_in_the_table() {
         let defined: BTreeSet<u8> = include_str!("error.rs")
             .lines()
-            .filter_map(|l| l.strip_prefix("pub const EX_"))
+            .filter_map(|l| l.strip_prefix("pub(crate) const EX_"))
             .filter_map(|l| l.split_once(": u8 = "))
             .map(|(_, v)| v.trim_end_matches(';').parse().unwrap())
             .collect();

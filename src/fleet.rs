@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use ring::hmac;
 
 /// What MinIO leaves out of its comparison (cmd/bootstrap-peer-server.go).
-pub const SKIPPED: [&str; 11] = [
+pub(crate) const SKIPPED: [&str; 11] = [
     "MINIO_OPTS",
     "MINIO_CERT_PASSWD",
     "MINIO_SERVER_DEBUG",
@@ -28,7 +28,7 @@ pub const SKIPPED: [&str; 11] = [
 /// 128 bits of HMAC-SHA256 in hex. The MAC key is itself derived from the
 /// secret with a label, so the fingerprint is no use for checking guesses
 /// of the secret.
-pub fn fingerprint(env: &BTreeMap<String, String>, secret: &[u8]) -> String {
+pub(crate) fn fingerprint(env: &BTreeMap<String, String>, secret: &[u8]) -> String {
     let derived = hmac::sign(
         &hmac::Key::new(hmac::HMAC_SHA256, secret),
         b"kesgate fleet fingerprint v1",
@@ -50,7 +50,7 @@ pub fn fingerprint(env: &BTreeMap<String, String>, secret: &[u8]) -> String {
 
 /// Whether MinIO's volumes name several hosts (a distributed cluster):
 /// `Some(why)` when so, or when it cannot be told.
-pub fn distributed(volumes: Option<&str>) -> Option<String> {
+pub(crate) fn distributed(volumes: Option<&str>) -> Option<String> {
     let Some(v) = volumes.map(str::trim).filter(|v| !v.is_empty()) else {
         return Some(
             "MINIO_VOLUMES is not set in MinIO's environment, so kesgate cannot tell whether this MinIO is one of several nodes".into(),
@@ -66,7 +66,7 @@ pub fn distributed(volumes: Option<&str>) -> Option<String> {
 }
 
 /// Whether MinIO compares `name` across nodes.
-pub fn compared(name: &str) -> bool {
+pub(crate) fn compared(name: &str) -> bool {
     name.starts_with("MINIO_") && !SKIPPED.contains(&name)
 }
 
@@ -74,7 +74,7 @@ pub fn compared(name: &str) -> bool {
 /// names this host (`hostname`, or its first label, as a whole word): the
 /// same configuration gives each node another value, and the cluster
 /// refuses the odd set (docs/facts.md, "MinIO's KES client").
-pub fn naming_this_host<'a>(set: &'a [(String, String)], hostname: &str) -> Vec<&'a str> {
+pub(crate) fn naming_this_host<'a>(set: &'a [(String, String)], hostname: &str) -> Vec<&'a str> {
     let full = hostname.trim().to_ascii_lowercase();
     let short = full.split('.').next().unwrap_or_default().to_owned();
     let names: Vec<&str> = [full.as_str(), short.as_str()]

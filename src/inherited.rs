@@ -22,16 +22,16 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// kesgate's runtime directory (kesgate.service's `RuntimeDirectory=kesgate`).
-pub const RUNTIME_DIR: &str = "/run/kesgate";
+pub(crate) const RUNTIME_DIR: &str = "/run/kesgate";
 /// kesgate's state directory (`StateDirectory=kesgate`).
-pub const STATE_DIR: &str = "/var/lib/kesgate";
+pub(crate) const STATE_DIR: &str = "/var/lib/kesgate";
 /// Where systemd puts kesgate.service's credentials (`LoadCredential=`):
 /// the one place the preflight, in MinIO's unit, reads them from.
-pub const CREDENTIALS_DIR: &str = "/run/credentials/kesgate.service";
+pub(crate) const CREDENTIALS_DIR: &str = "/run/credentials/kesgate.service";
 
 /// The unit this process runs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Unit {
+pub(crate) enum Unit {
     /// Not a systemd service: a shell, a test, a timer's scope. The
     /// environment is the caller's, so kesgate's variables are honoured.
     None,
@@ -43,13 +43,13 @@ pub enum Unit {
 
 impl Unit {
     /// kesgate's own variables may be taken from the environment.
-    pub fn environment_is_ours(&self) -> bool {
+    pub(crate) fn environment_is_ours(&self) -> bool {
         !matches!(self, Unit::Foreign(_))
     }
 }
 
 /// The unit this process runs in, read once.
-pub fn unit() -> &'static Unit {
+pub(crate) fn unit() -> &'static Unit {
     static UNIT: OnceLock<Unit> = OnceLock::new();
     UNIT.get_or_init(|| {
         // systemd sets INVOCATION_ID for every process of a unit; without
@@ -65,7 +65,7 @@ pub fn unit() -> &'static Unit {
 
 /// The service whose cgroup holds this process: the innermost `*.service`
 /// component of the unified (v2) or the named systemd (v1) hierarchy.
-pub fn service_of(cgroup: &str) -> Option<String> {
+pub(crate) fn service_of(cgroup: &str) -> Option<String> {
     let path = cgroup
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
@@ -81,7 +81,7 @@ pub fn service_of(cgroup: &str) -> Option<String> {
 }
 
 /// Own, foreign or none, by the service's name.
-pub fn classify(service: Option<String>) -> Unit {
+pub(crate) fn classify(service: Option<String>) -> Unit {
     match service {
         None => Unit::None,
         Some(s) if is_kesgate_unit(&s) => Unit::Own(s),
@@ -116,18 +116,18 @@ fn first_dir(var: &str) -> Option<PathBuf> {
 
 /// kesgate's runtime directory: systemd's `RUNTIME_DIRECTORY` in kesgate's
 /// own unit (or a shell's), else [`RUNTIME_DIR`].
-pub fn runtime_dir() -> PathBuf {
+pub(crate) fn runtime_dir() -> PathBuf {
     first_dir("RUNTIME_DIRECTORY").unwrap_or_else(|| PathBuf::from(RUNTIME_DIR))
 }
 
 /// kesgate's state directory (survives a reboot): `STATE_DIRECTORY` in
 /// kesgate's own unit, else [`STATE_DIR`].
-pub fn state_dir() -> PathBuf {
+pub(crate) fn state_dir() -> PathBuf {
     first_dir("STATE_DIRECTORY").unwrap_or_else(|| PathBuf::from(STATE_DIR))
 }
 
 /// The fix for a credential the preflight cannot have.
-pub const FIX_OPAQUE_CREDENTIAL: &str = "load it with LoadCredential=NAME:/etc/kesgate/NAME from a root-only file (the preflight reads that file), or name the file in kesgate.toml instead (api_key_file, [minio] access_key_file/secret_key_file)";
+pub(crate) const FIX_OPAQUE_CREDENTIAL: &str = "load it with LoadCredential=NAME:/etc/kesgate/NAME from a root-only file (the preflight reads that file), or name the file in kesgate.toml instead (api_key_file, [minio] access_key_file/secret_key_file)";
 
 /// The one credential rule, for KES and MinIO alike: a systemd credential
 /// is the unit's deliberate choice and wins over the configuration; a
@@ -142,7 +142,7 @@ pub const FIX_OPAQUE_CREDENTIAL: &str = "load it with LoadCredential=NAME:/etc/k
 /// a `+` line runs in that namespace too. A credential kesgate.service
 /// loads encrypted or sets inline cannot be had there: an error that says
 /// so, never another key.
-pub fn credential(name: &str) -> Result<Option<PathBuf>, String> {
+pub(crate) fn credential(name: &str) -> Result<Option<PathBuf>, String> {
     if !matches!(unit(), Unit::Foreign(_)) {
         return Ok(ours("CREDENTIALS_DIRECTORY")
             .map(|dir| PathBuf::from(dir).join(name))
@@ -262,7 +262,7 @@ fn credential_file(source: &str) -> PathBuf {
 
 /// `KESGATE_CONFIG`, when the environment is kesgate's: in MinIO's unit it
 /// would be MinIO's `Environment=` choosing kesgate's configuration.
-pub fn config_path() -> Option<PathBuf> {
+pub(crate) fn config_path() -> Option<PathBuf> {
     ours("KESGATE_CONFIG").map(PathBuf::from)
 }
 

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 /// Why standard output stopped taking text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Closed {
+pub(crate) enum Closed {
     /// The reader went away: the command ends by SIGPIPE, as Unix tools do.
     BrokenPipe,
     /// Another error (a full disk behind a redirect): said once.
@@ -19,7 +19,7 @@ static CLOSED: OnceLock<Closed> = OnceLock::new();
 
 /// Writes to standard output; after a failure nothing more is written,
 /// and `main` ends the process accordingly ([`closed`]).
-pub fn write(text: std::fmt::Arguments) {
+pub(crate) fn write(text: std::fmt::Arguments) {
     if CLOSED.get().is_some() {
         return;
     }
@@ -36,7 +36,7 @@ pub fn write(text: std::fmt::Arguments) {
 }
 
 /// Whether standard output failed during the command.
-pub fn closed() -> Option<Closed> {
+pub(crate) fn closed() -> Option<Closed> {
     CLOSED.get().copied()
 }
 

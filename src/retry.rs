@@ -35,7 +35,7 @@ impl Backoff {
 }
 
 /// Attempts until success or a deadline, remembering the last failure.
-pub struct Retry<E> {
+pub(crate) struct Retry<E> {
     started: Instant,
     deadline: Option<Instant>,
     cap: Duration,
@@ -46,7 +46,7 @@ pub struct Retry<E> {
 
 impl<E> Retry<E> {
     /// Retries for `bound` (`None`: without end), pausing at most `cap`.
-    pub fn new(bound: Option<Duration>, cap: Duration) -> Retry<E> {
+    pub(crate) fn new(bound: Option<Duration>, cap: Duration) -> Retry<E> {
         let started = Instant::now();
         Retry {
             started,
@@ -59,45 +59,45 @@ impl<E> Retry<E> {
     }
 
     /// Counts one attempt; returns its number (from 1).
-    pub fn attempt(&mut self) -> u32 {
+    pub(crate) fn attempt(&mut self) -> u32 {
         self.attempts += 1;
         self.attempts
     }
 
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.attempts
     }
 
-    pub fn waited(&self) -> Duration {
+    pub(crate) fn waited(&self) -> Duration {
         self.started.elapsed()
     }
 
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
     /// Records why the attempt failed.
-    pub fn failed(&mut self, why: E) {
+    pub(crate) fn failed(&mut self, why: E) {
         self.last = Some(why);
     }
 
-    pub fn last(&self) -> Option<&E> {
+    pub(crate) fn last(&self) -> Option<&E> {
         self.last.as_ref()
     }
 
-    pub fn take_last(&mut self) -> Option<E> {
+    pub(crate) fn take_last(&mut self) -> Option<E> {
         self.last.take()
     }
 
     /// Starts the backoff afresh (something changed: try soon again).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.backoff = Backoff::new(self.cap);
     }
 
     /// The pause before the next attempt, cut short at the deadline;
     /// `None` once it has passed. `dense`: pause at most this long (a
     /// burst while something is known to be coming up).
-    pub fn next_pause(&mut self, dense: Option<Duration>) -> Option<Duration> {
+    pub(crate) fn next_pause(&mut self, dense: Option<Duration>) -> Option<Duration> {
         let delay = match dense {
             Some(cap) => Backoff::new(cap).next_delay(),
             None => self.backoff.next_delay(),
@@ -112,7 +112,7 @@ impl<E> Retry<E> {
     }
 
     /// Pauses before the next attempt; false once the deadline passed.
-    pub async fn pause(&mut self) -> bool {
+    pub(crate) async fn pause(&mut self) -> bool {
         match self.next_pause(None) {
             Some(d) => {
                 tokio::time::sleep(d).await;

@@ -5,15 +5,15 @@ use std::fmt;
 /// Holds a secret; `Debug` prints a placeholder and there is no `Display`,
 /// so a secret can only leave through an explicit `expose()`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
+pub(crate) struct Secret<T>(T);
 
 impl<T> Secret<T> {
-    pub fn new(value: T) -> Self {
+    pub(crate) fn new(value: T) -> Self {
         Secret(value)
     }
 
     /// The only way to the value: every call site is a place to review.
-    pub fn expose(&self) -> &T {
+    pub(crate) fn expose(&self) -> &T {
         &self.0
     }
 }
@@ -26,7 +26,7 @@ impl<T> fmt::Debug for Secret<T> {
 
 /// Why a secret file is refused, as ssh refuses such keys.
 #[derive(Debug, thiserror::Error)]
-pub enum Exposure {
+pub(crate) enum Exposure {
     #[error(
         "{} holds a secret but is readable by group or others (mode {mode:04o})\n  fix: chmod 600 {}", path.display(), path.display()
     )]
@@ -50,7 +50,10 @@ pub enum Exposure {
 /// kesgate's: MinIO's user must read it, so it may belong to that user
 /// (mode 0600) or be readable by MinIO's group (root:minio-user 0640) —
 /// what certificate-authenticated hosts have had since before API keys.
-pub fn check_client_key(path: &std::path::Path, meta: &std::fs::Metadata) -> Result<(), Exposure> {
+pub(crate) fn check_client_key(
+    path: &std::path::Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), Exposure> {
     use std::os::unix::fs::PermissionsExt;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o027 != 0 {
@@ -64,7 +67,10 @@ pub fn check_client_key(path: &std::path::Path, meta: &std::fs::Metadata) -> Res
 
 /// Refuses a secret file that group or others may read or write, or that
 /// belongs to neither root nor kesgate's own user (who could swap it).
-pub fn check_private(path: &std::path::Path, meta: &std::fs::Metadata) -> Result<(), Exposure> {
+pub(crate) fn check_private(
+    path: &std::path::Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), Exposure> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
@@ -86,7 +92,7 @@ pub fn check_private(path: &std::path::Path, meta: &std::fs::Metadata) -> Result
 
 /// Why a private secret could not be had.
 #[derive(Debug)]
-pub enum PrivateError {
+pub(crate) enum PrivateError {
     /// Missing, not a regular file, too large, unreadable.
     Read(crate::files::regular::ReadError),
     /// Readable by others, or another user's.
@@ -96,7 +102,7 @@ pub enum PrivateError {
 /// A client key: a regular file read without following a link at its
 /// path (one MinIO's user could plant), capped, that others cannot read
 /// ([`check_client_key`]).
-pub fn read_client_key(path: &std::path::Path) -> Result<Secret<Vec<u8>>, PrivateError> {
+pub(crate) fn read_client_key(path: &std::path::Path) -> Result<Secret<Vec<u8>>, PrivateError> {
     use crate::files::regular;
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = std::fs::File::options()
@@ -127,7 +133,7 @@ pub fn read_client_key(path: &std::path::Path) -> Result<Secret<Vec<u8>>, Privat
 /// The one reader of private secrets (KES API key, client key, MinIO's
 /// credentials): a regular file, capped, that no other user may read or
 /// change.
-pub fn read_private(path: &std::path::Path) -> Result<Secret<Vec<u8>>, PrivateError> {
+pub(crate) fn read_private(path: &std::path::Path) -> Result<Secret<Vec<u8>>, PrivateError> {
     use crate::files::regular;
     let (bytes, meta) =
         regular::read_with_metadata(path, regular::MAX_SECRET).map_err(PrivateError::Read)?;

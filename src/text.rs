@@ -5,9 +5,9 @@
 //! messages: the headline, the headline with its fix, a duration.
 
 /// How much of a peer's text is shown.
-pub const MAX_CHARS: usize = 300;
+pub(crate) const MAX_CHARS: usize = 300;
 
-pub fn cut(text: &str) -> String {
+pub(crate) fn cut(text: &str) -> String {
     let mut out = String::new();
     for (n, c) in text.chars().enumerate() {
         if n == MAX_CHARS {
@@ -25,7 +25,7 @@ pub fn cut(text: &str) -> String {
 
 /// A duration as an operator reads it: to the millisecond below a minute,
 /// to the second above (never "10s 24ms 33us 497ns").
-pub fn duration(d: std::time::Duration) -> String {
+pub(crate) fn duration(d: std::time::Duration) -> String {
     let d = if d >= std::time::Duration::from_secs(60) {
         std::time::Duration::from_secs(d.as_secs())
     } else {
@@ -35,14 +35,14 @@ pub fn duration(d: std::time::Duration) -> String {
 }
 
 /// Now, in Unix seconds (0 for a clock before 1970).
-pub fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A Unix time (seconds) as RFC 3339, UTC: `2026-12-13T05:20:53Z`.
-pub fn unix_time(secs: i64) -> String {
+pub(crate) fn unix_time(secs: i64) -> String {
     humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64),
     )
@@ -51,7 +51,7 @@ pub fn unix_time(secs: i64) -> String {
 
 /// An error's first line: what went wrong, without the `fix:` and the
 /// detail lines kesgate's messages carry below it (for STATUS= and lists).
-pub fn headline(e: &dyn std::fmt::Display) -> String {
+pub(crate) fn headline(e: &dyn std::fmt::Display) -> String {
     e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
@@ -59,7 +59,7 @@ pub fn headline(e: &dyn std::fmt::Display) -> String {
 /// link, in the words the failing command prints. A fix that announces a
 /// block (it ends with `:`, e.g. the KES policy to add) keeps it, on the
 /// lines after, as the command prints it.
-pub fn headline_and_fix(e: &dyn std::fmt::Display) -> String {
+pub(crate) fn headline_and_fix(e: &dyn std::fmt::Display) -> String {
     let text = e.to_string();
     let mut lines = text.lines();
     let first = lines.next().unwrap_or_default().to_owned();

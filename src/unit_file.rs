@@ -4,7 +4,7 @@
 //! file's text; this module reads no file.
 
 /// The [Service] assignments of one unit file's `text`.
-pub fn service_assignments(text: &str) -> Vec<(String, String)> {
+pub(crate) fn service_assignments(text: &str) -> Vec<(String, String)> {
     let mut in_service = false;
     let mut found = Vec::new();
     for line in text.lines().map(str::trim) {

@@ -13,7 +13,7 @@ use super::{Done, Host, Slice};
 
 /// What the links run so far have found.
 #[derive(Default)]
-pub struct Run {
+pub(super) struct Run {
     kes: Option<(KesClient, wait::Ready)>,
     /// MinIO's trust for KES, with the chains it verified.
     pool: Option<std::sync::Arc<crate::net::tls::TrustPool>>,
@@ -41,7 +41,7 @@ impl Run {
     }
 
     /// The sentence STATUS= ends with.
-    pub fn done(self, settings: &Settings, slice: Slice) -> Done {
+    pub(super) fn done(self, settings: &Settings, slice: Slice) -> Done {
         let key = &settings.kes.default_key;
         let mut warnings = self.warnings;
         if let Some(u) = self.kes.as_ref().and_then(|(_, r)| r.unproven.as_ref()) {
@@ -81,7 +81,7 @@ impl Run {
 /// else, KES up or not. When it cannot be (this sandbox may not write a
 /// file), every state between its writes is a whole configuration, and
 /// the render link says what to do.
-pub async fn recover(host: &Host<'_>) {
+pub(super) async fn recover(host: &Host<'_>) {
     let s = host.settings;
     if let Err(e) = render::finish_unfinished(&s.kes, &s.env_file, &host.unit, &s.path).await {
         tracing::warn!(
@@ -91,7 +91,7 @@ pub async fn recover(host: &Host<'_>) {
     }
 }
 
-pub async fn wait(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
+pub(super) async fn wait(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     let s = host.settings;
     let crate::peers::kes::connection::KesConnection {
         client,
@@ -157,7 +157,7 @@ fn tell_expiring(
     }
 }
 
-pub async fn round_trip(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
+pub(super) async fn round_trip(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     let key = &host.settings.kes.default_key;
     host.notifier.status(&format!(
         "KES ready; checking generate/decrypt with key {key} as MinIO will"
@@ -172,7 +172,7 @@ pub async fn round_trip(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     Ok(())
 }
 
-pub async fn render(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
+pub(super) async fn render(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     let s = host.settings;
     host.notifier
         .status(&format!("rendering {}", s.env_file.path.display()));
@@ -190,7 +190,7 @@ pub async fn render(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     Ok(())
 }
 
-pub async fn keys(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
+pub(super) async fn keys(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     let session = run.kes(host.settings);
     let (mut created, mut existed) = (0, 0);
     for key in &host.settings.keys {
@@ -205,7 +205,7 @@ pub async fn keys(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     Ok(())
 }
 
-pub async fn buckets(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
+pub(super) async fn buckets(host: &Host<'_>, run: &mut Run) -> Result<(), Error> {
     run.buckets = Some(buckets::run(host.settings, &host.unit, host.notifier).await?);
     Ok(())
 }

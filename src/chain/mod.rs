@@ -18,7 +18,7 @@ use crate::host::systemd::notify::Notifier;
 
 /// One link of the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Complete a render that began and did not finish (KES up or not).
     Recover,
     /// KES ready: reachable, trusted as MinIO trusts it, authorised, its
@@ -37,7 +37,7 @@ pub enum Stage {
 
 /// What one command runs of the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Slice {
+pub(crate) enum Slice {
     Wait,
     Start,
     Preflight,
@@ -48,7 +48,7 @@ pub enum Slice {
 use Slice::{Buckets as B, Keys as K, Preflight as P, Start as S, Wait as W};
 
 /// The chain: each stage, in run order, with the slices that run it.
-pub const CHAIN: [(Stage, &[Slice]); 6] = [
+pub(crate) const CHAIN: [(Stage, &[Slice]); 6] = [
     (Stage::Recover, &[S, P]),
     (Stage::Wait, &[W, S, P, K]),
     (Stage::RoundTrip, &[S, P]),
@@ -58,7 +58,7 @@ pub const CHAIN: [(Stage, &[Slice]); 6] = [
 ];
 
 /// The stages `slice` runs, in chain order.
-pub fn stages(slice: Slice) -> impl Iterator<Item = Stage> {
+pub(crate) fn stages(slice: Slice) -> impl Iterator<Item = Stage> {
     CHAIN
         .iter()
         .filter(move |(_, slices)| slices.contains(&slice))
@@ -70,12 +70,12 @@ pub fn stages(slice: Slice) -> impl Iterator<Item = Stage> {
 /// stops a unit that starts 5 times within 10 s (the default start limit);
 /// attempts of at least 3 s never reach it, so an outage of any length
 /// leaves MinIO retrying, never "start request repeated too quickly".
-pub const PREFLIGHT_MIN_ATTEMPT: Duration = Duration::from_secs(3);
+pub(crate) const PREFLIGHT_MIN_ATTEMPT: Duration = Duration::from_secs(3);
 
 /// How long the wait of `slice` may take: `[wait] timeout` (`None` waits
 /// forever), but a preflight attempt never less than
 /// [`PREFLIGHT_MIN_ATTEMPT`].
-pub fn wait_bound(slice: Slice, timeout: Option<Duration>) -> Option<Duration> {
+pub(crate) fn wait_bound(slice: Slice, timeout: Option<Duration>) -> Option<Duration> {
     match slice {
         Slice::Preflight => timeout.map(|t| t.max(PREFLIGHT_MIN_ATTEMPT)),
         _ => timeout,
@@ -85,13 +85,13 @@ pub fn wait_bound(slice: Slice, timeout: Option<Duration>) -> Option<Duration> {
 /// What a slice ends with: the sentence for STATUS= and whether every
 /// check it made holds (false only for buckets left unencrypted).
 #[derive(Debug)]
-pub struct Done {
+pub(crate) struct Done {
     pub summary: String,
     pub all_ok: bool,
 }
 
 /// The inputs every stage shares: settings, the host facts and the voice.
-pub struct Host<'a> {
+pub(crate) struct Host<'a> {
     pub settings: &'a Settings,
     pub unit: MinioUnit,
     pub notifier: &'a Notifier,
@@ -100,7 +100,7 @@ pub struct Host<'a> {
 }
 
 /// Runs `slice` of the chain with settings already loaded.
-pub async fn run(
+pub(crate) async fn run(
     slice: Slice,
     settings: &Settings,
     notifier: &Notifier,

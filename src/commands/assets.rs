@@ -30,7 +30,7 @@ const HAND_WRITTEN: [(&str, &str); 2] = [
     ),
 ];
 
-pub fn run(dir: &Path) -> io::Result<Outcome> {
+pub(crate) fn run(dir: &Path) -> io::Result<Outcome> {
     write(dir)?;
     Ok(Outcome::Done)
 }
@@ -333,7 +333,7 @@ mod tests {
         ];
         for (strukt, section) in sections {
             let body = raw
-                .split(&format!("pub struct {strukt} {{"))
+                .split(&format!(" struct {strukt} {{"))
                 .nth(1)
                 .unwrap_or_else(|| panic!("{strukt}"))
                 .split("\n}")

@@ -13,7 +13,7 @@ use crate::kes_types::apikey::{ApiKey, Identity};
 use crate::kes_types::keyname::KeyName;
 use crate::kes_types::policy::policy_yaml;
 
-pub fn run(cmd: &IdentityCommand) -> Result<Outcome, IdentityError> {
+pub(crate) fn run(cmd: &IdentityCommand) -> Result<Outcome, IdentityError> {
     match cmd {
         IdentityCommand::Of(of) => identity_of(of)?,
         IdentityCommand::New { policy } => identity_new(policy.as_deref())?,

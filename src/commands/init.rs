@@ -37,7 +37,7 @@ enum Key {
     None,
 }
 
-pub async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
+pub(crate) async fn run(config: &Path, args: &InitArgs) -> Result<Outcome, Error> {
     if args.accept_changes && !args.adopt {
         return Err(InitError::Usage("--accept-changes goes with --adopt: a new installation changes MinIO's environment by design".into()).into());
     }

@@ -2,21 +2,21 @@
 //! does its work and returns an [`Outcome`] or an error. Only `main` turns
 //! either into the process's end.
 
-pub mod assets;
-pub mod buckets;
-pub mod identity;
-pub mod init;
-pub mod keys;
-pub mod preflight;
-pub mod render;
-pub mod start;
-pub mod status;
-pub mod wait;
-pub mod watch;
+pub(crate) mod assets;
+pub(crate) mod buckets;
+pub(crate) mod identity;
+pub(crate) mod init;
+pub(crate) mod keys;
+pub(crate) mod preflight;
+pub(crate) mod render;
+pub(crate) mod start;
+pub(crate) mod status;
+pub(crate) mod wait;
+pub(crate) mod watch;
 
 /// How a command that did not fail ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Everything it checks holds (exit 0).
     Done,
     /// It answered "no" without failing: `render --check` found a
@@ -36,7 +36,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Outcome::Done => 0,
             Outcome::No | Outcome::Broken => 1,

@@ -13,7 +13,11 @@ use crate::host::systemd::episode::Episode;
 use crate::host::systemd::notify::Notifier;
 use crate::inherited::Unit;
 
-pub async fn run(config: &Path, notifier: &Notifier, episode: &Episode) -> Result<Outcome, Error> {
+pub(crate) async fn run(
+    config: &Path,
+    notifier: &Notifier,
+    episode: &Episode,
+) -> Result<Outcome, Error> {
     if let Err(e) = std::fs::symlink_metadata(config)
         && e.kind() == std::io::ErrorKind::NotFound
     {
@@ -57,7 +61,7 @@ pub async fn run(config: &Path, notifier: &Notifier, episode: &Episode) -> Resul
 /// starts as it did before kesgate): nothing is checked or said. Only a
 /// configuration that does not exist counts as none; one MinIO's sandbox
 /// will not let it look at is checked.
-pub async fn as_minio(config: &Path, notifier: &Notifier) -> Result<Outcome, Error> {
+pub(crate) async fn as_minio(config: &Path, notifier: &Notifier) -> Result<Outcome, Error> {
     if let Err(e) = std::fs::symlink_metadata(config)
         && e.kind() == std::io::ErrorKind::NotFound
     {

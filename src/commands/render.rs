@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::host::minio_unit;
 use crate::stages::render::{self, Action, Check, Layout};
 
-pub async fn run(config: &Path, args: &RenderArgs) -> Result<Outcome, Error> {
+pub(crate) async fn run(config: &Path, args: &RenderArgs) -> Result<Outcome, Error> {
     let settings = Settings::load(config)?;
     let unit = minio_unit::unit(&settings).await;
     if args.check {

@@ -9,7 +9,11 @@ use crate::error::Error;
 use crate::host::systemd::episode::Episode;
 use crate::host::systemd::notify::Notifier;
 
-pub async fn run(config: &Path, notifier: &Notifier, episode: &Episode) -> Result<Outcome, Error> {
+pub(crate) async fn run(
+    config: &Path,
+    notifier: &Notifier,
+    episode: &Episode,
+) -> Result<Outcome, Error> {
     let settings = Settings::load(config)?;
     let done = chain::run(Slice::Wait, &settings, notifier, episode).await?;
     notifier.ready(&done.summary);

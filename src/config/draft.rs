@@ -11,7 +11,7 @@ use crate::secret::Secret;
 
 /// Why `init` wrote nothing.
 #[derive(Debug, thiserror::Error)]
-pub enum InitError {
+pub(crate) enum InitError {
     #[error(
         "{files}: no KES configuration (MINIO_KMS_KES_ENDPOINT is not set), so there is nothing to adopt; nothing was written\n  fix: for a new installation run `kesgate init --endpoint https://KES:7373 --ca CA.pem`"
     )]
@@ -78,14 +78,14 @@ pub enum InitError {
 
 /// How the drafted configuration authenticates to KES.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DraftAuth {
+pub(crate) enum DraftAuth {
     ApiKeyFile(PathBuf),
     CertFile { cert: PathBuf, key: PathBuf },
 }
 
 /// The configuration `init` writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Draft {
+pub(crate) struct Draft {
     /// The first line's account of where it came from.
     pub origin: String,
     /// MINIO_KMS_KES_ENDPOINT's entries, byte for byte.
@@ -101,14 +101,14 @@ pub struct Draft {
 
 /// `[vault]` of a drafted configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DraftVault {
+pub(crate) struct DraftVault {
     pub address: Vec<String>,
     pub ca: Option<PathBuf>,
 }
 
 impl Draft {
     /// The TOML text: the same draft gives the same bytes everywhere.
-    pub fn text(&self) -> Result<String, InitError> {
+    pub(crate) fn text(&self) -> Result<String, InitError> {
         let mut t = format!(
             "# kesgate configuration, written by `kesgate init` ({}).\n# Reference: kesgate.toml(5)\n\n[kes]\n",
             self.origin
@@ -177,7 +177,7 @@ fn toml_path(p: &Path, what: &str) -> Result<String, InitError> {
 }
 
 /// What `--adopt` takes from MinIO's environment.
-pub struct Adopted {
+pub(crate) struct Adopted {
     pub draft: Draft,
     /// The API key MinIO uses (API-key auth): written to the key file.
     pub api_key: Option<Secret<String>>,
@@ -185,7 +185,7 @@ pub struct Adopted {
 
 /// MinIO's environment, as `init --adopt` is given it: the effective
 /// values and, per file, what each reader takes from it.
-pub struct Seen<'a> {
+pub(crate) struct Seen<'a> {
     pub effective: &'a BTreeMap<String, String>,
     pub files: &'a [(PathBuf, Vec<BTreeMap<String, String>>)],
     /// MinIO's working directory: a relative path is MinIO's from there.
@@ -195,7 +195,11 @@ pub struct Seen<'a> {
 
 /// Drafts the configuration that says what MinIO uses today.
 /// `other_kms`: the other KMS families MinIO would see (render's rule).
-pub fn adopt(seen: &Seen, other_kms: &[String], api_key_file: &Path) -> Result<Adopted, InitError> {
+pub(crate) fn adopt(
+    seen: &Seen,
+    other_kms: &[String],
+    api_key_file: &Path,
+) -> Result<Adopted, InitError> {
     let names: Vec<String> = seen
         .files
         .iter()

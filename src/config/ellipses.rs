@@ -10,16 +10,16 @@ struct Pattern {
 }
 
 /// MinIO's HasEllipses: any `...`, or both braces.
-pub fn has_ellipses(arg: &str) -> bool {
+pub(super) fn has_ellipses(arg: &str) -> bool {
     arg.contains("...") || (arg.contains('{') && arg.contains('}'))
 }
 
 /// The most endpoints kesgate probes (all entries together): far above a
 /// real KES cluster, far below what would exhaust memory or the network.
-pub const MAX_ENDPOINTS: usize = 1024;
+pub(super) const MAX_ENDPOINTS: usize = 1024;
 
 /// Expands one endpoint. Without ellipses the endpoint is returned as is.
-pub fn expand(arg: &str) -> Result<Vec<String>, String> {
+pub(super) fn expand(arg: &str) -> Result<Vec<String>, String> {
     if !has_ellipses(arg) {
         return Ok(vec![arg.to_owned()]);
     }
@@ -64,7 +64,7 @@ fn is_label(s: &str) -> bool {
         .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
-pub fn too_many(arg: &str) -> String {
+pub(super) fn too_many(arg: &str) -> String {
     format!("`{arg}` names more than {MAX_ENDPOINTS} KES endpoints (the most kesgate probes)")
 }
 

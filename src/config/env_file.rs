@@ -6,10 +6,10 @@ use super::raw::RawEnvFile;
 use super::{ConfigError, Source};
 use crate::files::envfile::valid_name;
 
-pub const DEFAULT_PATH: &str = "/etc/default/minio";
+pub(crate) const DEFAULT_PATH: &str = "/etc/default/minio";
 
 #[derive(Debug, Clone)]
-pub struct EnvFileSettings {
+pub(crate) struct EnvFileSettings {
     pub path: PathBuf,
     /// Mode, owner and group for a file kesgate creates.
     pub mode: u32,

@@ -1,7 +1,7 @@
 //! Configuration: read `/etc/kesgate/kesgate.toml` once, validate everything,
 //! and hand the stages typed settings they never need to re-check.
 
-pub mod draft;
+pub(crate) mod draft;
 mod ellipses;
 mod env_file;
 mod raw;
@@ -16,30 +16,30 @@ use reqwest::Url;
 
 use crate::kes_types::apikey::{ApiKey, Identity};
 use crate::kes_types::keyname::KeyName;
-pub use env_file::{DEFAULT_PATH as DEFAULT_ENV_FILE, EnvFileSettings};
-pub use raw::Require;
+pub(crate) use env_file::{DEFAULT_PATH as DEFAULT_ENV_FILE, EnvFileSettings};
+pub(crate) use raw::Require;
 use raw::{OneOrMany, RawConfig, RawKes, RawVault, RawWait};
-pub use seeding::{BucketSettings, DEFAULT_MINIO_UNIT, MinioSettings, S3Credentials};
+pub(crate) use seeding::{BucketSettings, DEFAULT_MINIO_UNIT, MinioSettings, S3Credentials};
 
-pub const DEFAULT_PATH: &str = "/etc/kesgate/kesgate.toml";
+pub(crate) const DEFAULT_PATH: &str = "/etc/kesgate/kesgate.toml";
 /// systemd credential name for the API key (`LoadCredential=kes-api-key:…`).
-pub const API_KEY_CREDENTIAL: &str = "kes-api-key";
+pub(crate) const API_KEY_CREDENTIAL: &str = "kes-api-key";
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Watched when it exists on the host (KES's documented unit name).
-pub const DEFAULT_KES_UNIT: &str = "kes.service";
+pub(crate) const DEFAULT_KES_UNIT: &str = "kes.service";
 const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(1);
 /// `[kes] key_retry_window`: KES refuses key operations after an unseal
 /// until its next key-store health check (`status: ping`, 10 s by default;
 /// docs/peers.md). 30 s covers an interval of 20 s and a margin.
-pub const DEFAULT_KEY_RETRY_WINDOW: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_KEY_RETRY_WINDOW: Duration = Duration::from_secs(30);
 
 /// The longest `[wait] timeout` (beyond it, "0" = forever says it better;
 /// larger values would overflow the clock arithmetic).
 const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub path: PathBuf,
     pub kes: KesSettings,
     pub wait: WaitSettings,
@@ -55,7 +55,7 @@ pub struct Settings {
 
 /// `[watch]`: what is a warning between boots.
 #[derive(Debug, Clone)]
-pub struct WatchSettings {
+pub(crate) struct WatchSettings {
     /// A certificate in MinIO's KES path that expires within this is a warning.
     pub warn_before: Duration,
     /// The fleet fingerprint's key with certificate auth (the same file on
@@ -68,14 +68,14 @@ pub struct WatchSettings {
 
 /// `[watch] textfile` when not set: Debian's node_exporter textfile
 /// directory (docs/peers.md).
-pub const DEFAULT_TEXTFILE: &str = "/var/lib/prometheus/node-exporter/kesgate.prom";
+pub(crate) const DEFAULT_TEXTFILE: &str = "/var/lib/prometheus/node-exporter/kesgate.prom";
 
 /// `[watch] warn_before` when not set.
-pub const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The Vault/OpenBao behind KES (diagnosis only; kesgate holds no token).
 #[derive(Debug, Clone)]
-pub struct VaultSettings {
+pub(crate) struct VaultSettings {
     /// One address, or the nodes of an HA cluster.
     pub addresses: Vec<Url>,
     /// Added to the system roots, as `[kes] ca` is.
@@ -83,7 +83,7 @@ pub struct VaultSettings {
 }
 
 #[derive(Debug)]
-pub struct KesSettings {
+pub(crate) struct KesSettings {
     /// Expanded, validated endpoints: the hosts MinIO will connect to.
     pub endpoints: Vec<Endpoint>,
     /// The entries as written, byte for byte (ellipses and spacing kept),
@@ -103,16 +103,16 @@ pub struct KesSettings {
 
 /// A KES endpoint: `https://host:port`, shown as written (no trailing slash).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint(Url);
+pub(crate) struct Endpoint(Url);
 
 impl Endpoint {
-    pub fn url(&self) -> &Url {
+    pub(crate) fn url(&self) -> &Url {
         &self.0
     }
 
     /// The server name the TLS verifier sees (and records a chain under):
     /// the host, lower case, an IPv6 address without brackets.
-    pub fn server_name(&self) -> String {
+    pub(crate) fn server_name(&self) -> String {
         crate::net::tls::server_name(&self.0)
     }
 }
@@ -126,7 +126,7 @@ impl std::fmt::Display for Endpoint {
 impl KesSettings {
     /// The identity KES sees for us (and for MinIO, which uses the same
     /// credentials).
-    pub fn identity(&self) -> &Identity {
+    pub(crate) fn identity(&self) -> &Identity {
         &self.client.identity
     }
 }
@@ -134,14 +134,14 @@ impl KesSettings {
 /// What kesgate presents to KES: its certificate chain, private key and the
 /// identity KES derives from them (the API key's self-signed certificate,
 /// or `cert_file`/`key_file`).
-pub struct ClientIdentity {
+pub(crate) struct ClientIdentity {
     pub identity: Identity,
     chain: Vec<rustls_pki_types::CertificateDer<'static>>,
     key: crate::secret::Secret<rustls_pki_types::PrivateKeyDer<'static>>,
 }
 
 impl ClientIdentity {
-    pub fn new(
+    pub(crate) fn new(
         chain: Vec<rustls_pki_types::CertificateDer<'static>>,
         key: rustls_pki_types::PrivateKeyDer<'static>,
         identity: Identity,
@@ -154,7 +154,7 @@ impl ClientIdentity {
     }
 
     /// The identity an API key makes: its self-signed certificate and key.
-    pub fn of_api_key(key: &ApiKey) -> Result<ClientIdentity, String> {
+    pub(crate) fn of_api_key(key: &ApiKey) -> Result<ClientIdentity, String> {
         let (cert, private) = key
             .client_certificate()
             .map_err(|e| format!("cannot derive the API key's certificate: {e}"))?;
@@ -167,7 +167,7 @@ impl ClientIdentity {
 
     /// A PEM certificate file's chain and the identity of its leaf; the
     /// error says what is wrong with it.
-    pub fn chain_of(
+    pub(crate) fn chain_of(
         pem: &[u8],
     ) -> Result<(Vec<rustls_pki_types::CertificateDer<'static>>, Identity), String> {
         use rustls_pki_types::CertificateDer;
@@ -183,7 +183,7 @@ impl ClientIdentity {
 
     /// A PEM private key; only the kind of failure is told, never the
     /// key's bytes.
-    pub fn key_of(
+    pub(crate) fn key_of(
         pem: &crate::secret::Secret<Vec<u8>>,
     ) -> Result<rustls_pki_types::PrivateKeyDer<'static>, String> {
         use rustls_pki_types::PrivateKeyDer;
@@ -193,7 +193,7 @@ impl ClientIdentity {
     }
 
     /// The chain and key for a TLS client configuration.
-    pub fn pair(
+    pub(crate) fn pair(
         &self,
     ) -> (
         Vec<rustls_pki_types::CertificateDer<'static>>,
@@ -211,14 +211,14 @@ impl std::fmt::Debug for ClientIdentity {
 
 /// How kesgate (and MinIO) authenticate to KES.
 #[derive(Debug)]
-pub enum Auth {
+pub(crate) enum Auth {
     ApiKey { key: ApiKey, source: String },
     CertFile { cert: PathBuf, key: PathBuf },
 }
 
 impl Auth {
     /// Where the credentials come from, for the log (never the secret).
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Auth::ApiKey { source, .. } => format!("API key from {source}"),
             Auth::CertFile { cert, .. } => format!("client certificate {}", cert.display()),
@@ -227,7 +227,7 @@ impl Auth {
 }
 
 #[derive(Debug, Clone)]
-pub struct WaitSettings {
+pub(crate) struct WaitSettings {
     /// `None` waits forever (`timeout = "0"`).
     pub timeout: Option<Duration>,
     pub require: Require,
@@ -239,7 +239,7 @@ pub struct WaitSettings {
 
 /// A configuration problem. Each variant names the file and what to do.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("cannot read {path}: {problem}\n  fix: {}", read_fix(problem, fix))]
     Read {
         path: PathBuf,
@@ -280,7 +280,7 @@ fn read_fix(problem: &crate::files::regular::ReadError, fix: &'static str) -> &'
 
 impl Settings {
     /// Loads and validates the file at `path`.
-    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    pub(crate) fn load(path: &Path) -> Result<Settings, ConfigError> {
         let text = crate::files::regular::read_text(path, crate::files::regular::MAX_CONFIG)
             .map_err(|problem| ConfigError::Read {
                 path: path.to_owned(),
@@ -496,7 +496,7 @@ fn validate_kes(ctx: &Source, raw: RawKes) -> Result<KesSettings, ConfigError> {
 /// takes it: split on commas, trimmed, empty parts dropped, ellipses
 /// expanded; `before` endpoints already count towards the limit. The error
 /// is the problem and its fix.
-pub fn expand_endpoints(
+pub(crate) fn expand_endpoints(
     value: &str,
     before: usize,
 ) -> Result<Vec<Endpoint>, (String, &'static str)> {

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     pub kes: Spanned<RawKes>,
     #[serde(default)]
     pub wait: RawWait,
@@ -27,7 +27,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawWatch {
+pub(super) struct RawWatch {
     pub warn_before: Option<Spanned<String>>,
     pub fingerprint_key_file: Option<Spanned<PathBuf>>,
     pub textfile: Option<Spanned<PathBuf>>,
@@ -36,7 +36,7 @@ pub struct RawWatch {
 /// `[vault]`: the KMS behind KES, for diagnosis only.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawVault {
+pub(super) struct RawVault {
     pub address: Spanned<OneOrMany>,
     pub ca: Option<Spanned<PathBuf>>,
 }
@@ -44,14 +44,14 @@ pub struct RawVault {
 /// A string (a comma list allowed) or an array of strings.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum OneOrMany {
+pub(super) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMinio {
+pub(super) struct RawMinio {
     pub endpoint: Option<Spanned<String>>,
     pub region: Option<Spanned<String>>,
     pub ca: Option<Spanned<PathBuf>>,
@@ -65,13 +65,13 @@ pub struct RawMinio {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawKey {
+pub(super) struct RawKey {
     pub name: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawBucket {
+pub(super) struct RawBucket {
     pub name: Spanned<String>,
     pub key: Option<Spanned<String>>,
     #[serde(default)]
@@ -82,7 +82,7 @@ pub struct RawBucket {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawEnvFile {
+pub(super) struct RawEnvFile {
     pub path: Option<Spanned<PathBuf>>,
     /// Octal, for a file kesgate creates, e.g. "0600".
     pub mode: Option<Spanned<String>>,
@@ -95,7 +95,7 @@ pub struct RawEnvFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawKes {
+pub(super) struct RawKes {
     pub endpoints: Spanned<Vec<Spanned<String>>>,
     pub api_key: Option<Spanned<String>>,
     pub api_key_file: Option<Spanned<PathBuf>>,
@@ -108,7 +108,7 @@ pub struct RawKes {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawWait {
+pub(super) struct RawWait {
     pub timeout: Option<Spanned<String>>,
     pub require: Option<Spanned<Require>>,
     pub max_interval: Option<Spanned<String>>,
@@ -118,7 +118,7 @@ pub struct RawWait {
 /// How many of the expanded endpoints must be ready.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum Require {
+pub(crate) enum Require {
     Any,
     All,
 }

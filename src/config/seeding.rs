@@ -8,11 +8,11 @@ use super::raw::{RawBucket, RawKey, RawMinio};
 use super::{ConfigError, Source};
 use crate::kes_types::keyname::KeyName;
 
-pub const DEFAULT_MINIO_ENDPOINT: &str = "http://127.0.0.1:9000";
-pub const DEFAULT_MINIO_UNIT: &str = "minio.service";
+pub(super) const DEFAULT_MINIO_ENDPOINT: &str = "http://127.0.0.1:9000";
+pub(crate) const DEFAULT_MINIO_UNIT: &str = "minio.service";
 
 #[derive(Debug, Clone)]
-pub struct MinioSettings {
+pub(crate) struct MinioSettings {
     pub endpoint: Url,
     pub region: String,
     /// CA for an https endpoint; `None` = the OS trust store.
@@ -26,7 +26,7 @@ pub struct MinioSettings {
 
 /// Where the S3 credentials come from; read when the buckets stage runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum S3Credentials {
+pub(crate) enum S3Credentials {
     /// MINIO_ROOT_USER / MINIO_ROOT_PASSWORD from the env file (or systemd
     /// credentials `minio-access-key` / `minio-secret-key` when present).
     EnvFile,
@@ -37,7 +37,7 @@ pub enum S3Credentials {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketSettings {
+pub(crate) struct BucketSettings {
     pub name: String,
     pub key: KeyName,
     pub create: bool,

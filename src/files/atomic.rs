@@ -27,7 +27,7 @@ use crate::files::safe_path::Place;
 
 /// Ownership and permissions for a written file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mode {
+pub(crate) struct Mode {
     pub mode: u32,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
@@ -35,23 +35,23 @@ pub struct Mode {
 
 /// How long a render waits for another one: renders hold the lock for
 /// milliseconds, so a longer hold is a stuck process.
-pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How often a held lock is tried again (also the longest a SIGTERM waits).
 const LOCK_POLL: Duration = Duration::from_millis(20);
 
 /// kesgate's runtime directory (crate::inherited decides where it is).
-pub fn runtime_dir() -> PathBuf {
+pub(crate) fn runtime_dir() -> PathBuf {
     crate::inherited::runtime_dir()
 }
 
 /// kesgate's state directory (survives a reboot).
-pub fn state_dir() -> PathBuf {
+pub(crate) fn state_dir() -> PathBuf {
     crate::inherited::state_dir()
 }
 
 /// The lock could not be had.
 #[derive(Debug, thiserror::Error)]
-pub enum LockError {
+pub(crate) enum LockError {
     #[error("{}", .0)]
     Io(#[from] io::Error),
     #[error("another process holds the lock {} ({holder}); waited {}", path.display(), crate::text::duration(*waited))]
@@ -64,7 +64,7 @@ pub enum LockError {
 
 /// kesgate's own directory for `what` (runtime or state): created 0700 if
 /// missing; refused when someone else owns it or others may write in it.
-pub fn own_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn own_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     match std::fs::DirBuilder::new()
         .recursive(true)
@@ -112,14 +112,14 @@ fn lock_file(dir: &Path, name: &str) -> io::Result<File> {
 }
 
 /// The host's one lock for writing MinIO's env files.
-pub struct WriteLock {
+pub(crate) struct WriteLock {
     _lock: Flock<File>,
 }
 
 impl WriteLock {
     /// Waits at most `bound` for another holder, without blocking the
     /// runtime (so SIGTERM is still handled).
-    pub async fn acquire(bound: Duration) -> Result<WriteLock, LockError> {
+    pub(crate) async fn acquire(bound: Duration) -> Result<WriteLock, LockError> {
         let path = runtime_dir().join("render.lock");
         let mut retry: crate::retry::Retry<()> = crate::retry::Retry::new(Some(bound), LOCK_POLL);
         let mut file = lock_file(&runtime_dir(), "render.lock")?;
@@ -153,7 +153,7 @@ impl WriteLock {
 
 /// One try at the private lock `name` in the runtime directory; `None`
 /// when another process holds it (never a wait).
-pub fn try_lock(name: &str) -> io::Result<Option<Flock<File>>> {
+pub(crate) fn try_lock(name: &str) -> io::Result<Option<Flock<File>>> {
     let file = lock_file(&runtime_dir(), name)?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => Ok(Some(lock)),
@@ -166,7 +166,7 @@ pub fn try_lock(name: &str) -> io::Result<Option<Flock<File>>> {
 /// failpoints` only): `kill` and `term` end the process by that signal,
 /// the rest return that errno.
 #[cfg(feature = "failpoints")]
-pub fn injected(action: Option<String>) -> io::Result<()> {
+pub(crate) fn injected(action: Option<String>) -> io::Result<()> {
     let errno = match action.as_deref().unwrap_or_default() {
         "kill" => {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
@@ -198,7 +198,7 @@ pub(crate) use step;
 
 /// Temp files a killed writer left next to `name` (ours: `.NAME.kesgate-tmp…`),
 /// removed under the write lock, when none can be in use.
-pub fn remove_stale(place: &Place) {
+pub(crate) fn remove_stale(place: &Place) {
     // Ours: `.NAME.kesgate-tmp…` and `.NAME.kesgate-prev.kesgate-tmp…`.
     let mut prefix = OsString::from(".");
     prefix.push(&place.name);
@@ -238,7 +238,7 @@ fn temp_prefix(name: &OsStr) -> OsString {
 /// Replaces `place` with `content` atomically and durably; the new file
 /// carries `attributes` (the replaced file's POSIX ACLs, SELinux label and
 /// other xattrs).
-pub fn write_at(
+pub(crate) fn write_at(
     place: &Place,
     content: &[u8],
     mode: Mode,
@@ -320,7 +320,7 @@ pub fn write_at(
 
 /// Reads the regular file at `place` (never following a link there, never
 /// blocking), at most `cap` bytes; `None` when it does not exist.
-pub fn read_at(
+pub(crate) fn read_at(
     place: &Place,
     cap: u64,
 ) -> Result<Option<(Vec<u8>, std::fs::Metadata)>, crate::files::regular::ReadError> {
@@ -393,16 +393,16 @@ fn holder(dir: &File) -> String {
 /// Extended attributes of a file (POSIX ACLs are `system.posix_acl_*`),
 /// carried over to the file that replaces it.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Attributes(Vec<(std::ffi::OsString, Vec<u8>)>);
+pub(crate) struct Attributes(Vec<(std::ffi::OsString, Vec<u8>)>);
 
 impl Attributes {
     /// Those of the file at `place` (through its directory's descriptor).
-    pub fn of_place(place: &Place) -> io::Result<Attributes> {
+    pub(crate) fn of_place(place: &Place) -> io::Result<Attributes> {
         Attributes::of(&place.dir.proc_path(&place.name))
     }
 
     /// Those of the file at `path`; none where the file system has none.
-    pub fn of(path: &Path) -> io::Result<Attributes> {
+    pub(crate) fn of(path: &Path) -> io::Result<Attributes> {
         let names = match xattr::list(path) {
             Ok(n) => n,
             Err(e) if e.raw_os_error() == Some(nix::libc::ENOTSUP) => {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// Every path `pattern` names, in glob(3)'s sorted order; the pattern
 /// itself when it has no wildcard.
-pub fn expand(pattern: &Path) -> Vec<PathBuf> {
+pub(crate) fn expand(pattern: &Path) -> Vec<PathBuf> {
     let text = pattern.to_string_lossy();
     if !text.contains(['*', '?', '[']) {
         return vec![pattern.to_owned()];

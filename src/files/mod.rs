@@ -3,15 +3,15 @@
 //! env-file dialects.
 
 /// Atomic, durable, private writes; the host's write lock.
-pub mod atomic;
+pub(crate) mod atomic;
 /// MinIO's two env-file dialects: systemd's EnvironmentFile, MinIO's own.
-pub mod envfile;
+pub(crate) mod envfile;
 /// glob(3) patterns, as systemd expands `EnvironmentFile=`.
-pub mod glob;
+pub(crate) mod glob;
 /// Reading only regular files, without blocking, up to a cap.
-pub mod regular;
+pub(crate) mod regular;
 /// Paths resolved for writing as systemd-tmpfiles does.
-pub mod safe_path;
+pub(crate) mod safe_path;
 
 /// The fix wherever kesgate runs out of file descriptors (EMFILE/ENFILE).
-pub const FIX_DESCRIPTORS: &str = "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors";
+pub(crate) const FIX_DESCRIPTORS: &str = "raise kesgate's open-file limit (LimitNOFILE= in a drop-in), or find what holds this host's file descriptors";

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// What is at a path, in an operator's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileKind {
+pub(crate) enum FileKind {
     Regular,
     Directory,
     Fifo,
@@ -27,7 +27,7 @@ pub enum FileKind {
 
 impl FileKind {
     /// From `st_mode` (as fstatat gives it).
-    pub fn from_mode(mode: u32) -> FileKind {
+    pub(crate) fn from_mode(mode: u32) -> FileKind {
         match mode & nix::libc::S_IFMT {
             nix::libc::S_IFREG => FileKind::Regular,
             nix::libc::S_IFDIR => FileKind::Directory,
@@ -40,7 +40,7 @@ impl FileKind {
         }
     }
 
-    pub fn of(meta: &Metadata) -> FileKind {
+    pub(crate) fn of(meta: &Metadata) -> FileKind {
         let t = meta.file_type();
         if t.is_file() {
             FileKind::Regular
@@ -78,7 +78,7 @@ impl std::fmt::Display for FileKind {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     #[error("does not exist")]
     Missing,
     #[error("is a symbolic link to {}, which does not exist", .0.display())]
@@ -94,7 +94,7 @@ pub enum ReadError {
 impl ReadError {
     /// Whether the shape of the path is wrong (a configuration error that
     /// waiting cannot heal), not a passing I/O failure.
-    pub fn is_wrong_shape(&self) -> bool {
+    pub(crate) fn is_wrong_shape(&self) -> bool {
         matches!(
             self,
             ReadError::Dangling(_) | ReadError::NotRegular(_) | ReadError::TooLarge(_)
@@ -103,16 +103,16 @@ impl ReadError {
 
     /// EMFILE/ENFILE: this process (or the host) is out of descriptors,
     /// which passes; the file itself is fine.
-    pub fn is_out_of_descriptors(&self) -> bool {
+    pub(crate) fn is_out_of_descriptors(&self) -> bool {
         matches!(self, ReadError::Io(e) if out_of_descriptors(e))
     }
 
-    pub fn is_missing(&self) -> bool {
+    pub(crate) fn is_missing(&self) -> bool {
         matches!(self, ReadError::Missing)
     }
 
     /// The same, as an io::Error (for callers whose errors carry one).
-    pub fn into_io(self) -> io::Error {
+    pub(crate) fn into_io(self) -> io::Error {
         match self {
             ReadError::Io(e) => e,
             ReadError::Missing => io::Error::new(io::ErrorKind::NotFound, "does not exist"),
@@ -122,7 +122,7 @@ impl ReadError {
 }
 
 /// EMFILE/ENFILE: the process (or the host) has no file descriptor left.
-pub fn out_of_descriptors(e: &io::Error) -> bool {
+pub(crate) fn out_of_descriptors(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(nix::libc::EMFILE | nix::libc::ENFILE)
@@ -130,12 +130,12 @@ pub fn out_of_descriptors(e: &io::Error) -> bool {
 }
 
 /// Caps, by what a file holds: far above any real one, far below memory.
-pub const MAX_SECRET: u64 = 64 * 1024;
-pub const MAX_CONFIG: u64 = 1024 * 1024;
-pub const MAX_ENV_FILE: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_SECRET: u64 = 64 * 1024;
+pub(crate) const MAX_CONFIG: u64 = 1024 * 1024;
+pub(crate) const MAX_ENV_FILE: u64 = 4 * 1024 * 1024;
 
 /// What is at `path` (links followed), refusing anything but a regular file.
-pub fn regular_metadata(path: &Path) -> Result<Metadata, ReadError> {
+pub(crate) fn regular_metadata(path: &Path) -> Result<Metadata, ReadError> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(m),
         Ok(m) => Err(ReadError::NotRegular(FileKind::of(&m))),
@@ -154,12 +154,12 @@ fn missing_or_dangling(path: &Path) -> ReadError {
 }
 
 /// The bytes of the regular file at `path`, at most `cap` of them.
-pub fn read(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
     read_with_metadata(path, cap).map(|(bytes, _)| bytes)
 }
 
 /// The bytes and the metadata of the open file (one look, no race).
-pub fn read_with_metadata(path: &Path, cap: u64) -> Result<(Vec<u8>, Metadata), ReadError> {
+pub(crate) fn read_with_metadata(path: &Path, cap: u64) -> Result<(Vec<u8>, Metadata), ReadError> {
     regular_metadata(path)?;
     let file = File::options()
         .read(true)
@@ -175,7 +175,7 @@ pub fn read_with_metadata(path: &Path, cap: u64) -> Result<(Vec<u8>, Metadata), 
 /// The bytes of an open file, checked again on the descriptor: a regular
 /// file, at most `cap` bytes (one more is read, so one that grew meanwhile
 /// is still refused).
-pub fn read_open(file: File, cap: u64) -> Result<(Vec<u8>, Metadata), ReadError> {
+pub(crate) fn read_open(file: File, cap: u64) -> Result<(Vec<u8>, Metadata), ReadError> {
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(ReadError::NotRegular(FileKind::of(&meta)));
@@ -192,7 +192,7 @@ pub fn read_open(file: File, cap: u64) -> Result<(Vec<u8>, Metadata), ReadError>
 }
 
 /// As [`read`], as UTF-8 text.
-pub fn read_text(path: &Path, cap: u64) -> Result<String, ReadError> {
+pub(crate) fn read_text(path: &Path, cap: u64) -> Result<String, ReadError> {
     String::from_utf8(read(path, cap)?).map_err(|_| {
         ReadError::Io(io::Error::new(
             io::ErrorKind::InvalidData,

@@ -26,7 +26,7 @@ const MAX_LINKS: usize = 40;
 
 /// Why a path cannot be written safely.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SafePathError {
+pub(crate) enum SafePathError {
     #[error(
         "unsafe path transition: {from} belongs to uid {from_uid}, and {to} in it to {}{}",
         to_uid.map_or_else(|| "another owner".to_owned(), |u| format!("uid {u}")),
@@ -52,7 +52,7 @@ pub enum SafePathError {
 /// A directory held open, with the path it was reached by (for messages)
 /// and its owner.
 #[derive(Debug)]
-pub struct Dir {
+pub(crate) struct Dir {
     pub fd: OwnedFd,
     pub path: PathBuf,
     pub uid: u32,
@@ -61,7 +61,7 @@ pub struct Dir {
 /// Where a file lives, safely: its directory and its name there. `path`
 /// is the file as reached (links resolved), for messages and locks.
 #[derive(Debug)]
-pub struct Place {
+pub(crate) struct Place {
     pub dir: Dir,
     pub name: OsString,
     pub path: PathBuf,
@@ -133,7 +133,7 @@ fn root() -> Result<Dir, SafePathError> {
 /// following links only where the rule allows; the final file need not
 /// exist. A final symbolic link is followed too (the file it names is the
 /// one written); it must lead to a regular file or to nothing.
-pub fn place(path: &Path) -> Result<Place, SafePathError> {
+pub(crate) fn place(path: &Path) -> Result<Place, SafePathError> {
     walk(path, Rule::Tmpfiles)
 }
 
@@ -145,7 +145,7 @@ pub fn place(path: &Path) -> Result<Place, SafePathError> {
 /// and a step from such a directory to one of root's is allowed — with no
 /// link followed, it only reaches what lies inside that user's own tree,
 /// where a 0644 metrics file hands them nothing.
-pub fn place_entry(path: &Path) -> Result<Place, SafePathError> {
+pub(crate) fn place_entry(path: &Path) -> Result<Place, SafePathError> {
     walk(path, Rule::Shared)
 }
 
@@ -290,7 +290,7 @@ fn components(p: &Path) -> Vec<OsString> {
 
 impl Dir {
     /// `/proc/self/fd/N/NAME`: for the few calls that take a path only.
-    pub fn proc_path(&self, name: &OsStr) -> PathBuf {
+    pub(crate) fn proc_path(&self, name: &OsStr) -> PathBuf {
         let mut p = PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()));
         p.push(Path::new(name));
         p
@@ -298,7 +298,10 @@ impl Dir {
 
     /// What `name` in this directory is (a link is not followed); `None`
     /// when nothing is there.
-    pub fn kind_of(&self, name: &OsStr) -> nix::Result<Option<crate::files::regular::FileKind>> {
+    pub(crate) fn kind_of(
+        &self,
+        name: &OsStr,
+    ) -> nix::Result<Option<crate::files::regular::FileKind>> {
         match fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some(crate::files::regular::FileKind::from_mode(st.st_mode))),
             Err(Errno::ENOENT) => Ok(None),
@@ -307,7 +310,7 @@ impl Dir {
     }
 
     /// Opens the directory itself for reading (fsync, listing).
-    pub fn open_dir(&self) -> std::io::Result<std::fs::File> {
+    pub(crate) fn open_dir(&self) -> std::io::Result<std::fs::File> {
         let fd = openat(
             self.fd.as_fd(),
             ".",

@@ -17,7 +17,7 @@ use crate::net::tls::{CaSource, Section, TlsSetupError, TrustPool};
 const DAC_CAPS: u64 = (1 << 1) | (1 << 2);
 
 #[derive(Clone, Debug)]
-pub struct RunsAs {
+pub(crate) struct RunsAs {
     pub who: Who,
     pub home: PathBuf,
     /// Where kesgate learned it, for messages.
@@ -27,7 +27,7 @@ pub struct RunsAs {
 /// minio.service as kesgate must copy it, read once over one bus
 /// connection and handed to every stage that needs it.
 #[derive(Clone, Debug)]
-pub struct MinioUnit {
+pub(crate) struct MinioUnit {
     /// The unit's name (`[minio] unit`, minio.service by default).
     pub name: String,
     /// The user MinIO runs as (`[minio] user`, else the unit's `User=`…).
@@ -45,11 +45,11 @@ pub struct MinioUnit {
 }
 
 /// An environment: name → value.
-pub type Env = std::collections::BTreeMap<String, String>;
+pub(crate) type Env = std::collections::BTreeMap<String, String>;
 
 /// What systemd gives MinIO around kesgate's file, in systemd's order.
 #[derive(Clone, Debug, Default)]
-pub struct Environment {
+pub(crate) struct Environment {
     /// `Environment=` and the files listed before kesgate's.
     pub before: Env,
     /// The files listed after kesgate's: they win over it.
@@ -61,7 +61,7 @@ pub struct Environment {
 impl Environment {
     /// `values` (kesgate's file) applied at its place: what systemd hands
     /// MinIO.
-    pub fn around(&self, values: &Env) -> Env {
+    pub(crate) fn around(&self, values: &Env) -> Env {
         let mut env = self.before.clone();
         env.extend(values.clone());
         env.extend(self.after.clone());
@@ -83,7 +83,7 @@ impl Environment {
 
 impl MinioUnit {
     /// No unit seen (no bus, or tests): MinIO's defaults.
-    pub fn unseen(name: &str, user: Option<&str>) -> MinioUnit {
+    pub(crate) fn unseen(name: &str, user: Option<&str>) -> MinioUnit {
         MinioUnit {
             name: name.to_owned(),
             runs_as: user.and_then(|name| from_passwd(name, None, &[], 0, "[minio] user".into())),
@@ -95,7 +95,7 @@ impl MinioUnit {
 
     /// Who a MINIO_CONFIG_ENV_FILE that kesgate creates belongs to: MinIO's
     /// user and primary group (MinIO reads it as that user).
-    pub fn owner(&self) -> Option<(u32, u32)> {
+    pub(crate) fn owner(&self) -> Option<(u32, u32)> {
         self.runs_as
             .as_ref()
             .map(|r| (r.who.uid, r.who.gids.first().copied().unwrap_or(0)))
@@ -103,14 +103,14 @@ impl MinioUnit {
 
     /// The environment systemd gives MinIO with `values` as kesgate's
     /// file (just those when the unit is unseen).
-    pub fn around(&self, values: &Env) -> Env {
+    pub(crate) fn around(&self, values: &Env) -> Env {
         self.environment.clone().unwrap_or_default().around(values)
     }
 }
 
 /// Reads minio.service once: its user, environment and working directory,
 /// and whether kesgate's preflight drop-in is in effect.
-pub async fn unit(settings: &Settings) -> MinioUnit {
+pub(crate) async fn unit(settings: &Settings) -> MinioUnit {
     read(
         &settings.minio.unit,
         settings.minio.user.as_deref(),
@@ -121,7 +121,7 @@ pub async fn unit(settings: &Settings) -> MinioUnit {
 
 /// [`unit`] before there are settings (`init`): MinIO's unit `name`, the
 /// user MinIO runs as when not the unit's, and kesgate's env file.
-pub async fn read(name: &str, user: Option<&str>, env_file: &Path) -> MinioUnit {
+pub(crate) async fn read(name: &str, user: Option<&str>, env_file: &Path) -> MinioUnit {
     let mut facts = MinioUnit::unseen(name, user);
     let Some((unit, service)) = proxies(name).await else {
         return facts;
@@ -304,7 +304,7 @@ async fn environment_of(service: &bus::ServiceProxy<'static>, env_file: &Path) -
 
 /// The CA source MinIO uses for KES: MINIO_KMS_KES_CAPATH (`[kes] ca`),
 /// else `<certs-dir>/CAs`.
-pub fn kes_ca_source(settings: &Settings, runs_as: Option<&RunsAs>) -> CaSource {
+pub(crate) fn kes_ca_source(settings: &Settings, runs_as: Option<&RunsAs>) -> CaSource {
     if let Some(ca) = &settings.kes.ca {
         return CaSource::Configured(ca.clone());
     }
@@ -331,7 +331,7 @@ pub fn kes_ca_source(settings: &Settings, runs_as: Option<&RunsAs>) -> CaSource 
 /// The trust pool MinIO builds for KES, read as MinIO's user (off the
 /// runtime thread: these are files kesgate does not own).
 /// `runs_as`: [`runs_as`]'s answer, asked once by the caller.
-pub async fn kes_trust(
+pub(crate) async fn kes_trust(
     settings: &Settings,
     runs_as: Option<&RunsAs>,
 ) -> Result<(Arc<TrustPool>, CaSource), TlsSetupError> {
@@ -361,7 +361,7 @@ fn certs_dir_option(env_file: &Path) -> Option<PathBuf> {
     certs_dir_in(&opts)
 }
 
-pub fn certs_dir_in(opts: &str) -> Option<PathBuf> {
+pub(crate) fn certs_dir_in(opts: &str) -> Option<PathBuf> {
     let words = split_words(opts);
     let mut found = None;
     let mut it = words.iter();

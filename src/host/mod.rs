@@ -3,6 +3,6 @@
 
 /// minio.service as kesgate must copy it: user, environment, working
 /// directory, the preflight drop-in, the trust MinIO builds.
-pub mod minio_unit;
+pub(crate) mod minio_unit;
 /// sd_notify, D-Bus, and one journal entry per state change.
-pub mod systemd;
+pub(crate) mod systemd;

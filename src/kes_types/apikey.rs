@@ -25,7 +25,7 @@ const CERT_VALIDITY: time::Duration = time::Duration::days(90);
 
 /// Why a string is not a KES API key. Never contains the key itself.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ApiKeyError {
+pub(crate) enum ApiKeyError {
     #[error("not base64 after the `kes:v1:` prefix")]
     NotBase64,
     #[error("invalid length: {0} bytes after decoding, a KES API key has 33")]
@@ -38,21 +38,21 @@ pub enum ApiKeyError {
 
 /// A KES identity: lowercase hex SHA-256 of a certificate's SubjectPublicKeyInfo.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Identity(String);
+pub(crate) struct Identity(String);
 
 impl Identity {
-    pub fn of_spki(spki_der: &[u8]) -> Identity {
+    pub(crate) fn of_spki(spki_der: &[u8]) -> Identity {
         let digest = ring::digest::digest(&ring::digest::SHA256, spki_der);
         Identity(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// The identity of the leaf certificate in `der`.
-    pub fn of_certificate(der: &CertificateDer<'_>) -> Result<Identity, String> {
+    pub(crate) fn of_certificate(der: &CertificateDer<'_>) -> Result<Identity, String> {
         let cert = webpki::EndEntityCert::try_from(der).map_err(|e| e.to_string())?;
         Ok(Identity::of_spki(cert.subject_public_key_info().as_ref()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -65,7 +65,7 @@ impl fmt::Display for Identity {
 
 /// A parsed API key: the Ed25519 seed (secret) and the identity derived from it.
 #[derive(Clone)]
-pub struct ApiKey {
+pub(crate) struct ApiKey {
     seed: Secret<[u8; 32]>,
     identity: Identity,
 }
@@ -78,7 +78,7 @@ impl fmt::Debug for ApiKey {
 
 impl ApiKey {
     /// Parses `kes:v1:<base64>` exactly as kms-go does (the prefix is optional).
-    pub fn parse(text: &str) -> Result<ApiKey, ApiKeyError> {
+    pub(crate) fn parse(text: &str) -> Result<ApiKey, ApiKeyError> {
         let body = text.trim();
         let body = body.strip_prefix(PREFIX).unwrap_or(body);
         let bytes = STANDARD.decode(body).map_err(|_| ApiKeyError::NotBase64)?;
@@ -94,7 +94,7 @@ impl ApiKey {
     }
 
     /// A fresh key from the operating system's random source.
-    pub fn generate() -> Result<ApiKey, ApiKeyError> {
+    pub(crate) fn generate() -> Result<ApiKey, ApiKeyError> {
         let mut seed = [0u8; 32];
         SystemRandom::new()
             .fill(&mut seed)
@@ -111,12 +111,12 @@ impl ApiKey {
         })
     }
 
-    pub fn identity(&self) -> &Identity {
+    pub(crate) fn identity(&self) -> &Identity {
         &self.identity
     }
 
     /// The key in KES's text form. Callers must treat the result as a secret.
-    pub fn to_text(&self) -> Secret<String> {
+    pub(crate) fn to_text(&self) -> Secret<String> {
         let mut bytes = Vec::with_capacity(33);
         bytes.push(TYPE_ED25519);
         bytes.extend_from_slice(self.seed.expose());
@@ -125,7 +125,7 @@ impl ApiKey {
 
     /// The self-signed client certificate kms-go would present for this key:
     /// CN = identity, clientAuth, CA:FALSE, 90 days, random 128-bit serial.
-    pub fn client_certificate(
+    pub(crate) fn client_certificate(
         &self,
     ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), ApiKeyError> {
         let key_pair = key_pair(self.seed.expose())?;

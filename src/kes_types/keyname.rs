@@ -5,10 +5,10 @@ use std::fmt;
 /// A key name valid on every KES release: `[A-Za-z0-9_-]`, 1–80 bytes,
 /// no leading or trailing `-`, and not exactly `_` (2024+ is the strictest).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct KeyName(String);
+pub(crate) struct KeyName(String);
 
 impl KeyName {
-    pub fn parse(name: &str) -> Result<KeyName, String> {
+    pub(crate) fn parse(name: &str) -> Result<KeyName, String> {
         if name.is_empty() || name.len() > 80 {
             return Err(format!(
                 "key name `{}` must be 1 to 80 characters long (it has {})",
@@ -48,12 +48,12 @@ impl KeyName {
     /// starts with as much of this name as fits in 80 bytes, so that a
     /// policy granting describe of `<prefix>*` grants it too, and it is
     /// valid on every KES release (the suffix keeps the portable rule).
-    pub fn absent_probe(&self) -> KeyName {
+    pub(crate) fn absent_probe(&self) -> KeyName {
         let keep = self.0.len().min(80 - ABSENT_SUFFIX.len());
         KeyName(format!("{}{ABSENT_SUFFIX}", &self.0[..keep]))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

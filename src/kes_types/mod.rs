@@ -1,12 +1,12 @@
 //! KES's terms, as values checked once (no I/O): API keys and the
 //! identities KES derives from them, key names, and policies.
 
-pub mod apikey;
-pub mod keyname;
-pub mod policy;
+pub(crate) mod apikey;
+pub(crate) mod keyname;
+pub(crate) mod policy;
 
 /// The variables MinIO reads for KES (internal/kms/config.go), in its order.
-pub const MINIO_KES_VARS: [&str; 8] = [
+pub(crate) const MINIO_KES_VARS: [&str; 8] = [
     "MINIO_KMS_KES_ENDPOINT",
     "MINIO_KMS_KES_KEY_NAME",
     "MINIO_KMS_KES_API_KEY",

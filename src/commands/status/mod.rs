@@ -7,10 +7,10 @@
 
 mod gather;
 mod layout;
-pub mod links;
-pub mod metrics;
+pub(crate) mod links;
+pub(crate) mod metrics;
 mod show;
-pub mod since;
+pub(crate) mod since;
 
 use std::path::Path;
 
@@ -20,12 +20,12 @@ use super::Outcome;
 use crate::cli::StatusFormat;
 
 use crate::host::systemd::bus::UnitState;
-pub use gather::{gather, look};
-pub use show::human;
+pub(crate) use gather::{gather, look};
+pub(crate) use show::human;
 
 /// `kesgate status [--json]`: the report on standard output; the outcome
 /// says healthy, broken, or not all seen.
-pub async fn run(config: &Path, format: StatusFormat) -> Outcome {
+pub(crate) async fn run(config: &Path, format: StatusFormat) -> Outcome {
     let report = gather(config).await;
     match format {
         StatusFormat::Text => out!("{}", human(&report)),
@@ -49,7 +49,7 @@ pub async fn run(config: &Path, format: StatusFormat) -> Outcome {
 
 /// The `--json` document (docs/commands.md lists the fields).
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub config: String,
     pub ok: bool,
     /// Whether kesgate's checks ran at all: false when the configuration
@@ -100,7 +100,7 @@ pub struct Report {
 }
 
 #[derive(Debug, Serialize)]
-pub struct EndpointStatus {
+pub(crate) struct EndpointStatus {
     pub endpoint: String,
     pub ready: bool,
     /// The state's stable name: "ready", "unproven", "unreachable",
@@ -133,7 +133,7 @@ pub struct EndpointStatus {
 }
 
 #[derive(Debug, Serialize)]
-pub struct EnvStatus {
+pub(crate) struct EnvStatus {
     /// The file that holds the KES variables.
     pub path: String,
     /// Who reads it: "systemd", "MinIO (MINIO_CONFIG_ENV_FILE of …)" or
@@ -148,14 +148,14 @@ pub struct EnvStatus {
 }
 
 #[derive(Debug, Serialize)]
-pub struct KeyStatus {
+pub(crate) struct KeyStatus {
     pub name: String,
     /// `None` when no KES endpoint could be asked.
     pub present: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct BucketStatus {
+pub(crate) struct BucketStatus {
     pub name: String,
     pub key: String,
     pub ok: bool,
@@ -167,7 +167,7 @@ impl EnvStatus {
     /// The env file's state (`missing`, `refused`, `differs`, `matches`)
     /// and its sentence with the fix: `status`'s problem and the watch's
     /// condition say the same.
-    pub fn verdict(&self) -> (&'static str, String) {
+    pub(crate) fn verdict(&self) -> (&'static str, String) {
         if !self.exists {
             (
                 "missing",
@@ -206,7 +206,7 @@ impl EnvStatus {
 impl EndpointStatus {
     /// Its state as a sentence that names the endpoint (a permanent
     /// failure's sentence names it already).
-    pub fn sentence(&self) -> String {
+    pub(crate) fn sentence(&self) -> String {
         if self.state.contains(&self.endpoint) {
             self.state.clone()
         } else {
@@ -216,7 +216,7 @@ impl EndpointStatus {
 
     /// MinIO's round trip when it did not simply work: the failure, or
     /// generate/decrypt working with a describe warning.
-    pub fn round_trip_problem(&self) -> Option<String> {
+    pub(crate) fn round_trip_problem(&self) -> Option<String> {
         let rt = self.round_trip.as_deref().filter(|rt| *rt != "ok")?;
         Some(if rt.starts_with("generate/decrypt ok") {
             format!("KES {}: {rt}", self.endpoint)
@@ -228,7 +228,7 @@ impl EndpointStatus {
 
 impl Report {
     /// A report with nothing seen yet.
-    pub fn empty(config: &str) -> Report {
+    pub(crate) fn empty(config: &str) -> Report {
         Report {
             config: config.to_owned(),
             ok: false,
@@ -254,7 +254,7 @@ impl Report {
         }
     }
 
-    pub fn outcome(&self) -> Outcome {
+    pub(crate) fn outcome(&self) -> Outcome {
         if !self.problems.is_empty() {
             Outcome::Broken
         } else if !self.warnings.is_empty() {

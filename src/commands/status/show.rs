@@ -8,7 +8,7 @@ use super::layout::{width, wrap_at};
 /// The report as text: the verdict, then each link's block in chain order,
 /// then the problems (each once, with its fix), warnings and what could
 /// not be seen.
-pub fn human(r: &Report) -> String {
+pub(crate) fn human(r: &Report) -> String {
     let mut s = verdict(r);
     for link in super::links::LINKS {
         s.push_str(&link.text(r));
@@ -78,7 +78,7 @@ fn item_at(p: &str, width: usize) -> String {
 
 /// `--nagios`: one monitoring-plugins line with perfdata, and its state
 /// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
-pub fn nagios(r: &Report) -> (String, u8) {
+pub(super) fn nagios(r: &Report) -> (String, u8) {
     let (state, code, why) = if let Some(p) = r.problems.first() {
         ("CRITICAL", 2, p.clone())
     } else if let Some(w) = r.warnings.first() {

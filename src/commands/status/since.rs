@@ -12,18 +12,18 @@ use serde::de::DeserializeOwned;
 use crate::files::{atomic, safe_path};
 
 /// The watch's memory file, in kesgate's state directory.
-pub const MEMORY_FILE: &str = "watch.json";
+pub(crate) const MEMORY_FILE: &str = "watch.json";
 /// The largest memory file read (a few hundred conditions).
 const MEMORY_CAP: u64 = 1 << 20;
 
 /// The watch's memory file's path.
-pub fn memory_path() -> PathBuf {
+pub(crate) fn memory_path() -> PathBuf {
     atomic::state_dir().join(MEMORY_FILE)
 }
 
 /// The watch's memory, or as much of it as `T` takes; a missing,
 /// unreadable or unparsable one is `T::default()` (a fresh start).
-pub fn read_memory<T: DeserializeOwned + Default>() -> T {
+pub(crate) fn read_memory<T: DeserializeOwned + Default>() -> T {
     let Ok(place) = safe_path::place(&memory_path()) else {
         return T::default();
     };
@@ -40,12 +40,12 @@ struct Changed {
 }
 
 /// Condition name → when it last changed (Unix seconds).
-pub fn read() -> BTreeMap<String, i64> {
+pub(crate) fn read() -> BTreeMap<String, i64> {
     read_memory::<Changed>().since
 }
 
 /// " (since 2026-12-06 10:04:05 UTC, 5m ago)" for `name`, or nothing.
-pub fn phrase(since: &BTreeMap<String, i64>, name: &str, now: i64) -> String {
+pub(crate) fn phrase(since: &BTreeMap<String, i64>, name: &str, now: i64) -> String {
     let Some(&at) = since.get(name) else {
         return String::new();
     };

@@ -15,7 +15,7 @@ use crate::commands::status::links::{Family, Observed};
 
 /// One journal entry: a family's conditions that changed to one state.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Entry {
+pub(super) struct Entry {
     pub family: Family,
     pub state: String,
     pub bad: bool,
@@ -33,7 +33,7 @@ const EXPLAINED: &str = "vault";
 /// updated to what is now told. `vault_window`: how long after the Vault
 /// is back a KES key store that is still down counts as "not noticed yet"
 /// (`[kes] key_retry_window`).
-pub fn compare(
+pub(super) fn compare(
     memory: &mut Memory,
     observed: &[Observed],
     vault_window: Duration,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// What the journal was told last, kept between rounds (and boots).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Memory {
+pub(super) struct Memory {
     /// Condition name → the state last told (or silently taken).
     pub told: BTreeMap<String, String>,
     /// When the Vault was first seen unsealed and active again (Unix
@@ -31,7 +31,7 @@ fn default_textfile() -> Option<String> {
 
 impl Memory {
     /// The metrics file of the last round (the default before any).
-    pub fn last_textfile(&self) -> Option<std::path::PathBuf> {
+    pub(super) fn last_textfile(&self) -> Option<std::path::PathBuf> {
         self.textfile_path.as_ref().map(std::path::PathBuf::from)
     }
 }

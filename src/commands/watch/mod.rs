@@ -33,7 +33,7 @@ const LOCK: &str = "watch";
 const SKIPPED: &str = "watch-skipped";
 
 /// `kesgate watch [--remove-textfile]`.
-pub async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error> {
+pub(crate) async fn run(config: &Path, remove_textfile: bool) -> Result<Outcome, Error> {
     let loaded = Settings::load(config);
     // The metrics file: the configured one; while the configuration does
     // not load, the one the last round wrote (node_exporter reads that).

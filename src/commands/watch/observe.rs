@@ -13,7 +13,7 @@ use crate::commands::status::links::{self, Family, LINKS, Moment, Observed};
 /// (crate::commands::status::links) in chain order. `config`:
 /// `Err(sentence)` when the configuration did not load (then nothing else
 /// is observed).
-pub fn observe(
+pub(super) fn observe(
     report: &Report,
     config: Result<(), String>,
     warn: Duration,

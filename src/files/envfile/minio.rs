@@ -14,9 +14,9 @@ use super::systemd::EnvFileError;
 
 /// Go's bufio.MaxScanTokenSize: the Scanner's buffer never grows past it,
 /// and a line (with its `\n`) must fit in it.
-pub const MAX_LINE: usize = 64 * 1024;
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 
-pub fn parse(bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
     let mut out = Vec::new();
     let mut start = 0;
     for (n, raw) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
@@ -116,7 +116,7 @@ fn one_line(name: &str, value: &str) -> Result<(), EnvFileError> {
 
 /// `NAME="value"`: MinIO strips the outer quotes and nothing else, so any
 /// one-line value reads back exactly.
-pub fn assignment_line(name: &str, value: &str) -> Result<String, EnvFileError> {
+pub(crate) fn assignment_line(name: &str, value: &str) -> Result<String, EnvFileError> {
     one_line(name, value)?;
     Ok(format!("{name}=\"{value}\"\n"))
 }
@@ -125,7 +125,7 @@ pub fn assignment_line(name: &str, value: &str) -> Result<String, EnvFileError> 
 /// read): `'value'` (literal for both) unless the value holds a `'`;
 /// else `"value"` unless it holds a `"` or `\` (systemd unescapes `\"`,
 /// `\\`, `` \` ``, `\$` inside double quotes, MinIO does not).
-pub fn both_line(name: &str, value: &str) -> Result<String, EnvFileError> {
+pub(crate) fn both_line(name: &str, value: &str) -> Result<String, EnvFileError> {
     one_line(name, value)?;
     if !value.contains('\'') {
         return Ok(format!("{name}='{value}'\n"));

@@ -5,17 +5,17 @@
 //! Both keep the byte span of every assignment, so that kesgate rewrites its
 //! own lines and leaves every other byte alone.
 
-pub mod minio;
-pub mod systemd;
+pub(crate) mod minio;
+pub(crate) mod systemd;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-pub use systemd::{EnvFileError, valid_name};
+pub(crate) use systemd::{EnvFileError, valid_name};
 
 /// One assignment a parser would apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
+pub(crate) struct Assignment {
     pub key: String,
     pub value: String,
     /// From the start of the physical line holding the key to just past the
@@ -26,7 +26,7 @@ pub struct Assignment {
 /// The parsed file, and whether text appended at the end would stand on
 /// its own (`Some(why)` when it would be swallowed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     pub assignments: Vec<Assignment>,
     pub open_end: Option<String>,
 }
@@ -51,7 +51,7 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
 }
 
 /// The values a parser applies (the last assignment of a name wins).
-pub fn effective(assignments: &[Assignment]) -> BTreeMap<String, String> {
+pub(crate) fn effective(assignments: &[Assignment]) -> BTreeMap<String, String> {
     assignments
         .iter()
         .map(|a| (a.key.clone(), a.value.clone()))
@@ -60,7 +60,7 @@ pub fn effective(assignments: &[Assignment]) -> BTreeMap<String, String> {
 
 /// Who reads a file kesgate writes, and so how it must be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
+pub(crate) enum Dialect {
     /// systemd's EnvironmentFile=.
     Systemd,
     /// MinIO's MINIO_CONFIG_ENV_FILE.
@@ -72,7 +72,7 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    pub fn parse_full(self, bytes: &[u8]) -> Result<Parsed, EnvFileError> {
+    pub(crate) fn parse_full(self, bytes: &[u8]) -> Result<Parsed, EnvFileError> {
         match self {
             Dialect::Systemd | Dialect::Both => systemd::parse_full(bytes),
             Dialect::Minio => minio::parse(bytes).map(|assignments| Parsed {
@@ -82,12 +82,12 @@ impl Dialect {
         }
     }
 
-    pub fn parse(self, bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
+    pub(crate) fn parse(self, bytes: &[u8]) -> Result<Vec<Assignment>, EnvFileError> {
         self.parse_full(bytes).map(|p| p.assignments)
     }
 
     /// `NAME=…` (with its newline) that this dialect reads back as `value`.
-    pub fn line(self, name: &str, value: &str) -> Result<String, EnvFileError> {
+    pub(crate) fn line(self, name: &str, value: &str) -> Result<String, EnvFileError> {
         match self {
             Dialect::Systemd => Ok(systemd::assignment_line(name, value)),
             Dialect::Minio => minio::assignment_line(name, value),
@@ -98,7 +98,7 @@ impl Dialect {
 
 /// An env file that could not be taken in.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub(crate) enum LoadError {
     #[error("{0}")]
     Read(#[from] crate::files::regular::ReadError),
     #[error("{0}")]
@@ -107,7 +107,7 @@ pub enum LoadError {
 
 /// The values `dialect` applies from the file at `path` (a regular file,
 /// read without blocking, capped); `None` when there is no file.
-pub fn load(
+pub(crate) fn load(
     path: &std::path::Path,
     dialect: Dialect,
 ) -> Result<Option<BTreeMap<String, String>>, LoadError> {
@@ -122,7 +122,7 @@ pub fn load(
 /// `MINIO_CONFIG_ENV_FILE` with a plain open(2), so a relative path is
 /// taken from its working directory (docs/facts.md, "MinIO's KES client"; upstream's unit:
 /// `WorkingDirectory=/usr/local`).
-pub fn config_env_file(
+pub(crate) fn config_env_file(
     systemd_values: &BTreeMap<String, String>,
     working_directory: &std::path::Path,
 ) -> Option<std::path::PathBuf> {

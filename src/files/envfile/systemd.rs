@@ -3,11 +3,11 @@
 //! open quote or after a backslash that joins the next line: appended lines
 //! would be swallowed.
 
-pub use super::{Assignment, Parsed};
+pub(crate) use super::{Assignment, Parsed};
 
 /// Why systemd would ignore the whole file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EnvFileError {
+pub(crate) enum EnvFileError {
     #[error("line {line}: the file is not valid UTF-8, so systemd ignores all of it")]
     NotUtf8 { line: usize },
     #[error("line {line}: the file contains a NUL byte, so systemd ignores all of it")]
@@ -51,14 +51,14 @@ const NEWLINE: &[char] = &['\n', '\r'];
 const WHITESPACE: &[char] = &[' ', '\t', '\n', '\r'];
 
 /// systemd's env_name_is_valid for files: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn valid_name(key: &str) -> bool {
+pub(crate) fn valid_name(key: &str) -> bool {
     let mut chars = key.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Parses `bytes`; invalid names are skipped (systemd logs and ignores them).
-pub fn parse_full(bytes: &[u8]) -> Result<Parsed, EnvFileError> {
+pub(crate) fn parse_full(bytes: &[u8]) -> Result<Parsed, EnvFileError> {
     let text = super::text_of(bytes)?;
     let mut m = Machine::default();
     for (i, c) in text.char_indices() {
@@ -266,7 +266,7 @@ impl Machine {
 /// `NAME="value"` that systemd reads back as exactly `value`: double quotes,
 /// with `\`, `"`, `` ` `` and `$` escaped. Values holding a newline or NUL
 /// are refused at config load, so they never get here.
-pub fn assignment_line(name: &str, value: &str) -> String {
+pub(crate) fn assignment_line(name: &str, value: &str) -> String {
     let mut line = String::with_capacity(name.len() + value.len() + 4);
     line.push_str(name);
     line.push_str("=\"");

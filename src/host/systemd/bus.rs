@@ -94,7 +94,7 @@ pub trait Service {
 }
 
 /// A bounded connect: `status` must answer even when D-Bus hangs.
-pub async fn system_bus() -> Result<Connection, String> {
+pub(crate) async fn system_bus() -> Result<Connection, String> {
     match tokio::time::timeout(Duration::from_secs(2), Connection::system()).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(format!("no system bus: {e}")),
@@ -104,7 +104,7 @@ pub async fn system_bus() -> Result<Connection, String> {
 
 /// One unit as `systemctl status` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct UnitState {
+pub(crate) struct UnitState {
     pub name: String,
     pub load_state: String,
     pub active_state: String,
@@ -124,21 +124,24 @@ pub struct UnitState {
 }
 
 impl UnitState {
-    pub fn exists(&self) -> bool {
+    pub(crate) fn exists(&self) -> bool {
         self.load_state != "not-found"
     }
 }
 
 // Proxies that read every property fresh (no cache, no match rule).
 
-pub async fn manager(conn: &Connection) -> zbus::Result<ManagerProxy<'static>> {
+pub(crate) async fn manager(conn: &Connection) -> zbus::Result<ManagerProxy<'static>> {
     ManagerProxy::builder(conn)
         .cache_properties(CacheProperties::No)
         .build()
         .await
 }
 
-pub async fn unit(conn: &Connection, path: OwnedObjectPath) -> zbus::Result<UnitProxy<'static>> {
+pub(crate) async fn unit(
+    conn: &Connection,
+    path: OwnedObjectPath,
+) -> zbus::Result<UnitProxy<'static>> {
     UnitProxy::builder(conn)
         .path(path)
         .cache_properties(CacheProperties::No)
@@ -146,7 +149,7 @@ pub async fn unit(conn: &Connection, path: OwnedObjectPath) -> zbus::Result<Unit
         .await
 }
 
-pub async fn service(
+pub(crate) async fn service(
     conn: &Connection,
     path: OwnedObjectPath,
 ) -> zbus::Result<ServiceProxy<'static>> {
@@ -157,7 +160,7 @@ pub async fn service(
         .await
 }
 
-pub async fn unit_state(conn: &Connection, name: &str) -> zbus::Result<UnitState> {
+pub(crate) async fn unit_state(conn: &Connection, name: &str) -> zbus::Result<UnitState> {
     let path = manager(conn).await?.load_unit(name).await?;
     let unit = unit(conn, path.clone()).await?;
     let load_state = unit.load_state().await?;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::files::atomic::{Attributes, Mode, try_lock, write_at};
 
-pub struct Episode {
+pub(crate) struct Episode {
     path: Option<PathBuf>,
     /// topic → the state last announced for it
     told: RefCell<BTreeMap<String, String>>,
@@ -24,7 +24,7 @@ pub struct Episode {
 impl Episode {
     /// The episode of `name` (one per command, so the journal of each unit
     /// tells its own story). In-memory only outside systemd.
-    pub fn open(name: &str) -> Episode {
+    pub(crate) fn open(name: &str) -> Episode {
         let path = std::env::var_os("INVOCATION_ID")
             .map(|_| crate::files::atomic::runtime_dir().join(format!("{name}.episode")));
         let told = path.as_deref().map(read).unwrap_or_default();
@@ -36,7 +36,7 @@ impl Episode {
 
     /// An episode that remembers nothing between processes (tests, terminal).
     #[cfg(test)]
-    pub fn in_memory() -> Episode {
+    pub(crate) fn in_memory() -> Episode {
         Episode {
             path: None,
             told: RefCell::default(),
@@ -44,13 +44,13 @@ impl Episode {
     }
 
     /// True when an earlier attempt already told the journal about trouble.
-    pub fn ongoing(&self) -> bool {
+    pub(crate) fn ongoing(&self) -> bool {
         !self.told.borrow().is_empty()
     }
 
     /// Records `state` for `topic`; true when it differs from what was last
     /// announced, i.e. when the caller should log it at its normal level.
-    pub fn changed(&self, topic: &str, state: &str) -> bool {
+    pub(crate) fn changed(&self, topic: &str, state: &str) -> bool {
         let mut told = self.told.borrow_mut();
         if told.get(topic).map(String::as_str) == Some(state) {
             return false;
@@ -62,7 +62,7 @@ impl Episode {
     }
 
     /// The trouble is over: forget it, so the next one is announced.
-    pub fn end(&self) {
+    pub(crate) fn end(&self) {
         if std::mem::take(&mut *self.told.borrow_mut()).is_empty() {
             return;
         }

@@ -1,14 +1,14 @@
 //! The service manager's side: sd_notify, and whether stderr is the journal.
 
-pub mod bus;
-pub mod episode;
-pub mod notify;
+pub(crate) mod bus;
+pub(crate) mod episode;
+pub(crate) mod notify;
 
 use std::os::fd::AsFd;
 
 /// True when stderr is the stream systemd connected to the journal
 /// (`JOURNAL_STREAM=dev:ino` matches fstat(2) of fd 2).
-pub fn stderr_is_journal() -> bool {
+pub(crate) fn stderr_is_journal() -> bool {
     let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
         return false;
     };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-pub struct Notifier {
+pub(crate) struct Notifier {
     enabled: bool,
     /// Put before every STATUS=: in another unit's status (minio.service
     /// runs `kesgate preflight`) the text must say whose it is.
@@ -15,7 +15,7 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn from_env() -> Notifier {
+    pub(crate) fn from_env() -> Notifier {
         Notifier {
             enabled: std::env::var_os("NOTIFY_SOCKET").is_some(),
             prefix: "",
@@ -23,7 +23,7 @@ impl Notifier {
         }
     }
 
-    pub fn with_prefix(self, prefix: &'static str) -> Notifier {
+    pub(crate) fn with_prefix(self, prefix: &'static str) -> Notifier {
         Notifier { prefix, ..self }
     }
 
@@ -36,7 +36,7 @@ impl Notifier {
     }
 
     /// STATUS= shown by `systemctl status`; repeated texts are not re-sent.
-    pub fn status(&self, text: &str) {
+    pub(crate) fn status(&self, text: &str) {
         if *self.last_status.borrow() == text {
             return;
         }
@@ -46,7 +46,7 @@ impl Notifier {
 
     /// READY=1 with a final STATUS=. Only for the unit's own main process:
     /// from an ExecStartPre it would mark minio.service ready too early.
-    pub fn ready(&self, status: &str) {
+    pub(crate) fn ready(&self, status: &str) {
         self.send(&[
             NotifyState::Ready,
             NotifyState::Status(&format!("{}{status}", self.prefix)),
@@ -55,7 +55,7 @@ impl Notifier {
     }
 
     /// Asks for at least `by` more before the start timeout fires.
-    pub fn extend_timeout(&self, by: Duration) {
+    pub(crate) fn extend_timeout(&self, by: Duration) {
         let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
         self.send(&[NotifyState::ExtendTimeoutUsec(usec)]);
     }

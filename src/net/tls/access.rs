@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The user a MinIO process runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Who {
+pub(crate) struct Who {
     pub name: String,
     pub uid: u32,
     /// Primary and supplementary groups.
@@ -21,10 +21,10 @@ pub struct Who {
 
 /// Who reads the CA files: MinIO's user when known.
 #[derive(Clone, Debug, Default)]
-pub struct Reader(pub Option<Who>);
+pub(crate) struct Reader(pub Option<Who>);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     File,
     Directory,
     /// A client key: MinIO's secret, never to be made public.
@@ -34,7 +34,7 @@ pub enum Access {
 impl Reader {
     /// `Ok` when the user can read `path` (and list it, for a directory);
     /// else what stops it and the command that fixes it.
-    pub fn check(&self, path: &Path, access: Access) -> Result<(), String> {
+    pub(crate) fn check(&self, path: &Path, access: Access) -> Result<(), String> {
         let Some(who) = &self.0 else {
             return Ok(());
         };

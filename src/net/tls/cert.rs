@@ -25,7 +25,7 @@ const HANDLED: [&str; 13] = [
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Hash {
+pub(crate) enum Hash {
     Sha256,
     Sha384,
     Sha512,
@@ -33,7 +33,7 @@ pub enum Hash {
 
 /// How a certificate is signed. SHA-1 and MD5 are refused, as Go does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SigAlg {
+pub(crate) enum SigAlg {
     RsaPkcs1(Hash),
     RsaPss(Hash),
     Ecdsa(Hash),
@@ -43,7 +43,7 @@ pub enum SigAlg {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PublicKey {
+pub(crate) enum PublicKey {
     /// PKCS#1 RSAPublicKey DER.
     Rsa(Vec<u8>),
     EcP256(Vec<u8>),
@@ -53,7 +53,7 @@ pub enum PublicKey {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct NameConstraints {
+pub(crate) struct NameConstraints {
     pub permitted_dns: Vec<String>,
     pub excluded_dns: Vec<String>,
     /// (address, mask) pairs.
@@ -62,14 +62,14 @@ pub struct NameConstraints {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Eku {
+pub(crate) enum Eku {
     ServerAuth,
     Any,
     Other,
 }
 
 #[derive(Clone, Debug)]
-pub struct Cert {
+pub(crate) struct Cert {
     pub der: Vec<u8>,
     pub tbs: Vec<u8>,
     pub sig_alg: SigAlg,
@@ -96,7 +96,7 @@ pub struct Cert {
 }
 
 impl Cert {
-    pub fn parse(der: &[u8]) -> Result<Cert, String> {
+    pub(crate) fn parse(der: &[u8]) -> Result<Cert, String> {
         let (rest, x) = X509Certificate::from_der(der).map_err(|e| format!("x509: {e}"))?;
         if !rest.is_empty() {
             return Err("x509: trailing data after the certificate".into());

@@ -3,11 +3,11 @@
 //! server verifier with Go's crypto/x509 rules, so that kesgate trusts a
 //! server exactly when MinIO would.
 
-pub mod access;
-pub mod cert;
-pub mod pool;
+pub(crate) mod access;
+pub(crate) mod cert;
+pub(crate) mod pool;
 mod signature;
-pub mod verify;
+pub(crate) mod verify;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -19,12 +19,12 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, OtherError, SignatureScheme};
 
 use cert::{Cert, Hash, PublicKey, SigAlg};
-pub use pool::{CaSource, Expiry, SeenCert, TrustPool};
+pub(crate) use pool::{CaSource, Expiry, SeenCert, TrustPool};
 use verify::{Host, VerifyError};
 
 /// The configuration section a TLS setting came from, for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Section {
+pub(crate) enum Section {
     Kes,
     Minio,
     Vault,
@@ -42,7 +42,7 @@ impl std::fmt::Display for Section {
 
 /// A problem with the local TLS material: fixed by editing files, not by waiting.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsSetupError {
+pub(crate) enum TlsSetupError {
     #[error(
         "cannot read {section} ca {path}: {source}\n  fix: point {section} ca at a PEM file or a directory of PEM files"
     )]
@@ -69,20 +69,20 @@ pub enum TlsSetupError {
 
 /// The server name the TLS verifier sees for `url` (and records a chain
 /// under): the host, lower case, an IPv6 address without brackets.
-pub fn server_name(url: &reqwest::Url) -> String {
+pub(crate) fn server_name(url: &reqwest::Url) -> String {
     url.host_str()
         .unwrap_or_default()
         .trim_matches(['[', ']'])
         .to_ascii_lowercase()
 }
 
-pub fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// A client configuration builder that verifies servers against `pool`
 /// with Go's rules; the caller adds client authentication.
-pub fn builder(
+pub(crate) fn builder(
     section: Section,
     pool: Arc<TrustPool>,
 ) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>, TlsSetupError> {
@@ -101,7 +101,7 @@ pub fn builder(
 /// (it would terminate mTLS) and never a redirect (KES, MinIO's S3 API and
 /// Vault's health endpoints do not redirect kesgate's requests; a 3xx is
 /// reported, not followed).
-pub fn http_client(
+pub(crate) fn http_client(
     section: Section,
     tls: ClientConfig,
     connect: std::time::Duration,
@@ -113,7 +113,7 @@ pub fn http_client(
 /// [`http_client`] through `proxy` (an HTTP CONNECT tunnel, which carries
 /// mTLS end to end): only for a check that takes MinIO's path to KES,
 /// proxy included, as MinIO's Go client would.
-pub fn http_client_via(
+pub(crate) fn http_client_via(
     section: Section,
     tls: ClientConfig,
     connect: std::time::Duration,
@@ -139,7 +139,7 @@ pub fn http_client_via(
 
 /// A response body, read up to `limit` bytes (peers' answers are small;
 /// anything larger is not worth the memory).
-pub async fn body_capped(
+pub(crate) async fn body_capped(
     resp: &mut reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, reqwest::Error> {
@@ -156,7 +156,7 @@ pub async fn body_capped(
 
 /// Go's server verification over a MinIO trust pool.
 #[derive(Debug)]
-pub struct GoVerifier {
+pub(crate) struct GoVerifier {
     pool: Arc<TrustPool>,
 }
 
@@ -247,7 +247,7 @@ impl ServerCertVerifier for GoVerifier {
 /// A TLS failure in an operator's words. rustls's own Display shows some
 /// as Rust values (`Other(OtherError(…))`, `BadEncoding`): never to an
 /// operator.
-pub fn describe(e: &rustls::Error) -> String {
+pub(crate) fn describe(e: &rustls::Error) -> String {
     use CertificateError as C;
     match e {
         rustls::Error::InvalidCertificate(c) => {

@@ -21,7 +21,7 @@ const MAX_CA_FILE: u64 = 16 * 1024 * 1024;
 
 /// Where the non-system part of the pool came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CaSource {
+pub(crate) enum CaSource {
     /// `[kes] ca` / `[minio] ca`: rendered as MINIO_KMS_KES_CAPATH.
     Configured(PathBuf),
     /// MinIO's `<certs-dir>/CAs`, used when no CA path is set; `why` says
@@ -126,7 +126,7 @@ impl Roots for Union<'_> {
 /// server presented and that verified, or kesgate's client certificate
 /// (certificates run out between boots).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-pub struct SeenCert {
+pub(crate) struct SeenCert {
     /// "server" (the leaf), "ca" (an intermediate or the anchor) or "client".
     pub role: &'static str,
     pub subject: String,
@@ -136,7 +136,7 @@ pub struct SeenCert {
 
 /// Where a certificate stands at a moment, against `[watch] warn_before`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expiry {
+pub(crate) enum Expiry {
     Fine,
     /// Expires within the warning window: in this many whole days.
     Soon {
@@ -147,7 +147,7 @@ pub enum Expiry {
 
 impl SeenCert {
     /// Its state at `now` (Unix seconds) with the warning window `warn`.
-    pub fn expiry(&self, now: i64, warn: std::time::Duration) -> Expiry {
+    pub(crate) fn expiry(&self, now: i64, warn: std::time::Duration) -> Expiry {
         let left = self.not_after - now;
         if left <= 0 {
             Expiry::Expired
@@ -167,7 +167,7 @@ impl SeenCert {
 /// the union too — and the common case (a private CA) never opens the
 /// system bundle and every file of /etc/ssl/certs.
 #[derive(Default)]
-pub struct TrustPool {
+pub(crate) struct TrustPool {
     own: Anchors,
     system: std::sync::OnceLock<Anchors>,
     /// Server name → the verified chain, leaf first (the last handshake).
@@ -188,7 +188,7 @@ impl std::fmt::Debug for TrustPool {
 
 impl TrustPool {
     /// Records the verified chain of `server` (leaf first).
-    pub fn saw(&self, server: &str, chain: &[Cert]) {
+    pub(crate) fn saw(&self, server: &str, chain: &[Cert]) {
         let certs = chain
             .iter()
             .enumerate()
@@ -204,7 +204,7 @@ impl TrustPool {
     }
 
     /// The chain `server` last presented and that verified, leaf first.
-    pub fn seen(&self, server: &str) -> Vec<SeenCert> {
+    pub(crate) fn seen(&self, server: &str) -> Vec<SeenCert> {
         self.seen
             .lock()
             .ok()
@@ -216,7 +216,7 @@ impl TrustPool {
     /// against the CA path alone, then (only if that fails) against the
     /// union with the system roots, read once — root-owned files, read in
     /// a few milliseconds at most once per process.
-    pub fn decide<T, E>(&self, check: impl Fn(&dyn Roots) -> Result<T, E>) -> Result<T, E> {
+    pub(crate) fn decide<T, E>(&self, check: impl Fn(&dyn Roots) -> Result<T, E>) -> Result<T, E> {
         if !self.own.certs.is_empty()
             && let Ok(found) = check(&self.own)
         {
@@ -230,7 +230,7 @@ impl TrustPool {
 /// The one way kesgate builds a trust pool: as MinIO would for `source`,
 /// read as `reader` (for KES: MinIO's user; for MinIO's S3 API and Vault:
 /// kesgate itself), off the runtime thread — the CA path is not kesgate's.
-pub async fn build(
+pub(crate) async fn build(
     section: Section,
     source: CaSource,
     reader: Reader,
@@ -382,7 +382,7 @@ fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
 /// The DER of every `CERTIFICATE` PEM block without headers, as Go's
 /// `pem.Decode` finds them: text around blocks is ignored, a malformed block
 /// is skipped and the search goes on after its BEGIN line.
-pub fn pem_certificates(text: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn pem_certificates(text: &[u8]) -> Vec<Vec<u8>> {
     const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
     const END: &[u8] = b"-----END CERTIFICATE-----";
     let mut out = Vec::new();

@@ -13,7 +13,7 @@ const RSA_MIN_BITS: usize = 1024;
 /// Go verifies up to 8192 bits in TLS; larger keys are refused as a DoS guard.
 const RSA_MAX_BITS: usize = 8192;
 
-pub fn verify(
+pub(super) fn verify(
     alg: SigAlg,
     key: &PublicKey,
     message: &[u8],

@@ -19,7 +19,7 @@ use super::signature;
 const MAX_SIGNATURE_CHECKS: usize = 100;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VerifyError {
+pub(crate) enum VerifyError {
     Parse(String),
     UnhandledCritical {
         subject: String,
@@ -101,19 +101,19 @@ impl std::fmt::Display for VerifyError {
 }
 
 /// The server name as crypto/tls passes it to Verify.
-pub enum Host<'a> {
+pub(crate) enum Host<'a> {
     Dns(&'a str),
     Ip(IpAddr),
 }
 
 /// Trusted certificates: the system roots plus MinIO's CA path.
-pub trait Roots {
+pub(crate) trait Roots {
     fn contains(&self, der: &[u8]) -> bool;
     /// Certificates whose subject is `issuer`.
     fn by_subject(&self, issuer: &[u8]) -> Vec<&Cert>;
 }
 
-pub fn verify(
+pub(crate) fn verify(
     leaf_der: &[u8],
     intermediates_der: &[&[u8]],
     roots: &dyn Roots,
@@ -316,7 +316,7 @@ fn chain_allows_server_auth(chain: &[Cert]) -> bool {
 /// Go's `VerifyHostname`: IP addresses against IP SANs only, names
 /// against DNS SANs only (a wildcard is a whole leftmost label), never the
 /// common name.
-pub fn verify_hostname(c: &Cert, host: &Host) -> Result<(), VerifyError> {
+pub(crate) fn verify_hostname(c: &Cert, host: &Host) -> Result<(), VerifyError> {
     let ok = match host {
         Host::Ip(ip) => c.ip_addresses.iter().any(|a| same_ip(a, ip)),
         Host::Dns(name) => {

@@ -12,18 +12,18 @@ use crate::config::{Endpoint, KesSettings};
 use crate::net::tls::{Section, TlsSetupError, TrustPool};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// KES answers with small JSON objects; anything larger is not worth reading.
 const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Clone)]
-pub struct KesClient {
+pub(crate) struct KesClient {
     http: reqwest::Client,
 }
 
 /// A KES answer with its body read (and cut at `BODY_LIMIT`).
 #[derive(Debug)]
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     pub body: Vec<u8>,
     /// The `Accept` header KES sends with a 405: the method it expects.
@@ -40,7 +40,7 @@ impl Response {
     /// formatting, so a quote in the text breaks it: fall back to the raw text.
     /// Cut to a few hundred characters and escaped (crate::text): it
     /// reaches the terminal, STATUS= and the journal.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         crate::text::cut(&self.raw_message())
     }
 
@@ -64,7 +64,7 @@ impl Response {
 
 /// Why no HTTP answer came back, sorted by what waiting can do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransportError {
+pub(crate) enum TransportError {
     /// Refused, reset, DNS, timeouts: KES is not (yet) there.
     Unreachable(String),
     /// The server's certificate is outside its validity period: a clock not
@@ -84,7 +84,7 @@ pub enum TransportError {
 
 impl KesClient {
     /// A client that trusts `pool` (what MinIO trusts for KES).
-    pub fn new(
+    pub(crate) fn new(
         kes: &KesSettings,
         pool: std::sync::Arc<TrustPool>,
     ) -> Result<KesClient, TlsSetupError> {
@@ -93,7 +93,7 @@ impl KesClient {
 
     /// A client that takes MinIO's path: through `proxy` when MinIO's
     /// environment names one for KES.
-    pub fn via(
+    pub(crate) fn via(
         kes: &KesSettings,
         pool: std::sync::Arc<TrustPool>,
         proxy: Option<reqwest::Proxy>,
@@ -109,7 +109,7 @@ impl KesClient {
         Ok(KesClient { http })
     }
 
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         method: Method,
         endpoint: &Endpoint,
@@ -119,7 +119,7 @@ impl KesClient {
     }
 
     /// A request with a JSON body.
-    pub async fn request_with(
+    pub(crate) async fn request_with(
         &self,
         method: Method,
         endpoint: &Endpoint,
@@ -158,7 +158,11 @@ impl KesClient {
         })
     }
 
-    pub async fn get(&self, endpoint: &Endpoint, path: &str) -> Result<Response, TransportError> {
+    pub(crate) async fn get(
+        &self,
+        endpoint: &Endpoint,
+        path: &str,
+    ) -> Result<Response, TransportError> {
         self.request(Method::GET, endpoint, path).await
     }
 }
@@ -292,13 +296,13 @@ fn causes<'a>(
 
 /// The associated context kesgate binds to every data key it asks for, as
 /// MinIO binds one: base64, as KES's JSON takes it.
-pub fn readiness_context() -> String {
+pub(crate) fn readiness_context() -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode("kesgate readiness check")
 }
 
 /// The body of `POST /v1/key/generate/<key>` with that context.
-pub fn generate_body() -> Vec<u8> {
+pub(crate) fn generate_body() -> Vec<u8> {
     serde_json::json!({ "context": readiness_context() })
         .to_string()
         .into_bytes()

@@ -9,7 +9,7 @@ use super::client::KesClient;
 use crate::config::KesSettings;
 use crate::net::tls::{CaSource, TlsSetupError, TrustPool};
 
-pub struct KesConnection {
+pub(crate) struct KesConnection {
     pub client: KesClient,
     /// The pool, with the chains it verified (certificate lifetimes).
     pub pool: Arc<TrustPool>,
@@ -20,7 +20,7 @@ pub struct KesConnection {
 
 impl KesConnection {
     /// The client for `kes` over `pool` (what `source` names).
-    pub fn new(
+    pub(crate) fn new(
         kes: &KesSettings,
         pool: Arc<TrustPool>,
         source: CaSource,
@@ -38,7 +38,7 @@ impl KesConnection {
 
 /// What is trusted for KES, as an untrusted server's message names it:
 /// the pool's source, and the files MinIO's user cannot read.
-pub fn describe_trust(source: &CaSource, skipped: &[PathBuf]) -> String {
+pub(crate) fn describe_trust(source: &CaSource, skipped: &[PathBuf]) -> String {
     let mut trust = format!("\n  trusted: {source}, as MinIO does");
     for p in skipped {
         trust.push_str(&format!(

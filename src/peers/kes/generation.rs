@@ -9,14 +9,14 @@ const FIRST_2024_RELEASE: &str = "2023-10-24T20-26-51Z";
 const FIRST_2023_05_RELEASE: &str = "2023-05-02T22-48-10Z";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Generation {
+pub(crate) enum Generation {
     V2023_02,
     V2023_05,
     V2024,
 }
 
 impl Generation {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Generation::V2023_02 => "2023-02",
             Generation::V2023_05 => "2023-05",
@@ -27,7 +27,7 @@ impl Generation {
 
 /// `has_ready`: whether `/v1/ready` exists; `version` and `content_type`
 /// from a `/v1/status` (or `/version`) answer.
-pub fn detect(
+pub(crate) fn detect(
     has_ready: bool,
     version: Option<&str>,
     content_type: Option<&str>,
@@ -53,7 +53,7 @@ pub fn detect(
 /// The generation a release name alone says (release names sort as their
 /// dates): for a server whose probe learned nothing (it answered 5xx)
 /// but whose `/version` did.
-pub fn by_release(version: &str) -> Option<Generation> {
+pub(crate) fn by_release(version: &str) -> Option<Generation> {
     is_release_name(version).then(|| {
         if version >= FIRST_2024_RELEASE {
             Generation::V2024

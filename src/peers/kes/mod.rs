@@ -1,7 +1,7 @@
 //! Talking to KES: the HTTP client with MinIO's identity and trust, and
 //! what tells its API generations apart.
 
-pub mod client;
-pub mod connection;
-pub mod generation;
-pub mod tls;
+pub(crate) mod client;
+pub(crate) mod connection;
+pub(crate) mod generation;
+pub(crate) mod tls;

@@ -9,7 +9,7 @@ use rustls::ClientConfig;
 use crate::config::KesSettings;
 use crate::net::tls::{Section, TlsSetupError, TrustPool};
 
-pub fn client_config(
+pub(crate) fn client_config(
     kes: &KesSettings,
     pool: Arc<TrustPool>,
 ) -> Result<ClientConfig, TlsSetupError> {

@@ -8,7 +8,7 @@ use crate::files::envfile;
 use crate::secret::{PrivateError, Secret};
 
 #[derive(Debug, thiserror::Error)]
-pub enum CredentialsError {
+pub(crate) enum CredentialsError {
     #[error("cannot read {path}: {source}\n  fix: {fix}")]
     Read {
         path: PathBuf,
@@ -50,7 +50,7 @@ fn read_secret(path: &Path) -> Result<String, CredentialsError> {
 
 /// (access key, secret key).
 /// `working_directory`: MinIO's, where a relative MINIO_CONFIG_ENV_FILE is.
-pub fn resolve(
+pub(crate) fn resolve(
     minio: &MinioSettings,
     env_file: &Path,
     working_directory: &Path,

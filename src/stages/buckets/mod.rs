@@ -3,7 +3,7 @@
 //! sse-kms KEY alias/bucket` would). Already right → no write; encrypted
 //! otherwise → left alone unless `replace = true`.
 
-pub mod credentials;
+pub(crate) mod credentials;
 
 use std::time::Duration;
 
@@ -14,11 +14,11 @@ use crate::logging::ids;
 use crate::net::tls::TlsSetupError;
 use crate::peers::s3::{S3Client, xml_text};
 use crate::retry::Retry;
-pub use credentials::CredentialsError;
+pub(crate) use credentials::CredentialsError;
 
 /// Errors that stop the whole stage (per-bucket problems are outcomes).
 #[derive(Debug, thiserror::Error)]
-pub enum BucketsError {
+pub(crate) enum BucketsError {
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
     #[error(transparent)]
@@ -32,7 +32,7 @@ pub enum BucketsError {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     AlreadyEncrypted,
     Encrypted { created: bool },
     Missing,
@@ -42,7 +42,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         matches!(self, Outcome::AlreadyEncrypted | Outcome::Encrypted { .. })
     }
 
@@ -59,16 +59,16 @@ impl Outcome {
     }
 }
 
-pub struct Report {
+pub(crate) struct Report {
     pub outcomes: Vec<(BucketSettings, Outcome)>,
 }
 
 impl Report {
-    pub fn all_ok(&self) -> bool {
+    pub(crate) fn all_ok(&self) -> bool {
         self.outcomes.iter().all(|(_, o)| o.ok())
     }
 
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         if self.outcomes.is_empty() {
             return "no buckets configured".into();
         }
@@ -80,7 +80,7 @@ impl Report {
     }
 }
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     unit: &MinioUnit,
     notifier: &Notifier,
@@ -114,7 +114,10 @@ pub async fn run(
 
 /// The S3 client with MinIO's own credentials (as MinIO's unit gives
 /// them), over MinIO's TLS: what this stage and `status` both ask with.
-pub async fn connect(settings: &Settings, unit: &MinioUnit) -> Result<S3Client, BucketsError> {
+pub(crate) async fn connect(
+    settings: &Settings,
+    unit: &MinioUnit,
+) -> Result<S3Client, BucketsError> {
     let (access, secret) = credentials::resolve(
         &settings.minio,
         &settings.env_file.path,
@@ -127,7 +130,7 @@ pub async fn connect(settings: &Settings, unit: &MinioUnit) -> Result<S3Client, 
 /// `/minio/health/cluster` = 200 (object layer, bucket metadata and IAM
 /// up with write quorum; `/ready` answers 200 too early). `Err`: what it
 /// answered instead.
-pub async fn healthy(s3: &S3Client) -> Result<(), String> {
+pub(crate) async fn healthy(s3: &S3Client) -> Result<(), String> {
     match s3.get_unsigned("/minio/health/cluster").await {
         Ok(200) => Ok(()),
         Ok(status) => Err(format!("HTTP {status}")),
@@ -172,7 +175,7 @@ async fn wait_healthy(
 
 /// A bucket's default encryption, as MinIO stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Encryption {
+pub(crate) enum Encryption {
     None,
     Set { alg: String, key: String },
 }
@@ -180,7 +183,7 @@ pub enum Encryption {
 impl Encryption {
     /// Whether it is SSE-KMS with `want` (MinIO may prefix the key's name
     /// with `arn:aws:kms:`).
-    pub fn is_kms_with(&self, want: &str) -> bool {
+    pub(crate) fn is_kms_with(&self, want: &str) -> bool {
         match self {
             Encryption::Set { alg, key } => {
                 alg == "aws:kms" && key.strip_prefix("arn:aws:kms:").unwrap_or(key) == want
@@ -206,7 +209,7 @@ impl std::fmt::Display for Encryption {
 }
 
 /// The bucket's default encryption.
-pub async fn current(s3: &S3Client, bucket: &str) -> Result<Encryption, String> {
+pub(crate) async fn current(s3: &S3Client, bucket: &str) -> Result<Encryption, String> {
     let r = s3
         .send("GET", &format!("/{bucket}?encryption"), Vec::new())
         .await?;

@@ -15,16 +15,16 @@ use crate::kes_types::policy::policy_yaml;
 use crate::logging::ids;
 use crate::peers::kes::client::{KesClient, Response, TransportError};
 use crate::retry::Retry;
-pub use round_trip::{RoundTrip, round_trip};
+pub(crate) use round_trip::{RoundTrip, round_trip};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyOutcome {
+pub(crate) enum KeyOutcome {
     Created,
     Existed,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum KeyError {
+pub(crate) enum KeyError {
     #[error(
         "KES {endpoint} refused identity {identity} for {route} (HTTP 403: {message})\n  fix: allow {route} for this identity in KES's policy (MinIO uses the same identity) and restart KES:\n{policy}"
     )]
@@ -83,7 +83,7 @@ pub enum KeyError {
 
 impl KeyError {
     /// The KES endpoint the failure is about (KESGATE_ENDPOINT).
-    pub fn endpoint(&self) -> &Endpoint {
+    pub(crate) fn endpoint(&self) -> &Endpoint {
         match self {
             KeyError::Forbidden { endpoint, .. }
             | KeyError::MethodMismatch { endpoint, .. }
@@ -97,11 +97,11 @@ impl KeyError {
 
 /// Without word from the Vault: what a key store that does not serve keys
 /// for the whole window usually means, first the case KES itself causes.
-pub const FIX_UNAVAILABLE: &str = "right after an unseal KES refuses key operations until its next key-store health check (`status: ping` in KES's config, 10s by default): raise [kes] key_retry_window above that interval; otherwise KES answers but its key store cannot serve this key: check KES's log and its key store (Vault/OpenBao policy, mount). kesgate.service retries on its next start";
+pub(crate) const FIX_UNAVAILABLE: &str = "right after an unseal KES refuses key operations until its next key-store health check (`status: ping` in KES's config, 10s by default): raise [kes] key_retry_window above that interval; otherwise KES answers but its key store cannot serve this key: check KES's log and its key store (Vault/OpenBao policy, mount). kesgate.service retries on its next start";
 
 /// The fix for a key store that did not serve for the whole window, from
 /// what its Vault says (`None`: no `[vault]`, or no answer).
-pub fn fix_unavailable(vault: Option<&crate::peers::vault::VaultStatus>) -> String {
+pub(crate) fn fix_unavailable(vault: Option<&crate::peers::vault::VaultStatus>) -> String {
     use crate::peers::vault::VaultState;
     let Some(v) = vault else {
         return FIX_UNAVAILABLE.to_owned();
@@ -126,7 +126,7 @@ pub fn fix_unavailable(vault: Option<&crate::peers::vault::VaultStatus>) -> Stri
 /// One KES endpoint as the key stage talks to it: the client with MinIO's
 /// identity and trust, the settings, and `[vault]` (whose word decides the
 /// advice when the key store does not serve).
-pub struct Session<'a> {
+pub(crate) struct Session<'a> {
     pub client: &'a KesClient,
     pub kes: &'a KesSettings,
     pub endpoint: &'a Endpoint,
@@ -216,7 +216,7 @@ impl Session<'_> {
 }
 
 /// Creates `key` unless it exists.
-pub async fn ensure(session: &Session<'_>, key: &KeyName) -> Result<KeyOutcome, KeyError> {
+pub(crate) async fn ensure(session: &Session<'_>, key: &KeyName) -> Result<KeyOutcome, KeyError> {
     let endpoint = session.endpoint;
     let route = format!("/v1/key/create/{key}");
     let r = session.call(&route, None).await?;
@@ -239,7 +239,7 @@ pub async fn ensure(session: &Session<'_>, key: &KeyName) -> Result<KeyOutcome, 
 
 /// What MinIO's own start-up call found (internal/kms `handleKMSConfig`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartUp {
+pub(crate) enum StartUp {
     /// Generate served a data key (after a create, when the key was new).
     Served,
     /// KES refused MinIO's identity: MinIO starts all the same (it
@@ -250,7 +250,10 @@ pub enum StartUp {
 /// MinIO's decision at start-up, exactly: generate with the default key;
 /// on a 404 create it; nil, "exists" and "permission denied" let MinIO
 /// start, anything else (unreachable, TLS, 5xx) makes it exit.
-pub async fn minio_start_up(session: &Session<'_>, key: &KeyName) -> Result<StartUp, KeyError> {
+pub(crate) async fn minio_start_up(
+    session: &Session<'_>,
+    key: &KeyName,
+) -> Result<StartUp, KeyError> {
     let generate = format!("/v1/key/generate/{key}");
     let body = crate::peers::kes::client::generate_body();
     let r = match session.call(&generate, Some(body)).await {
@@ -276,7 +279,10 @@ pub async fn minio_start_up(session: &Session<'_>, key: &KeyName) -> Result<Star
 
 /// MinIO's start-up with the default key: generate (and, on a 404, create
 /// the key and generate again), decrypt, compare; then its keep-alive.
-pub async fn as_minio_starts(session: &Session<'_>, key: &KeyName) -> Result<RoundTrip, KeyError> {
+pub(crate) async fn as_minio_starts(
+    session: &Session<'_>,
+    key: &KeyName,
+) -> Result<RoundTrip, KeyError> {
     match round_trip(session, key).await {
         Err(KeyError::NotFound { .. }) => {
             ensure(session, key).await?;
@@ -287,7 +293,7 @@ pub async fn as_minio_starts(session: &Session<'_>, key: &KeyName) -> Result<Rou
 }
 
 /// What `kesgate status` learns from MinIO's start-up round trip.
-pub struct Inspected {
+pub(crate) struct Inspected {
     /// "ok", or the sentence and fix the gate would print.
     pub said: String,
     /// Whether the key exists, as the round trip proved it (generate
@@ -297,7 +303,7 @@ pub struct Inspected {
 
 /// `kesgate status`'s view of MinIO's start-up with the default key,
 /// read-only (the key is never created).
-pub async fn inspect(session: &Session<'_>, key: &KeyName) -> Inspected {
+pub(crate) async fn inspect(session: &Session<'_>, key: &KeyName) -> Inspected {
     match round_trip(session, key).await {
         Ok(RoundTrip {
             describe_denied: Some(route),

@@ -26,12 +26,15 @@ fn field(body: &[u8], name: &str) -> Option<Vec<u8>> {
 
 /// What the round trip found that does not stop MinIO.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct RoundTrip {
+pub(crate) struct RoundTrip {
     /// The describe route MinIO's keep-alive calls, when KES refused it.
     pub describe_denied: Option<String>,
 }
 
-pub async fn round_trip(session: &Session<'_>, key: &KeyName) -> Result<RoundTrip, KeyError> {
+pub(crate) async fn round_trip(
+    session: &Session<'_>,
+    key: &KeyName,
+) -> Result<RoundTrip, KeyError> {
     let (client, endpoint) = (session.client, session.endpoint);
     let context = crate::peers::kes::client::readiness_context();
     let generate = format!("/v1/key/generate/{key}");

@@ -34,7 +34,7 @@ use crate::files::atomic::{self, Attributes, Mode, step, write_at};
 use crate::files::envfile::{self, Dialect, EnvFileError};
 
 /// What MinIO sees for each combination of the files' contents.
-pub struct Views {
+pub(super) struct Views {
     base: crate::host::minio_unit::Environment,
     working_directory: PathBuf,
     /// The systemd file's dialect (`Both` when MinIO reads it too).
@@ -49,7 +49,7 @@ pub struct Views {
 type Content<'a> = Option<&'a [u8]>;
 
 impl Views {
-    pub fn new(
+    pub(super) fn new(
         base: crate::host::minio_unit::Environment,
         working_directory: PathBuf,
         changes: &[Change],
@@ -110,7 +110,7 @@ fn old_content(file: &File) -> Content<'_> {
 
 /// The first order of writes whose every moment MinIO could see is the
 /// complete old or the complete new configuration.
-pub fn order(
+pub(super) fn order(
     changes: &[Change],
     views: &Views,
     kes: &KesSettings,
@@ -213,7 +213,7 @@ fn judge(changes: &[Change], views: &Views, steps: &[(usize, Vec<u8>)]) -> Resul
 }
 
 /// Performs the planned writes (the caller holds the write lock).
-pub fn commit(p: &Planned) -> Result<(), RenderError> {
+pub(crate) fn commit(p: &Planned) -> Result<(), RenderError> {
     for c in &p.changes {
         tighten_backup(&c.file);
     }

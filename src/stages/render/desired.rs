@@ -9,7 +9,7 @@ use super::*;
 
 /// The variables kesgate owns, as `[kes]` and `[env_file.set]` say;
 /// `config` is named in the comment that heads them.
-pub fn desired(kes: &KesSettings, env: &EnvFileSettings, config: &Path) -> Desired {
+pub(crate) fn desired(kes: &KesSettings, env: &EnvFileSettings, config: &Path) -> Desired {
     let mut d = kes_desired(kes, config);
     d.set.extend(env.set.iter().cloned());
     d

@@ -25,7 +25,7 @@ fn shown(name: &str) -> bool {
 }
 
 /// A unified diff of `old` → `new` with values masked.
-pub fn masked(path: &Path, old: &[u8], new: &[u8], dialect: Dialect) -> String {
+pub(super) fn masked(path: &Path, old: &[u8], new: &[u8], dialect: Dialect) -> String {
     let values = |bytes: &[u8]| -> BTreeMap<String, String> {
         dialect
             .parse(bytes)

@@ -1,18 +1,18 @@
 //! The pure part of rendering: old file bytes + desired variables → new
 //! bytes. Every byte outside kesgate's own assignments is kept.
 
-pub use crate::files::envfile::effective;
+pub(crate) use crate::files::envfile::effective;
 use crate::files::envfile::{Dialect, EnvFileError};
 
 /// The comment that heads the variables kesgate appends (for the default
 /// configuration file; [`marker`] names another).
-pub const MARKER: &str = "# Managed by kesgate (/etc/kesgate/kesgate.toml): edits to the variables below are overwritten.\n";
+pub(crate) const MARKER: &str = "# Managed by kesgate (/etc/kesgate/kesgate.toml): edits to the variables below are overwritten.\n";
 
 /// How every marker begins, whichever configuration it names.
-pub const MARKER_START: &str = "# Managed by kesgate (";
+pub(crate) const MARKER_START: &str = "# Managed by kesgate (";
 
 /// The marker naming the configuration file in charge.
-pub fn marker(config: &std::path::Path) -> String {
+pub(crate) fn marker(config: &std::path::Path) -> String {
     let shown =
         String::from_utf8_lossy(config.as_os_str().as_encoded_bytes()).replace(['\n', '\r'], "?");
     format!("{MARKER_START}{shown}): edits to the variables below are overwritten.\n")
@@ -21,7 +21,7 @@ pub fn marker(config: &std::path::Path) -> String {
 /// What the file must say: variables to set (in order) and names that must
 /// be absent, each with the reason shown to the operator.
 #[derive(Debug, Default)]
-pub struct Desired {
+pub(crate) struct Desired {
     pub set: Vec<(String, String)>,
     pub remove: Vec<(String, &'static str)>,
     /// The comment heading appended variables ([`MARKER`] when empty).
@@ -29,7 +29,7 @@ pub struct Desired {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub content: Vec<u8>,
     /// Names whose effective value changes or that are added.
     pub changed: Vec<String>,
@@ -38,13 +38,13 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn is_noop(&self, old: &[u8]) -> bool {
+    pub(crate) fn is_noop(&self, old: &[u8]) -> bool {
         self.content == old
     }
 }
 
 /// The edit of `old` that makes `dialect`'s reader see `desired`.
-pub fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, EnvFileError> {
+pub(crate) fn plan(old: &[u8], desired: &Desired, dialect: Dialect) -> Result<Plan, EnvFileError> {
     let parsed = dialect.parse_full(old)?;
     let assignments = parsed.assignments;
     let before = effective(&assignments);

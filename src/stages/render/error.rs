@@ -8,7 +8,7 @@ use crate::files::envfile::EnvFileError;
 use crate::files::safe_path::SafePathError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum RenderError {
+pub(crate) enum RenderError {
     #[error(
         "{path}: {source}\n  fix: repair the file by hand (MinIO's unit would start without any of its variables)"
     )]

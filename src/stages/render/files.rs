@@ -53,7 +53,7 @@ pub(super) fn prev_name(name: &std::ffi::OsStr) -> std::ffi::OsString {
 /// that sets MINIO_CONFIG_ENV_FILE, MinIO reads the named file itself and
 /// its values override systemd's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Layout {
+pub(crate) enum Layout {
     /// Only systemd reads the file.
     One,
     /// MINIO_CONFIG_ENV_FILE names the EnvironmentFile itself: both
@@ -281,7 +281,7 @@ pub(super) fn files(
 }
 
 /// An environment: name → value.
-pub type Env = std::collections::BTreeMap<String, String>;
+pub(crate) type Env = std::collections::BTreeMap<String, String>;
 
 /// The environment MinIO would see after `contents` (one per file, in order).
 pub(super) fn minio_env(files: &Files, contents: &[&[u8]]) -> Result<Env, RenderError> {

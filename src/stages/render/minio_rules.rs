@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-pub use crate::kes_types::MINIO_KES_VARS as KES_VARS;
+pub(crate) use crate::kes_types::MINIO_KES_VARS as KES_VARS;
 /// MinIO KMS (MinKMS): another key server; switching loses access to data.
-pub const MINKMS_VARS: [&str; 4] = [
+pub(crate) const MINKMS_VARS: [&str; 4] = [
     "MINIO_KMS_SERVER",
     "MINIO_KMS_ENCLAVE",
     "MINIO_KMS_API_KEY",
@@ -15,7 +15,7 @@ pub const MINKMS_VARS: [&str; 4] = [
 /// The other KMS families present, as MinIO sees them: MinKMS variables
 /// count even when empty; an empty static key, or a key file that is empty
 /// or missing, is unset by MinIO first.
-pub fn other_families(env: &BTreeMap<String, String>) -> Vec<&'static str> {
+pub(crate) fn other_families(env: &BTreeMap<String, String>) -> Vec<&'static str> {
     let mut found: Vec<&'static str> = MINKMS_VARS
         .iter()
         .copied()
@@ -38,7 +38,7 @@ pub fn other_families(env: &BTreeMap<String, String>) -> Vec<&'static str> {
 
 /// Why MinIO would refuse to start with `env` ("Invalid KMS configuration
 /// specified"); empty when it accepts it. No KMS at all is accepted.
-pub fn problems(env: &BTreeMap<String, String>) -> Vec<String> {
+pub(crate) fn problems(env: &BTreeMap<String, String>) -> Vec<String> {
     let has = |v: &str| env.contains_key(v);
     let kes = KES_VARS[..7].iter().any(|v| has(v));
     let others = other_families(env);

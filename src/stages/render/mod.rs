@@ -16,10 +16,10 @@
 mod commit;
 mod desired;
 mod diff;
-pub mod edit;
+pub(crate) mod edit;
 mod error;
 mod files;
-pub mod minio_rules;
+pub(crate) mod minio_rules;
 mod pending;
 mod plan;
 mod tell;
@@ -32,21 +32,21 @@ use crate::config::{EnvFileSettings, KesSettings};
 use crate::files::atomic::LockError;
 use crate::host::minio_unit::MinioUnit;
 
-pub use commit::commit;
-pub use pending::finish_unfinished;
+pub(crate) use commit::commit;
+pub(crate) use pending::finish_unfinished;
 
 const API_KEY: &str = "MINIO_KMS_KES_API_KEY";
 
 use self::{desired::*, files::*, plan::*};
-pub use desired::desired;
-pub use error::RenderError;
-pub use files::{Env, Layout};
-pub use plan::Planned;
-pub use view::{Check, check, minio_view};
+pub(crate) use desired::desired;
+pub(crate) use error::RenderError;
+pub(crate) use files::{Env, Layout};
+pub(crate) use plan::Planned;
+pub(crate) use view::{Check, check, minio_view};
 
 /// What a render did or would do.
 #[derive(Debug)]
-pub struct Report {
+pub(crate) struct Report {
     pub path: PathBuf,
     pub changed: Vec<String>,
     pub removed: Vec<(String, &'static str)>,
@@ -63,7 +63,7 @@ pub struct Report {
 
 /// What a render did or would do, per file.
 #[derive(Debug)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     pub layout: Layout,
     /// The systemd file first, then MINIO_CONFIG_ENV_FILE's when it is another.
     pub files: Vec<Report>,
@@ -74,7 +74,7 @@ pub struct Rendered {
 
 impl Rendered {
     /// Where the KES variables are, in a few words (for STATUS=).
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         if let Some(path) = &self.left_to_preflight {
             return format!(
                 "{} is rendered by minio.service's preflight",
@@ -94,7 +94,7 @@ impl Rendered {
 
 /// What `render` does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Write what differs.
     Write,
     /// Write what differs; from kesgate.service's sandbox, MinIO's own file
@@ -114,7 +114,7 @@ impl Action {
 
 /// How a render runs.
 #[derive(Clone, Copy, Debug)]
-pub struct Options<'a> {
+pub(crate) struct Options<'a> {
     pub action: Action,
     /// A masked diff of every change in the report.
     pub diff: bool,
@@ -125,7 +125,7 @@ pub struct Options<'a> {
 /// Renders the file(s) (or, with `Action::DryRun`, only says what would
 /// change). Writes hold the host's write lock from the first read to the
 /// last write: concurrent renders serialise.
-pub async fn render(
+pub(crate) async fn render(
     kes: &KesSettings,
     env: &EnvFileSettings,
     unit: &MinioUnit,

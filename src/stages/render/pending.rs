@@ -63,7 +63,7 @@ pub(super) fn record_backup(path: &Path) {
 }
 
 /// The files of a render that began and did not finish, if any.
-pub fn unfinished() -> Option<Vec<String>> {
+pub(super) fn unfinished() -> Option<Vec<String>> {
     let path = atomic::state_dir().join(JOURNAL);
     let text = crate::files::regular::read_text(&path, crate::files::regular::MAX_CONFIG).ok()?;
     Some(
@@ -75,7 +75,7 @@ pub fn unfinished() -> Option<Vec<String>> {
 }
 
 /// Completes an unfinished render first, before anything else.
-pub async fn finish_unfinished(
+pub(crate) async fn finish_unfinished(
     kes: &KesSettings,
     env: &EnvFileSettings,
     unit: &crate::host::minio_unit::MinioUnit,

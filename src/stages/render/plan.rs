@@ -20,7 +20,7 @@ pub(super) struct Change {
 
 /// The pure half of a render: what each file becomes and in which order
 /// the writes go. Nothing is written.
-pub struct Planned {
+pub(crate) struct Planned {
     pub(super) layout: Layout,
     pub(super) changes: Vec<Change>,
     /// Indices into `changes`, in write order; a file may come twice (an

@@ -5,7 +5,7 @@ use crate::logging;
 
 impl Rendered {
     /// Tells the journal what this render did (or, `dry_run`, would do).
-    pub fn tell(&self, dry_run: bool) {
+    pub(crate) fn tell(&self, dry_run: bool) {
         if let Layout::Split(p) = &self.layout
             && let Some(first) = self.files.first()
         {

@@ -12,7 +12,7 @@ use super::*;
 /// MinIO's environment as it is now, file by file: what `init --adopt`
 /// reads (the same files and parsers as `--check`, nothing written).
 #[derive(Debug)]
-pub struct MinioView {
+pub(crate) struct MinioView {
     /// The environment MinIO starts with.
     pub effective: Env,
     /// (file, what its reader — or, for a file both read, each reader —
@@ -21,7 +21,10 @@ pub struct MinioView {
 }
 
 /// Reads MinIO's environment file(s) as MinIO and systemd will.
-pub fn minio_view(env: &EnvFileSettings, unit: &MinioUnit) -> Result<MinioView, RenderError> {
+pub(crate) fn minio_view(
+    env: &EnvFileSettings,
+    unit: &MinioUnit,
+) -> Result<MinioView, RenderError> {
     let systemd = File::read(&env.path, Dialect::Systemd)?;
     if systemd.existing.is_none() {
         return Err(RenderError::Read {
@@ -57,7 +60,7 @@ pub fn minio_view(env: &EnvFileSettings, unit: &MinioUnit) -> Result<MinioView, 
 
 /// The answer of `kesgate render --check`.
 #[derive(Debug)]
-pub struct Check {
+pub(crate) struct Check {
     /// The file MinIO takes the KES variables from.
     pub path: PathBuf,
     pub layout: Layout,
@@ -75,7 +78,7 @@ pub struct Check {
 /// Judges MinIO's effective environment as MinIO will compute it: the
 /// systemd file, then MINIO_CONFIG_ENV_FILE over it (from MinIO's working
 /// directory, read as MinIO's user, with MinIO's reader).
-pub fn check(
+pub(crate) fn check(
     kes: &KesSettings,
     env: &EnvFileSettings,
     unit: &MinioUnit,

@@ -12,7 +12,7 @@ use crate::peers::vault::{VaultState, VaultStatus};
 /// What KES and its Vault say together: one line for STATUS= and the
 /// journal, and the fix a timed-out wait gives.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnosis {
+pub(crate) struct Diagnosis {
     pub text: String,
     pub fix: &'static str,
 }
@@ -25,7 +25,7 @@ impl std::fmt::Display for Diagnosis {
 
 /// `kinds`: the state of each KES endpoint that is not ready; `unit`: the
 /// watched local KES unit and its last event, if any.
-pub fn combine(
+pub(crate) fn combine(
     kinds: &[Kind],
     vault: &VaultStatus,
     unit: &str,
@@ -120,7 +120,7 @@ fn vault_fix(state: VaultState) -> &'static str {
 
 /// Once per change of the Vault's state (also across attempts of a
 /// restarting unit), with its own MESSAGE_ID.
-pub fn tell(vault: &VaultStatus, note: &Diagnosis, episode: &Episode) {
+pub(super) fn tell(vault: &VaultStatus, note: &Diagnosis, episode: &Episode) {
     let state = vault.state().as_str();
     if !episode.changed(&format!("vault {}", vault.address), state) {
         tracing::debug!("{note}");

@@ -7,7 +7,7 @@ use crate::config::{Endpoint, KesSettings};
 use crate::peers::kes::client::KesClient;
 
 /// What one probe of an endpoint found.
-pub struct Inspection {
+pub(crate) struct Inspection {
     pub ready: bool,
     /// The state's stable name: "ready", "unproven" (ready, freshness not
     /// proven), a not-ready kind ("keystore_unreachable", …) or a
@@ -25,7 +25,7 @@ pub struct Inspection {
 }
 
 /// Probes `endpoint` once. `trust`: what is trusted, as MinIO does.
-pub async fn inspect(
+pub(crate) async fn inspect(
     client: &KesClient,
     kes: &KesSettings,
     trust: &str,

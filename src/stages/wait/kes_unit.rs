@@ -15,7 +15,7 @@ use zbus::Connection;
 use crate::host::systemd::bus::{self, UnitProxy, system_bus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UnitEvent {
+pub(crate) enum UnitEvent {
     /// Just became active: KES is starting to listen.
     Active,
     /// Activating, or a start job is queued.
@@ -27,7 +27,7 @@ pub enum UnitEvent {
 }
 
 impl UnitEvent {
-    pub fn describe(&self, unit: &str) -> String {
+    pub(crate) fn describe(&self, unit: &str) -> String {
         match self {
             UnitEvent::Active => format!("{unit} became active"),
             UnitEvent::Starting => format!("{unit} is starting"),
@@ -37,14 +37,14 @@ impl UnitEvent {
     }
 
     /// A state that the caller should tell the operator about.
-    pub fn is_trouble(&self) -> bool {
+    pub(crate) fn is_trouble(&self) -> bool {
         matches!(self, UnitEvent::Failed(_) | UnitEvent::Stopped)
     }
 }
 
 /// Starts watching `unit` when it exists; events arrive on the receiver
 /// (the current state first). `None`: nothing to watch.
-pub async fn watch(unit: &str) -> Option<mpsc::UnboundedReceiver<UnitEvent>> {
+pub(super) async fn watch(unit: &str) -> Option<mpsc::UnboundedReceiver<UnitEvent>> {
     let conn = system_bus().await.ok()?;
     let manager = bus::manager(&conn).await.ok()?;
     let path = manager.load_unit(unit).await.ok()?;

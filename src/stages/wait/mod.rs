@@ -3,10 +3,10 @@
 //! retried with backoff; permanent ones fail at once with the fix.
 
 mod diagnosis;
-pub use diagnosis::{Diagnosis, combine};
+pub(crate) use diagnosis::{Diagnosis, combine};
 mod inspect;
 mod kes_unit;
-pub mod probe;
+pub(crate) mod probe;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -22,9 +22,9 @@ use crate::logging::ids;
 use crate::peers::kes::client::KesClient;
 use crate::peers::vault::VaultWatch;
 use crate::retry::Retry;
-pub use inspect::inspect;
+pub(crate) use inspect::inspect;
 use probe::{Api, Outcome, Permanent, probe};
-pub use probe::{Kind, NotReady};
+pub(crate) use probe::{Kind, NotReady};
 
 /// After the local KES unit turns active: probe this often…
 const BURST_INTERVAL: Duration = Duration::from_millis(10);
@@ -40,7 +40,7 @@ const EXTEND_MARGIN: Duration = Duration::from_secs(20);
 
 /// What a successful wait reports.
 #[derive(Debug)]
-pub struct Ready {
+pub(crate) struct Ready {
     pub endpoint: Endpoint,
     pub via: &'static str,
     pub waited: Duration,
@@ -51,7 +51,7 @@ pub struct Ready {
 impl Ready {
     /// The STATUS= line: where KES is ready, how that was seen, and what
     /// was not proven.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         match &self.unproven {
             None => format!("KES ready: {} ({})", self.endpoint, self.via),
             Some(u) => format!("KES ready: {} ({}); {u}", self.endpoint, self.via),
@@ -60,7 +60,7 @@ impl Ready {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum WaitError {
+pub(crate) enum WaitError {
     #[error("KES was not ready after {}: {}{}\n  fix: {}", humantime::format_duration(*waited), summary(last), vault.as_ref().map(|v| format!("\n  {v}")).unwrap_or_default(), timed_out_fix(last, vault.as_ref()))]
     TimedOut {
         waited: Duration,
@@ -151,7 +151,7 @@ struct Tracked {
 
 /// What one wait is given: the settings, the bound of this wait, and what
 /// is trusted (named when a server is not).
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub kes: &'a KesSettings,
     pub wait: &'a WaitSettings,
     /// `[wait] timeout`, or the preflight's attempt bound; `None`: forever.
@@ -163,7 +163,7 @@ pub struct Inputs<'a> {
 
 /// Waits until KES is ready (as `require` says), a permanent failure, or
 /// the bound.
-pub async fn wait(
+pub(crate) async fn wait(
     inputs: &Inputs<'_>,
     client: &KesClient,
     vault: Option<&mut VaultWatch>,
@@ -575,7 +575,7 @@ fn status_line(endpoints: &[Tracked], attempt: u32, next: Duration) -> String {
 
 /// The complete error for a permanent failure: the sentence and fix `wait`
 /// prints (and `status` shows). `trust`: what is trusted, as MinIO does.
-pub fn permanent_error(
+pub(crate) fn permanent_error(
     kes: &KesSettings,
     trust: &str,
     endpoint: Endpoint,
@@ -644,7 +644,7 @@ impl WaitError {
     /// The unit's last STATUS= line: the cause and its fix first, then that
     /// the wait gave up (a timeout keeps what the Vault said, which the
     /// first line of the message alone would drop).
-    pub fn status_line(&self) -> Option<String> {
+    pub(crate) fn status_line(&self) -> Option<String> {
         let WaitError::TimedOut {
             waited,
             last,
@@ -665,7 +665,7 @@ impl WaitError {
     }
 
     /// The endpoint the failure is about, for the journal's KESGATE_ENDPOINT.
-    pub fn endpoint(&self) -> Option<&Endpoint> {
+    pub(crate) fn endpoint(&self) -> Option<&Endpoint> {
         match self {
             WaitError::TimedOut { last, .. } => last.first().map(|(e, _)| e),
             WaitError::Forbidden { endpoint, .. }

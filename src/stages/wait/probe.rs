@@ -24,7 +24,7 @@ use crate::peers::kes::client::{KesClient, Response, TransportError};
 
 /// What kesgate learned about an endpoint's API, kept between probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Api {
+pub(crate) enum Api {
     Unknown,
     /// Answers `/v1/ready` (KES 2023-05 and later).
     Ready,
@@ -34,13 +34,13 @@ pub enum Api {
 
 /// A state that may heal by waiting.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NotReady {
+pub(crate) struct NotReady {
     pub kind: Kind,
     pub detail: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Unreachable,
     KeyStoreUnreachable,
     KeyStoreUnavailable,
@@ -51,7 +51,7 @@ pub enum Kind {
 
 impl Kind {
     /// Value of the KESGATE_ERROR_KIND journal field.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Unreachable => "unreachable",
             Kind::KeyStoreUnreachable => "keystore_unreachable",
@@ -63,7 +63,7 @@ impl Kind {
     }
 
     /// The kind a stable name names (`status --json`'s `condition`).
-    pub fn from_name(name: &str) -> Option<Kind> {
+    pub(crate) fn from_name(name: &str) -> Option<Kind> {
         [
             Kind::Unreachable,
             Kind::KeyStoreUnreachable,
@@ -78,7 +78,7 @@ impl Kind {
 
     /// What fixes it, where nothing is known of KES's Vault (with
     /// `[vault]`, crate::stages::wait::diagnosis says more).
-    pub fn fix(self) -> &'static str {
+    pub(crate) fn fix(self) -> &'static str {
         match self {
             Kind::Unreachable => {
                 "start KES (`journalctl -u kes` says why it stopped); one whose Vault was sealed at its start has exited: unseal the Vault, then restart KES"
@@ -93,7 +93,7 @@ impl Kind {
     }
 
     /// Short words for STATUS= and the journal.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Kind::Unreachable => "not reachable",
             Kind::KeyStoreUnreachable => "key store unreachable (sealed?)",
@@ -107,7 +107,7 @@ impl Kind {
 
 /// A state waiting cannot fix.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Permanent {
+pub(crate) enum Permanent {
     /// 403: our identity is unknown to KES or its policy denies `path`.
     Forbidden {
         path: String,
@@ -121,7 +121,7 @@ pub enum Permanent {
 impl Permanent {
     /// A stable name for the state (`status --json`'s `condition`, the
     /// watch's memory).
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             Permanent::Forbidden { .. } => "forbidden",
             Permanent::Untrusted(_) => "untrusted",
@@ -134,7 +134,7 @@ impl Permanent {
 /// Why a ready endpoint's key store was not proven to answer now, and the
 /// fix that would prove it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unproven {
+pub(crate) struct Unproven {
     pub why: String,
     pub fix: String,
 }
@@ -150,7 +150,7 @@ impl std::fmt::Display for Unproven {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ready {
         via: &'static str,
         unproven: Option<Unproven>,
@@ -162,7 +162,7 @@ pub enum Outcome {
 /// The fresh probe's route, as the answers and messages name it.
 const FRESH_VIA: &str = "/v1/key/describe of an absent key";
 
-pub async fn probe(
+pub(crate) async fn probe(
     client: &KesClient,
     endpoint: &Endpoint,
     api: &mut Api,

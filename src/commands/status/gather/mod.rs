@@ -21,7 +21,7 @@ mod kes;
 mod minio;
 mod units;
 
-pub async fn gather(config: &Path) -> Report {
+pub(crate) async fn gather(config: &Path) -> Report {
     let mut r = look(config, &Settings::load(config)).await;
     // Since when: what the watch remembers (its own rounds need it not).
     r.since = tokio::task::spawn_blocking(super::since::read)
@@ -32,7 +32,7 @@ pub async fn gather(config: &Path) -> Report {
 
 /// The report for a configuration already loaded (`watch` keeps the
 /// settings for itself: parsed once).
-pub async fn look(config: &Path, loaded: &Result<Settings, ConfigError>) -> Report {
+pub(crate) async fn look(config: &Path, loaded: &Result<Settings, ConfigError>) -> Report {
     let mut r = Report::empty(&config.display().to_string());
     let settings = match loaded {
         Ok(s) => Some(s),

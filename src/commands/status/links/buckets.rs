@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{Link, Report};
 
-pub struct Buckets;
+pub(super) struct Buckets;
 
 impl Link for Buckets {
     fn name(&self) -> &'static str {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{Family, Link, Metric, Moment, Observed, Report};
 use crate::net::tls::{Expiry, SeenCert};
 
-pub struct Certificates;
+pub(super) struct Certificates;
 
 impl Link for Certificates {
     fn name(&self) -> &'static str {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::{Family, Link, Metric, Moment, Observed, Report};
 use crate::commands::status::layout::{since, wrap};
 
-pub struct Env;
+pub(super) struct Env;
 
 impl Link for Env {
     fn name(&self) -> &'static str {

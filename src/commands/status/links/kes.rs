@@ -10,7 +10,7 @@ use crate::commands::status::layout::{since, wrap};
 /// The subject of the KES client's own condition (not an endpoint).
 const CLIENT: &str = "(client)";
 
-pub struct Kes;
+pub(super) struct Kes;
 
 impl Link for Kes {
     fn name(&self) -> &'static str {

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{Family, Link, Metric, Moment, Observed, Report};
 
-pub struct Keys;
+pub(super) struct Keys;
 
 impl Link for Keys {
     fn name(&self) -> &'static str {

@@ -21,7 +21,7 @@ use crate::logging::ids;
 
 /// The links in chain order: the order of `status`'s blocks, of the
 /// metrics file and of a round's conditions.
-pub const LINKS: [&dyn Link; 7] = [
+pub(crate) const LINKS: [&dyn Link; 7] = [
     &units::Units,
     &kes::Kes,
     &certificates::Certificates,
@@ -32,7 +32,7 @@ pub const LINKS: [&dyn Link; 7] = [
 ];
 
 /// One link of the chain, told from the report `gather` filled.
-pub trait Link: Sync {
+pub(crate) trait Link: Sync {
     /// Its name: `kesgate_link_checked{link="…"}`.
     fn name(&self) -> &'static str;
 
@@ -60,7 +60,7 @@ pub trait Link: Sync {
 }
 
 /// One metric family: its HELP, its TYPE (always gauge here) and samples.
-pub struct Metric<'a> {
+pub(crate) struct Metric<'a> {
     pub name: &'a str,
     pub help: &'a str,
     pub samples: Vec<(Vec<(&'a str, String)>, f64)>,
@@ -68,14 +68,14 @@ pub struct Metric<'a> {
 
 /// When a round looks, and how close a certificate's end must be to be
 /// told (`[watch] warn_before`).
-pub struct Moment {
+pub(crate) struct Moment {
     pub now: i64,
     pub warn: Duration,
 }
 
 /// What a condition is about; each has its MESSAGE_ID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Family {
+pub(crate) enum Family {
     Config,
     Vault,
     Kes,
@@ -88,7 +88,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub fn message_id(self) -> &'static str {
+    pub(crate) fn message_id(self) -> &'static str {
         match self {
             Family::Config => ids::WATCH_CONFIG,
             Family::Vault => ids::WATCH_VAULT,
@@ -102,7 +102,7 @@ impl Family {
     }
 
     /// KESGATE_WATCH, and the first word of a condition's name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Family::Config => "config",
             Family::Vault => "vault",
@@ -118,7 +118,7 @@ impl Family {
 
 /// One condition as a round observed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Observed {
+pub(crate) struct Observed {
     pub family: Family,
     /// The endpoint, key, certificate, address or file it is about.
     pub subject: String,
@@ -130,7 +130,7 @@ pub struct Observed {
 }
 
 impl Observed {
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("{} {}", self.family.as_str(), self.subject)
     }
 }
@@ -141,7 +141,7 @@ impl Observed {
 /// at because another is broken (the keys while no KES endpoint is ready)
 /// is told with that one. The units have no condition: the watch runs
 /// under systemd, on its bus.
-pub fn observe_unchecked(r: &Report, out: &mut Vec<Observed>) {
+pub(crate) fn observe_unchecked(r: &Report, out: &mut Vec<Observed>) {
     for link in LINKS.iter().filter(|l| l.name() != "units") {
         if link.checked(r).is_none() {
             continue;
@@ -170,7 +170,7 @@ pub fn observe_unchecked(r: &Report, out: &mut Vec<Observed>) {
 
 /// `kesgate_link_checked`: one sample per link this host has, when the
 /// configuration loaded (otherwise `kesgate_checked 0` says it all).
-pub fn checked(r: &Report) -> Metric<'static> {
+pub(crate) fn checked(r: &Report) -> Metric<'static> {
     Metric {
         name: "kesgate_link_checked",
         help: "1 when kesgate could look at this link of the chain, 0 when it could not (no system bus, its KES client not set up, the Vault or MinIO not answering, a key KES could not be asked about): that link's other series are then absent, not healthy; `kesgate status` says why.",

@@ -7,7 +7,7 @@ use super::{Link, Report};
 use crate::commands::status::layout::wrap;
 use crate::host::systemd::bus::UnitState;
 
-pub struct Units;
+pub(super) struct Units;
 
 impl Link for Units {
     fn name(&self) -> &'static str {

@@ -4,7 +4,7 @@ use super::{Family, Link, Metric, Moment, Observed, Report};
 use crate::commands::status::layout::{since, wrap};
 use crate::peers::vault::VaultState;
 
-pub struct Vault;
+pub(super) struct Vault;
 
 impl Link for Vault {
     fn name(&self) -> &'static str {
