@@ -11,6 +11,7 @@ pub mod client;
 pub mod hostile;
 mod minio;
 pub mod minio_env;
+pub mod minio_peers;
 mod openbao;
 mod pki;
 mod policy;

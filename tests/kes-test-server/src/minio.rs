@@ -87,6 +87,8 @@ pub struct MinioState {
     pub encryption_puts: AtomicU64,
     pub access_key: String,
     pub secret_key: String,
+    /// A node of a distributed MinIO: what its peers verify theirs against.
+    pub system: Mutex<Option<crate::minio_peers::SystemConfig>>,
 }
 
 pub struct MinioStandIn {
@@ -303,6 +305,9 @@ async fn handle(st: &MinioState, kes: &KeyLookup, req: Request<Incoming>) -> Res
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let path = parts.uri.path().to_owned();
+    if path == crate::minio_peers::VERIFY {
+        return verify(st);
+    }
     if path == "/minio/health/cluster" {
         return if st.healthy.load(Ordering::SeqCst) {
             ok(String::new())
@@ -410,4 +415,20 @@ async fn handle(st: &MinioState, kes: &KeyLookup, req: Request<Incoming>) -> Res
             "The specified method is not allowed against this resource.",
         ),
     }
+}
+
+/// A peer's start-up verification: this node's system configuration, for
+/// the peer to compare with its own (MinIO's serverVerifyHandler).
+fn verify(st: &MinioState) -> Response<Full<Bytes>> {
+    match st.system.lock().unwrap().as_ref() {
+        Some(mine) => ok(serde_json::to_string(mine).unwrap()),
+        None => text_status(404, "not a distributed deployment".into()),
+    }
+}
+
+fn text_status(status: u16, text: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::from(text)))
+        .unwrap()
 }

@@ -15,7 +15,18 @@
 //!    POST /v1/key/generate/<default>, creates the key on a 404, and exits 1
 //!    on anything else (unreachable, TLS, 5xx) — MinIO since 2024-05;
 //! 3. listens (`--address`, default :9000), serves health and bucket
-//!    encryption with keys checked on KES, and sends READY=1.
+//!    encryption with keys checked on KES;
+//! 4. in a distributed deployment (VOLUMES are URLs, `{a...b}` expanded):
+//!    compares its system configuration with its peers' as MinIO does
+//!    (kes_test_server::minio_peers: the endpoints, the command lines and
+//!    every MINIO_* outside the skip list) and waits, logging what differs,
+//!    until at least half of its remote peers match; health answers 503
+//!    until then. Then READY=1.
+//!
+//! Its node is the endpoint whose host is this host's name
+//! (`STAND_IN_HOSTNAME`, else the kernel's hostname); it listens on that
+//! endpoint's address, so several nodes can share one network namespace
+//! (where MinIO itself would take every local address for its own).
 //!
 //! minio-stand-in server [--address HOST:PORT] [--console-address …] VOLUMES…
 
@@ -39,7 +50,8 @@ const KES_VARS: [&str; 7] = [
 
 fn main() {
     apply_config_env_file();
-    let address = parse_args();
+    let (address, volumes) = parse_args();
+    let node = node(&volumes);
     let kms = match kes_config() {
         Ok(kms) => kms,
         Err(e) => fatal(&format!("Invalid KMS configuration specified: {e}")),
@@ -53,7 +65,12 @@ fn main() {
     let lookup = rt.block_on(kms_startup(kes)).unwrap_or_else(|e| fatal(&e));
     let user = env::var("MINIO_ROOT_USER").unwrap_or_else(|_| "minioadmin".into());
     let password = env::var("MINIO_ROOT_PASSWORD").unwrap_or_else(|_| "minioadmin".into());
-    let minio = MinioStandIn::start_on(address, &user, &password, lookup);
+    let bind = node.as_ref().map_or(address, |n| n.bind);
+    let minio = MinioStandIn::start_on(bind, &user, &password, lookup);
+    if let Some(node) = &node {
+        *minio.state.system.lock().unwrap() = Some(node.config.clone());
+        rt.block_on(wait_for_peers(node));
+    }
     minio.set_healthy(true);
     println!("API: http://{}", minio.addr);
     notify("READY=1");
@@ -100,19 +117,20 @@ fn apply_config_env_file() {
     fatal(&format!("re-exec: {e}"));
 }
 
-fn parse_args() -> std::net::SocketAddr {
+fn parse_args() -> (std::net::SocketAddr, Vec<String>) {
     let mut args = env::args().skip(1);
     if args.next().as_deref() != Some("server") {
         fatal("usage: minio server [--address HOST:PORT] VOLUMES…");
     }
     let mut address = ":9000".to_owned();
+    let mut volumes = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--address" => address = args.next().unwrap_or_default(),
             "--console-address" | "--certs-dir" => {
                 args.next();
             }
-            _ => {}
+            _ => volumes.push(a),
         }
     }
     let address = if address.starts_with(':') {
@@ -120,9 +138,138 @@ fn parse_args() -> std::net::SocketAddr {
     } else {
         address
     };
-    address
+    let address = address
         .parse()
-        .unwrap_or_else(|_| fatal(&format!("invalid --address {address}")))
+        .unwrap_or_else(|_| fatal(&format!("invalid --address {address}")));
+    (address, volumes)
+}
+
+/// This host as a node of a distributed deployment.
+struct Node {
+    bind: std::net::SocketAddr,
+    /// The other nodes, `host:port`.
+    peers: Vec<String>,
+    config: kes_test_server::minio_peers::SystemConfig,
+}
+
+/// `None` unless VOLUMES name URLs (a distributed deployment).
+fn node(volumes: &[String]) -> Option<Node> {
+    use kes_test_server::minio_peers::{SystemConfig, expand};
+    if !volumes
+        .iter()
+        .any(|v| v.starts_with("http://") || v.starts_with("https://"))
+    {
+        return None;
+    }
+    let me = env::var("STAND_IN_HOSTNAME").unwrap_or_else(|_| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    });
+    let endpoints: Vec<String> = volumes.iter().flat_map(|v| expand(v)).collect();
+    let mut hosts: Vec<String> = Vec::new();
+    for e in &endpoints {
+        let authority = e
+            .split_once("://")
+            .map_or(e.as_str(), |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if !hosts.contains(&authority) {
+            hosts.push(authority);
+        }
+    }
+    let host_of = |a: &str| a.rsplit_once(':').map_or(a, |(h, _)| h).to_owned();
+    let mine = hosts.iter().find(|a| host_of(a) == me).unwrap_or_else(|| {
+        fatal(&format!(
+            "no endpoint of {volumes:?} names this host ({me})"
+        ))
+    });
+    use std::net::ToSocketAddrs;
+    let bind = mine
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.find(std::net::SocketAddr::is_ipv4))
+        .unwrap_or_else(|| fatal(&format!("cannot resolve {mine}")));
+    let vars = env::vars_os().map(|(k, v)| {
+        (
+            k.to_string_lossy().into_owned(),
+            v.to_string_lossy().into_owned(),
+        )
+    });
+    Some(Node {
+        bind,
+        peers: hosts.iter().filter(|a| *a != mine).cloned().collect(),
+        config: SystemConfig::of(vars, volumes.to_vec(), endpoints.len()),
+    })
+}
+
+/// MinIO's start-up verification: every round fetches each remote peer's
+/// configuration and compares it with ours; goes on once at least half
+/// (integer division) match. What differs is logged once per peer.
+async fn wait_for_peers(node: &Node) {
+    use kes_test_server::minio_peers::enough;
+    let mut told = std::collections::BTreeSet::new();
+    let mut retries = 0;
+    let mut matching = 0;
+    while !enough(matching, node.peers.len()) {
+        matching = 0;
+        for peer in &node.peers {
+            match fetch(peer).await.map(|theirs| node.config.diff(&theirs)) {
+                Ok(Ok(())) => matching += 1,
+                Ok(Err(why)) => {
+                    if told.insert((peer.clone(), why.clone())) {
+                        eprintln!("{peer} has incorrect configuration: {why}");
+                    }
+                }
+                Err(_) => {} // offline
+            }
+        }
+        if enough(matching, node.peers.len()) {
+            break;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        tokio::time::sleep(std::time::Duration::from_millis(
+            25 + u64::from(nanos % 100),
+        ))
+        .await;
+        retries += 1;
+        if retries >= 20 {
+            eprintln!(
+                "Waiting for at least {} remote servers with valid configuration to be online",
+                node.peers.len() / 2
+            );
+            retries = 0;
+        }
+    }
+}
+
+/// A peer's system configuration (plain HTTP/1.1, 2 s); `Err` when it is
+/// offline or does not answer with one.
+async fn fetch(peer: &str) -> std::io::Result<kes_test_server::minio_peers::SystemConfig> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect(peer).await?;
+        let head = format!(
+            "GET {} HTTP/1.1\r\nHost: {peer}\r\nConnection: close\r\n\r\n",
+            kes_test_server::minio_peers::VERIFY,
+        );
+        tcp.write_all(head.as_bytes()).await?;
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(2), exchange)
+        .await
+        .map_err(|_| std::io::Error::other("timeout"))??;
+    let text = String::from_utf8_lossy(&answer);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).map_err(std::io::Error::other)
 }
 
 struct Kes {
