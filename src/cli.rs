@@ -233,6 +233,18 @@ pub(crate) enum IdentityCommand {
         /// Also print a KES policy block with this name granting what MinIO and kesgate need.
         #[arg(long, value_name = "NAME")]
         policy: Option<String>,
+        /// Write the API key to this new file (mode 0600) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
+    /// Switch this host to the API key in FILE (rotation, on every node):
+    /// prove KES serves MinIO with it, store it in [kes] api_key_file,
+    /// render MinIO's env file and remove the backup that held the old key.
+    /// Then restart MinIO on every node together.
+    Switch {
+        /// The new API key (`kesgate identity new --key-file`, copied here).
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
     },
 }
 

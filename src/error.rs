@@ -159,6 +159,11 @@ pub(crate) enum IdentityError {
     },
     #[error("{what}: not a usable certificate: {reason}")]
     Certificate { what: String, reason: String },
+    #[error("cannot write {}: {source}\n  fix: name a new file in a directory root owns", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Usage(String),
 }
@@ -283,6 +288,7 @@ impl Error {
                 WaitError::Protocol { .. } => (EX_PROTOCOL, FAILED, "protocol"),
             },
             Error::Identity(IdentityError::Usage(_)) => (EX_USAGE, FAILED, "identity"),
+            Error::Identity(IdentityError::Write { .. }) => (EX_CANTCREAT, FAILED, "identity"),
             Error::Identity(_) => (EX_CONFIG, FAILED, "identity"),
             Error::Render(r) => render_class(r),
             Error::Key(k) => match **k {

@@ -147,6 +147,9 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<Outcom
         Command::Status(args) => Ok(commands::status::run(config, args.format()).await),
         Command::Watch(args) => commands::watch::run(config, args.remove_textfile).await,
         Command::Init(args) => commands::init::run(config, args).await,
+        Command::Identity(cli::IdentityCommand::Switch { key_file }) => {
+            commands::identity::switch(config, key_file, notifier, episode).await
+        }
         Command::Identity(cmd) => Ok(commands::identity::run(cmd)?),
         Command::Assets(args) => commands::assets::run(&args.dir).map_err(Error::Assets),
     }

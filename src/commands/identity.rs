@@ -1,4 +1,5 @@
-//! `kesgate identity`: what KES will call us, and fresh API keys.
+//! `kesgate identity`: what KES will call us, fresh API keys, and the
+//! switch of a host to a new one (the rotation, node by node).
 
 use std::io::Read;
 use std::path::Path;
@@ -16,7 +17,15 @@ use crate::kes_types::policy::policy_yaml;
 pub(crate) fn run(cmd: &IdentityCommand) -> Result<Outcome, IdentityError> {
     match cmd {
         IdentityCommand::Of(of) => identity_of(of)?,
-        IdentityCommand::New { policy } => identity_new(policy.as_deref())?,
+        IdentityCommand::New { policy, key_file } => {
+            identity_new(policy.as_deref(), key_file.as_deref())?;
+        }
+        // Async, with the chain: main runs it (`switch`).
+        IdentityCommand::Switch { .. } => {
+            return Err(IdentityError::Usage(
+                "identity switch runs through main".into(),
+            ));
+        }
     }
     Ok(Outcome::Done)
 }
@@ -75,7 +84,7 @@ fn read_file(path: &Path) -> Result<String, IdentityError> {
     })
 }
 
-fn identity_new(policy: Option<&str>) -> Result<(), IdentityError> {
+fn identity_new(policy: Option<&str>, key_file: Option<&Path>) -> Result<(), IdentityError> {
     if let Some(name) = policy {
         // KES 2024+ checks policy names with the key-name rule.
         KeyName::parse(name).map_err(|m| IdentityError::Usage(format!("policy name: {m}")))?;
@@ -84,10 +93,18 @@ fn identity_new(policy: Option<&str>) -> Result<(), IdentityError> {
         what: "a new key".into(),
         reason,
     })?;
-    outln!(
-        "# API key (a secret): store it with `install -m 600 /dev/stdin /etc/kesgate/kes-api-key`"
-    );
-    outln!("{}", key.to_text().expose());
+    match key_file {
+        Some(path) => {
+            write_new_secret(path, key.to_text().expose().as_bytes())?;
+            outln!("# API key written to {} (mode 0600)", path.display());
+        }
+        None => {
+            outln!(
+                "# API key (a secret): store it with `install -m 600 /dev/stdin /etc/kesgate/kes-api-key`"
+            );
+            outln!("{}", key.to_text().expose());
+        }
+    }
     if let Some(name) = policy {
         outln!("# add to KES's server configuration:");
         out!("{}", policy_yaml(name, key.identity().as_str()));
@@ -95,4 +112,124 @@ fn identity_new(policy: Option<&str>) -> Result<(), IdentityError> {
     outln!("# identity");
     outln!("{}", key.identity());
     Ok(())
+}
+
+/// A new file, owner-only from its creation, never an existing one (nor
+/// through a symbolic link): a key must not land where another reads it.
+fn write_new_secret(path: &Path, key: &[u8]) -> Result<(), IdentityError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(path)?;
+        f.write_all(key)?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    };
+    write().map_err(|source| IdentityError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// `kesgate identity switch --key-file FILE`: this host, from the API key
+/// it uses to the one in FILE. Refused unless MinIO's env file matches the
+/// configuration (so the render changes the key alone) and unless KES
+/// serves MinIO's start-up calls with the new identity (the chain's wait
+/// and round trip, then its render); then the key is stored in `[kes]
+/// api_key_file` and the env file's backup, which held the old key, goes.
+/// MinIO keeps its old environment until it is restarted — on every node
+/// together, or its peers refuse it.
+pub(crate) async fn switch(
+    config: &Path,
+    file: &Path,
+    notifier: &crate::host::systemd::notify::Notifier,
+    episode: &crate::host::systemd::episode::Episode,
+) -> Result<Outcome, crate::error::Error> {
+    use crate::config::{Auth, Settings};
+    use crate::stages::render;
+    let settings = Settings::load(config)?;
+    let (old, key_file) = match &settings.kes.auth {
+        Auth::ApiKey {
+            key,
+            file: Some(path),
+            ..
+        } => (key, path.clone()),
+        _ => {
+            return Err(IdentityError::Usage(format!(
+                "`kesgate identity switch` changes the key in [kes] api_key_file, and {} names none (the key comes from {}); fix: set api_key_file, or replace the key where it is",
+                config.display(),
+                settings.kes.auth.describe()
+            ))
+            .into());
+        }
+    };
+    let new = ApiKey::parse(&read_file(file)?).map_err(|reason| IdentityError::ApiKey {
+        what: file.display().to_string(),
+        reason,
+    })?;
+    if new.identity() == old.identity() {
+        outln!(
+            "# {} already holds this key (identity {})",
+            key_file.display(),
+            new.identity()
+        );
+        return Ok(Outcome::Done);
+    }
+    let unit = crate::host::minio_unit::unit(&settings).await;
+    let check = render::check(&settings.kes, &settings.env_file, &unit, &settings.path)?;
+    if !check.exists || !check.drift.is_empty() || !check.minio_problems.is_empty() {
+        return Err(IdentityError::Usage(format!(
+            "{} does not match the configuration yet, so a switch would change more than the key; fix: see `kesgate render --diff`, run `kesgate render`, then switch",
+            check.path.display()
+        ))
+        .into());
+    }
+    // The chain, as kesgate.service runs it, with the new identity: KES
+    // ready for it, MinIO's start-up calls served, the env file rendered.
+    let mut switched = Settings::load(config)?;
+    switched
+        .kes
+        .use_api_key(
+            new.clone(),
+            file.display().to_string(),
+            Some(key_file.clone()),
+        )
+        .map_err(|why| IdentityError::Usage(format!("{}: {why}", file.display())))?;
+    crate::chain::run(crate::chain::Slice::Start, &switched, notifier, episode).await?;
+    store_key(&key_file, new.to_text().expose().as_bytes())?;
+    let removed = render::remove_backups(&settings.kes, &settings.env_file, &unit, &settings.path)?;
+    for path in removed {
+        outln!("# removed {} (it held the old key)", path.display());
+    }
+    outln!(
+        "# switched to identity {}: restart MinIO once every node is switched, on every node together (`systemctl restart minio`)",
+        new.identity()
+    );
+    Ok(Outcome::Done)
+}
+
+/// The key file replaced as one step (a temp file renamed over it), owner-only.
+fn store_key(path: &Path, key: &[u8]) -> Result<(), IdentityError> {
+    let mut content = key.to_vec();
+    content.push(b'\n');
+    let place = crate::files::safe_path::place(path).map_err(|e| IdentityError::Write {
+        path: path.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let mode = crate::files::atomic::Mode {
+        mode: 0o600,
+        uid: None,
+        gid: None,
+    };
+    crate::files::atomic::write_at(&place, &content, mode, &Default::default()).map_err(|e| {
+        IdentityError::Write {
+            path: path.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    })
 }

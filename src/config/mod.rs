@@ -129,6 +129,19 @@ impl KesSettings {
     pub(crate) fn identity(&self) -> &Identity {
         &self.client.identity
     }
+
+    /// The same settings with another API key: what kesgate presents to
+    /// KES and what it renders for MinIO change together.
+    pub(crate) fn use_api_key(
+        &mut self,
+        key: ApiKey,
+        source: String,
+        file: Option<PathBuf>,
+    ) -> Result<(), String> {
+        self.client = ClientIdentity::of_api_key(&key)?;
+        self.auth = Auth::ApiKey { key, source, file };
+        Ok(())
+    }
 }
 
 /// What kesgate presents to KES: its certificate chain, private key and the
@@ -212,8 +225,16 @@ impl std::fmt::Debug for ClientIdentity {
 /// How kesgate (and MinIO) authenticate to KES.
 #[derive(Debug)]
 pub(crate) enum Auth {
-    ApiKey { key: ApiKey, source: String },
-    CertFile { cert: PathBuf, key: PathBuf },
+    ApiKey {
+        key: ApiKey,
+        source: String,
+        /// `[kes] api_key_file`, when the key comes from there.
+        file: Option<PathBuf>,
+    },
+    CertFile {
+        cert: PathBuf,
+        key: PathBuf,
+    },
 }
 
 impl Auth {

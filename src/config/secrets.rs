@@ -41,11 +41,12 @@ pub(super) fn auth(ctx: &Source, raw: &RawKes) -> Result<Auth, ConfigError> {
         ));
     }
     if let Some(path) = credential {
-        return api_key_from_file(&path, format!("systemd credential {}", path.display()));
+        let source = format!("systemd credential {}", path.display());
+        return api_key_from_file(&path, source, None);
     }
     if let Some(file) = &raw.api_key_file {
         let path = ctx.resolve(file.get_ref());
-        return api_key_from_file(&path, path.display().to_string());
+        return api_key_from_file(&path, path.display().to_string(), Some(path.clone()));
     }
     if let Some(inline) = &raw.api_key {
         require_private(ctx.path)?;
@@ -54,7 +55,11 @@ pub(super) fn auth(ctx: &Source, raw: &RawKes) -> Result<Auth, ConfigError> {
             source_name: source.clone(),
             reason,
         })?;
-        return Ok(Auth::ApiKey { key, source });
+        return Ok(Auth::ApiKey {
+            key,
+            source,
+            file: None,
+        });
     }
     match (&raw.cert_file, &raw.key_file) {
         (Some(cert), Some(key)) => {
@@ -137,7 +142,11 @@ pub(super) fn client(
     }
 }
 
-fn api_key_from_file(path: &Path, source: String) -> Result<Auth, ConfigError> {
+fn api_key_from_file(
+    path: &Path,
+    source: String,
+    file: Option<std::path::PathBuf>,
+) -> Result<Auth, ConfigError> {
     let read_error = |problem| ConfigError::Read {
         path: path.to_owned(),
         problem,
@@ -157,7 +166,7 @@ fn api_key_from_file(path: &Path, source: String) -> Result<Auth, ConfigError> {
         source_name: source.clone(),
         reason,
     })?;
-    Ok(Auth::ApiKey { key, source })
+    Ok(Auth::ApiKey { key, source, file })
 }
 
 /// Refuses a secret that group or others can read, or that another user

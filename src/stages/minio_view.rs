@@ -193,6 +193,7 @@ fn identity(env: &Env, user: &str) -> Result<(Auth, ClientIdentity), ViewError> 
         let auth = Auth::ApiKey {
             key,
             source: "MINIO_KMS_KES_API_KEY".into(),
+            file: None,
         };
         return Ok((auth, client));
     }

@@ -156,3 +156,122 @@ fn a_full_standard_output_is_said_and_ends_with_73() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `identity new --key-file`: the key goes to a new owner-only file, never
+/// to the terminal; the identity printed is the key's; an existing file is
+/// never replaced (73, the file as it was).
+#[test]
+fn a_new_key_into_a_file_is_never_printed_and_never_replaces_a_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    let file = f.path("new-key");
+    let out = kesgate()
+        .args(["identity", "new", "--policy", "minio", "--key-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let key = std::fs::read_to_string(&file).unwrap();
+    let key = key.trim_end();
+    assert!(key.starts_with("kes:v1:"), "{key}");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
+    assert!(!text(&out).contains(key), "the key reached the output");
+    assert_eq!(
+        last_line(&out),
+        last_line(&identity_of_stdin(&format!("{key}\n")))
+    );
+    let again = kesgate()
+        .args(["identity", "new", "--key-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_exit(&again, 73);
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim_end(), key);
+}
+
+/// Every file under `dir` that holds `needle`.
+fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            found.extend(files_holding(&p, needle));
+        } else if std::fs::read(&p).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle)) {
+            found.push(p);
+        }
+    }
+    found
+}
+
+/// `identity switch`: refused, changing nothing, while KES does not serve
+/// MinIO with the new identity; once it does, the key file and MinIO's env
+/// file hold the new key, the backup that held the old one is gone, and no
+/// file of the host (nor the output) holds the old key.
+#[test]
+fn a_switch_proves_the_new_key_first_and_leaves_the_old_one_nowhere() {
+    let other = last_line(&identity_of_stdin(&format!("{OTHER_KEY}\n")));
+    for trusted in [false, true] {
+        let f = Fixture::new();
+        let ids: Vec<&str> = if trusted {
+            vec![IDENTITY, &other]
+        } else {
+            vec![IDENTITY]
+        };
+        let kes = f.server_at(
+            Generation::V2024,
+            "127.0.0.1:0",
+            vec![Policy::new("minio", &MINIO_PATHS, &ids)],
+        );
+        let cfg = f.start_config(&kes.endpoint());
+        assert_exit(&run(&cfg, &["start"]), 0);
+        // An operator's line, so the env file has a backup to keep.
+        let env = f.path("minio");
+        let rendered = std::fs::read_to_string(&env).unwrap();
+        assert!(rendered.contains(API_KEY));
+        let new = f.write_secret("new-key", &format!("{OTHER_KEY}\n"));
+        let out = run(
+            &cfg,
+            &["identity", "switch", "--key-file", new.to_str().unwrap()],
+        );
+        assert!(!text(&out).contains(OTHER_KEY) && !text(&out).contains(API_KEY));
+        if !trusted {
+            assert_exit(&out, 77);
+            assert_eq!(std::fs::read_to_string(&env).unwrap(), rendered);
+            assert_eq!(
+                std::fs::read_to_string(f.path("kes-api-key"))
+                    .unwrap()
+                    .trim(),
+                API_KEY
+            );
+            continue;
+        }
+        assert_exit(&out, 0);
+        assert!(text(&out).contains(&other), "{}", text(&out));
+        assert_eq!(
+            std::fs::read_to_string(f.path("kes-api-key"))
+                .unwrap()
+                .trim(),
+            OTHER_KEY
+        );
+        assert!(std::fs::read_to_string(&env).unwrap().contains(OTHER_KEY));
+        let (run_dir, state) = dirs_for(&cfg);
+        for dir in [f.dir.path(), run_dir.as_path(), state.as_path()] {
+            if dir.exists() {
+                assert_eq!(
+                    files_holding(dir, API_KEY),
+                    Vec::<std::path::PathBuf>::new()
+                );
+            }
+        }
+        // Switching to the key in use changes nothing.
+        let same = run(
+            &cfg,
+            &["identity", "switch", "--key-file", new.to_str().unwrap()],
+        );
+        assert_exit(&same, 0);
+        assert!(text(&same).contains("already holds this key"));
+    }
+}

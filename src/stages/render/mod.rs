@@ -42,7 +42,7 @@ pub(crate) use desired::desired;
 pub(crate) use error::RenderError;
 pub(crate) use files::{Env, Layout};
 pub(crate) use plan::Planned;
-pub(crate) use view::{Check, check, minio_view};
+pub(crate) use view::{Check, check, minio_view, remove_backups};
 
 /// What a render did or would do.
 #[derive(Debug)]

@@ -127,3 +127,38 @@ pub(crate) fn check(
         effective: seen,
     })
 }
+
+/// Removes the backups kesgate made of MinIO's env files
+/// (`NAME.kesgate-prev`, a regular file only: nothing else of that name is
+/// touched): what they held before the last render, a retired API key
+/// among it. Returns the files removed.
+pub(crate) fn remove_backups(
+    kes: &KesSettings,
+    env: &EnvFileSettings,
+    unit: &MinioUnit,
+    config: &Path,
+) -> Result<Vec<PathBuf>, RenderError> {
+    let files = files(kes, env, unit, config)?;
+    let mut removed = Vec::new();
+    for (file, _) in &files.plans {
+        let name = prev_name(&file.place.name);
+        let path = file.place.dir.path.join(&name);
+        let gone = |e: nix::Error| RenderError::Read {
+            path: path.clone(),
+            source: e.into(),
+        };
+        if file.place.dir.kind_of(&name).map_err(gone)?
+            != Some(crate::files::regular::FileKind::Regular)
+        {
+            continue;
+        }
+        nix::unistd::unlinkat(
+            std::os::fd::AsFd::as_fd(&file.place.dir.fd),
+            name.as_os_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        )
+        .map_err(gone)?;
+        removed.push(path);
+    }
+    Ok(removed)
+}
