@@ -15,9 +15,12 @@ cargo test --workspace --features failpoints
 # unit-shapes.sh runs it over the table of minio.service shapes operators
 # have (sandboxing, users, env files, certificate auth, a template);
 # readme.sh runs README's Install line and quick start as written;
+# cluster.sh boots four nodes under a real Prometheus (fleet alerts, a
+# sealed Vault, a stopped watch, an expiring certificate, an API-key
+# rotation across the cluster);
 # arm64.sh runs the Rust tests built for aarch64 through qemu-user, and
 # boot-chain-arm64.sh the boot chain under an arm64 Debian through qemu.
-system_tests=(tests/packages.sh tests/arm64.sh tests/system/readme.sh tests/system/wait.sh tests/system/envfile.sh tests/system/boot-chain.sh tests/system/unit-shapes.sh tests/system/status.sh tests/system/watch.sh tests/system/two-files.sh tests/system/rpm.sh tests/system/boot-chain-bullseye.sh tests/system/boot-chain-arm64.sh)
+system_tests=(tests/packages.sh tests/arm64.sh tests/system/readme.sh tests/system/wait.sh tests/system/envfile.sh tests/system/boot-chain.sh tests/system/unit-shapes.sh tests/system/status.sh tests/system/watch.sh tests/system/cluster.sh tests/system/two-files.sh tests/system/rpm.sh tests/system/boot-chain-bullseye.sh tests/system/boot-chain-arm64.sh)
 # A test that cannot run on this machine exits 77 and writes its reason to
 # $KESGATE_SKIP_REASON; the summary lists it, so nothing is skipped silently.
 reason=$(mktemp)
