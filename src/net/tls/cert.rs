@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::{GeneralName, ParsedExtension, X509Extension};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// Extensions Go's parser understands; any other one marked critical makes
@@ -125,60 +125,65 @@ impl Cert {
             unhandled_critical: None,
         };
         for ext in tbs.extensions() {
-            let oid = ext.oid.to_id_string();
-            let mut handled = HANDLED.contains(&oid.as_str());
-            match ext.parsed_extension() {
-                ParsedExtension::BasicConstraints(bc) => {
-                    cert.basic_constraints = Some((bc.ca, bc.path_len_constraint));
-                }
-                ParsedExtension::KeyUsage(ku) => {
-                    cert.key_usage_cert_sign = Some(ku.key_cert_sign())
-                }
-                ParsedExtension::ExtendedKeyUsage(eku) => {
-                    if eku.server_auth {
-                        cert.eku.push(Eku::ServerAuth);
-                    }
-                    if eku.any {
-                        cert.eku.push(Eku::Any);
-                    }
-                    let others = usize::from(eku.client_auth)
-                        + usize::from(eku.code_signing)
-                        + usize::from(eku.email_protection)
-                        + usize::from(eku.time_stamping)
-                        + usize::from(eku.ocsp_signing)
-                        + eku.other.len();
-                    cert.eku.extend(std::iter::repeat_n(Eku::Other, others));
-                }
-                ParsedExtension::SubjectAlternativeName(san) => {
-                    for name in &san.general_names {
-                        match name {
-                            GeneralName::DNSName(d) => cert.dns_names.push((*d).to_owned()),
-                            GeneralName::IPAddress(b) => {
-                                if let Some(ip) = ip_from(b) {
-                                    cert.ip_addresses.push(ip);
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                ParsedExtension::NameConstraints(nc) => {
-                    let (c, unsupported) = name_constraints(nc);
-                    // Go enforces DNS, IP, e-mail and URI constraints and
-                    // refuses other kinds when the extension is critical.
-                    handled = !unsupported;
-                    cert.name_constraints = Some(c);
-                }
-                ParsedExtension::ParseError { error } => {
-                    return Err(format!("x509: cannot parse extension {oid}: {error}"));
-                }
-                _ => {}
-            }
-            if ext.critical && !handled && cert.unhandled_critical.is_none() {
-                cert.unhandled_critical = Some(oid);
-            }
+            cert.extension(ext)?;
         }
         Ok(cert)
+    }
+
+    /// One extension, as Go's crypto/x509 takes it; the first critical
+    /// one Go would not handle is remembered (Go refuses the chain).
+    fn extension(&mut self, ext: &X509Extension<'_>) -> Result<(), String> {
+        let oid = ext.oid.to_id_string();
+        let mut handled = HANDLED.contains(&oid.as_str());
+        match ext.parsed_extension() {
+            ParsedExtension::BasicConstraints(bc) => {
+                self.basic_constraints = Some((bc.ca, bc.path_len_constraint));
+            }
+            ParsedExtension::KeyUsage(ku) => self.key_usage_cert_sign = Some(ku.key_cert_sign()),
+            ParsedExtension::ExtendedKeyUsage(eku) => {
+                if eku.server_auth {
+                    self.eku.push(Eku::ServerAuth);
+                }
+                if eku.any {
+                    self.eku.push(Eku::Any);
+                }
+                let others = usize::from(eku.client_auth)
+                    + usize::from(eku.code_signing)
+                    + usize::from(eku.email_protection)
+                    + usize::from(eku.time_stamping)
+                    + usize::from(eku.ocsp_signing)
+                    + eku.other.len();
+                self.eku.extend(std::iter::repeat_n(Eku::Other, others));
+            }
+            ParsedExtension::SubjectAlternativeName(san) => {
+                for name in &san.general_names {
+                    match name {
+                        GeneralName::DNSName(d) => self.dns_names.push((*d).to_owned()),
+                        GeneralName::IPAddress(b) => {
+                            if let Some(ip) = ip_from(b) {
+                                self.ip_addresses.push(ip);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            ParsedExtension::NameConstraints(nc) => {
+                let (c, unsupported) = name_constraints(nc);
+                // Go enforces DNS, IP, e-mail and URI constraints and
+                // refuses other kinds when the extension is critical.
+                handled = !unsupported;
+                self.name_constraints = Some(c);
+            }
+            ParsedExtension::ParseError { error } => {
+                return Err(format!("x509: cannot parse extension {oid}: {error}"));
+            }
+            _ => {}
+        }
+        if ext.critical && !handled && self.unhandled_critical.is_none() {
+            self.unhandled_critical = Some(oid);
+        }
+        Ok(())
     }
 }
 
