@@ -147,10 +147,7 @@ async fn run(cli: &Cli, notifier: &Notifier, episode: &Episode) -> Result<Outcom
         Command::Status(args) => Ok(commands::status::run(config, args.format()).await),
         Command::Watch(args) => commands::watch::run(config, args.remove_textfile).await,
         Command::Init(args) => commands::init::run(config, args).await,
-        Command::Identity(cli::IdentityCommand::Switch { key_file }) => {
-            commands::identity::switch(config, key_file, notifier, episode).await
-        }
-        Command::Identity(cmd) => Ok(commands::identity::run(cmd)?),
+        Command::Identity(cmd) => commands::identity::run(config, cmd, notifier, episode).await,
         Command::Assets(args) => commands::assets::run(&args.dir).map_err(Error::Assets),
     }
 }

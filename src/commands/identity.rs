@@ -8,23 +8,31 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::Outcome;
+use crate::chain::{self, Slice};
 use crate::cli::{IdentityCommand, IdentityOf};
-use crate::error::IdentityError;
+use crate::config::{Auth, Settings};
+use crate::error::{Error, IdentityError};
+use crate::files::atomic;
+use crate::host::systemd::episode::Episode;
+use crate::host::systemd::notify::Notifier;
 use crate::kes_types::apikey::{ApiKey, Identity};
 use crate::kes_types::keyname::KeyName;
 use crate::kes_types::policy::policy_yaml;
+use crate::stages::render;
 
-pub(crate) fn run(cmd: &IdentityCommand) -> Result<Outcome, IdentityError> {
+pub(crate) async fn run(
+    config: &Path,
+    cmd: &IdentityCommand,
+    notifier: &Notifier,
+    episode: &Episode,
+) -> Result<Outcome, Error> {
     match cmd {
         IdentityCommand::Of(of) => identity_of(of)?,
         IdentityCommand::New { policy, key_file } => {
             identity_new(policy.as_deref(), key_file.as_deref())?;
         }
-        // Async, with the chain: main runs it (`switch`).
-        IdentityCommand::Switch { .. } => {
-            return Err(IdentityError::Usage(
-                "identity switch runs through main".into(),
-            ));
+        IdentityCommand::Switch { key_file } => {
+            return switch(config, key_file, notifier, episode).await;
         }
     }
     Ok(Outcome::Done)
@@ -95,7 +103,7 @@ fn identity_new(policy: Option<&str>, key_file: Option<&Path>) -> Result<(), Ide
     })?;
     match key_file {
         Some(path) => {
-            write_new_secret(path, key.to_text().expose().as_bytes())?;
+            write_new_secret(path, key.to_text().expose())?;
             outln!("# API key written to {} (mode 0600)", path.display());
         }
         None => {
@@ -114,25 +122,14 @@ fn identity_new(policy: Option<&str>, key_file: Option<&Path>) -> Result<(), Ide
     Ok(())
 }
 
-/// A new file, owner-only from its creation, never an existing one (nor
-/// through a symbolic link): a key must not land where another reads it.
-fn write_new_secret(path: &Path, key: &[u8]) -> Result<(), IdentityError> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-            .open(path)?;
-        f.write_all(key)?;
-        f.write_all(b"\n")?;
-        f.sync_all()
-    };
-    write().map_err(|source| IdentityError::Write {
-        path: path.to_owned(),
-        source,
+/// A new owner-only file (never an existing one): a key must not land
+/// where another reads it.
+fn write_new_secret(path: &Path, key: &str) -> Result<(), IdentityError> {
+    atomic::create_private(path, format!("{key}\n").as_bytes()).map_err(|source| {
+        IdentityError::Write {
+            path: path.to_owned(),
+            source,
+        }
     })
 }
 
@@ -144,21 +141,17 @@ fn write_new_secret(path: &Path, key: &[u8]) -> Result<(), IdentityError> {
 /// api_key_file` and the env file's backup, which held the old key, goes.
 /// MinIO keeps its old environment until it is restarted — on every node
 /// together, or its peers refuse it.
-pub(crate) async fn switch(
+async fn switch(
     config: &Path,
     file: &Path,
-    notifier: &crate::host::systemd::notify::Notifier,
-    episode: &crate::host::systemd::episode::Episode,
-) -> Result<Outcome, crate::error::Error> {
-    use crate::config::{Auth, Settings};
-    use crate::stages::render;
-    let settings = Settings::load(config)?;
+    notifier: &Notifier,
+    episode: &Episode,
+) -> Result<Outcome, Error> {
+    let mut settings = Settings::load(config)?;
     let (old, key_file) = match &settings.kes.auth {
         Auth::ApiKey {
-            key,
-            file: Some(path),
-            ..
-        } => (key, path.clone()),
+            file: Some(path), ..
+        } => (settings.kes.identity().clone(), path.clone()),
         _ => {
             return Err(IdentityError::Usage(format!(
                 "`kesgate identity switch` changes the key in [kes] api_key_file, and {} names none (the key comes from {}); fix: set api_key_file, or replace the key where it is",
@@ -172,7 +165,7 @@ pub(crate) async fn switch(
         what: file.display().to_string(),
         reason,
     })?;
-    if new.identity() == old.identity() {
+    if *new.identity() == old {
         outln!(
             "# {} already holds this key (identity {})",
             key_file.display(),
@@ -191,8 +184,7 @@ pub(crate) async fn switch(
     }
     // The chain, as kesgate.service runs it, with the new identity: KES
     // ready for it, MinIO's start-up calls served, the env file rendered.
-    let mut switched = Settings::load(config)?;
-    switched
+    settings
         .kes
         .use_api_key(
             new.clone(),
@@ -200,8 +192,16 @@ pub(crate) async fn switch(
             Some(key_file.clone()),
         )
         .map_err(|why| IdentityError::Usage(format!("{}: {why}", file.display())))?;
-    crate::chain::run(crate::chain::Slice::Start, &switched, notifier, episode).await?;
-    store_key(&key_file, new.to_text().expose().as_bytes())?;
+    chain::run(Slice::Start, &settings, notifier, episode).await?;
+    // Kept: the key file replaced in one step (a temp file renamed over it).
+    atomic::write_private(
+        &key_file,
+        format!("{}\n", new.to_text().expose()).as_bytes(),
+    )
+    .map_err(|source| IdentityError::Write {
+        path: key_file.clone(),
+        source,
+    })?;
     let removed = render::remove_backups(&settings.kes, &settings.env_file, &unit, &settings.path)?;
     for path in removed {
         outln!("# removed {} (it held the old key)", path.display());
@@ -211,25 +211,4 @@ pub(crate) async fn switch(
         new.identity()
     );
     Ok(Outcome::Done)
-}
-
-/// The key file replaced as one step (a temp file renamed over it), owner-only.
-fn store_key(path: &Path, key: &[u8]) -> Result<(), IdentityError> {
-    let mut content = key.to_vec();
-    content.push(b'\n');
-    let place = crate::files::safe_path::place(path).map_err(|e| IdentityError::Write {
-        path: path.to_owned(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    let mode = crate::files::atomic::Mode {
-        mode: 0o600,
-        uid: None,
-        gid: None,
-    };
-    crate::files::atomic::write_at(&place, &content, mode, &Default::default()).map_err(|e| {
-        IdentityError::Write {
-            path: path.to_owned(),
-            source: std::io::Error::other(e.to_string()),
-        }
-    })
 }

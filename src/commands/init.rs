@@ -14,7 +14,7 @@ use crate::cli::InitArgs;
 use crate::config::draft::{Draft, DraftAuth, DraftVault, InitError, Seen};
 use crate::config::{ConfigError, DEFAULT_MINIO_UNIT, EnvFileSettings, Settings};
 use crate::error::Error;
-use crate::files::atomic::{Attributes, Mode, write_at};
+use crate::files::atomic::{create_private, write_private};
 use crate::host::minio_unit::{self, MinioUnit};
 use crate::kes_types::apikey::ApiKey;
 use crate::kes_types::policy::policy_yaml;
@@ -268,20 +268,12 @@ fn load_as_written(
     let mut draft = draft.clone();
     if let Key::Write(k) = key {
         let scratch_key = scratch.path().join("kes-api-key");
-        {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&scratch_key)
-                .and_then(|mut f| f.write_all(format!("{}\n", k.expose()).as_bytes()))
-                .map_err(|source| InitError::Write {
-                    path: scratch_key.display().to_string(),
-                    source,
-                })?;
-        }
+        create_private(&scratch_key, format!("{}\n", k.expose()).as_bytes()).map_err(|source| {
+            InitError::Write {
+                path: scratch_key.display().to_string(),
+                source,
+            }
+        })?;
         draft.auth = DraftAuth::ApiKeyFile(scratch_key);
     } else if let Key::Existing = key {
         draft.auth = DraftAuth::ApiKeyFile(key_file.to_owned());
@@ -614,18 +606,9 @@ fn put(path: &Path, content: &[u8], state: State) -> Result<bool, Error> {
             .create(dir)
             .map_err(write_error)?;
     }
-    let place = crate::files::safe_path::place(path)
-        .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
-    let mode = Mode {
-        mode: 0o600,
-        uid: None,
-        gid: None,
-    };
     if let State::Differs(old) = state {
-        let prev_place = crate::files::safe_path::place(&prev_of(path))
-            .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
-        write_at(&prev_place, &old, mode, &Attributes::default()).map_err(write_error)?;
+        write_private(&prev_of(path), &old).map_err(write_error)?;
     }
-    write_at(&place, content, mode, &Attributes::default()).map_err(write_error)?;
+    write_private(path, content).map_err(write_error)?;
     Ok(true)
 }

@@ -33,6 +33,16 @@ pub(crate) struct Mode {
     pub gid: Option<u32>,
 }
 
+impl Mode {
+    /// Owner-only, owned by whoever writes it (root): kesgate's own state
+    /// and secrets.
+    pub(crate) const PRIVATE: Mode = Mode {
+        mode: 0o600,
+        uid: None,
+        gid: None,
+    };
+}
+
 /// How long a render waits for another one: renders hold the lock for
 /// milliseconds, so a longer hold is a stuck process.
 pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -233,6 +243,28 @@ fn temp_prefix(name: &OsStr) -> OsString {
     p.push(name);
     p.push(".kesgate-tmp");
     p
+}
+
+/// Replaces `path` (reached by the no-follow walk) with `content`,
+/// atomically and durably, as an owner-only file: kesgate's own state and
+/// secrets, no attributes carried over.
+pub(crate) fn write_private(path: &Path, content: &[u8]) -> io::Result<()> {
+    let place = crate::files::safe_path::place(path).map_err(io::Error::other)?;
+    write_at(&place, content, Mode::PRIVATE, &Attributes::default())
+}
+
+/// Creates `path` as a new owner-only file holding `content`: never an
+/// existing file, nor one through a link (O_CREAT|O_EXCL refuses both),
+/// and never readable by others, not even while it is written.
+pub(crate) fn create_private(path: &Path, content: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content)?;
+    f.sync_all()
 }
 
 /// Replaces `place` with `content` atomically and durably; the new file

@@ -192,11 +192,7 @@ fn remember(memory: &Memory) -> Result<(), WatchError> {
         atomic::write_at(
             &place,
             &text,
-            atomic::Mode {
-                mode: 0o600,
-                uid: None,
-                gid: None,
-            },
+            atomic::Mode::PRIVATE,
             &atomic::Attributes::default(),
         )
     };

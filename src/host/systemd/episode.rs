@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::files::atomic::{Attributes, Mode, try_lock, write_at};
+use crate::files::atomic::{try_lock, write_private};
 
 pub(crate) struct Episode {
     path: Option<PathBuf>,
@@ -88,13 +88,7 @@ impl Episode {
                     "another kesgate process is saving it",
                 ));
             };
-            let place = crate::files::safe_path::place(path).map_err(std::io::Error::other)?;
-            let mode = Mode {
-                mode: 0o600,
-                uid: None,
-                gid: None,
-            };
-            write_at(&place, text.as_bytes(), mode, &Attributes::default())
+            write_private(path, text.as_bytes())
         })();
         if let Err(e) = result {
             tracing::debug!("cannot keep {}: {e}", path.display());

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::RenderError;
 use crate::config::{EnvFileSettings, KesSettings};
-use crate::files::atomic::{self, Attributes, Mode, write_at};
+use crate::files::atomic;
 
 const JOURNAL: &str = "render.pending";
 const BACKUPS: &str = "backups";
@@ -39,13 +39,7 @@ pub(super) fn remove_journal() {
 fn write_state(name: &str, content: &[u8]) -> io::Result<()> {
     let dir = atomic::state_dir();
     atomic::own_dir(&dir)?;
-    let place = crate::files::safe_path::place(&dir.join(name)).map_err(io::Error::other)?;
-    let mode = Mode {
-        mode: 0o600,
-        uid: None,
-        gid: None,
-    };
-    write_at(&place, content, mode, &Attributes::default())
+    atomic::write_private(&dir.join(name), content)
 }
 
 /// Every backup kesgate made, for the packages' purge and erase.
