@@ -254,6 +254,20 @@ impl Report {
         }
     }
 
+    /// A link kesgate could not look at (a `links` name) and why, told
+    /// under "not seen".
+    pub(crate) fn not_seen_link(&mut self, link: &'static str, why: String) {
+        self.unchecked.insert(link, why.clone());
+        self.not_seen.push(why);
+    }
+
+    /// A link kesgate could not look at because something of the host is
+    /// broken (a problem with its fix).
+    pub(crate) fn broken_link(&mut self, link: &'static str, why: String) {
+        self.unchecked.insert(link, why.clone());
+        self.problems.push(why);
+    }
+
     pub(crate) fn outcome(&self) -> Outcome {
         if !self.problems.is_empty() {
             Outcome::Broken

@@ -75,16 +75,13 @@ pub(super) fn environment(
         Err(render::RenderError::Read { source, path })
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
-            let why = format!("{} ({source}; run as root)", path.display());
-            r.unchecked.insert("env", why.clone());
-            r.not_seen.push(why);
+            r.not_seen_link("env", format!("{} ({source}; run as root)", path.display()));
             return;
         }
         Err(e) => {
-            let why = format!("{}: {}", settings.env_file.path.display(), headline(&e));
             r.fingerprint_note = Some(format!("no fingerprint: {}", headline(&e)));
-            r.unchecked.insert("env", why.clone());
-            r.problems.push(why);
+            let why = format!("{}: {}", settings.env_file.path.display(), headline(&e));
+            r.broken_link("env", why);
             return;
         }
     };
@@ -149,19 +146,18 @@ pub(super) async fn buckets(
     let s3 = match buckets::connect(settings, unit).await {
         Ok(s3) => s3,
         Err(e) => {
-            let why = format!("bucket encryption ({})", headline(&e));
-            r.unchecked.insert("buckets", why.clone());
-            r.not_seen.push(why);
+            r.not_seen_link("buckets", format!("bucket encryption ({})", headline(&e)));
             return;
         }
     };
     if let Err(why) = buckets::healthy(&s3).await {
-        let why = format!(
-            "bucket encryption (MinIO {} is not healthy: {why})",
-            s3.endpoint()
+        r.not_seen_link(
+            "buckets",
+            format!(
+                "bucket encryption (MinIO {} is not healthy: {why})",
+                s3.endpoint()
+            ),
         );
-        r.unchecked.insert("buckets", why.clone());
-        r.not_seen.push(why);
         return;
     }
     let mut out = Vec::new();

@@ -143,9 +143,7 @@ async fn vault(r: &mut Report, settings: &Settings) {
     let mut watch = match crate::peers::vault::VaultWatch::connect(v).await {
         Ok(w) => w,
         Err(e) => {
-            let why = format!("Vault client: {}", headline(&e));
-            r.unchecked.insert("vault", why.clone());
-            r.problems.push(why);
+            r.broken_link("vault", format!("Vault client: {}", headline(&e)));
             return;
         }
     };

@@ -35,9 +35,7 @@ pub(super) async fn units(r: &mut Report, kes_unit: Option<&str>, minio: &str) {
     let conn = match bus::system_bus().await {
         Ok(c) => c,
         Err(e) => {
-            let why = format!("unit states ({e})");
-            r.unchecked.insert("units", why.clone());
-            r.not_seen.push(why);
+            r.not_seen_link("units", format!("unit states ({e})"));
             return;
         }
     };

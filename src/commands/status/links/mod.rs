@@ -44,6 +44,12 @@ pub(crate) trait Link: Sync {
         Some(!r.unchecked.contains_key(self.name()))
     }
 
+    /// Whether the watch tells the journal when kesgate cannot look at it
+    /// (its "not checked" condition).
+    fn told_when_unchecked(&self) -> bool {
+        true
+    }
+
     /// Its block in `status`'s text (empty: nothing to show).
     fn text(&self, _r: &Report) -> String {
         String::new()
@@ -139,10 +145,9 @@ impl Observed {
 /// its Vault client not set up, MinIO's env file not readable, MinIO not
 /// answering: what `gather` wrote down), and its return. A link not looked
 /// at because another is broken (the keys while no KES endpoint is ready)
-/// is told with that one. The units have no condition: the watch runs
-/// under systemd, on its bus.
+/// is told with that one.
 pub(crate) fn observe_unchecked(r: &Report, out: &mut Vec<Observed>) {
-    for link in LINKS.iter().filter(|l| l.name() != "units") {
+    for link in LINKS.iter().filter(|l| l.told_when_unchecked()) {
         if link.checked(r).is_none() {
             continue;
         }
