@@ -97,20 +97,13 @@ boot_node() {
     [ "$(ct cat /proc/sys/kernel/hostname)" = "node$n" ] || die "node$n is called $(ct cat /proc/sys/kernel/hostname)"
 }
 
-KES_PATHS='/v1/ready,/v1/status,/v1/key/create/*,/v1/key/describe/*,/v1/key/generate/*,/v1/key/decrypt/*'
 KES_PID=
 # start_cluster_kes IDS [ARGS…]: (re)starts the one KES on the host, its
 # policy granting MinIO's paths to the comma-separated identities IDS.
 start_cluster_kes() {
-    local ids=$1 i
-    shift
     if [ -n "$KES_PID" ]; then kill "$KES_PID"; wait "$KES_PID" 2>/dev/null || true; fi
-    "$KES_BIN" --listen "127.0.0.1:$KES_PORT" --tls-dir "$work/kes" --policy "minio=$ids:$KES_PATHS" \
-        --openbao "$BAO_ADDR" --openbao-token-file "$work/bao-token" "$@" >"$work/kes.log" 2>&1 &
-    KES_PID=$!
-    KES_PIDS+=("$KES_PID")
-    for i in $(seq 1 600); do grep -q listening "$work/kes.log" 2>/dev/null && return; sleep 0.05; done
-    die "kes-test-server did not start: $(cat "$work/kes.log")"
+    start_kes kes "$KES_PORT" "$@"
+    KES_PID=${KES_PIDS[-1]}
 }
 
 # setup_node N: MinIO's unit and the stand-in, the hand-pasted env (the same

@@ -167,12 +167,13 @@ seal_openbao() { BAO_TOKEN=$(cat "$work/bao-token") bao operator seal >/dev/null
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-# start_kes NAME PORT IDENTITY: a KES test server on the host, OpenBao behind
-# it, with the policy `kesgate identity new --policy` prints for IDENTITY.
+# start_kes NAME PORT IDENTITIES [ARGS…]: a KES test server on the host,
+# OpenBao behind it, with the policy `kesgate identity new --policy` prints,
+# for each of the comma-separated IDENTITIES; ARGS go to the server.
 start_kes() {
     "$KES_BIN" --listen "127.0.0.1:$2" --tls-dir "$work/$1" \
         --policy "minio=$3:/v1/ready,/v1/status,/v1/key/create/*,/v1/key/describe/*,/v1/key/generate/*,/v1/key/decrypt/*" \
-        --openbao "$BAO_ADDR" --openbao-token-file "$work/bao-token" >"$work/$1.log" 2>&1 &
+        --openbao "$BAO_ADDR" --openbao-token-file "$work/bao-token" "${@:4}" >"$work/$1.log" 2>&1 &
     KES_PIDS+=($!)
     local i
     for i in $(seq 1 600); do grep -q listening "$work/$1.log" 2>/dev/null && return; sleep 0.05; done
